@@ -1,0 +1,57 @@
+"""Every domain-separation label, size limit and clock tolerance of the protocol.
+
+Each constant appears verbatim in specs/livcr-exchange.md; the section is named beside it.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+PROTOCOL_VERSION: Final = 1
+
+# §3 Domain-separation labels. Each ends in a NUL byte so no label is a prefix of another.
+LABEL_KEY_ID: Final = b"livcr-exchange/v1 key id\x00"
+LABEL_DIRECTORY_ENTRY: Final = b"livcr-exchange/v1 directory entry\x00"
+LABEL_REVOCATION: Final = b"livcr-exchange/v1 revocation\x00"
+LABEL_PREKEY: Final = b"livcr-exchange/v1 prekey\x00"
+LABEL_HEADER_CORE: Final = b"livcr-exchange/v1 header core\x00"
+LABEL_WRAP_INFO: Final = b"livcr-exchange/v1 wrap\x00"
+LABEL_COMMITMENT: Final = b"livcr-exchange/v1 key commitment\x00"
+LABEL_PAYLOAD_KEY: Final = b"livcr-exchange/v1 payload key\x00"
+LABEL_BODY_HASH: Final = b"livcr-exchange/v1 body\x00"
+LABEL_ENVELOPE_SIGNATURE: Final = b"livcr-exchange/v1 envelope signature\x00"
+LABEL_COSIGNATURE: Final = b"livcr-exchange/v1 cosignature\x00"
+LABEL_CONTENT_DIGEST: Final = b"livcr-exchange/v1 content digest\x00"
+LABEL_SECRET_KEY_FILE: Final = b"livcr-exchange/v1 secret key file\x00"
+
+# §4 Sizes of fixed fields, in bytes.
+MESSAGE_ID_BYTES: Final = 16
+KEY_ID_BYTES: Final = 16
+CONTENT_KEY_BYTES: Final = 32
+COMMITMENT_BYTES: Final = 32
+PAYLOAD_NONCE_PREFIX_BYTES: Final = 19
+HASH_BYTES: Final = 32
+SIGNATURE_BYTES: Final = 64
+ED25519_PUBLIC_BYTES: Final = 32
+
+# §4 Limits.
+MAX_ID_LENGTH: Final = 64  # participant ids, purposes, case and meeting references
+MAX_RECIPIENTS: Final = 64
+MAX_COSIGNERS: Final = 32
+MAX_HEADER_BYTES: Final = 128 * 1024
+CHUNK_BYTES: Final = 64 * 1024  # plaintext bytes per body chunk; the last may be shorter
+MAX_BODY_BYTES: Final = 256 * 1024 * 1024
+MAX_ALLOWED_PURPOSES: Final = 32
+MAX_REASON_LENGTH: Final = 200
+
+# §9 Clock tolerances, in seconds.
+MAX_CLOCK_SKEW: Final = 300
+MAX_MESSAGE_LIFETIME: Final = 30 * 24 * 3600
+MAX_DELIVERY_DELAY: Final = 14 * 24 * 3600
+DEFAULT_PREKEY_LIFETIME: Final = 7 * 24 * 3600
+MAX_PREKEY_LIFETIME: Final = 35 * 24 * 3600
+
+# §5 Secret-key files: Argon2id cost (libsodium's "moderate" profile).
+SECRET_KEY_OPSLIMIT: Final = 3
+SECRET_KEY_MEMLIMIT: Final = 256 * 1024 * 1024
+SECRET_KEY_SALT_BYTES: Final = 16

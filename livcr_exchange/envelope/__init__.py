@@ -1,0 +1,48 @@
+"""Sealed envelopes: seal, parse, verify and open (spec §6)."""
+
+from .cosign import build_block, content_digest, cosign, verify_cosignatures
+from .header import Cosignature, CosignBlock, Header, HeaderCore, Recipient
+from .open import (
+    Freshness,
+    OpenedMessage,
+    UnverifiedEnvelope,
+    VerifiedEnvelope,
+    open_envelope,
+    open_stream,
+    open_verified,
+)
+from .seal import (
+    MessageSpec,
+    SealParts,
+    SealTrace,
+    prekeys_valid_at,
+    seal,
+    seal_from_parts,
+    seal_stream,
+)
+
+__all__ = [
+    "CosignBlock",
+    "Cosignature",
+    "Freshness",
+    "Header",
+    "HeaderCore",
+    "MessageSpec",
+    "OpenedMessage",
+    "Recipient",
+    "SealParts",
+    "SealTrace",
+    "UnverifiedEnvelope",
+    "VerifiedEnvelope",
+    "build_block",
+    "content_digest",
+    "cosign",
+    "open_envelope",
+    "open_stream",
+    "open_verified",
+    "prekeys_valid_at",
+    "seal",
+    "seal_from_parts",
+    "seal_stream",
+    "verify_cosignatures",
+]

@@ -1,0 +1,237 @@
+"""Sealing: from a body and its recipients to envelope bytes (spec §6.5).
+
+Three layers, as in Fernet: ``seal`` draws randomness from the ``RandomSource`` it is given and
+checks prekey windows; ``seal_stream`` does the same for a body given as an iterable of pieces;
+``seal_from_parts`` is deterministic in everything but HPKE encapsulation and returns every
+intermediate value so vectors can show them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+
+from ..constants import (
+    CONTENT_KEY_BYTES,
+    LABEL_BODY_HASH,
+    LABEL_ENVELOPE_SIGNATURE,
+    MAX_BODY_BYTES,
+    MAX_HEADER_BYTES,
+    MAX_MESSAGE_LIFETIME,
+    MAX_RECIPIENTS,
+    MESSAGE_ID_BYTES,
+    PAYLOAD_NONCE_PREFIX_BYTES,
+)
+from ..errors import KeyNotValid, Malformed, Oversized
+from ..hashing import Blake2bStream, RandomSource
+from ..keys import DEFAULT_SUITE, IdentityKey, PrekeyPublic, Suite
+from ..statements import PrekeyStatement
+from .header import CosignBlock, Header, HeaderCore, Recipient
+from .payload import encrypt_chunks, key_commitment, payload_key, sealed_length
+from .wrap import WrapFunction, hpke_wrap, wrap_info
+
+
+@dataclass(frozen=True)
+class MessageSpec:
+    """What the sender decides: who, why, about which case, valid how long."""
+
+    cell_id: str
+    sender_id: str
+    purpose: str
+    case_ref: str
+    recipients: Mapping[str, PrekeyPublic]
+    suite: Suite = DEFAULT_SUITE
+    cosign: CosignBlock | None = None
+
+
+@dataclass(frozen=True)
+class SealParts:
+    """The values a sender would otherwise draw at random or read from the clock."""
+
+    message_id: bytes
+    timestamp: int
+    expires_at: int
+    content_key: bytes
+    payload_nonce: bytes
+
+
+@dataclass(frozen=True)
+class SealTrace:
+    """The envelope prefix and the intermediate values a vector publishes."""
+
+    header: Header
+    payload_key: bytes
+    infos: tuple[bytes, ...]
+
+    def frame_prefix(self, sealed_body_length: int) -> bytes:
+        """``u32be(len(header)) || header || u64be(len(sealed body))``."""
+        raw = self.header.raw
+        return len(raw).to_bytes(4, "big") + raw + sealed_body_length.to_bytes(8, "big")
+
+
+def signature_message(header: bytes, body_hash: bytes) -> bytes:
+    """LABEL_ENVELOPE_SIGNATURE || u32be(len(header)) || header || body hash (spec §6.5)."""
+    return LABEL_ENVELOPE_SIGNATURE + len(header).to_bytes(4, "big") + header + body_hash
+
+
+def body_hasher(sealed_body_length: int) -> Blake2bStream:
+    """BLAKE2b-256(LABEL_BODY_HASH || u64be(len) || sealed body), fed chunk by chunk."""
+    hasher = Blake2bStream(LABEL_BODY_HASH)
+    hasher.update(sealed_body_length.to_bytes(8, "big"))
+    return hasher
+
+
+def build_header(
+    spec: MessageSpec, parts: SealParts, sender_key_id: bytes, wrap: WrapFunction
+) -> SealTrace:
+    """Compute the header core, wrap the content key to each recipient and assemble the header.
+
+    Raises:
+        Malformed: no recipients, too many, or a prekey of another suite.
+        Oversized: the header would exceed MAX_HEADER_BYTES.
+    """
+    _check_spec(spec, parts)
+    recipients = tuple(
+        Recipient(rid, spec.recipients[rid].key_id) for rid in sorted(spec.recipients)
+    )
+    core = HeaderCore(
+        suite=spec.suite,
+        message_id=parts.message_id,
+        timestamp=parts.timestamp,
+        expires_at=parts.expires_at,
+        cell_id=spec.cell_id,
+        sender_id=spec.sender_id,
+        sender_key_id=sender_key_id,
+        purpose=spec.purpose,
+        case_ref=spec.case_ref,
+        payload_nonce=parts.payload_nonce,
+        commitment=key_commitment(parts.content_key, parts.message_id),
+        cosign=spec.cosign,
+        recipients=recipients,
+    )
+    core_hash = core.hash()
+    infos = tuple(wrap_info(core_hash, r.participant_id) for r in core.recipients)
+    stanzas = tuple(
+        wrap(parts.content_key, spec.recipients[r.participant_id], info)
+        for r, info in zip(core.recipients, infos, strict=True)
+    )
+    header = Header.build(core, stanzas)
+    if len(header.raw) > MAX_HEADER_BYTES:
+        raise Oversized(f"header of {len(header.raw)} bytes exceeds MAX_HEADER_BYTES")
+    return SealTrace(header, payload_key(parts.content_key, parts.message_id), infos)
+
+
+def _check_spec(spec: MessageSpec, parts: SealParts) -> None:
+    if not 1 <= len(spec.recipients) <= MAX_RECIPIENTS:
+        raise Malformed(f"{len(spec.recipients)} recipients (1..{MAX_RECIPIENTS} allowed)")
+    if any(p.suite is not spec.suite for p in spec.recipients.values()):
+        raise Malformed(f"every recipient prekey must be of suite {spec.suite.value}")
+    if len(parts.message_id) != MESSAGE_ID_BYTES or len(parts.content_key) != CONTENT_KEY_BYTES:
+        raise Malformed("message id must be 16 bytes and the content key 32")
+    if len(parts.payload_nonce) != PAYLOAD_NONCE_PREFIX_BYTES:
+        raise Malformed("payload nonce must be 19 bytes")
+    if not parts.timestamp < parts.expires_at <= parts.timestamp + MAX_MESSAGE_LIFETIME:
+        raise Malformed("expiry must be after the timestamp and within MAX_MESSAGE_LIFETIME")
+
+
+def seal_from_parts_stream(
+    sender: IdentityKey,
+    spec: MessageSpec,
+    parts: SealParts,
+    body_length: int,
+    body: Iterable[bytes],
+    wrap: WrapFunction = hpke_wrap,
+) -> tuple[SealTrace, Iterator[bytes]]:
+    """The deterministic inner layer; returns the trace and the envelope as a stream of pieces.
+
+    Raises:
+        Malformed, Oversized: see ``build_header``; Oversized also for a body over MAX_BODY_BYTES.
+    """
+    if body_length > MAX_BODY_BYTES:
+        raise Oversized(f"body of {body_length} bytes exceeds MAX_BODY_BYTES")
+    trace = build_header(spec, parts, sender.key_id, wrap)
+    return trace, _envelope_pieces(sender, trace, parts, body_length, body)
+
+
+def _envelope_pieces(
+    sender: IdentityKey, trace: SealTrace, parts: SealParts, body_length: int, body: Iterable[bytes]
+) -> Iterator[bytes]:
+    header = trace.header.raw
+    total = sealed_length(body_length)
+    hasher = body_hasher(total)
+    yield trace.frame_prefix(total)
+    for sealed in encrypt_chunks(trace.payload_key, parts.payload_nonce, header, body_length, body):
+        hasher.update(sealed)
+        yield sealed
+    yield sender.sign(signature_message(header, hasher.digest()))
+
+
+def seal_from_parts(
+    sender: IdentityKey,
+    spec: MessageSpec,
+    parts: SealParts,
+    body: bytes,
+    wrap: WrapFunction = hpke_wrap,
+) -> tuple[SealTrace, bytes]:
+    """``seal_from_parts_stream`` for a body held in memory; returns the whole envelope."""
+    trace, pieces = seal_from_parts_stream(sender, spec, parts, len(body), [body], wrap)
+    return trace, b"".join(pieces)
+
+
+def draw_parts(random: RandomSource, now: int, ttl: int) -> SealParts:
+    """Fresh message id, content key and payload nonce from ``random``."""
+    return SealParts(
+        message_id=random(MESSAGE_ID_BYTES),
+        timestamp=now,
+        expires_at=now + ttl,
+        content_key=random(CONTENT_KEY_BYTES),
+        payload_nonce=random(PAYLOAD_NONCE_PREFIX_BYTES),
+    )
+
+
+def prekeys_valid_at(prekeys: Mapping[str, PrekeyStatement], now: int) -> dict[str, PrekeyPublic]:
+    """The recipients' prekeys, if each is valid now.
+
+    Raises:
+        KeyNotValid: a prekey outside its window at ``now`` (sealing to it would be unreadable).
+        Malformed: a statement that belongs to another participant.
+    """
+    chosen: dict[str, PrekeyPublic] = {}
+    for recipient_id, statement in prekeys.items():
+        if statement.participant_id != recipient_id:
+            raise Malformed(f"prekey for {recipient_id} belongs to {statement.participant_id}")
+        if not statement.not_before <= now < statement.not_after:
+            raise KeyNotValid(f"prekey of {recipient_id} is not valid at {now}")
+        chosen[recipient_id] = statement.prekey
+    return chosen
+
+
+def seal(
+    sender: IdentityKey,
+    spec: MessageSpec,
+    body: bytes,
+    *,
+    now: int,
+    ttl: int,
+    random: RandomSource,
+) -> bytes:
+    """Seal ``body`` for the recipients in ``spec``.
+
+    Raises:
+        Malformed: bad recipients, suite mix, ttl out of range. Oversized: body or header too big.
+    """
+    return seal_from_parts(sender, spec, draw_parts(random, now, ttl), body)[1]
+
+
+def seal_stream(
+    sender: IdentityKey,
+    spec: MessageSpec,
+    body_length: int,
+    body: Iterable[bytes],
+    *,
+    now: int,
+    ttl: int,
+    random: RandomSource,
+) -> Iterator[bytes]:
+    """Seal a body given as pieces, in constant memory. Raises as ``seal``."""
+    return seal_from_parts_stream(sender, spec, draw_parts(random, now, ttl), body_length, body)[1]

@@ -1,0 +1,57 @@
+"""Hash functions of the protocol, each call prefixed with its domain-separation label (spec §3).
+
+Every input after the label is either fixed-length or a canonical encoding, so concatenation is
+unambiguous.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import nacl.encoding
+import nacl.hash
+import nacl.hashlib
+
+from .constants import HASH_BYTES
+
+# Explicit randomness: the core never draws its own. Services pass ``os.urandom``.
+RandomSource = Callable[[int], bytes]
+
+
+def labelled_hash(label: bytes, *parts: bytes) -> bytes:
+    """BLAKE2b-256(label || parts...)."""
+    data = label + b"".join(parts)
+    digest: bytes = nacl.hash.blake2b(
+        data, digest_size=HASH_BYTES, encoder=nacl.encoding.RawEncoder
+    )
+    return digest
+
+
+def keyed_hash(key: bytes, label: bytes, *parts: bytes) -> bytes:
+    """BLAKE2b-256 keyed with ``key`` (≤ 64 bytes) over label || parts..."""
+    data = label + b"".join(parts)
+    digest: bytes = nacl.hash.blake2b(
+        data, digest_size=HASH_BYTES, key=key, encoder=nacl.encoding.RawEncoder
+    )
+    return digest
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256, used only where RFC 9162 and C2SP signed notes require it."""
+    digest: bytes = nacl.hash.sha256(data, encoder=nacl.encoding.RawEncoder)
+    return digest
+
+
+class Blake2bStream:
+    """Incremental BLAKE2b-256 over label || data..., for bodies hashed chunk by chunk."""
+
+    def __init__(self, label: bytes) -> None:
+        self._hasher = nacl.hashlib.blake2b(digest_size=HASH_BYTES)
+        self._hasher.update(label)
+
+    def update(self, data: bytes) -> None:
+        self._hasher.update(data)
+
+    def digest(self) -> bytes:
+        value: bytes = self._hasher.digest()
+        return value
