@@ -1,0 +1,821 @@
+"""Generate the protocol's test vectors into specs/vectors/ (spec §14).
+
+Everything is derived from fixed seeds, so regenerating changes no byte, with one exception the
+spec explains: HPKE encapsulation draws its ephemeral secret inside pyca/cryptography. The
+generator therefore reuses each stanza already published in the output folder, after checking
+that it opens to the vector's content key under the vector's ``info``; only a stanza that is
+missing or no longer valid (because an input changed) is made afresh.
+
+Usage: python specs/generate_vectors.py [OUT_DIR]   (default: specs/vectors)
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import nacl.utils
+
+from livcr_exchange.constants import MAX_CLOCK_SKEW, MAX_HEADER_BYTES
+from livcr_exchange.directory import Directory
+from livcr_exchange.envelope import (
+    MessageSpec,
+    SealParts,
+    build_block,
+    content_digest,
+    cosign,
+    seal_from_parts,
+)
+from livcr_exchange.envelope.header import Header
+from livcr_exchange.envelope.seal import body_hasher, signature_message
+from livcr_exchange.envelope.wrap import hpke_unwrap, hpke_wrap
+from livcr_exchange.errors import LivcrError
+from livcr_exchange.hashing import labelled_hash
+from livcr_exchange.keyfile import SecretBundle, lock_from_parts
+from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret, Suite
+from livcr_exchange.roles import Role
+from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation
+from livcr_exchange.wire import Writer
+
+NOW = 1_893_456_000  # 2030-01-01T00:00:00Z
+DAY = 86_400
+CELL = "cell-vectors"
+KBO = "0207437468"  # a syntactically valid enterprise number (mod-97 check holds)
+
+
+def det(label: str, size: int) -> bytes:
+    """Deterministic bytes for ``label``: libsodium's randombytes_deterministic on a hashed seed."""
+    seed = labelled_hash(b"livcr-exchange/v1 test vectors\x00", label.encode())
+    value: bytes = nacl.utils.randombytes_deterministic(size, seed)
+    return value
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+# The cell every vector lives in.
+PARTICIPANTS = {
+    "coord": Role.COORDINATOR,
+    "io-politie": Role.IO_POLITIE,
+    "voorzitter": Role.VOORZITTER,
+    "caw": Role.DEELNEMER,
+    "cgg": Role.DEELNEMER,
+    "clb": Role.DEELNEMER,
+    "jeugdhulp": Role.DEELNEMER,
+    "justitiehuis": Role.DEELNEMER,
+    "ocmw": Role.DEELNEMER,
+    "school": Role.DEELNEMER,
+    "vdab": Role.DEELNEMER,
+    "dpo": Role.DPO,
+}
+
+
+@dataclass
+class Cell:
+    root: IdentityKey = field(default_factory=lambda: IdentityKey.from_seed(det("root", 32)))
+    identities: dict[str, IdentityKey] = field(default_factory=dict)
+    prekeys: dict[tuple[str, Suite], PrekeySecret] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for pid in PARTICIPANTS:
+            self.identities[pid] = IdentityKey.from_seed(det(f"identity {pid}", 32))
+            for suite in Suite:
+                seed = det(f"prekey {pid} {suite.value}", suite.secret_seed_bytes)
+                self.prekeys[(pid, suite)] = PrekeySecret(suite, seed)
+
+    def entry(self, pid: str, **changes: Any) -> DirectoryEntry:
+        entry = DirectoryEntry(
+            CELL,
+            pid,
+            KBO,
+            PARTICIPANTS[pid],
+            self.identities[pid].public,
+            frozenset({"aanmelding", "screening_vraag", "terugkoppelingsfiche"}),
+            NOW - 365 * DAY,
+            NOW + 365 * DAY,
+        )
+        return replace(entry, **changes)
+
+    def inputs(
+        self, *, omit: str | None = None, revocations: tuple[bytes, ...] = ()
+    ) -> dict[str, Any]:
+        entries = [self.entry(pid).sign(self.root) for pid in PARTICIPANTS if pid != omit]
+        return {
+            "cell_id": CELL,
+            "root_key": self.root.public.to_text(),
+            "entries": [b64(e) for e in entries],
+            "revocations": [b64(r) for r in revocations],
+        }
+
+    def directory(self) -> Directory:
+        return Directory.from_signed(
+            CELL, self.root.public, [self.entry(pid).sign(self.root) for pid in PARTICIPANTS]
+        )
+
+    def secret_for(self, prekey: PrekeyPublic) -> PrekeySecret:
+        for secret in self.prekeys.values():
+            if secret.key_id == prekey.key_id:
+                return secret
+        raise KeyError(prekey.key_id.hex())
+
+
+class PinnedWrap:
+    """HPKE wrapping that reuses published stanzas when they still open correctly."""
+
+    def __init__(self, cell: Cell, published: dict[str, list[str]]) -> None:
+        self._cell = cell
+        self._published = published
+        self.stanzas: dict[str, list[str]] = {}
+
+    def for_vector(self, name: str) -> Callable[[bytes, PrekeyPublic, bytes], bytes]:
+        candidates = [base64.b64decode(s) for s in self._published.get(name, [])]
+        made: list[str] = self.stanzas.setdefault(name, [])
+
+        def wrap(content_key: bytes, prekey: PrekeyPublic, info: bytes) -> bytes:
+            secret = self._cell.secret_for(prekey)
+            stanza = next((s for s in candidates if _opens(s, secret, info, content_key)), None)
+            stanza = stanza or hpke_wrap(content_key, prekey, info)
+            made.append(b64(stanza))
+            return stanza
+
+        return wrap
+
+
+def _opens(stanza: bytes, secret: PrekeySecret, info: bytes, content_key: bytes) -> bool:
+    try:
+        return hpke_unwrap(stanza, secret, info) == content_key
+    except LivcrError:
+        return False
+
+
+# Re-framing helpers for negative vectors: a sender who signs whatever it likes.
+def split(envelope: bytes) -> tuple[bytes, bytes, bytes]:
+    header_length = int.from_bytes(envelope[:4], "big")
+    header = envelope[4 : 4 + header_length]
+    body = envelope[4 + header_length + 8 : -64]
+    return header, body, envelope[-64:]
+
+
+def frame(header: bytes, body: bytes, signature: bytes) -> bytes:
+    return len(header).to_bytes(4, "big") + header + len(body).to_bytes(8, "big") + body + signature
+
+
+def resign(sender: IdentityKey, header: bytes, body: bytes) -> bytes:
+    hasher = body_hasher(len(body))
+    hasher.update(body)
+    return frame(header, body, sender.sign(signature_message(header, hasher.digest())))
+
+
+def flip(data: bytes, index: int, mask: int = 0x01) -> bytes:
+    out = bytearray(data)
+    out[index] ^= mask
+    return bytes(out)
+
+
+@dataclass
+class Sealed:
+    name: str
+    sender: str
+    recipients: tuple[str, ...]
+    suite: Suite
+    parts: SealParts
+    body: bytes
+    envelope: bytes
+    header: Header
+    intermediate: dict[str, Any]
+
+
+class EnvelopeVectors:
+    """Positive envelopes with every intermediate value, then one negative per receiver check."""
+
+    def __init__(self, cell: Cell, wraps: PinnedWrap) -> None:
+        self.cell = cell
+        self.wraps = wraps
+
+    def seal(
+        self,
+        name: str,
+        *,
+        suite: Suite,
+        recipients: tuple[str, ...],
+        body: bytes,
+        sender: str = "coord",
+        purpose: str = "screening_vraag",
+        cosigned_by: tuple[str, ...] = (),
+        wrap_key: bytes | None = None,
+        signed_body: bytes | None = None,
+    ) -> Sealed:
+        parts = SealParts(
+            message_id=det(f"{name} message id", 16),
+            timestamp=NOW,
+            expires_at=NOW + 7 * DAY,
+            content_key=det(f"{name} content key", 32),
+            payload_nonce=det(f"{name} payload nonce", 19),
+        )
+        block = None
+        if cosigned_by:
+            digest = content_digest(body if signed_body is None else signed_body)
+            block = build_block(
+                "meeting-2030-01",
+                digest,
+                [
+                    cosign(
+                        self.cell.identities[pid],
+                        pid,
+                        cell_id=CELL,
+                        case_ref="case-7k2m9q",
+                        meeting_ref="meeting-2030-01",
+                        purpose=purpose,
+                        digest=digest,
+                    )
+                    for pid in cosigned_by
+                ],
+            )
+        spec = MessageSpec(
+            CELL,
+            sender,
+            purpose,
+            "case-7k2m9q",
+            {r: self.cell.prekeys[(r, suite)].public for r in recipients},
+            suite,
+            block,
+        )
+        wrap = self.wraps.for_vector(name)
+        if wrap_key is not None:
+            inner = wrap
+
+            def wrap(_key: bytes, prekey: PrekeyPublic, info: bytes) -> bytes:
+                return inner(wrap_key, prekey, info)
+
+        trace, envelope = seal_from_parts(self.cell.identities[sender], spec, parts, body, wrap)
+        _, sealed_body, _ = split(envelope)
+        hasher = body_hasher(len(sealed_body))
+        hasher.update(sealed_body)
+        intermediate = {
+            "message_id": parts.message_id.hex(),
+            "timestamp": parts.timestamp,
+            "expires_at": parts.expires_at,
+            "content_key": parts.content_key.hex(),
+            "payload_nonce": parts.payload_nonce.hex(),
+            "payload_key": trace.payload_key.hex(),
+            "commitment": trace.header.core.commitment.hex(),
+            "header_core_hash": trace.header.core_hash.hex(),
+            "wrap_infos": [i.hex() for i in trace.infos],
+            "header": b64(trace.header.raw),
+            "body_hash": hasher.digest().hex(),
+            "recipient_prekeys": {r: spec.recipients[r].to_text() for r in sorted(recipients)},
+        }
+        return Sealed(
+            name, sender, recipients, suite, parts, body, envelope, trace.header, intermediate
+        )
+
+    def vector(
+        self,
+        sealed: Sealed,
+        name: str,
+        expect: str,
+        *,
+        envelope: bytes | None = None,
+        recipient: str | None = None,
+        prekey_of: str | None = None,
+        cell: dict[str, Any] | None = None,
+        now: int = NOW + 3600,
+        judged_at: int | None = None,
+        seen: list[tuple[str, str]] | None = None,
+        comment: str = "",
+    ) -> dict[str, Any]:
+        recipient = recipient or sorted(sealed.recipients)[0]
+        secret = self.cell.prekeys[(prekey_of or recipient, sealed.suite)]
+        vector: dict[str, Any] = {
+            "kind": "envelope",
+            "name": name,
+            "expect": expect,
+            "comment": comment,
+            "cell": cell or self.cell.inputs(),
+            "recipient_id": recipient,
+            "prekeys": [{"suite": secret.suite.value, "seed": secret.seed.hex()}],
+            "now": now,
+            "judged_at": NOW + 60 if judged_at is None else judged_at,
+            "envelope": b64(envelope if envelope is not None else sealed.envelope),
+            "seen": seen or [],
+        }
+        if expect == "ok":
+            vector["body"] = b64(sealed.body)
+            vector["intermediate"] = sealed.intermediate
+        return vector
+
+    def positives(self) -> Iterator[dict[str, Any]]:
+        recipients_by_count = {
+            1: ("io-politie",),
+            3: ("caw", "clb", "io-politie"),
+            10: tuple(p for p in PARTICIPANTS if p not in {"coord", "dpo"}),
+        }
+        small = b'{"legal_ground":["wet_30_juli_2018"],"question":"known?"}'
+        for suite in Suite:
+            tag = "x25519" if suite is Suite.X25519 else "xwing"
+            for count, recipients in recipients_by_count.items():
+                name = f"envelope_ok_{tag}_{count}_recipients"
+                sealed = self.seal(name, suite=suite, recipients=recipients, body=small)
+                yield self.vector(sealed, name, "ok")
+            for label, body in (("empty", b""), ("70000_bytes", det("large body", 70_000))):
+                name = f"envelope_ok_{tag}_{label}_body"
+                sealed = self.seal(name, suite=suite, recipients=("caw",), body=body)
+                yield self.vector(sealed, name, "ok")
+        cosigned = self.fiche("envelope_ok_cosigned")
+        yield self.vector(cosigned, "envelope_ok_cosigned", "ok", recipient="io-politie")
+
+    def fiche(self, name: str, **kwargs: Any) -> Sealed:
+        return self.seal(
+            name,
+            suite=Suite.XWING,
+            recipients=("io-politie",),
+            body=b'{"nonce":"' + det(name + " nonce", 16).hex().encode() + b'"}',
+            purpose="terugkoppelingsfiche",
+            cosigned_by=("caw", "clb", "coord"),
+            **kwargs,
+        )
+
+    def negatives(self) -> Iterator[dict[str, Any]]:  # noqa: PLR0915  (one defect per line)
+        base = self.seal(
+            "envelope_base",
+            suite=Suite.XWING,
+            recipients=("caw", "clb", "io-politie"),
+            body=b'{"legal_ground":["decreet_2021"]}',
+        )
+        sender = self.cell.identities["coord"]
+        header, body, signature = split(base.envelope)
+        core = base.header.core
+        v = self.vector
+
+        yield v(
+            base,
+            "envelope_bad_signature",
+            "bad_signature",
+            envelope=frame(header, body, flip(signature, 10)),
+        )
+        purpose_at = header.index(b"screening_vraag")
+        tampered = header[:purpose_at] + b"screening_xxxx" + b"g" + header[purpose_at + 15 :]
+        yield v(
+            base,
+            "envelope_tampered_purpose",
+            "bad_signature",
+            envelope=frame(tampered, body, signature),
+            comment="purpose changed in transit; the signature covers the header",
+        )
+        yield v(
+            base,
+            "envelope_tampered_purpose_resigned",
+            "unwrap_failed",
+            envelope=resign(sender, tampered, body),
+            comment="the sender re-signs another purpose: the stanza's HPKE info binds "
+            "the header core, so the content key no longer unwraps",
+        )
+        prekey_at = header.index(core.recipients[2].prekey_id)
+        rebound = flip(header, prekey_at)
+        yield v(
+            base,
+            "envelope_tampered_recipients",
+            "bad_signature",
+            envelope=frame(rebound, body, signature),
+        )
+        yield v(
+            base,
+            "envelope_tampered_recipients_resigned",
+            "unwrap_failed",
+            envelope=resign(sender, rebound, body),
+        )
+        yield v(base, "envelope_not_a_recipient", "not_a_recipient", recipient="ocmw")
+        yield v(
+            base,
+            "envelope_unknown_prekey",
+            "stanza_invalid",
+            recipient="caw",
+            prekey_of="ocmw",
+            comment="the stanza names a prekey the receiver does not hold",
+        )
+        short = _shorten_first_stanza(base.header)
+        yield v(
+            base,
+            "envelope_wrong_stanza_length",
+            "stanza_invalid",
+            envelope=resign(sender, short, body),
+        )
+        yield v(
+            base,
+            "envelope_sender_not_enrolled",
+            "unknown_sender",
+            cell=self.cell.inputs(omit="coord"),
+        )
+        key_id_at = header.index(core.sender_key_id)
+        yield v(
+            base,
+            "envelope_wrong_sender_key",
+            "unknown_sender",
+            envelope=frame(flip(header, key_id_at), body, signature),
+        )
+        revocation = Revocation(CELL, "coord", sender.key_id, NOW, "key compromised").sign(
+            self.cell.root
+        )
+        yield v(
+            base,
+            "envelope_revoked_sender",
+            "key_revoked",
+            cell=self.cell.inputs(revocations=(revocation,)),
+            judged_at=NOW + 60,
+            comment="revoked at NOW; judged at the hub's log time NOW+60",
+        )
+        yield v(
+            base,
+            "envelope_sender_key_not_valid",
+            "key_not_valid",
+            judged_at=NOW + 400 * DAY,
+            now=NOW + 3600,
+        )
+        yield v(base, "envelope_expired", "expired", now=core.expires_at)
+        yield v(
+            base,
+            "envelope_future_timestamp",
+            "timestamp_out_of_window",
+            now=NOW - MAX_CLOCK_SKEW - 1,
+            judged_at=NOW,
+        )
+        yield v(base, "envelope_replayed", "replayed", seen=[("coord", core.message_id.hex())])
+        swapped = _swap_recipients(base.header, 0, 1)
+        yield v(
+            base,
+            "envelope_noncanonical_recipient_order",
+            "non_canonical",
+            envelope=resign(sender, swapped, body),
+        )
+        too_big = (MAX_HEADER_BYTES + 1).to_bytes(4, "big") + base.envelope[4:]
+        yield v(base, "envelope_oversized_header", "oversized", envelope=too_big)
+        yield v(base, "envelope_trailing_byte", "malformed", envelope=base.envelope + b"\x00")
+        yield v(
+            base,
+            "envelope_unsupported_version",
+            "unsupported_version",
+            envelope=resign(sender, header[:4] + b"\x02" + header[5:], body),
+        )
+        yield v(
+            base,
+            "envelope_body_tag",
+            "payload_auth_failed",
+            envelope=resign(sender, header, flip(body, 3)),
+        )
+
+        low = self.seal(
+            "envelope_low_order_base", suite=Suite.X25519, recipients=("caw",), body=b"{}"
+        )
+        _, low_body, _ = split(low.envelope)
+        zeroed = _replace_share(low.header, bytes(32))
+        yield v(
+            low,
+            "envelope_low_order_share",
+            "low_order_share",
+            envelope=resign(sender, zeroed, low_body),
+            comment="the stanza's X25519 share is the all-zero point",
+        )
+
+        wrong = self.seal(
+            "envelope_commitment_base",
+            suite=Suite.XWING,
+            recipients=("caw",),
+            body=b"{}",
+            wrap_key=det("another content key", 32),
+        )
+        yield v(
+            wrong,
+            "envelope_commitment_mismatch",
+            "commitment_mismatch",
+            comment="the stanza carries a content key other than the one committed to",
+        )
+
+        large = self.seal(
+            "envelope_truncation_base",
+            suite=Suite.X25519,
+            recipients=("caw",),
+            body=det("truncation body", 70_000),
+        )
+        large_header, large_body, _ = split(large.envelope)
+        yield v(
+            large,
+            "envelope_truncated_chunks",
+            "payload_truncated",
+            envelope=resign(sender, large_header, large_body[: 65_536 + 16]),
+            comment="the final chunk is dropped; the first chunk is not flagged final",
+        )
+
+        forged = self.fiche("envelope_cosign_base")
+        forged_header, forged_body, _ = split(forged.envelope)
+        cosig = forged.header.core.cosign
+        assert cosig is not None  # noqa: S101
+        sig_at = forged_header.index(cosig.signatures[0].signature)
+        yield v(
+            forged,
+            "envelope_cosignature_invalid",
+            "cosignature_invalid",
+            envelope=resign(sender, flip(forged_header, sig_at + 5), forged_body),
+            recipient="io-politie",
+        )
+        mismatched = self.seal(
+            "envelope_digest_mismatch",
+            suite=Suite.XWING,
+            recipients=("io-politie",),
+            body=b'{"nonce":"00"}',
+            purpose="terugkoppelingsfiche",
+            cosigned_by=("caw",),
+            signed_body=b'{"nonce":"01"}',
+        )
+        yield v(
+            mismatched,
+            "envelope_digest_mismatch",
+            "digest_mismatch",
+            recipient="io-politie",
+            comment="co-signatures are over another digest than the body's",
+        )
+
+
+def _rebuild(
+    header: Header,
+    stanzas: tuple[bytes, ...] | None = None,
+    core_bytes: bytes | None = None,
+) -> bytes:
+    core = core_bytes if core_bytes is not None else header.raw[: _core_length(header)]
+    writer = Writer().raw(core)
+    for stanza in stanzas if stanzas is not None else header.stanzas:
+        writer.opaque16(stanza)
+    return writer.getvalue()
+
+
+def _core_length(header: Header) -> int:
+    return len(header.raw) - sum(2 + len(s) for s in header.stanzas)
+
+
+def _shorten_first_stanza(header: Header) -> bytes:
+    stanzas = (header.stanzas[0][:-1], *header.stanzas[1:])
+    return _rebuild(header, stanzas=stanzas)
+
+
+def _replace_share(header: Header, share: bytes) -> bytes:
+    suite = header.core.suite
+    stanza = header.stanzas[0]
+    at = suite.enc_bytes - 32
+    return _rebuild(header, stanzas=(stanza[:at] + share + stanza[at + 32 :], *header.stanzas[1:]))
+
+
+def _swap_recipients(header: Header, i: int, j: int) -> bytes:
+    core = header.core
+    recipients = list(core.recipients)
+    recipients[i], recipients[j] = recipients[j], recipients[i]
+    prefix_end = (
+        _core_length(header) - sum(1 + len(r.participant_id) + 16 for r in core.recipients) - 1
+    )
+    writer = Writer().raw(header.raw[:prefix_end]).u8(len(recipients))
+    for r in recipients:
+        writer.ident(r.participant_id).fixed(r.prekey_id, 16)
+    stanzas = list(header.stanzas)
+    stanzas[i], stanzas[j] = stanzas[j], stanzas[i]
+    return _rebuild(header, stanzas=tuple(stanzas), core_bytes=writer.getvalue())
+
+
+def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
+    root_text = cell.root.public.to_text()
+    stranger = IdentityKey.from_seed(det("stranger", 32))
+    entry = cell.entry("caw")
+    signed = entry.sign(cell.root)
+
+    def kind(kind: str, name: str, expect: str, **fields: Any) -> dict[str, Any]:
+        return {"kind": kind, "name": name, "expect": expect, **fields}
+
+    yield kind(
+        "directory_entry", "directory_entry_ok", "ok", root_key=root_text, statement=b64(signed)
+    )
+    yield kind(
+        "directory_entry",
+        "directory_entry_wrong_signer",
+        "bad_signature",
+        root_key=root_text,
+        statement=b64(entry.sign(stranger)),
+    )
+    yield kind(
+        "directory_entry",
+        "directory_entry_tampered_role",
+        "bad_signature",
+        root_key=root_text,
+        statement=b64(signed.replace(b"deelnemer", b"dpo\x00\x00\x00\x00\x00\x00", 1)),
+    )
+    body = entry.encode()
+    bad_kbo = body.replace(KBO.encode(), b"0207437469")
+    yield kind(
+        "directory_entry",
+        "directory_entry_bad_kbo",
+        "malformed",
+        root_key=root_text,
+        statement=b64(bad_kbo + cell.root.sign(b"livcr-exchange/v1 directory entry\x00" + bad_kbo)),
+    )
+    yield kind(
+        "directory_entry",
+        "directory_entry_trailing_byte",
+        "malformed",
+        root_key=root_text,
+        statement=b64(
+            body
+            + b"\x00"
+            + cell.root.sign(b"livcr-exchange/v1 directory entry\x00" + body + b"\x00")
+        ),
+    )
+    revocation = Revocation(CELL, "caw", cell.identities["caw"].key_id, NOW, "left the cell")
+    yield kind(
+        "revocation",
+        "revocation_ok",
+        "ok",
+        root_key=root_text,
+        statement=b64(revocation.sign(cell.root)),
+    )
+    yield kind(
+        "revocation",
+        "revocation_wrong_signer",
+        "bad_signature",
+        root_key=root_text,
+        statement=b64(revocation.sign(stranger)),
+    )
+    identity = cell.identities["caw"]
+    for suite in Suite:
+        prekey = PrekeyStatement(
+            "caw", identity.key_id, cell.prekeys[("caw", suite)].public, NOW, NOW + 7 * DAY
+        )
+        yield kind(
+            "prekey",
+            f"prekey_ok_suite_{suite.value}",
+            "ok",
+            identity_key=identity.public.to_text(),
+            statement=b64(prekey.sign(identity)),
+        )
+    prekey = PrekeyStatement(
+        "caw", identity.key_id, cell.prekeys[("caw", Suite.X25519)].public, NOW, NOW + 7 * DAY
+    )
+    yield kind(
+        "prekey",
+        "prekey_wrong_signer",
+        "bad_signature",
+        identity_key=identity.public.to_text(),
+        statement=b64(
+            prekey.encode() + stranger.sign(b"livcr-exchange/v1 prekey\x00" + prekey.encode())
+        ),
+    )
+    too_long = _prekey_body(prekey, NOW + 36 * DAY)
+    yield kind(
+        "prekey",
+        "prekey_lifetime_too_long",
+        "malformed",
+        identity_key=identity.public.to_text(),
+        statement=b64(too_long + identity.sign(b"livcr-exchange/v1 prekey\x00" + too_long)),
+    )
+    inputs = cell.inputs(revocations=(revocation.sign(cell.root),))
+    key_id = identity.key_id.hex()
+    yield kind(
+        "key_lookup",
+        "key_lookup_ok",
+        "ok",
+        cell=inputs,
+        participant_id="caw",
+        key_id=key_id,
+        at=NOW - 1,
+    )
+    yield kind(
+        "key_lookup",
+        "key_lookup_revoked_at_judging_time",
+        "key_revoked",
+        cell=inputs,
+        participant_id="caw",
+        key_id=key_id,
+        at=NOW,
+    )
+    yield kind(
+        "key_lookup",
+        "key_lookup_not_yet_valid",
+        "key_not_valid",
+        cell=inputs,
+        participant_id="clb",
+        key_id=cell.identities["clb"].key_id.hex(),
+        at=NOW - 366 * DAY,
+    )
+    yield kind(
+        "key_lookup",
+        "key_lookup_key_of_another_participant",
+        "unknown_sender",
+        cell=inputs,
+        participant_id="clb",
+        key_id=key_id,
+        at=NOW - 1,
+    )
+
+
+def _prekey_body(prekey: PrekeyStatement, not_after: int) -> bytes:
+    return (
+        Writer()
+        .u8(0x03)
+        .ident(prekey.participant_id)
+        .fixed(prekey.identity_key_id, 16)
+        .u8(prekey.prekey.suite)
+        .opaque16(prekey.prekey.raw)
+        .u64(prekey.not_before)
+        .u64(not_after)
+        .getvalue()
+    )
+
+
+def keyfile_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
+    bundle = SecretBundle("caw", cell.identities["caw"], (cell.prekeys[("caw", Suite.XWING)],))
+    locked = lock_from_parts(
+        bundle,
+        b"correct horse battery staple",
+        salt=det("keyfile salt", 16),
+        nonce=det("keyfile nonce", 24),
+        opslimit=1,
+        memlimit=8192,
+    )
+    base = {"kind": "secret_key_file", "participant_id": "caw"}
+    yield {
+        **base,
+        "name": "secret_key_file_ok",
+        "expect": "ok",
+        "file": b64(locked),
+        "passphrase": "correct horse battery staple",
+        "comment": "Argon2id opslimit 1, memlimit 8 KiB: cheap for tests, not for use",
+    }
+    yield {
+        **base,
+        "name": "secret_key_file_wrong_passphrase",
+        "expect": "wrong_passphrase",
+        "file": b64(locked),
+        "passphrase": "Correct horse battery staple",
+    }
+    yield {
+        **base,
+        "name": "secret_key_file_lowered_cost",
+        "expect": "wrong_passphrase",
+        "file": b64(locked[:9] + (2).to_bytes(4, "big") + locked[13:]),
+        "passphrase": "correct horse battery staple",
+        "comment": "cost parameters are associated data: lowering them breaks the tag",
+    }
+    yield {
+        **base,
+        "name": "secret_key_file_not_a_key_file",
+        "expect": "malformed",
+        "file": b64(b"-----BEGIN" + locked[10:]),
+        "passphrase": "x",
+    }
+
+
+AREAS: dict[str, str] = {
+    "envelope": "Sealed envelopes: positives with intermediate values, one negative per "
+    "receiver check (spec §6.6).",
+    "statements": "Directory entries, revocations, prekey statements and key lookups (spec §5).",
+    "keyfile": "Passphrase-protected secret-key files (spec §5.7).",
+}
+
+
+def generate(out_dir: Path) -> dict[str, bytes]:
+    """Build every vector file; return {file name: bytes} without writing."""
+    cell = Cell()
+    published: dict[str, list[str]] = {}
+    pins = out_dir / "envelope-stanzas.json"
+    if pins.exists():
+        published = json.loads(pins.read_text())
+    wraps = PinnedWrap(cell, published)
+    envelopes = EnvelopeVectors(cell, wraps)
+    areas = {
+        "envelope": [*envelopes.positives(), *envelopes.negatives()],
+        "statements": list(statement_vectors(cell)),
+        "keyfile": list(keyfile_vectors(cell)),
+    }
+    files = {
+        f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})
+        for area, vectors in areas.items()
+    }
+    files["envelope-stanzas.json"] = _dump(dict(sorted(wraps.stanzas.items())))
+    return files
+
+
+def _dump(value: Any) -> bytes:
+    return (json.dumps(value, indent=1, sort_keys=False, ensure_ascii=True) + "\n").encode()
+
+
+def main(argv: list[str]) -> int:
+    out_dir = Path(argv[1]) if len(argv) > 1 else Path(__file__).parent / "vectors"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for file_name, data in generate(out_dir).items():
+        (out_dir / file_name).write_bytes(data)
+        print(f"wrote {out_dir / file_name} ({len(data)} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
