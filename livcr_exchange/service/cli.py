@@ -145,9 +145,16 @@ def keys_new(
     help="Cell directory JSON (cell_id, root_key, entries, revocations): verify the signature.",
 )
 @click.option(
-    "--at", "judged_at", type=int, default=None, help="Judge key validity at this Unix time."
+    "--at",
+    "judged_at",
+    type=int,
+    default=None,
+    help="Judge key validity at this Unix time (the hub's log time; default: now).",
 )
-def inspect(envelope_file: Path, directory_file: Path | None, judged_at: int | None) -> None:
+@click.option("--now", type=int, default=None, help="Check expiry against this Unix time.")
+def inspect(
+    envelope_file: Path, directory_file: Path | None, judged_at: int | None, now: int | None
+) -> None:
     """Print what the hub can see of an envelope; with --directory, verify its signature."""
     try:
         envelope = UnverifiedEnvelope.parse(envelope_file.read_bytes())
@@ -176,7 +183,7 @@ def inspect(envelope_file: Path, directory_file: Path | None, judged_at: int | N
         click.echo("      signature: not checked (no --directory given)")
         return
     cell = msgspec.json.decode(directory_file.read_bytes(), type=CellInputs)
-    now = int(time.time())
+    now = int(time.time()) if now is None else now
     try:
         envelope.verify(
             cell.directory(), now=now, judged_at=judged_at or now, freshness=Freshness.DELIVERY
