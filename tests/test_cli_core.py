@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import stat
 from pathlib import Path
 
@@ -41,7 +40,7 @@ def test_keys_new_writes_a_private_secret_and_a_signed_public_bundle(tmp_path: P
     )
     assert result.exit_code == 0, result.output
     secret = tmp_path / "caw.secret"
-    assert stat.S_IMODE(os.stat(secret).st_mode) == 0o600
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
     bundle = unlock(secret.read_bytes(), b"s3cret")
     public = json.loads((tmp_path / "caw.public.json").read_text())
     identity = IdentityPublicKey.from_text(public["identity_key"])

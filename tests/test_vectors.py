@@ -60,7 +60,7 @@ def test_regenerating_changes_no_byte(tmp_path: Path) -> None:
         check=True,
         capture_output=True,
     )
-    published = vector_file_names(p.name for p in VECTOR_DIR.iterdir()) + [pins.name]
+    published = [*vector_file_names(p.name for p in VECTOR_DIR.iterdir()), pins.name]
     for name in published:
         assert (tmp_path / name).read_bytes() == (VECTOR_DIR / name).read_bytes(), name
 
