@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import nacl.exceptions
 import nacl.signing
@@ -172,9 +173,14 @@ class PrekeyPublic:
                 f"suite {self.suite.value} prekey must be {self.suite.public_key_bytes} bytes"
             )
 
-    @property
+    @cached_property
     def key_id(self) -> bytes:
         return key_id(self.suite.algorithm, self.raw)
+
+    @cached_property
+    def hpke_key(self) -> x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey:
+        """The key object pyca/cryptography's HPKE wants (built once: ML-KEM keys are costly)."""
+        return self.hpke_public()
 
     def hpke_public(self) -> x25519.X25519PublicKey | hpke.MLKEM768X25519PublicKey:
         """The key object pyca/cryptography's HPKE wants. Raises Malformed for bad ML-KEM keys."""
@@ -211,6 +217,11 @@ class PrekeySecret:
                 f"suite {self.suite.value} prekey seed must be {self.suite.secret_seed_bytes} bytes"
             )
 
+    @cached_property
+    def hpke_key(self) -> x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey:
+        """The key object pyca/cryptography's HPKE wants (built once: ML-KEM keys are costly)."""
+        return self.hpke_private()
+
     def hpke_private(self) -> x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey:
         if self.suite is Suite.X25519:
             return x25519.X25519PrivateKey.from_private_bytes(self.seed)
@@ -218,7 +229,7 @@ class PrekeySecret:
         dh = x25519.X25519PrivateKey.from_private_bytes(self.seed[MLKEM768_SEED_BYTES:])
         return hpke.MLKEM768X25519PrivateKey(kem, dh)
 
-    @property
+    @cached_property
     def public(self) -> PrekeyPublic:
         if self.suite is Suite.X25519:
             raw = (
@@ -232,7 +243,7 @@ class PrekeySecret:
             raw = kem.public_key().public_bytes_raw() + dh.public_key().public_bytes_raw()
         return PrekeyPublic(self.suite, raw)
 
-    @property
+    @cached_property
     def key_id(self) -> bytes:
         return self.public.key_id
 

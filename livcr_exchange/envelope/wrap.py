@@ -48,7 +48,7 @@ def wrap_info(core_hash: bytes, recipient_id: str) -> bytes:
 
 def hpke_wrap(content_key: bytes, prekey: PrekeyPublic, info: bytes) -> bytes:
     """HPKE base-mode SealBase: returns ``enc || ciphertext``."""
-    return prekey.suite.hpke.encrypt(content_key, prekey.hpke_public(), info=info)
+    return prekey.suite.hpke.encrypt(content_key, prekey.hpke_key, info=info)
 
 
 def x25519_share(suite: Suite, stanza: bytes) -> bytes:
@@ -73,7 +73,7 @@ def hpke_unwrap(stanza: bytes, secret: PrekeySecret, info: bytes) -> bytes:
     """
     check_share(secret.suite, stanza)
     try:
-        content_key = secret.suite.hpke.decrypt(stanza, secret.hpke_private(), info=info)
+        content_key = secret.suite.hpke.decrypt(stanza, secret.hpke_key, info=info)
     except (InvalidTag, ValueError) as exc:
         raise UnwrapFailed("HPKE could not open the stanza") from exc
     if len(content_key) != 32:
