@@ -25,7 +25,7 @@ for module_name in SERVICE_CLI_MODULES:
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
-        if exc.name != module_name.split(".")[0]:
+        if exc.name not in {module_name, module_name.split(".")[0]}:
             raise
         continue
     for command in module.COMMANDS:

@@ -1,0 +1,1 @@
+"""The municipal hub: routes sealed envelopes it cannot open, enforces what it can see, logs."""

@@ -1,0 +1,434 @@
+"""What the hub does for each request, between reading bytes and answering (DESIGN §7.7).
+
+Each function takes the verified caller and plain inputs, calls the core, commits one batch to
+the store and returns plain values; the HTTP handlers only translate.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import structlog
+
+from livcr_exchange.audit.leaves import (
+    CaseMembership,
+    CaseTransition,
+    DeliveryReceipt,
+    DirectoryChange,
+    EnvelopeAccepted,
+    Leaf,
+    MeetingRecorded,
+    Refusal,
+    delivery_receipt_message,
+    envelope_hash,
+)
+from livcr_exchange.audit.merkle import leaf_hash
+from livcr_exchange.cases import INITIAL_STATE, CaseState, ClosureReason, transition
+from livcr_exchange.directory import Directory
+from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
+from livcr_exchange.errors import LivcrError, UnknownSender
+from livcr_exchange.hashing import labelled_hash
+from livcr_exchange.policy import CaseView, Decision, MessageFacts, Participant, evaluate_header
+from livcr_exchange.request_auth import AuthenticatedRequest
+from livcr_exchange.roles import Role
+from livcr_exchange.service.problems import Problem
+from livcr_exchange.statements import PrekeyStatement, StatementType
+from livcr_exchange.wire import check_ident
+
+from .state import Hub
+from .store.base import CaseRecord, DeliveryRecord, NewEnvelope, PendingLeaf, WriteBatch
+
+log = structlog.get_logger("livcr.hub")
+NO_MESSAGE = bytes(16)
+STATEMENT_HASH_LABEL = b"livcr-exchange/v1 statement\x00"
+
+
+def pending_leaf(leaf: Leaf, case_ref: str | None = None) -> PendingLeaf:
+    data = leaf.encode()
+    return PendingLeaf(data, leaf_hash(data), case_ref)
+
+
+def participant_view(directory: Directory, participant_id: str, at: int) -> Participant | None:
+    try:
+        entry = directory.current_entry(participant_id, at)
+    except LivcrError:
+        return None
+    return Participant(entry.participant_id, entry.role, entry.allowed_purposes)
+
+
+def case_view(record: CaseRecord | None) -> CaseView | None:
+    if record is None:
+        return None
+    return CaseView(
+        record.case_ref,
+        CaseState(record.state),
+        record.members,
+        record.owner,
+        record.referrer,
+        record.meetings,
+    )
+
+
+@dataclass(frozen=True)
+class Receipt:
+    message_id: bytes
+    leaf_index: int
+    logged_at: int
+    tree_size: int
+    checkpoint: bytes
+    inclusion_proof: list[bytes]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "message_id": self.message_id.hex(),
+            "leaf_index": self.leaf_index,
+            "logged_at": self.logged_at,
+            "tree_size": self.tree_size,
+            "checkpoint": self.checkpoint.decode("utf-8"),
+            "inclusion_proof": [base64.b64encode(h).decode() for h in self.inclusion_proof],
+        }
+
+
+async def refuse(
+    hub: Hub, caller: str, action: str, error: LivcrError, message_id: bytes = NO_MESSAGE
+) -> None:
+    """Audit an authenticated request the hub refused, then raise its error (spec §7.3)."""
+    leaf = Refusal(hub.clock(), caller, action, error.code, message_id)
+    await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)]))
+    log.info("refusal", participant=caller, action=action, code=error.code, reason=str(error))
+    raise error
+
+
+async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -> Receipt:
+    """Verify, apply policy, store durably, log; return the sender's receipt.
+
+    Raises:
+        LivcrError: every receiver check of spec §6.6 steps 1-9 and every policy denial.
+    """
+    now = hub.clock()
+    envelope = UnverifiedEnvelope.parse(data)
+    if envelope.sender_id != caller.participant_id:
+        raise UnknownSender("the envelope's sender is not the authenticated participant")
+    directory = await hub.current_directory()
+    try:
+        verified = envelope.verify(
+            directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION
+        )
+    except LivcrError as exc:
+        await refuse(hub, caller.participant_id, "submit", exc, envelope.message_id)
+        raise
+    core = verified.header.core
+    record = await hub.store.case(core.case_ref)
+    decision = _decide(directory, now, core, verified.cosigners, record)
+    if not decision.allowed:
+        try:
+            decision.raise_for_denial()
+        except LivcrError as exc:
+            await refuse(hub, caller.participant_id, "submit", exc, core.message_id)
+    accepted = EnvelopeAccepted(
+        now,
+        core.message_id,
+        core.sender_id,
+        core.purpose,
+        core.case_ref,
+        core.recipient_ids(),
+        envelope_hash(data),
+        len(data),
+    )
+    batch = WriteBatch(
+        envelopes=[
+            NewEnvelope(
+                core.message_id,
+                core.sender_id,
+                core.purpose,
+                core.case_ref,
+                core.recipient_ids(),
+                now,
+                core.expires_at,
+                data,
+            )
+        ],
+        leaves=[pending_leaf(accepted, core.case_ref)],
+    )
+    if record is None:  # an aanmelding opens the case under the referrer's fresh reference
+        opened = _new_case(
+            core.case_ref, {core.sender_id, *core.recipient_ids()}, now, referrer=core.sender_id
+        )
+        batch.cases.append(opened)
+        batch.leaves.append(
+            pending_leaf(
+                CaseTransition(now, core.case_ref, core.sender_id, "-", opened.state, "-"),
+                core.case_ref,
+            )
+        )
+    result = await hub.store.commit(batch)
+    index = result.leaf_indexes[0]
+    await hub.log.catch_up(result.tree_size)
+    receipt = Receipt(
+        core.message_id,
+        index,
+        now,
+        result.tree_size,
+        hub.log.checkpoint_note(result.tree_size),
+        hub.log.inclusion(index, result.tree_size),
+    )
+    item = delivery_item(DeliveryRecord(0, core.message_id, "", now, index, data))
+    for recipient in core.recipient_ids():
+        await hub.push.push(recipient, {"type": "envelope", **item})
+    return receipt
+
+
+def _decide(
+    directory: Directory,
+    now: int,
+    core: HeaderCore,
+    cosigners: frozenset[str],
+    record: CaseRecord | None,
+) -> Decision:
+    sender = participant_view(directory, core.sender_id, now)
+    if sender is None:
+        raise UnknownSender(f"{core.sender_id} has no usable directory entry")
+    recipients = {
+        rid: view for rid in core.recipient_ids() if (view := participant_view(directory, rid, now))
+    }
+    facts = MessageFacts(
+        core.sender_id,
+        core.purpose,
+        core.case_ref,
+        core.recipient_ids(),
+        core.cosign.meeting_ref if core.cosign else None,
+        cosigners,
+    )
+    return evaluate_header(facts, sender, recipients, case_view(record))
+
+
+def _new_case(
+    case_ref: str, members: Iterable[str], now: int, *, referrer: str | None
+) -> CaseRecord:
+    return CaseRecord(
+        case_ref, INITIAL_STATE.value, None, referrer, frozenset(members), {}, now, None, None
+    )
+
+
+def delivery_item(record: DeliveryRecord) -> dict[str, object]:
+    return {
+        "seq": record.seq,
+        "message_id": record.message_id.hex(),
+        "logged_at": record.accepted_at,
+        "leaf_index": record.leaf_index,
+        "envelope": base64.b64encode(record.blob).decode("ascii"),
+    }
+
+
+async def acknowledge(
+    hub: Hub, caller: AuthenticatedRequest, receipts: list[tuple[bytes, int, bytes]]
+) -> tuple[list[int], list[str]]:
+    """Record signed delivery receipts and drop the deliveries; unknown ids are reported back.
+
+    Raises:
+        BadSignature: a receipt not signed by the caller over that envelope.
+    """
+    now = hub.clock()
+    batch = WriteBatch()
+    unknown: list[str] = []
+    for message_id, received_at, signature in receipts:
+        record = await hub.store.delivery(caller.participant_id, message_id)
+        if record is None:
+            unknown.append(message_id.hex())
+            continue
+        digest = envelope_hash(record.blob)
+        message = delivery_receipt_message(message_id, digest, caller.participant_id, received_at)
+        caller.entry.identity_key.verify(message, signature)
+        batch.acks.append((caller.participant_id, message_id))
+        leaf = DeliveryReceipt(
+            now, message_id, caller.participant_id, digest, received_at, signature
+        )
+        batch.leaves.append(pending_leaf(leaf))
+    if not batch.acks:
+        return [], unknown
+    result = await hub.store.commit(batch)
+    return list(result.leaf_indexes), unknown
+
+
+async def upload_prekeys(hub: Hub, caller: AuthenticatedRequest, statements: list[bytes]) -> int:
+    """Store prekey statements signed by the caller's identity key.
+
+    Raises:
+        BadSignature, Malformed: a statement that does not verify or names someone else.
+    """
+    batch = WriteBatch()
+    for signed in statements:
+        statement = PrekeyStatement.open(signed, caller.entry.identity_key)
+        if statement.participant_id != caller.participant_id:
+            raise Problem("malformed", "prekey statement names another participant")
+        batch.prekeys.append(
+            (
+                caller.participant_id,
+                statement.prekey_id,
+                signed,
+                statement.not_before,
+                statement.not_after,
+            )
+        )
+        batch.leaves.append(
+            pending_leaf(
+                DirectoryChange(
+                    hub.clock(),
+                    StatementType.PREKEY,
+                    caller.participant_id,
+                    labelled_hash(STATEMENT_HASH_LABEL, signed),
+                )
+            )
+        )
+    await hub.store.commit(batch)
+    return len(statements)
+
+
+# Case registry: only the coordinator changes cases (DESIGN §5).
+def require_coordinator(caller: AuthenticatedRequest) -> None:
+    if caller.entry.role is not Role.COORDINATOR:
+        raise Problem("forbidden", "only the coordinator manages cases")
+
+
+async def existing_case(hub: Hub, case_ref: str) -> CaseRecord:
+    record = await hub.store.case(check_ident(case_ref, "case reference"))
+    if record is None:
+        raise Problem("not_found", f"no case {case_ref}")
+    return record
+
+
+async def open_case(
+    hub: Hub, caller: AuthenticatedRequest, case_ref: str, members: list[str]
+) -> CaseRecord:
+    require_coordinator(caller)
+    check_ident(case_ref, "case reference")
+    if await hub.store.case(case_ref) is not None:
+        raise Problem("conflict", f"case {case_ref} exists")
+    now = hub.clock()
+    record = _new_case(
+        case_ref, {caller.participant_id, *map(check_ident, members)}, now, referrer=None
+    )
+    batch = WriteBatch(
+        cases=[record],
+        leaves=[
+            pending_leaf(
+                CaseTransition(now, case_ref, caller.participant_id, "-", record.state, "-"),
+                case_ref,
+            ),
+            pending_leaf(
+                CaseMembership(
+                    now, case_ref, caller.participant_id, tuple(sorted(record.members)), ()
+                ),
+                case_ref,
+            ),
+        ],
+    )
+    await hub.store.commit(batch)
+    return record
+
+
+async def change_members(
+    hub: Hub,
+    caller: AuthenticatedRequest,
+    case_ref: str,
+    add: list[str],
+    remove: list[str],
+    owner: str | None,
+) -> CaseRecord:
+    """Add or remove members; a removed member receives nothing on this case afterwards."""
+    require_coordinator(caller)
+    record = await existing_case(hub, case_ref)
+    members = (record.members | set(map(check_ident, add))) - set(map(check_ident, remove))
+    new_owner = record.owner if owner is None else check_ident(owner, "owner")
+    if new_owner is not None and new_owner not in members:
+        raise Problem("conflict", "the case owner must be a member")
+    updated = CaseRecord(
+        record.case_ref,
+        record.state,
+        new_owner,
+        record.referrer,
+        frozenset(members),
+        record.meetings,
+        record.opened_at,
+        record.closed_at,
+        record.purge_after,
+    )
+    leaf = CaseMembership(
+        hub.clock(),
+        case_ref,
+        caller.participant_id,
+        tuple(sorted(members - record.members)),
+        tuple(sorted(record.members - members)),
+    )
+    await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
+    return updated
+
+
+async def record_meeting(
+    hub: Hub, caller: AuthenticatedRequest, case_ref: str, meeting_ref: str, present: list[str]
+) -> CaseRecord:
+    require_coordinator(caller)
+    record = await existing_case(hub, case_ref)
+    check_ident(meeting_ref, "meeting reference")
+    attendees = frozenset(map(check_ident, present))
+    if not attendees <= record.members:
+        raise Problem("conflict", "everyone present must be a member of the case")
+    if meeting_ref in record.meetings:
+        raise Problem("conflict", f"meeting {meeting_ref} is already recorded")
+    updated = CaseRecord(
+        record.case_ref,
+        record.state,
+        record.owner,
+        record.referrer,
+        record.members,
+        {**record.meetings, meeting_ref: attendees},
+        record.opened_at,
+        record.closed_at,
+        record.purge_after,
+    )
+    leaf = MeetingRecorded(
+        hub.clock(), case_ref, meeting_ref, caller.participant_id, tuple(sorted(attendees))
+    )
+    await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
+    return updated
+
+
+async def move_case(
+    hub: Hub, caller: AuthenticatedRequest, case_ref: str, target: str, reason: str | None
+) -> CaseRecord:
+    """Apply one transition of the case table; closing schedules the retention purge.
+
+    Raises:
+        IllegalTransition: not in the table, or a reason missing/extra.
+    """
+    require_coordinator(caller)
+    record = await existing_case(hub, case_ref)
+    try:
+        to_state = CaseState(target)
+        why = None if reason is None else ClosureReason(reason)
+    except ValueError as exc:
+        raise Problem("malformed", f"unknown state or reason: {exc}") from exc
+    new_state = transition(CaseState(record.state), to_state, why)
+    now = hub.clock()
+    closing = new_state is CaseState.AFGESLOTEN
+    retention = hub.config.hub.retention_days * 86_400
+    updated = CaseRecord(
+        record.case_ref,
+        new_state.value,
+        record.owner,
+        record.referrer,
+        record.members,
+        record.meetings,
+        record.opened_at,
+        now if closing else record.closed_at,
+        now + retention
+        if closing
+        else (None if new_state is CaseState.IN_SCREENING else record.purge_after),
+    )
+    leaf = CaseTransition(
+        now, case_ref, caller.participant_id, record.state, new_state.value, reason or "-"
+    )
+    await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
+    return updated

@@ -1,0 +1,369 @@
+"""HTTP handlers of the hub's /v1 API (specs/hub-api.yaml). Thin: parse, call, answer."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated, Any
+
+import msgspec
+from aiohttp import WSMsgType, web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from livcr_exchange.errors import LivcrError
+from livcr_exchange.service.problems import Problem
+
+from . import operations
+from .app import CALLER, HUB, METRICS, caller_of
+
+MAX_FETCH = 100
+MAX_BATCH = 100
+
+Hex16 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+Ident = Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9._-]{0,63}$")]
+Base64 = Annotated[str, msgspec.Meta(max_length=100_000_000)]
+
+
+class ReceiptIn(msgspec.Struct, forbid_unknown_fields=True):
+    message_id: Hex16
+    received_at: Annotated[int, msgspec.Meta(ge=0)]
+    signature: Base64
+
+
+class AckRequest(msgspec.Struct, forbid_unknown_fields=True):
+    receipts: Annotated[list[ReceiptIn], msgspec.Meta(min_length=1, max_length=MAX_FETCH)]
+
+
+class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
+    envelopes: Annotated[list[Base64], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+
+
+class PrekeyUpload(msgspec.Struct, forbid_unknown_fields=True):
+    statements: Annotated[list[Base64], msgspec.Meta(min_length=1, max_length=16)]
+
+
+class CaseOpen(msgspec.Struct, forbid_unknown_fields=True):
+    case_ref: Ident
+    members: Annotated[list[Ident], msgspec.Meta(max_length=64)] = []
+
+
+class MembersChange(msgspec.Struct, forbid_unknown_fields=True):
+    add: Annotated[list[Ident], msgspec.Meta(max_length=64)] = []
+    remove: Annotated[list[Ident], msgspec.Meta(max_length=64)] = []
+    owner: Ident | None = None
+
+
+class MeetingIn(msgspec.Struct, forbid_unknown_fields=True):
+    meeting_ref: Ident
+    present: Annotated[list[Ident], msgspec.Meta(min_length=1, max_length=64)]
+
+
+class TransitionIn(msgspec.Struct, forbid_unknown_fields=True):
+    to: Ident
+    reason: Ident | None = None
+
+
+def decode_json(data: bytes, kind: type[Any]) -> Any:
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.DecodeError as exc:
+        raise Problem("malformed", f"request body: {exc}") from exc
+
+
+def unb64(text: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except binascii.Error as exc:
+        raise Problem("malformed", "not standard base64") from exc
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def json(data: object, status: int = 200) -> web.Response:
+    return web.Response(
+        body=msgspec.json.encode(data), status=status, content_type="application/json"
+    )
+
+
+def query_int(
+    request: web.Request, name: str, default: int | None = None, *, low: int = 0, high: int = 2**62
+) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        if default is None:
+            raise Problem("malformed", f"query parameter {name} is required")
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise Problem("malformed", f"query parameter {name} must be an integer in [{low}, {high}]")
+    return int(raw)
+
+
+# Envelopes.
+async def submit(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    receipt = await operations.accept_envelope(hub, caller_of(request), await request.read())
+    request.app[METRICS].envelopes.labels("any").inc()
+    return json(receipt.to_json(), status=201)
+
+
+async def submit_batch(request: web.Request) -> web.Response:
+    """Several envelopes in one request; each gets its own receipt or problem."""
+    hub = request.app[HUB]
+    batch = decode_json(await request.read(), BatchRequest)
+    results: list[dict[str, object]] = []
+    for encoded in batch.envelopes:
+        try:
+            receipt = await operations.accept_envelope(hub, caller_of(request), unb64(encoded))
+        except LivcrError as exc:
+            results.append({"code": exc.code, "detail": exc.wire_reason})
+        else:
+            results.append({"receipt": receipt.to_json()})
+    return json({"results": results})
+
+
+# Inbox.
+async def inbox(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    after = query_int(request, "after", 0)
+    limit = query_int(request, "limit", 50, low=1, high=MAX_FETCH)
+    records = await hub.store.pending(caller_of(request).participant_id, after, limit)
+    items = [operations.delivery_item(r) for r in records]
+    return json({"envelopes": items, "next_after": records[-1].seq if records else after})
+
+
+async def ack(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    body = decode_json(await request.read(), AckRequest)
+    receipts = [
+        (bytes.fromhex(r.message_id), r.received_at, unb64(r.signature)) for r in body.receipts
+    ]
+    indexes, unknown = await operations.acknowledge(hub, caller_of(request), receipts)
+    return json({"acknowledged": len(indexes), "leaf_indexes": indexes, "unknown": unknown})
+
+
+async def stream(request: web.Request) -> web.WebSocketResponse:
+    """Push envelopes to an online gateway: first what is pending, then as they arrive."""
+    hub = request.app[HUB]
+    caller = caller_of(request)
+    socket = web.WebSocketResponse(heartbeat=20)
+    await socket.prepare(request)
+    hub.push.add(caller.participant_id, socket)
+    try:
+        after = 0
+        while records := await hub.store.pending(caller.participant_id, after, MAX_FETCH):
+            for record in records:
+                await socket.send_str(
+                    msgspec.json.encode(
+                        {"type": "envelope", **operations.delivery_item(record)}
+                    ).decode()
+                )
+            after = records[-1].seq
+        await socket.send_str('{"type":"caught_up"}')
+        async for message in socket:
+            if message.type in {WSMsgType.ERROR, WSMsgType.CLOSE}:
+                break
+    finally:
+        hub.push.remove(caller.participant_id, socket)
+    return socket
+
+
+# Directory and prekeys.
+async def directory(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    statements = await hub.store.statements()
+    return json(
+        {
+            "cell_id": hub.config.hub.cell_id,
+            "root_key": hub.root.to_text(),
+            "entries": [b64(s) for kind, _, s in statements if kind == "entry"],
+            "revocations": [b64(s) for kind, _, s in statements if kind == "revocation"],
+        }
+    )
+
+
+async def put_prekeys(request: web.Request) -> web.Response:
+    upload = decode_json(await request.read(), PrekeyUpload)
+    count = await operations.upload_prekeys(
+        request.app[HUB], caller_of(request), [unb64(s) for s in upload.statements]
+    )
+    return json({"stored": count})
+
+
+async def get_prekeys(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    ids = [i for i in request.query.get("ids", "").split(",") if i]
+    if not 1 <= len(ids) <= 64:
+        raise Problem("malformed", "ids must list 1 to 64 participant ids")
+    found = await hub.store.prekeys(ids, hub.clock())
+    return json(
+        {
+            "prekeys": {
+                pid: [base64.b64encode(s).decode() for s in stmts] for pid, stmts in found.items()
+            }
+        }
+    )
+
+
+# Cases.
+def case_json(record: Any) -> dict[str, object]:
+    return {
+        "case_ref": record.case_ref,
+        "state": record.state,
+        "owner": record.owner,
+        "referrer": record.referrer,
+        "members": sorted(record.members),
+        "meetings": {ref: sorted(p) for ref, p in sorted(record.meetings.items())},
+    }
+
+
+async def open_case(request: web.Request) -> web.Response:
+    body = decode_json(await request.read(), CaseOpen)
+    record = await operations.open_case(
+        request.app[HUB], caller_of(request), body.case_ref, body.members
+    )
+    return json(case_json(record), status=201)
+
+
+async def get_case(request: web.Request) -> web.Response:
+    caller = caller_of(request)
+    record = await operations.existing_case(request.app[HUB], request.match_info["case_ref"])
+    if caller.participant_id not in record.members and caller.entry.role.value != "coordinator":
+        raise Problem("not_found", "no such case")  # non-members learn nothing, not even existence
+    return json(case_json(record))
+
+
+async def change_members(request: web.Request) -> web.Response:
+    body = decode_json(await request.read(), MembersChange)
+    record = await operations.change_members(
+        request.app[HUB],
+        caller_of(request),
+        request.match_info["case_ref"],
+        body.add,
+        body.remove,
+        body.owner,
+    )
+    return json(case_json(record))
+
+
+async def record_meeting(request: web.Request) -> web.Response:
+    body = decode_json(await request.read(), MeetingIn)
+    record = await operations.record_meeting(
+        request.app[HUB],
+        caller_of(request),
+        request.match_info["case_ref"],
+        body.meeting_ref,
+        body.present,
+    )
+    return json(case_json(record), status=201)
+
+
+async def move_case(request: web.Request) -> web.Response:
+    body = decode_json(await request.read(), TransitionIn)
+    record = await operations.move_case(
+        request.app[HUB], caller_of(request), request.match_info["case_ref"], body.to, body.reason
+    )
+    return json(case_json(record))
+
+
+# Log.
+async def checkpoint(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    size = await hub.log.catch_up()
+    return web.Response(
+        body=hub.log.checkpoint_note(size), content_type="text/plain", charset="utf-8"
+    )
+
+
+async def inclusion(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    current = await hub.log.catch_up()
+    size = query_int(request, "size", current, low=1, high=current)
+    index = query_int(request, "index", high=size - 1)
+    return json(
+        {
+            "index": index,
+            "size": size,
+            "proof": [base64.b64encode(h).decode() for h in hub.log.inclusion(index, size)],
+        }
+    )
+
+
+async def consistency(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    current = await hub.log.catch_up()
+    new = query_int(request, "new", current, low=0, high=current)
+    old = query_int(request, "old", high=new)
+    return json(
+        {
+            "old": old,
+            "new": new,
+            "proof": [base64.b64encode(h).decode() for h in hub.log.consistency(old, new)],
+        }
+    )
+
+
+async def leaves(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    current = await hub.log.catch_up()
+    start = query_int(request, "start", 0, high=current)
+    end = query_int(
+        request, "end", min(current, start + 1000), low=start, high=min(current, start + 1000)
+    )
+    rows = await hub.store.leaves(start, end)
+    return json(
+        {
+            "leaves": [
+                {
+                    "index": i,
+                    "hash": base64.b64encode(h).decode(),
+                    "data": None if d is None else base64.b64encode(d).decode(),
+                }
+                for i, h, d in rows
+            ]
+        }
+    )
+
+
+# Operations.
+async def healthz(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    return json({"status": "ok", "log_size": await hub.store.tree_size()})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    counts = await hub.store.counts()
+    text = generate_latest(request.app[METRICS].registry).decode()
+    gauges = "".join(f"livcr_hub_{name} {value}\n" for name, value in sorted(counts.items()))
+    return web.Response(text=text + gauges, content_type=CONTENT_TYPE_LATEST.split(";")[0])
+
+
+def add_routes(app: web.Application) -> None:
+    app.add_routes(
+        [
+            web.post("/v1/envelopes", submit),
+            web.post("/v1/envelopes/batch", submit_batch),
+            web.get("/v1/inbox", inbox),
+            web.post("/v1/inbox/ack", ack),
+            web.get("/v1/stream", stream),
+            web.get("/v1/directory", directory),
+            web.put("/v1/prekeys", put_prekeys),
+            web.get("/v1/prekeys", get_prekeys),
+            web.post("/v1/cases", open_case),
+            web.get("/v1/cases/{case_ref}", get_case),
+            web.post("/v1/cases/{case_ref}/members", change_members),
+            web.post("/v1/cases/{case_ref}/meetings", record_meeting),
+            web.post("/v1/cases/{case_ref}/transition", move_case),
+            web.get("/v1/log/checkpoint", checkpoint),
+            web.get("/v1/log/inclusion", inclusion),
+            web.get("/v1/log/consistency", consistency),
+            web.get("/v1/log/leaves", leaves),
+            web.get("/healthz", healthz),
+            web.get("/metrics", metrics),
+        ]
+    )
+
+
+__all__ = ["CALLER", "add_routes"]

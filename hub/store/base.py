@@ -1,0 +1,163 @@
+"""The store interface every hub backend implements, and the records it speaks in.
+
+Writes are grouped: a request builds a ``WriteBatch`` (rows to insert, leaves to append) and
+hands it to ``HubStore.commit``; the backend commits many batches in one transaction, so
+throughput does not pay one fsync per message, and returns only once the transaction is durable.
+Leaves get their log index inside that transaction, so the log has one order even when several
+hub processes share a database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from livcr_exchange.errors import LivcrError
+
+
+class StoreError(Exception):
+    """The backend failed (disk full, database gone). Not a client's fault: answered with 503."""
+
+
+@dataclass(frozen=True)
+class PendingLeaf:
+    """A leaf to append; ``data`` is the canonical leaf encoding (livcr_exchange.audit.leaves).
+
+    ``case_ref`` is kept beside the leaf (not in the tree) to filter audit exports and to find
+    the leaves whose data retention deletes when the case's period ends.
+    """
+
+    data: bytes
+    leaf_hash: bytes
+    case_ref: str | None = None
+
+
+@dataclass(frozen=True)
+class NewEnvelope:
+    message_id: bytes
+    sender_id: str
+    purpose: str
+    case_ref: str
+    recipients: tuple[str, ...]
+    accepted_at: int
+    expires_at: int
+    blob: bytes
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    case_ref: str
+    state: str
+    owner: str | None
+    referrer: str | None
+    members: frozenset[str]
+    meetings: dict[str, frozenset[str]]  # meeting_ref -> present
+    opened_at: int
+    closed_at: int | None
+    purge_after: int | None
+
+
+@dataclass(frozen=True)
+class DeliveryRecord:
+    """One envelope waiting for one recipient."""
+
+    seq: int
+    message_id: bytes
+    recipient_id: str
+    accepted_at: int
+    leaf_index: int
+    blob: bytes
+
+
+@dataclass
+class WriteBatch:
+    """Everything one request writes, committed atomically with the rest of its group.
+
+    ``conflict`` decides what a unique-key clash means: for an envelope, a replay.
+    """
+
+    envelopes: list[NewEnvelope] = field(default_factory=list)
+    acks: list[tuple[str, bytes]] = field(default_factory=list)  # (recipient, message id)
+    statements: list[tuple[str, str, bytes]] = field(default_factory=list)  # kind, pid, signed
+    prekeys: list[tuple[str, bytes, bytes, int, int]] = field(default_factory=list)
+    cases: list[CaseRecord] = field(default_factory=list)  # upserts, whole record
+    leaves: list[PendingLeaf] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CommitResult:
+    """Where this batch's leaves landed and how large the log was after the group commit."""
+
+    leaf_indexes: tuple[int, ...]
+    tree_size: int
+
+
+class DuplicateEnvelope(LivcrError):
+    """An envelope with this (sender, message id) was accepted before."""
+
+    code = "replayed"
+
+
+class HubStore(Protocol):
+    """Durable hub state. Every method may raise StoreError."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def commit(self, batch: WriteBatch) -> CommitResult:
+        """Commit ``batch`` durably (grouped with concurrent batches).
+
+        Raises:
+            DuplicateEnvelope: one of its envelopes was seen before; nothing of the batch is kept.
+        """
+        ...
+
+    async def statements(self) -> list[tuple[str, str, bytes]]:
+        """All directory statements (kind "entry" or "revocation", participant, signed bytes)."""
+        ...
+
+    async def prekeys(self, participant_ids: Sequence[str], now: int) -> dict[str, list[bytes]]:
+        """Signed prekey statements valid at ``now``, per participant, newest first."""
+        ...
+
+    async def case(self, case_ref: str) -> CaseRecord | None: ...
+
+    async def cases(self) -> list[CaseRecord]: ...
+
+    async def pending(self, recipient_id: str, after_seq: int, limit: int) -> list[DeliveryRecord]:
+        """Up to ``limit`` envelopes waiting for ``recipient_id`` with seq > ``after_seq``."""
+        ...
+
+    async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None: ...
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        """Leaf hashes for indexes [start, end)."""
+        ...
+
+    async def leaves(
+        self, start: int, end: int, case_ref: str | None = None
+    ) -> list[tuple[int, bytes, bytes | None]]:
+        """(index, hash, data or None after retention) for [start, end), optionally one case's."""
+        ...
+
+    async def tree_size(self) -> int: ...
+
+    async def save_checkpoint(self, size: int, note: bytes) -> None:
+        """Keep a signed checkpoint (the first one stored for a size wins)."""
+        ...
+
+    async def checkpoints(self) -> list[tuple[int, bytes]]: ...
+
+    async def delete_expired(self, now: int, limit: int) -> int:
+        """Delete up to ``limit`` envelopes past expiry, their deliveries and seen rows."""
+        ...
+
+    async def purge_case(self, case_ref: str, limit: int) -> int:
+        """Delete up to ``limit`` envelopes and leaf data of a case; return how many rows went."""
+        ...
+
+    async def counts(self) -> dict[str, int]:
+        """Queue depths and sizes for `livcr hub status` and /metrics."""
+        ...

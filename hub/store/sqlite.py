@@ -1,0 +1,456 @@
+"""The SQLite (WAL) hub store: the embedded default.
+
+One writer thread owns the write connection and commits queued batches in groups: a request's
+batch is acknowledged only after the group's COMMIT returned with ``synchronous=FULL``, so what
+the hub acknowledged survives ``kill -9`` and power loss, while concurrent requests share one
+fsync. Reads use a second connection on their own thread (WAL lets them run beside the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .base import (
+    CaseRecord,
+    CommitResult,
+    DeliveryRecord,
+    DuplicateEnvelope,
+    StoreError,
+    WriteBatch,
+)
+from .schema import SCHEMA_VERSION, TABLES
+
+T = TypeVar("T")
+MAX_GROUP = 256  # batches per transaction; bounds the latency one commit adds
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    connection = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    connection.execute("PRAGMA busy_timeout=30000")
+    return connection
+
+
+class SQLiteStore:
+    """HubStore on one SQLite file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-writer")
+        self._reader_thread = ThreadPoolExecutor(1, thread_name_prefix="hub-sqlite-reader")
+        self._write: sqlite3.Connection | None = None
+        self._read: sqlite3.Connection | None = None
+        self._queue: asyncio.Queue[tuple[WriteBatch, asyncio.Future[CommitResult]]] = (
+            asyncio.Queue()
+        )
+        self._committer: asyncio.Task[None] | None = None
+
+    # Lifecycle.
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._write = await loop.run_in_executor(self._writer_thread, self._open_writer)
+        self._read = await loop.run_in_executor(self._reader_thread, _connect, self.path)
+        self._committer = asyncio.create_task(self._commit_loop(), name="hub-group-commit")
+
+    def _open_writer(self) -> sqlite3.Connection:
+        connection = _connect(self.path)
+        with _Transaction(connection):
+            for statement in TABLES:
+                connection.execute(statement)
+            row = connection.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if row is None:
+                connection.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                    (str(SCHEMA_VERSION),),
+                )
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise StoreError(f"store schema {row[0]}, this hub needs {SCHEMA_VERSION}")
+        return connection
+
+    async def close(self) -> None:
+        if self._committer is not None:
+            self._committer.cancel()
+            await asyncio.gather(self._committer, return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for connection, thread in (
+            (self._write, self._writer_thread),
+            (self._read, self._reader_thread),
+        ):
+            if connection is not None:
+                await loop.run_in_executor(thread, connection.close)
+        self._writer_thread.shutdown(wait=True)
+        self._reader_thread.shutdown(wait=True)
+
+    # Group commit.
+    async def commit(self, batch: WriteBatch) -> CommitResult:
+        future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((batch, future))
+        return await future
+
+    async def _commit_loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < MAX_GROUP and not self._queue.empty():
+                group.append(self._queue.get_nowait())
+            try:
+                results = await loop.run_in_executor(
+                    self._writer_thread, self._apply_group, [b for b, _ in group]
+                )
+            except Exception as exc:  # noqa: BLE001  (every waiter must hear of the failure)
+                failure = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                for _, future in group:
+                    if not future.done():
+                        future.set_exception(failure)
+                continue
+            for (_, future), result in zip(group, results, strict=True):
+                if future.done():
+                    continue
+                if isinstance(result, BaseException):
+                    future.set_exception(result)
+                else:
+                    future.set_result(result)
+
+    def _apply_group(self, batches: list[WriteBatch]) -> list[CommitResult | BaseException]:
+        connection = self._require(self._write)
+        results: list[CommitResult | BaseException] = []
+        with _Transaction(connection):
+            size = connection.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves").fetchone()[0]
+            for batch in batches:
+                connection.execute("SAVEPOINT batch")
+                try:
+                    indexes = _apply_batch(connection, batch, size)
+                except DuplicateEnvelope as exc:
+                    connection.execute("ROLLBACK TO batch")
+                    connection.execute("RELEASE batch")
+                    results.append(exc)
+                    continue
+                connection.execute("RELEASE batch")
+                size += len(indexes)
+                results.append(CommitResult(indexes, size))
+        return [
+            r if isinstance(r, BaseException) else CommitResult(r.leaf_indexes, size)
+            for r in results
+        ]
+
+    # Reads.
+    async def _read_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        connection = self._require(self._read)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._reader_thread, fn, connection
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    async def _write_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        connection = self._require(self._write)
+
+        def run(conn: sqlite3.Connection) -> T:
+            with _Transaction(conn):
+                return fn(conn)
+
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._writer_thread, run, connection
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    @staticmethod
+    def _require(connection: sqlite3.Connection | None) -> sqlite3.Connection:
+        if connection is None:
+            raise StoreError("store is not open")
+        return connection
+
+    async def statements(self) -> list[tuple[str, str, bytes]]:
+        rows = await self._read_with(
+            lambda c: c.execute(
+                "SELECT kind, participant_id, signed FROM statements ORDER BY seq"
+            ).fetchall()
+        )
+        return [(kind, pid, bytes(signed)) for kind, pid, signed in rows]
+
+    async def prekeys(self, participant_ids: Sequence[str], now: int) -> dict[str, list[bytes]]:
+        def query(c: sqlite3.Connection) -> list[tuple[str, bytes]]:
+            marks = ",".join("?" * len(participant_ids))
+            return c.execute(
+                f"SELECT participant_id, statement FROM prekeys WHERE participant_id IN ({marks}) "  # noqa: S608
+                "AND not_before <= ? AND ? < not_after ORDER BY not_before DESC",
+                (*participant_ids, now, now),
+            ).fetchall()
+
+        found: dict[str, list[bytes]] = {pid: [] for pid in participant_ids}
+        for pid, statement in await self._read_with(query) if participant_ids else []:
+            found[pid].append(bytes(statement))
+        return found
+
+    async def case(self, case_ref: str) -> CaseRecord | None:
+        row = await self._read_with(
+            lambda c: c.execute(
+                f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_ref = ?",  # noqa: S608  (constant columns)
+                (case_ref,),
+            ).fetchone()
+        )
+        return None if row is None else _case_from_row(row)
+
+    async def cases(self) -> list[CaseRecord]:
+        rows = await self._read_with(
+            lambda c: c.execute(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY case_ref").fetchall()  # noqa: S608
+        )
+        return [_case_from_row(r) for r in rows]
+
+    async def pending(self, recipient_id: str, after_seq: int, limit: int) -> list[DeliveryRecord]:
+        rows = await self._read_with(
+            lambda c: c.execute(
+                f"{_DELIVERY_SELECT} WHERE d.recipient_id = ? AND d.seq > ? ORDER BY d.seq LIMIT ?",
+                (recipient_id, after_seq, limit),
+            ).fetchall()
+        )
+        return [_delivery_from_row(r) for r in rows]
+
+    async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None:
+        row = await self._read_with(
+            lambda c: c.execute(
+                f"{_DELIVERY_SELECT} WHERE d.recipient_id = ? AND d.message_id = ?",
+                (recipient_id, message_id),
+            ).fetchone()
+        )
+        return None if row is None else _delivery_from_row(row)
+
+    async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
+        rows = await self._read_with(
+            lambda c: c.execute(
+                "SELECT leaf_hash FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+            ).fetchall()
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def leaves(
+        self, start: int, end: int, case_ref: str | None = None
+    ) -> list[tuple[int, bytes, bytes | None]]:
+        def query(c: sqlite3.Connection) -> list[Any]:
+            sql = "SELECT idx, leaf_hash, data FROM leaves WHERE idx >= ? AND idx < ?"
+            params: tuple[Any, ...] = (start, end)
+            if case_ref is not None:
+                sql += " AND case_ref = ?"
+                params += (case_ref,)
+            return c.execute(sql + " ORDER BY idx", params).fetchall()
+
+        return [
+            (idx, bytes(h), None if d is None else bytes(d))
+            for idx, h, d in await self._read_with(query)
+        ]
+
+    async def tree_size(self) -> int:
+        value: int = await self._read_with(
+            lambda c: c.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves").fetchone()[0]
+        )
+        return value
+
+    async def save_checkpoint(self, size: int, note: bytes) -> None:
+        await self._write_with(
+            lambda c: c.execute(
+                "INSERT INTO checkpoints (size, note) VALUES (?, ?) ON CONFLICT (size) DO NOTHING",
+                (size, note),
+            )
+        )
+
+    async def checkpoints(self) -> list[tuple[int, bytes]]:
+        rows = await self._read_with(
+            lambda c: c.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()
+        )
+        return [(size, bytes(note)) for size, note in rows]
+
+    async def delete_expired(self, now: int, limit: int) -> int:
+        def run(c: sqlite3.Connection) -> int:
+            ids = [
+                r[0]
+                for r in c.execute(
+                    "SELECT message_id FROM envelopes WHERE expires_at <= ? LIMIT ?", (now, limit)
+                ).fetchall()
+            ]
+            for message_id in ids:
+                c.execute("DELETE FROM deliveries WHERE message_id = ?", (message_id,))
+                c.execute("DELETE FROM envelopes WHERE message_id = ?", (message_id,))
+            c.execute("DELETE FROM seen WHERE expires_at <= ?", (now,))
+            return len(ids)
+
+        return await self._write_with(run)
+
+    async def purge_case(self, case_ref: str, limit: int) -> int:
+        def run(c: sqlite3.Connection) -> int:
+            ids = [
+                r[0]
+                for r in c.execute(
+                    "SELECT message_id FROM envelopes WHERE case_ref = ? LIMIT ?", (case_ref, limit)
+                ).fetchall()
+            ]
+            for message_id in ids:
+                c.execute("DELETE FROM deliveries WHERE message_id = ?", (message_id,))
+                c.execute("DELETE FROM envelopes WHERE message_id = ?", (message_id,))
+            cleared = c.execute(
+                "UPDATE leaves SET data = NULL WHERE idx IN (SELECT idx FROM leaves "
+                "WHERE case_ref = ? AND data IS NOT NULL LIMIT ?)",
+                (case_ref, limit),
+            ).rowcount
+            return len(ids) + cleared
+
+        return await self._write_with(run)
+
+    async def counts(self) -> dict[str, int]:
+        def run(c: sqlite3.Connection) -> dict[str, int]:
+            def one(sql: str) -> int:
+                return int(c.execute(sql).fetchone()[0])
+
+            return {
+                "envelopes": one("SELECT COUNT(*) FROM envelopes"),
+                "deliveries_pending": one("SELECT COUNT(*) FROM deliveries"),
+                "log_size": one("SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves"),
+                "statements": one("SELECT COUNT(*) FROM statements"),
+                "cases": one("SELECT COUNT(*) FROM cases"),
+            }
+
+        return await self._read_with(run)
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT (or ROLLBACK on error) on an autocommit connection."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._connection.execute("BEGIN IMMEDIATE")
+        return self._connection
+
+    def __exit__(self, kind: object, value: object, traceback: object) -> None:
+        self._connection.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> tuple[int, ...]:
+    indexes = tuple(range(first_index, first_index + len(batch.leaves)))
+    envelope_leaf = dict(zip(range(len(batch.envelopes)), indexes, strict=False))
+    for position, env in enumerate(batch.envelopes):
+        try:
+            c.execute(
+                "INSERT INTO seen (sender_id, message_id, expires_at) VALUES (?, ?, ?)",
+                (env.sender_id, env.message_id, env.expires_at),
+            )
+        except sqlite3.IntegrityError as exc:
+            raise DuplicateEnvelope(
+                f"message {env.message_id.hex()} from {env.sender_id} was accepted before"
+            ) from exc
+        c.execute(
+            "INSERT INTO envelopes (message_id, sender_id, purpose, case_ref, accepted_at,"
+            " expires_at, leaf_index, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                env.message_id,
+                env.sender_id,
+                env.purpose,
+                env.case_ref,
+                env.accepted_at,
+                env.expires_at,
+                envelope_leaf.get(position, -1),
+                env.blob,
+            ),
+        )
+        c.executemany(
+            "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
+            [(r, env.message_id) for r in env.recipients],
+        )
+    for recipient_id, message_id in batch.acks:
+        c.execute(
+            "DELETE FROM deliveries WHERE recipient_id = ? AND message_id = ?",
+            (recipient_id, message_id),
+        )
+        c.execute(
+            "DELETE FROM envelopes WHERE message_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM deliveries WHERE message_id = ?)",
+            (message_id, message_id),
+        )
+    for kind, participant_id, signed in batch.statements:
+        c.execute(
+            "INSERT INTO statements (kind, participant_id, signed) VALUES (?, ?, ?)",
+            (kind, participant_id, signed),
+        )
+    for participant_id, prekey_id, statement, not_before, not_after in batch.prekeys:
+        c.execute(
+            "INSERT INTO prekeys (participant_id, prekey_id, statement, not_before, not_after) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, prekey_id) DO NOTHING",
+            (participant_id, prekey_id, statement, not_before, not_after),
+        )
+    for case in batch.cases:
+        c.execute(
+            "INSERT INTO cases (case_ref, state, owner, referrer, members, meetings, opened_at, "
+            "closed_at, purge_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (case_ref) DO "
+            "UPDATE SET state = excluded.state, owner = excluded.owner,"
+            " referrer = excluded.referrer, members = excluded.members,"
+            " meetings = excluded.meetings, closed_at = excluded.closed_at,"
+            " purge_after = excluded.purge_after",
+            _case_to_row(case),
+        )
+    c.executemany(
+        "INSERT INTO leaves (idx, leaf_hash, data, case_ref) VALUES (?, ?, ?, ?)",
+        [
+            (i, leaf.leaf_hash, leaf.data, leaf.case_ref)
+            for i, leaf in zip(indexes, batch.leaves, strict=True)
+        ],
+    )
+    return indexes
+
+
+_CASE_COLUMNS = (
+    "case_ref, state, owner, referrer, members, meetings, opened_at, closed_at, purge_after"
+)
+_DELIVERY_SELECT = (
+    "SELECT d.seq, d.message_id, d.recipient_id, e.accepted_at, e.leaf_index, e.blob "
+    "FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
+)
+
+
+def _case_to_row(case: CaseRecord) -> tuple[Any, ...]:
+    meetings = {ref: sorted(present) for ref, present in sorted(case.meetings.items())}
+    return (
+        case.case_ref,
+        case.state,
+        case.owner,
+        case.referrer,
+        json.dumps(sorted(case.members)),
+        json.dumps(meetings),
+        case.opened_at,
+        case.closed_at,
+        case.purge_after,
+    )
+
+
+def _case_from_row(row: Sequence[Any]) -> CaseRecord:
+    ref, state, owner, referrer, members, meetings, opened_at, closed_at, purge_after = row
+    return CaseRecord(
+        ref,
+        state,
+        owner,
+        referrer,
+        frozenset(json.loads(members)),
+        {k: frozenset(v) for k, v in json.loads(meetings).items()},
+        opened_at,
+        closed_at,
+        purge_after,
+    )
+
+
+def _delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
+    seq, message_id, recipient_id, accepted_at, leaf_index, blob = row
+    return DeliveryRecord(
+        seq, bytes(message_id), recipient_id, accepted_at, leaf_index, bytes(blob)
+    )

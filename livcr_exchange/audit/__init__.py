@@ -1,0 +1,53 @@
+"""Transparency-log audit: RFC 9162 Merkle proofs and C2SP signed checkpoints."""
+
+from .checkpoint import (
+    MAX_NOTE_BYTES,
+    MAX_SIGNATURES,
+    Checkpoint,
+    note_key_hash,
+    open_checkpoint,
+    open_note,
+    sign_checkpoint,
+    sign_note,
+)
+from .merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    MAX_TREE_SIZE,
+    LeafHashList,
+    SubtreeHashes,
+    consistency_proof,
+    consistency_proof_length,
+    inclusion_proof,
+    inclusion_proof_length,
+    leaf_hash,
+    node_hash,
+    root_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+
+__all__ = [
+    "EMPTY_ROOT",
+    "HASH_SIZE",
+    "MAX_NOTE_BYTES",
+    "MAX_SIGNATURES",
+    "MAX_TREE_SIZE",
+    "Checkpoint",
+    "LeafHashList",
+    "SubtreeHashes",
+    "consistency_proof",
+    "consistency_proof_length",
+    "inclusion_proof",
+    "inclusion_proof_length",
+    "leaf_hash",
+    "node_hash",
+    "note_key_hash",
+    "open_checkpoint",
+    "open_note",
+    "root_hash",
+    "sign_checkpoint",
+    "sign_note",
+    "verify_consistency",
+    "verify_inclusion",
+]
