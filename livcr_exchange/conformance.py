@@ -14,12 +14,17 @@ from typing import Any
 
 import msgspec
 
+from .audit.checkpoint import open_checkpoint
+from .audit.merkle import verify_consistency, verify_inclusion
+from .cases import CaseState, ClosureReason, transition
 from .directory import Directory
 from .envelope import open_envelope
 from .errors import LivcrError
 from .keyfile import unlock
 from .keys import IdentityPublicKey, PrekeySecret, Suite
+from .policy import CaseView, MessageFacts, Participant, evaluate_header, evaluate_message
 from .replay import ReplayCache
+from .roles import Role
 from .statements import DirectoryEntry, PrekeyStatement, Revocation
 
 OK = "ok"
@@ -144,6 +149,124 @@ class SecretKeyFileVector(Vector, tag="secret_key_file", frozen=True):
         return OK if bundle.participant_id == self.participant_id else "bundle_differs"
 
 
+class CheckpointVector(Vector, tag="checkpoint", frozen=True):
+    note: str  # the signed note, UTF-8 text
+    key_name: str
+    public_key: str  # livcr-ed25519:... text form
+    size: int | None = None  # expected values for expect == "ok"
+    root: str | None = None  # hex
+
+    def run(self) -> str:
+        key = IdentityPublicKey.from_text(self.public_key)
+        checkpoint = open_checkpoint(self.note.encode("utf-8"), self.key_name, key.raw)
+        if (checkpoint.size, checkpoint.root.hex()) != (self.size, self.root):
+            return "checkpoint_differs"
+        return OK
+
+
+class InclusionVector(Vector, tag="inclusion_proof", frozen=True):
+    leaf_hash: str  # hex
+    index: int
+    size: int
+    proof: list[str]  # hex
+    root: str  # hex
+
+    def run(self) -> str:
+        proof = [bytes.fromhex(h) for h in self.proof]
+        verify_inclusion(
+            bytes.fromhex(self.leaf_hash), self.index, self.size, proof, bytes.fromhex(self.root)
+        )
+        return OK
+
+
+class ConsistencyVector(Vector, tag="consistency_proof", frozen=True):
+    old_size: int
+    new_size: int
+    old_root: str
+    new_root: str
+    proof: list[str]
+
+    def run(self) -> str:
+        verify_consistency(
+            self.old_size,
+            self.new_size,
+            bytes.fromhex(self.old_root),
+            bytes.fromhex(self.new_root),
+            [bytes.fromhex(h) for h in self.proof],
+        )
+        return OK
+
+
+class ParticipantInput(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    role: str
+    allowed_purposes: list[str]
+
+
+class CaseInput(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    state: str
+    members: list[str]
+    owner: str | None = None
+    referrer: str | None = None
+    present_at: dict[str, list[str]] = {}
+
+
+class PolicyVector(Vector, tag="policy", frozen=True):
+    """A policy decision: the hub's (header only) or, with ``body``, a gateway's."""
+
+    sender_id: str
+    purpose: str
+    case_ref: str
+    recipients: list[str]
+    participants: dict[str, ParticipantInput]  # the enrolled ones; others are not enrolled
+    case: CaseInput | None
+    meeting_ref: str | None = None
+    cosigners: list[str] = []
+    body: str | None = None  # JSON text of the opened body
+
+    def run(self) -> str:
+        people = {
+            pid: Participant(pid, Role(p.role), frozenset(p.allowed_purposes))
+            for pid, p in self.participants.items()
+        }
+        facts = MessageFacts(
+            self.sender_id,
+            self.purpose,
+            self.case_ref,
+            tuple(self.recipients),
+            self.meeting_ref,
+            frozenset(self.cosigners),
+        )
+        case = None
+        if self.case is not None:
+            case = CaseView(
+                self.case_ref,
+                CaseState(self.case.state),
+                frozenset(self.case.members),
+                self.case.owner,
+                self.case.referrer,
+                {ref: frozenset(p) for ref, p in self.case.present_at.items()},
+            )
+        recipients = {r: people[r] for r in self.recipients if r in people}
+        sender = people[self.sender_id]
+        if self.body is None:
+            decision = evaluate_header(facts, sender, recipients, case)
+        else:
+            decision = evaluate_message(facts, sender, recipients, case, self.body.encode("utf-8"))
+        decision.raise_for_denial()
+        return OK
+
+
+class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
+    current: str
+    target: str
+    reason: str | None = None
+
+    def run(self) -> str:
+        reason = None if self.reason is None else ClosureReason(self.reason)
+        transition(CaseState(self.current), CaseState(self.target), reason)
+        return OK
+
+
 VectorKinds = (
     EnvelopeVector
     | DirectoryEntryVector
@@ -151,6 +274,11 @@ VectorKinds = (
     | PrekeyVector
     | KeyLookupVector
     | SecretKeyFileVector
+    | CheckpointVector
+    | InclusionVector
+    | ConsistencyVector
+    | PolicyVector
+    | CaseTransitionVector
 )
 
 

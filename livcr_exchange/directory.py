@@ -22,7 +22,7 @@ class Directory:
     root: IdentityPublicKey
     entries: tuple[DirectoryEntry, ...] = ()
     revocations: tuple[Revocation, ...] = ()
-    _by_key: dict[tuple[str, bytes], DirectoryEntry] = field(
+    _by_key: dict[tuple[str, bytes], list[DirectoryEntry]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
     _revoked_at: dict[bytes, int] = field(
@@ -33,7 +33,8 @@ class Directory:
         for entry in self.entries:
             if entry.cell_id != self.cell_id:
                 raise Malformed(f"entry for {entry.participant_id} belongs to cell {entry.cell_id}")
-            self._by_key[(entry.participant_id, entry.identity_key.key_id)] = entry
+            key = (entry.participant_id, entry.identity_key.key_id)
+            self._by_key.setdefault(key, []).append(entry)
         for revocation in self.revocations:
             if revocation.cell_id != self.cell_id:
                 raise Malformed("revocation belongs to another cell")
@@ -80,18 +81,18 @@ class Directory:
             KeyRevoked: the key was revoked at or before ``at``.
             KeyNotValid: ``at`` is outside the entry's validity window.
         """
-        entry = self._by_key.get((participant_id, key_id))
-        if entry is None:
+        entries = self._by_key.get((participant_id, key_id))
+        if not entries:
             raise UnknownSender(f"no directory entry binds key {key_id.hex()} to {participant_id}")
         revoked_at = self._revoked_at.get(key_id)
         if revoked_at is not None and revoked_at <= at:
             raise KeyRevoked(f"key {key_id.hex()} of {participant_id} revoked at {revoked_at}")
-        if not entry.not_before <= at < entry.not_after:
-            raise KeyNotValid(
-                f"key {key_id.hex()} of {participant_id} valid [{entry.not_before}, "
-                f"{entry.not_after}), judged at {at}"
-            )
-        return entry
+        # A renewed entry for the same key keeps the earlier ones valid for their own windows.
+        for entry in sorted(entries, key=lambda e: e.not_before, reverse=True):
+            if entry.not_before <= at < entry.not_after:
+                return entry
+        windows = ", ".join(f"[{e.not_before}, {e.not_after})" for e in entries)
+        raise KeyNotValid(f"key {key_id.hex()} of {participant_id} valid {windows}, judged at {at}")
 
     def current_entry(self, participant_id: str, at: int) -> DirectoryEntry:
         """The participant's entry valid and unrevoked at ``at`` (the latest-starting one).

@@ -21,6 +21,14 @@ from typing import Any
 
 import nacl.utils
 
+from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
+from livcr_exchange.audit.merkle import (
+    LeafHashList,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    root_hash,
+)
 from livcr_exchange.constants import MAX_CLOCK_SKEW, MAX_HEADER_BYTES
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
@@ -38,6 +46,8 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keyfile import SecretBundle, lock_from_parts
 from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret, Suite
+from livcr_exchange.purpose_examples import EXAMPLE_CASE_REF, EXAMPLE_MEETING_REF, example_body
+from livcr_exchange.purposes import CATALOGUE, encode_body
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation
 from livcr_exchange.wire import Writer
@@ -774,11 +784,310 @@ def keyfile_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
     }
 
 
+def audit_vectors() -> Iterator[dict[str, Any]]:
+    log_key = IdentityKey.from_seed(det("log key", 32))
+    tree = LeafHashList(leaf_hash(det(f"leaf {i}", 40)) for i in range(7))
+    origin = "livcr-exchange/cell-vectors"
+    key_text = log_key.public.to_text()
+    note = sign_checkpoint(Checkpoint(origin, 7, root_hash(tree, 7)), origin, log_key).decode()
+    stranger = IdentityKey.from_seed(det("stranger", 32))
+    foreign = sign_checkpoint(Checkpoint(origin, 7, root_hash(tree, 7)), origin, stranger).decode()
+
+    def checkpoint(name: str, expect: str, text: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "kind": "checkpoint",
+            "name": name,
+            "expect": expect,
+            "note": text,
+            "key_name": origin,
+            "public_key": key_text,
+            **fields,
+        }
+
+    yield checkpoint("checkpoint_ok", "ok", note, size=7, root=root_hash(tree, 7).hex())
+    body, signature_line = note.split("\n\n")
+    yield checkpoint(
+        "checkpoint_tampered_size",
+        "checkpoint_invalid",
+        body.replace("\n7\n", "\n8\n", 1) + "\n\n" + signature_line,
+    )
+    yield checkpoint(
+        "checkpoint_signed_by_another_key",
+        "checkpoint_invalid",
+        foreign,
+        comment="signatures by unknown keys are ignored; the log key's is missing",
+    )
+    yield checkpoint("checkpoint_crlf", "checkpoint_invalid", note.replace("\n", "\r\n"))
+    yield checkpoint(
+        "checkpoint_leading_zero_size",
+        "checkpoint_invalid",
+        body.replace("\n7\n", "\n07\n", 1) + "\n\n" + signature_line,
+    )
+
+    def inclusion(
+        name: str, expect: str, index: int, proof: list[bytes], leaf: bytes
+    ) -> dict[str, Any]:
+        return {
+            "kind": "inclusion_proof",
+            "name": name,
+            "expect": expect,
+            "leaf_hash": leaf.hex(),
+            "index": index,
+            "size": 7,
+            "proof": [h.hex() for h in proof],
+            "root": root_hash(tree, 7).hex(),
+        }
+
+    proof = inclusion_proof(tree, 5, 7)
+    yield inclusion("inclusion_proof_ok", "ok", 5, proof, tree.leaf(5))
+    yield inclusion("inclusion_proof_wrong_index", "proof_invalid", 4, proof, tree.leaf(5))
+    yield inclusion(
+        "inclusion_proof_tampered_hash",
+        "proof_invalid",
+        5,
+        [flip(proof[0], 0), *proof[1:]],
+        tree.leaf(5),
+    )
+    yield inclusion(
+        "inclusion_proof_extra_hash", "proof_invalid", 5, [*proof, proof[0]], tree.leaf(5)
+    )
+
+    def consistency(name: str, expect: str, old: int, proof: list[bytes]) -> dict[str, Any]:
+        return {
+            "kind": "consistency_proof",
+            "name": name,
+            "expect": expect,
+            "old_size": old,
+            "new_size": 7,
+            "old_root": root_hash(tree, old).hex(),
+            "new_root": root_hash(tree, 7).hex(),
+            "proof": [h.hex() for h in proof],
+        }
+
+    good = consistency_proof(tree, 3, 7)
+    yield consistency("consistency_proof_ok", "ok", 3, good)
+    yield consistency(
+        "consistency_proof_tampered_hash", "proof_invalid", 3, [*good[:-1], flip(good[-1], 31)]
+    )
+    yield consistency("consistency_proof_truncated", "proof_invalid", 3, good[:-1])
+
+
+POLICY_PARTICIPANTS: dict[str, dict[str, Any]] = {
+    "coord": {"role": "coordinator", "allowed_purposes": sorted(CATALOGUE)},
+    "io-politie": {"role": "io_politie", "allowed_purposes": sorted(CATALOGUE)},
+    "caw": {"role": "deelnemer", "allowed_purposes": sorted(CATALOGUE)},
+    "clb": {"role": "deelnemer", "allowed_purposes": sorted(CATALOGUE)},
+    "ocmw": {"role": "deelnemer", "allowed_purposes": sorted(CATALOGUE)},
+    "dpo": {"role": "dpo", "allowed_purposes": ["rechtenverzoek"]},
+    "hub-operator": {"role": "hub_operator", "allowed_purposes": []},
+}
+CASE_REF = EXAMPLE_CASE_REF
+MEETING_REF = EXAMPLE_MEETING_REF
+
+
+def _case(state: str, **changes: Any) -> dict[str, Any]:
+    case = {
+        "state": state,
+        "members": ["caw", "clb", "coord", "io-politie"],
+        "owner": "caw",
+        "referrer": None,
+        "present_at": {MEETING_REF: ["caw", "clb", "coord", "io-politie"]},
+    }
+    return {**case, **changes}
+
+
+def policy_vectors() -> Iterator[dict[str, Any]]:
+    def policy(
+        name: str,
+        expect: str,
+        sender: str,
+        purpose: str,
+        recipients: list[str],
+        case: dict[str, Any] | None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        return {
+            "kind": "policy",
+            "name": name,
+            "expect": expect,
+            "sender_id": sender,
+            "purpose": purpose,
+            "case_ref": CASE_REF,
+            "recipients": recipients,
+            "participants": POLICY_PARTICIPANTS,
+            "case": case,
+            **fields,
+        }
+
+    screening = _case("in_screening")
+    yield policy(
+        "policy_ok_screening_vraag",
+        "ok",
+        "coord",
+        "screening_vraag",
+        ["caw", "io-politie"],
+        screening,
+    )
+    yield policy(
+        "policy_ok_aanmelding_opens_case",
+        "ok",
+        "caw",
+        "aanmelding",
+        ["coord"],
+        None,
+        comment="the hub does not know the case yet: only an aanmelding may open it",
+    )
+    yield policy(
+        "policy_unknown_purpose", "purpose_not_allowed", "coord", "roddel", ["caw"], screening
+    )
+    yield policy(
+        "policy_sender_role_not_allowed",
+        "purpose_not_allowed",
+        "caw",
+        "screening_vraag",
+        ["clb"],
+        screening,
+    )
+    yield policy(
+        "policy_hub_operator_sends",
+        "purpose_not_allowed",
+        "hub-operator",
+        "screening_vraag",
+        ["caw"],
+        screening,
+    )
+    yield policy(
+        "policy_recipient_role_not_allowed",
+        "recipient_not_allowed",
+        "coord",
+        "screening_vraag",
+        ["dpo"],
+        screening,
+    )
+    yield policy(
+        "policy_recipient_not_member",
+        "recipient_not_allowed",
+        "coord",
+        "screening_vraag",
+        ["ocmw"],
+        screening,
+        comment="removed or never added to the case: cut off from what follows",
+    )
+    yield policy(
+        "policy_recipient_not_enrolled",
+        "recipient_not_allowed",
+        "coord",
+        "screening_vraag",
+        ["revoked-service"],
+        screening,
+    )
+    yield policy(
+        "policy_case_state_forbids",
+        "case_state_forbids",
+        "coord",
+        "screening_vraag",
+        ["caw"],
+        _case("afgesloten"),
+    )
+    fiche = _case("besproken")
+    yield policy(
+        "policy_ok_terugkoppelingsfiche",
+        "ok",
+        "coord",
+        "terugkoppelingsfiche",
+        ["io-politie"],
+        fiche,
+        meeting_ref=MEETING_REF,
+        cosigners=["caw", "clb", "coord", "io-politie"],
+    )
+    yield policy(
+        "policy_terugkoppelingsfiche_missing_cosigner",
+        "cosignature_invalid",
+        "coord",
+        "terugkoppelingsfiche",
+        ["io-politie"],
+        fiche,
+        meeting_ref=MEETING_REF,
+        cosigners=["caw", "coord", "io-politie"],
+        comment="clb was present and did not co-sign",
+    )
+    yield policy(
+        "policy_terugkoppelingsfiche_to_a_service",
+        "recipient_not_allowed",
+        "coord",
+        "terugkoppelingsfiche",
+        ["caw"],
+        fiche,
+        meeting_ref=MEETING_REF,
+        cosigners=["caw", "clb", "coord", "io-politie"],
+    )
+    question = encode_body(example_body("screening_vraag")).decode()
+    yield policy(
+        "policy_body_ok", "ok", "coord", "screening_vraag", ["caw"], screening, body=question
+    )
+    yield policy(
+        "policy_body_unknown_field",
+        "body_schema_violation",
+        "coord",
+        "screening_vraag",
+        ["caw"],
+        screening,
+        body=question[:-1] + ',"diagnosis":"x"}',
+    )
+    yield policy(
+        "policy_body_field_too_long",
+        "body_schema_violation",
+        "coord",
+        "screening_vraag",
+        ["caw"],
+        screening,
+        body=question.replace('"Voorbeeld"', '"' + "V" * 5000 + '"', 1),
+    )
+    yield policy(
+        "policy_body_of_another_purpose",
+        "body_schema_violation",
+        "coord",
+        "screening_vraag",
+        ["caw"],
+        screening,
+        body=encode_body(example_body("afsluiting")).decode(),
+    )
+
+
+def case_vectors() -> Iterator[dict[str, Any]]:
+    def case(
+        name: str, expect: str, current: str, target: str, reason: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "kind": "case_transition",
+            "name": name,
+            "expect": expect,
+            "current": current,
+            "target": target,
+            "reason": reason,
+        }
+
+    yield case("case_ok_screening", "ok", "signaal_ontvangen", "in_screening")
+    yield case("case_ok_back_on_agenda", "ok", "traject_lopend", "geagendeerd")
+    yield case("case_ok_close", "ok", "besproken", "afgesloten", "traject_afgerond")
+    yield case("case_ok_reopen", "ok", "afgesloten", "in_screening")
+    yield case("case_ok_erase", "ok", "afgesloten", "gewist")
+    yield case("case_skips_screening", "illegal_transition", "signaal_ontvangen", "besproken")
+    yield case("case_close_without_reason", "illegal_transition", "besproken", "afgesloten")
+    yield case(
+        "case_reason_without_closing", "illegal_transition", "in_screening", "geagendeerd", "andere"
+    )
+    yield case("case_leaves_gewist", "illegal_transition", "gewist", "in_screening")
+
+
 AREAS: dict[str, str] = {
     "envelope": "Sealed envelopes: positives with intermediate values, one negative per "
     "receiver check (spec §6.6).",
     "statements": "Directory entries, revocations, prekey statements and key lookups (spec §5).",
     "keyfile": "Passphrase-protected secret-key files (spec §5.7).",
+    "audit": "Checkpoints and Merkle inclusion and consistency proofs (spec §10).",
+    "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
+    "cases": "Case state transitions (spec §8.2).",
 }
 
 
@@ -795,6 +1104,9 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "envelope": [*envelopes.positives(), *envelopes.negatives()],
         "statements": list(statement_vectors(cell)),
         "keyfile": list(keyfile_vectors(cell)),
+        "audit": list(audit_vectors()),
+        "policy": list(policy_vectors()),
+        "cases": list(case_vectors()),
     }
     files = {
         f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})
