@@ -1,0 +1,419 @@
+"""The body schema of every purpose: strict, frozen, tagged msgspec Structs (spec §7.2).
+
+Every body is a JSON object tagged with its purpose in the field ``purpose``. Unknown fields are
+rejected, every string has a length cap (counted in characters), every list a length cap, and
+every enumerated value is a closed ``StrEnum``. Bodies with narrative fields (descriptions and
+notes, where special-category data may end up) carry ``special_category`` and a mandatory
+``special_category_reason`` when it is set.
+
+Calendar dates are ISO 8601 ``YYYY-MM-DD`` strings and instants are Unix seconds (spec §2): the
+pure core does not import ``datetime`` (no clock, spec §2), so dates are checked here.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Annotated, ClassVar, Final, TypeAlias
+
+import msgspec
+
+from .cases import ClosureReason
+
+# §7.2 Body limits, in characters (not bytes) for strings and items for lists.
+MAX_NAME_LENGTH: Final = 100  # family and given names
+MAX_SHORT_TEXT: Final = 200  # places, contacts, scopes, reasons for a flag
+MAX_DESCRIPTION: Final = 1000  # short factual descriptions, decisions, actions, goals
+MAX_NOTE: Final = 2000  # notes for a meeting
+MAX_LIST_ITEMS: Final = 50  # decisions, actions, goals, notes, agenda items
+MAX_MESSAGE_IDS: Final = 4096  # message ids in one deletion attestation
+FICHE_NONCE_BYTES: Final = 32
+
+# Patterns use \A and \Z: msgspec matches with re.search, and "$" would accept a trailing newline.
+_IDENT = r"\A[a-z0-9][a-z0-9._-]{0,63}\Z"  # the ident grammar of spec §4.1
+_SINGLE_LINE = r"\A[^\x00-\x1f\x7f]*\Z"  # no control characters at all
+_MULTI_LINE = r"\A[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\Z"  # tab, newline and return allowed
+_ISO_DATE = r"\A(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])\Z"
+_LOCAL_TIME = r"\A([01][0-9]|2[0-3]):[0-5][0-9]\Z"
+_PHONE = r"\A\+?[0-9][0-9 ./()-]{5,31}\Z"
+_EMAIL = r"\A[^@\s]{1,64}@[^@\s]{1,189}\Z"
+
+Ident = Annotated[str, msgspec.Meta(pattern=_IDENT)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_SINGLE_LINE)]
+ShortText = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_SHORT_TEXT, pattern=_SINGLE_LINE)
+]
+Description = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_DESCRIPTION, pattern=_MULTI_LINE)
+]
+Note = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NOTE, pattern=_MULTI_LINE)]
+IsoDate = Annotated[str, msgspec.Meta(pattern=_ISO_DATE)]
+LocalTime = Annotated[str, msgspec.Meta(pattern=_LOCAL_TIME)]  # HH:MM, Europe/Brussels
+UnixTime = Annotated[int, msgspec.Meta(ge=0)]
+Phone = Annotated[str, msgspec.Meta(pattern=_PHONE)]
+Email = Annotated[str, msgspec.Meta(max_length=254, pattern=_EMAIL)]
+MessageIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]  # 16-byte message id
+NonceHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{64}\Z")]  # 32 random bytes
+
+
+class LegalGround(enum.StrEnum):
+    """The legal basis a message relies on; every body names at least one."""
+
+    WET_30_JULI_2018 = "wet_30_juli_2018"  # federal law founding the LIVC-R
+    DECREET_2021 = "decreet_2021"  # Flemish decree on processing for the cell's purpose
+    ART_458TER_SW = "art_458ter_sw"  # shared professional secrecy, Strafwetboek
+
+
+LegalGrounds = Annotated[frozenset[LegalGround], msgspec.Meta(min_length=1, max_length=3)]
+
+
+class Urgency(enum.StrEnum):
+    NORMAAL = "normaal"
+    DRINGEND = "dringend"  # put on the next meeting's agenda, or an extra meeting
+
+
+class ConcernCategory(enum.StrEnum):
+    JIHADISME = "jihadisme"
+    EXTREEMRECHTS = "extreemrechts"
+    EXTREEMLINKS = "extreemlinks"
+    ANTI_OVERHEID = "anti_overheid"
+    SINGLE_ISSUE = "single_issue"
+    POLARISATIE = "polarisatie"
+    ONDUIDELIJK = "onduidelijk"
+
+
+class ScreeningAnswer(enum.StrEnum):
+    """``no_answer`` is always a valid answer: nobody at the table is obliged to speak."""
+
+    KNOWN = "known"
+    NOT_KNOWN = "not_known"
+    NO_ANSWER = "no_answer"
+
+
+class Domain(enum.StrEnum):
+    """The life domain a meeting note is about."""
+
+    ONDERWIJS = "onderwijs"
+    WELZIJN = "welzijn"
+    GEZONDHEID = "gezondheid"
+    WERK = "werk"
+    JEUGD = "jeugd"
+    JUSTITIE = "justitie"
+    HUISVESTING = "huisvesting"
+    ANDERE = "andere"
+
+
+class FollowUpStatus(enum.StrEnum):
+    POSITIEF = "positief"
+    NEUTRAAL = "neutraal"
+    ZORGWEKKEND = "zorgwekkend"
+
+
+class FicheFollowUp(enum.StrEnum):
+    """The pre-agreed follow-up values a feedback form to the police may state."""
+
+    GEEN_VERDERE_OPVOLGING = "geen_verdere_opvolging"
+    OPVOLGING_DOOR_CEL = "opvolging_door_cel"
+    SOCIO_PREVENTIEF_TRAJECT = "socio_preventief_traject"
+    DOORVERWEZEN = "doorverwezen"
+
+
+class ReferrerStatus(enum.StrEnum):
+    """The only thing a referrer learns about its referral."""
+
+    ONTVANGEN = "ontvangen"
+    IN_BEHANDELING = "in_behandeling"
+    BESPROKEN = "besproken"
+    OPGEVOLGD = "opgevolgd"
+    AFGESLOTEN = "afgesloten"
+
+
+class RightsRequestType(enum.StrEnum):
+    INZAGE = "inzage"  # GDPR art. 15
+    RECTIFICATIE = "rectificatie"  # art. 16
+    WISSING = "wissing"  # art. 17
+    BEPERKING = "beperking"  # art. 18
+    BEZWAAR = "bezwaar"  # art. 21
+
+
+class RightsDecision(enum.StrEnum):
+    TOEGEKEND = "toegekend"
+    GEDEELTELIJK_TOEGEKEND = "gedeeltelijk_toegekend"
+    GEWEIGERD = "geweigerd"  # e.g. a restriction under the law of 2018
+
+
+def fiche_nonce(random_bytes: bytes) -> str:
+    """The hex nonce of a terugkoppelingsfiche, from 32 bytes the caller drew from a CSPRNG.
+
+    Raises:
+        ValueError: ``random_bytes`` is not exactly 32 bytes.
+    """
+    if len(random_bytes) != FICHE_NONCE_BYTES:
+        raise ValueError(f"a fiche nonce needs {FICHE_NONCE_BYTES} random bytes")
+    return random_bytes.hex()
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        leap = year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)
+        return 29 if leap else 28
+    return 30 if month in {4, 6, 9, 11} else 31
+
+
+def _check_calendar_date(field: str, value: str) -> None:
+    # The pattern already bounds year, month and day; only the month length is left.
+    year, month, day = (int(part) for part in value.split("-"))
+    if day > _days_in_month(year, month):
+        raise ValueError(f"{field} {value} is not a calendar date")
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """Strict, immutable, keyword-only; ``_validate`` runs after construction and decoding.
+
+    msgspec turns a ValueError raised here into a ValidationError while decoding.
+    """
+
+    _date_fields: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        self._validate()
+
+    def _validate(self) -> None:
+        for name in self._date_fields:
+            value = getattr(self, name)
+            if value is not None:
+                _check_calendar_date(name, value)
+
+
+class _Body(_Strict, tag_field="purpose", forbid_unknown_fields=True, frozen=True, kw_only=True):
+    legal_ground: LegalGrounds
+
+
+class _NarrativeBody(_Body, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """A body with narrative fields: special-category data needs a flag and a reason."""
+
+    special_category: bool = False
+    special_category_reason: ShortText | None = None
+
+    def _validate(self) -> None:
+        super()._validate()
+        reason = self.special_category_reason
+        if self.special_category and (reason is None or not reason.strip()):
+            raise ValueError("special_category is set without a special_category_reason")
+        if not self.special_category and reason is not None:
+            raise ValueError("special_category_reason given but special_category is not set")
+
+
+# Parts shared by several bodies.
+class Person(_Strict, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """The minimal identifiers to recognise a person in one's own files."""
+
+    _date_fields = ("birth_date",)
+
+    family_name: Name
+    given_name: Name
+    birth_date: IsoDate
+    residence_municipality: ShortText | None = None
+
+
+class Contact(_Strict, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    organisation: ShortText
+    name: Name
+    phone: Phone | None = None
+    email: Email | None = None
+
+
+class Action(_Strict, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One action: who (a participant id), what, by when."""
+
+    _date_fields = ("due",)
+
+    owner: Ident
+    what: Description
+    due: IsoDate
+
+
+class DomainNote(_Strict, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    domain: Domain
+    text: Note
+
+
+# One body per purpose; the tag is the purpose.
+class AanmeldingBody(
+    _NarrativeBody, tag="aanmelding", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    person: Person
+    minor: bool
+    concern_category: ConcernCategory
+    description: Description
+    urgency: Urgency
+    referrer_contact: Contact
+
+
+class ScreeningVraagBody(
+    _Body, tag="screening_vraag", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    _date_fields = ("answer_by",)
+
+    person: Person
+    answer_by: IsoDate
+
+
+class ScreeningAntwoordBody(
+    _Body, tag="screening_antwoord", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    answer: ScreeningAnswer
+
+
+class UitnodigingOverlegBody(
+    _Body, tag="uitnodiging_overleg", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    _date_fields = ("meeting_date",)
+
+    meeting_ref: Ident
+    meeting_date: IsoDate
+    start_time: LocalTime
+    place: ShortText
+    case_refs: Annotated[tuple[Ident, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)]
+
+
+class CasusinfoOverlegBody(
+    _NarrativeBody, tag="casusinfo_overleg", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    _date_fields = ("expires_on",)
+
+    meeting_ref: Ident
+    notes: Annotated[tuple[DomainNote, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)]
+    expires_on: IsoDate  # the recipient deletes the notes from its dossier by then
+
+
+class VerslagBesluitBody(
+    _NarrativeBody, tag="verslag_besluit", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    _date_fields = ("next_review",)
+
+    meeting_ref: Ident
+    decisions: Annotated[
+        tuple[Description, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)
+    ]
+    actions: Annotated[tuple[Action, ...], msgspec.Meta(max_length=MAX_LIST_ITEMS)] = ()
+    next_review: IsoDate | None = None
+
+
+class ActieplanBody(
+    _NarrativeBody, tag="actieplan", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    _date_fields = ("next_review",)
+
+    case_owner: Ident
+    goals: Annotated[tuple[Description, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)]
+    actions: Annotated[tuple[Action, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)]
+    next_review: IsoDate
+
+
+class OpvolgingsrapportBody(
+    _NarrativeBody, tag="opvolgingsrapport", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    status: FollowUpStatus
+    note: Description
+
+
+class TerugkoppelingsficheBody(
+    _Body, tag="terugkoppelingsfiche", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    """Only pre-agreed fields: no free text that could carry professional-secret content.
+
+    ``nonce`` is 32 random bytes in hex, so that the content digest the hub sees (spec §7.4)
+    cannot be confirmed by hashing guessed bodies.
+    """
+
+    _date_fields = ("next_review",)
+
+    case_ref: Ident
+    meeting_ref: Ident
+    discussed: bool
+    follow_up: FicheFollowUp
+    next_review: IsoDate | None = None
+    contact_service: ShortText
+    nonce: NonceHex
+
+
+class TerugkoppelingAanmelderBody(
+    _Body, tag="terugkoppeling_aanmelder", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    status: ReferrerStatus
+
+
+class AfsluitingBody(
+    _Body, tag="afsluiting", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    """A deletion deadline is given exactly when deletion is requested."""
+
+    _date_fields = ("deletion_deadline",)
+
+    reason: ClosureReason
+    deletion_requested: bool
+    deletion_deadline: IsoDate | None = None
+
+    def _validate(self) -> None:
+        super()._validate()
+        if self.deletion_requested != (self.deletion_deadline is not None):
+            raise ValueError("deletion_deadline is required exactly when deletion_requested")
+
+
+class WissingsbevestigingBody(
+    _Body, tag="wissingsbevestiging", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    deleted_at: UnixTime
+    scope: ShortText
+    message_ids: Annotated[tuple[MessageIdHex, ...], msgspec.Meta(max_length=MAX_MESSAGE_IDS)]
+
+
+class RechtenverzoekBody(
+    _Body, tag="rechtenverzoek", forbid_unknown_fields=True, frozen=True, kw_only=True
+):
+    _date_fields = ("received_on", "deadline")
+
+    request_type: RightsRequestType
+    received_on: IsoDate
+    deadline: IsoDate
+    decision: RightsDecision | None = None
+    note: ShortText | None = None
+
+    def _validate(self) -> None:
+        super()._validate()
+        # ISO dates of one fixed width compare correctly as strings.
+        if self.deadline < self.received_on:
+            raise ValueError("deadline is before received_on")
+
+
+Body: TypeAlias = (
+    AanmeldingBody
+    | ScreeningVraagBody
+    | ScreeningAntwoordBody
+    | UitnodigingOverlegBody
+    | CasusinfoOverlegBody
+    | VerslagBesluitBody
+    | ActieplanBody
+    | OpvolgingsrapportBody
+    | TerugkoppelingsficheBody
+    | TerugkoppelingAanmelderBody
+    | AfsluitingBody
+    | WissingsbevestigingBody
+    | RechtenverzoekBody
+)
+
+BODY_TYPES: Final[tuple[type[_Body], ...]] = (
+    AanmeldingBody,
+    ScreeningVraagBody,
+    ScreeningAntwoordBody,
+    UitnodigingOverlegBody,
+    CasusinfoOverlegBody,
+    VerslagBesluitBody,
+    ActieplanBody,
+    OpvolgingsrapportBody,
+    TerugkoppelingsficheBody,
+    TerugkoppelingAanmelderBody,
+    AfsluitingBody,
+    WissingsbevestigingBody,
+    RechtenverzoekBody,
+)

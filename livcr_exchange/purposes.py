@@ -1,0 +1,272 @@
+"""The purpose catalogue as data, and the strict body codec (spec §7.1, §7.2).
+
+Each purpose names who may send it (roles, and a tie to the case), who may receive it, in which
+case states it may be sent, its body schema (``bodies.py``) and whether it needs co-signatures.
+``policy.py`` evaluates these rules; this module only states them.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Final
+
+import msgspec
+
+from .bodies import (
+    BODY_TYPES,
+    AanmeldingBody,
+    ActieplanBody,
+    AfsluitingBody,
+    Body,
+    CasusinfoOverlegBody,
+    OpvolgingsrapportBody,
+    RechtenverzoekBody,
+    ScreeningAntwoordBody,
+    ScreeningVraagBody,
+    TerugkoppelingAanmelderBody,
+    TerugkoppelingsficheBody,
+    UitnodigingOverlegBody,
+    VerslagBesluitBody,
+    WissingsbevestigingBody,
+)
+from .cases import CaseState
+from .errors import BodySchemaViolation, PurposeNotAllowed
+from .roles import Role
+
+
+class CaseTie(enum.StrEnum):
+    """How a sender or recipient must relate to the case, beyond holding the right role."""
+
+    ANY = "any"  # no relation needed
+    MEMBER = "member"  # on the case: a listed member, the case owner, or a coordinator
+    PRESENT = "present"  # a member recorded present at the message's meeting
+    REFERRER = "referrer"  # the participant that referred the case
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """One purpose: a tag, a sender-role x recipient-role rule, states, and a body schema.
+
+    ``case_states`` may contain ``None``: the purpose may then be sent on a case the hub does not
+    know yet (only ``aanmelding``). Ties are checked only when the hub knows the case.
+    """
+
+    tag: str
+    sender_roles: frozenset[Role]
+    recipient_roles: frozenset[Role]
+    case_states: frozenset[CaseState | None]
+    body_type: type[msgspec.Struct]
+    needs_cosignatures: bool
+    description: str
+    sender_tie: CaseTie = CaseTie.MEMBER
+    recipient_tie: CaseTie = CaseTie.MEMBER
+
+
+_R = Role
+_S = CaseState
+_MEETING_ROLES: Final = frozenset({_R.VOORZITTER, _R.COORDINATOR, _R.IO_POLITIE, _R.DEELNEMER})
+# Roles that receive case data from the coordinator, and so must later delete it.
+_CASE_DATA_HOLDERS: Final = frozenset({_R.VOORZITTER, _R.IO_POLITIE, _R.DEELNEMER})
+_COORDINATOR: Final = frozenset({_R.COORDINATOR})
+_NOT_WIPED: Final[frozenset[CaseState | None]] = frozenset(_S) - {_S.GEWIST}
+_AFTER_MEETING: Final[frozenset[CaseState | None]] = frozenset({_S.BESPROKEN, _S.TRAJECT_LOPEND})
+
+
+def _purpose(
+    body_type: type[msgspec.Struct],
+    senders: frozenset[Role],
+    recipients: frozenset[Role],
+    states: frozenset[CaseState | None],
+    description: str,
+    *,
+    needs_cosignatures: bool = False,
+    sender_tie: CaseTie = CaseTie.MEMBER,
+    recipient_tie: CaseTie = CaseTie.MEMBER,
+) -> Purpose:
+    # The tag is the body's msgspec tag, so the catalogue and the schemas cannot drift apart.
+    tag = body_type.__struct_config__.tag
+    assert isinstance(tag, str)  # noqa: S101  (every body type is tagged with a string)
+    return Purpose(
+        tag,
+        senders,
+        recipients,
+        states,
+        body_type,
+        needs_cosignatures,
+        description,
+        sender_tie,
+        recipient_tie,
+    )
+
+
+_PURPOSES: Final = (
+    _purpose(
+        AanmeldingBody,
+        frozenset({_R.DEELNEMER, _R.AANMELDER_EXTERN}),
+        _COORDINATOR,
+        frozenset({None, _S.SIGNAAL_ONTVANGEN}),
+        "referral of a person to the cell",
+        # On a case the hub already knows, only its referrer may add to the referral.
+        sender_tie=CaseTie.REFERRER,
+        recipient_tie=CaseTie.ANY,
+    ),
+    _purpose(
+        ScreeningVraagBody,
+        _COORDINATOR,
+        frozenset({_R.DEELNEMER, _R.IO_POLITIE}),
+        frozenset({_S.IN_SCREENING}),
+        "is this person known to you? (minimal identifiers)",
+    ),
+    _purpose(
+        ScreeningAntwoordBody,
+        frozenset({_R.DEELNEMER, _R.IO_POLITIE}),
+        _COORDINATOR,
+        # A late answer may still inform the meeting it was asked for.
+        frozenset({_S.IN_SCREENING, _S.GEAGENDEERD}),
+        "known / not known / no answer",
+    ),
+    _purpose(
+        UitnodigingOverlegBody,
+        _COORDINATOR,
+        _MEETING_ROLES - _COORDINATOR,
+        frozenset({_S.GEAGENDEERD}),
+        "invitation to a case meeting",
+    ),
+    _purpose(
+        CasusinfoOverlegBody,
+        _MEETING_ROLES,
+        _MEETING_ROLES,
+        frozenset({_S.GEAGENDEERD}),
+        "domain-tagged notes for a meeting, with an expiry",
+    ),
+    _purpose(
+        VerslagBesluitBody,
+        _COORDINATOR,
+        _MEETING_ROLES - _COORDINATOR,
+        _AFTER_MEETING,
+        "minutes: decisions, actions, next review; to the members present",
+        recipient_tie=CaseTie.PRESENT,
+    ),
+    _purpose(
+        ActieplanBody,
+        _COORDINATOR,
+        frozenset({_R.CASUSVERANTWOORDELIJKE, _R.DEELNEMER}),
+        _AFTER_MEETING,
+        "action plan: goals, actions, deadlines; to the case owner and action owners",
+    ),
+    _purpose(
+        OpvolgingsrapportBody,
+        frozenset({_R.CASUSVERANTWOORDELIJKE}),
+        _COORDINATOR,
+        # A trajectory back on the agenda (traject_lopend -> geagendeerd) is reported on.
+        frozenset({_S.TRAJECT_LOPEND, _S.GEAGENDEERD}),
+        "case owner's progress report",
+    ),
+    _purpose(
+        TerugkoppelingsficheBody,
+        _COORDINATOR,
+        frozenset({_R.IO_POLITIE}),
+        _AFTER_MEETING,
+        "feedback form to the police; pre-agreed fields; co-signed by every member present",
+        needs_cosignatures=True,
+    ),
+    _purpose(
+        TerugkoppelingAanmelderBody,
+        _COORDINATOR,
+        frozenset({_R.DEELNEMER, _R.AANMELDER_EXTERN}),
+        _NOT_WIPED,
+        "status of a referral, to its referrer",
+        recipient_tie=CaseTie.REFERRER,
+    ),
+    _purpose(
+        AfsluitingBody,
+        _COORDINATOR,
+        _CASE_DATA_HOLDERS,
+        frozenset({_S.AFGESLOTEN}),
+        "case closed: reason, deletion request and deadline",
+    ),
+    _purpose(
+        WissingsbevestigingBody,
+        _CASE_DATA_HOLDERS,
+        _COORDINATOR,
+        frozenset({_S.AFGESLOTEN}),
+        "attestation that case data was deleted",
+    ),
+    _purpose(
+        RechtenverzoekBody,
+        frozenset({_R.DPO, _R.COORDINATOR}),
+        frozenset({_R.DPO, _R.COORDINATOR}),
+        _NOT_WIPED,
+        "data-subject rights request between DPOs and the coordinator",
+        # DPOs are not on cases; the request concerns the case but needs no tie to it.
+        sender_tie=CaseTie.ANY,
+        recipient_tie=CaseTie.ANY,
+    ),
+)
+
+CATALOGUE: Final[Mapping[str, Purpose]] = MappingProxyType({p.tag: p for p in _PURPOSES})
+
+# One reused decoder for the tagged union: the ``purpose`` field picks the schema.
+_DECODER: Final = msgspec.json.Decoder(Body)
+
+
+def get_purpose(tag: str) -> Purpose:
+    """The catalogue entry for ``tag``.
+
+    Raises:
+        PurposeNotAllowed: ``tag`` is not in the catalogue.
+    """
+    purpose = CATALOGUE.get(tag)
+    if purpose is None:
+        raise PurposeNotAllowed(f"unknown purpose {tag!r}")
+    return purpose
+
+
+def purpose_of(body: msgspec.Struct) -> str:
+    """The purpose tag of a body.
+
+    Raises:
+        TypeError: ``body`` is not one of the catalogue's body types.
+    """
+    tag = type(body).__struct_config__.tag
+    if not isinstance(body, BODY_TYPES) or not isinstance(tag, str):
+        raise TypeError(f"{type(body).__name__} is not a purpose body")
+    return tag
+
+
+def decode_body(purpose_tag: str, data: bytes) -> Body:
+    """Decode and check a JSON body against the schema of ``purpose_tag``.
+
+    Raises:
+        PurposeNotAllowed: ``purpose_tag`` is not in the catalogue.
+        BodySchemaViolation: the bytes are not JSON, break the schema (unknown field, over-long
+            text, missing reason for special-category data, ...) or are tagged with another
+            purpose; the message is msgspec's, naming the offending path.
+    """
+    get_purpose(purpose_tag)
+    try:
+        body: Body = _DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise BodySchemaViolation(f"{purpose_tag} body: {exc}") from exc
+    tag = purpose_of(body)
+    if tag != purpose_tag:
+        raise BodySchemaViolation(f"{purpose_tag} body: body is tagged {tag!r}")
+    return body
+
+
+def encode_body(body: msgspec.Struct) -> bytes:
+    """The canonical JSON of a body (sets sorted), checked against its schema.
+
+    Raises:
+        TypeError: ``body`` is not one of the catalogue's body types.
+        BodySchemaViolation: the body breaks its schema. Building a Struct in Python does not
+            check length caps or patterns, so the encoding is decoded again before it is
+            returned: nothing invalid is ever sealed.
+    """
+    tag = purpose_of(body)
+    data = msgspec.json.encode(body, order="deterministic")
+    decode_body(tag, data)
+    return data
