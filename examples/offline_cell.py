@@ -66,8 +66,12 @@ def say(step: str, text: str) -> None:
 
 def check(condition: bool, what: str) -> None:  # noqa: FBT001
     if not condition:
-        print(f"FAILED: {what}")
-        sys.exit(1)
+        fail(what)
+
+
+def fail(what: str) -> None:
+    print(f"FAILED: {what}")
+    sys.exit(1)
 
 
 def main() -> int:
@@ -151,7 +155,7 @@ def main() -> int:
     except LivcrError as exc:
         say("rejected", f"{exc.code} (to a peer: {exc.wire_reason!r})")
     else:
-        check(False, "a tampered envelope must be rejected")
+        fail("a tampered envelope must be rejected")
 
     print("\n4. The CLB, not a recipient, tries to open the referral")
     try:
@@ -166,7 +170,7 @@ def main() -> int:
     except LivcrError as exc:
         say("rejected", f"{exc.code}: {exc}")
     else:
-        check(False, "a non-recipient must not open the envelope")
+        fail("a non-recipient must not open the envelope")
 
     print("\nAll steps behaved as specified.")
     return 0

@@ -361,7 +361,7 @@ def directory_entry_body(
         .raw(organisation.encode("ascii"))
         .ident(role)
         .fixed(identity, 32)
-        .idents(purposes, 32)
+        .idents(purposes, 255)
         .u64(not_before)
         .u64(not_after)
         .getvalue()
