@@ -1,0 +1,33 @@
+"""The spec states every label and limit verbatim, as constants.py has them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from livcr_exchange import constants
+
+SPEC = (Path(__file__).resolve().parent.parent / "specs" / "livcr-exchange.md").read_text()
+
+
+def test_every_label_appears_verbatim() -> None:
+    labels = {k: v for k, v in vars(constants).items() if k.startswith("LABEL_")}
+    assert len(labels) >= 13
+    for name, value in labels.items():
+        text = value.decode("ascii").replace("\x00", "\\x00")
+        assert f"| `{name}` | `{text}` |" in SPEC, name
+
+
+def test_every_limit_is_named_in_the_spec() -> None:
+    for name in (
+        "MAX_RECIPIENTS",
+        "MAX_HEADER_BYTES",
+        "CHUNK_BYTES",
+        "MAX_BODY_BYTES",
+        "MAX_CLOCK_SKEW",
+        "MAX_MESSAGE_LIFETIME",
+        "MAX_DELIVERY_DELAY",
+        "MAX_PREKEY_LIFETIME",
+        "DEFAULT_PREKEY_LIFETIME",
+        "MAX_COSIGNERS",
+    ):
+        assert f"`{name}`" in SPEC, name
