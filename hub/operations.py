@@ -198,7 +198,7 @@ def _decide(
         core.purpose,
         core.case_ref,
         core.recipient_ids(),
-        core.cosign.meeting_ref if core.cosign else None,
+        core.meeting_ref,
         cosigners,
     )
     return evaluate_header(facts, sender, recipients, case_view(record))

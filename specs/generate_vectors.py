@@ -232,7 +232,6 @@ class EnvelopeVectors:
         if cosigned_by:
             digest = content_digest(body if signed_body is None else signed_body)
             block = build_block(
-                "meeting-2030-01",
                 digest,
                 [
                     cosign(
@@ -255,6 +254,7 @@ class EnvelopeVectors:
             {r: self.cell.prekeys[(r, suite)].public for r in recipients},
             suite,
             block,
+            "meeting-2030-01" if block else None,
         )
         wrap = self.wraps.for_vector(name)
         if wrap_key is not None:
@@ -466,6 +466,16 @@ class EnvelopeVectors:
         too_big = (MAX_HEADER_BYTES + 1).to_bytes(4, "big") + base.envelope[4:]
         yield v(base, "envelope_oversized_header", "oversized", envelope=too_big)
         yield v(base, "envelope_trailing_byte", "malformed", envelope=base.envelope + b"\x00")
+        expiry_at = 4 + 1 + 1 + 16 + 8  # magic, version, suite, message id, timestamp
+        never = header[:expiry_at] + (2**64 - 1).to_bytes(8, "big") + header[expiry_at + 8 :]
+        yield v(
+            base,
+            "envelope_lifetime_over_limit",
+            "malformed",
+            envelope=resign(sender, never, body),
+            comment="expires_at beyond timestamp + MAX_MESSAGE_LIFETIME: a message that "
+            "never expires would pin replay caches forever",
+        )
         yield v(
             base,
             "envelope_unsupported_version",

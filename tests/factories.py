@@ -250,6 +250,7 @@ class Cell:
         case_ref: str = CASE_REF,
         cosign_block: CosignBlock | None = None,
         cell_id: str | None = None,
+        meeting_ref: str | None = None,
     ) -> MessageSpec:
         return MessageSpec(
             cell_id or self.cell_id,
@@ -259,6 +260,7 @@ class Cell:
             {rid: self.participants[rid].prekey(suite) for rid in recipients},
             suite,
             cosign_block,
+            meeting_ref or (MEETING_REF if cosign_block else None),
         )
 
     def parts(self, *, now: int = NOW, ttl: int = TTL) -> SealParts:
@@ -324,7 +326,6 @@ class Cell:
         """Valid co-signatures of ``signers`` over ``body``'s content digest."""
         digest = content_digest(body)
         return build_block(
-            meeting_ref,
             digest,
             [
                 cosign(

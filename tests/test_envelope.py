@@ -365,8 +365,11 @@ CORE_CHANGES: dict[str, CoreChange] = {
     "message_id": lambda c: replace(c, message_id=flip(c.message_id, 0)),
     "payload_nonce": lambda c: replace(c, payload_nonce=flip(c.payload_nonce, 0)),
     "commitment": lambda c: replace(c, commitment=flip(c.commitment, 0)),
-    "meeting_added": lambda c: replace(
-        c, cosign=CosignBlock(MEETING_REF, bytes(32), (Cosignature("caw", bytes(16), bytes(64)),))
+    "meeting_added": lambda c: replace(c, meeting_ref=MEETING_REF),
+    "cosign_added": lambda c: replace(
+        c,
+        meeting_ref=MEETING_REF,
+        cosign=CosignBlock(bytes(32), (Cosignature("caw", bytes(16), bytes(64)),)),
     ),
 }
 
@@ -841,8 +844,13 @@ def test_cosigner_revoked_before_the_judging_time(cell: Cell) -> None:
 def test_cosigners_out_of_order_are_non_canonical(cell: Cell) -> None:
     good = cell.cosign_block(FICHE_BODY, COSIGNERS)
     unsorted = replace(good, signatures=tuple(reversed(good.signatures)))
-    with expect_error(NonCanonical):
-        cell.open_as("io-politie", fiche(cell, unsorted))
+    with pytest.raises(Malformed, match="strictly ascending"):
+        fiche(cell, unsorted)  # the sender refuses to emit it ...
+    sealed = UnverifiedEnvelope.parse(fiche(cell, good))
+    header = Header.build(replace(sealed.header.core, cosign=unsorted), sealed.header.stanzas)
+    _, body, _ = split_envelope(sealed.to_bytes())
+    with expect_error(NonCanonical):  # ... and a receiver rejects it when someone else does
+        cell.open_as("io-politie", resign(cell.identity("coord"), header.raw, body))
 
 
 def test_body_not_matching_the_cosigned_digest(cell: Cell) -> None:

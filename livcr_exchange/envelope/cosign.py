@@ -49,22 +49,27 @@ def cosign(
     return Cosignature(signer_id, signer.key_id, signer.sign(message))
 
 
-def build_block(meeting_ref: str, digest: bytes, signatures: list[Cosignature]) -> CosignBlock:
+def build_block(digest: bytes, signatures: list[Cosignature]) -> CosignBlock:
     """A co-signature block in canonical (ascending signer) order."""
-    return CosignBlock(meeting_ref, digest, tuple(sorted(signatures, key=lambda s: s.signer_id)))
+    return CosignBlock(digest, tuple(sorted(signatures, key=lambda s: s.signer_id)))
 
 
 def verify_cosignatures(
-    block: CosignBlock, directory: Directory, *, cell_id: str, case_ref: str, purpose: str, at: int
+    block: CosignBlock,
+    directory: Directory,
+    *,
+    cell_id: str,
+    case_ref: str,
+    meeting_ref: str,
+    purpose: str,
+    at: int,
 ) -> frozenset[str]:
     """Check every co-signature; return the set of signers.
 
     Raises:
         CosignatureInvalid: a signer unknown, revoked or not valid at ``at``, or a bad signature.
     """
-    message = cosignature_message(
-        cell_id, case_ref, block.meeting_ref, purpose, block.content_digest
-    )
+    message = cosignature_message(cell_id, case_ref, meeting_ref, purpose, block.content_digest)
     for item in block.signatures:
         try:
             entry = directory.entry_for_key(item.signer_id, item.signer_key_id, at)

@@ -16,6 +16,7 @@ from ..constants import (
     KEY_ID_BYTES,
     LABEL_HEADER_CORE,
     MAX_COSIGNERS,
+    MAX_MESSAGE_LIFETIME,
     MAX_RECIPIENTS,
     MESSAGE_ID_BYTES,
     PAYLOAD_NONCE_PREFIX_BYTES,
@@ -51,9 +52,12 @@ class Cosignature:
 
 @dataclass(frozen=True)
 class CosignBlock:
-    """Co-signatures over a body's content digest, for purposes that need them (spec §7.4)."""
+    """Co-signatures over a body's content digest, for purposes that need them (spec §7.4).
 
-    meeting_ref: str
+    The meeting they were agreed at is the header's ``meeting_ref``, which a co-signed header
+    must carry.
+    """
+
     content_digest: bytes
     signatures: tuple[Cosignature, ...]
 
@@ -71,6 +75,7 @@ class HeaderCore:
     sender_key_id: bytes
     purpose: str
     case_ref: str
+    meeting_ref: str | None
     payload_nonce: bytes
     commitment: bytes
     cosign: CosignBlock | None
@@ -90,8 +95,12 @@ class HeaderCore:
             .fixed(self.sender_key_id, KEY_ID_BYTES)
             .ident(self.purpose)
             .ident(self.case_ref)
-            .fixed(self.payload_nonce, PAYLOAD_NONCE_PREFIX_BYTES)
-            .fixed(self.commitment, COMMITMENT_BYTES)
+        )
+        _write_meeting(writer, self.meeting_ref)
+        (
+            writer.fixed(self.payload_nonce, PAYLOAD_NONCE_PREFIX_BYTES).fixed(
+                self.commitment, COMMITMENT_BYTES
+            )
         )
         _write_cosign(writer, self.cosign)
         writer.u8(len(self.recipients))
@@ -107,11 +116,18 @@ class HeaderCore:
         return tuple(r.participant_id for r in self.recipients)
 
 
+def _write_meeting(writer: Writer, meeting_ref: str | None) -> None:
+    if meeting_ref is None:
+        writer.u8(0)
+    else:
+        writer.u8(1).ident(meeting_ref)
+
+
 def _write_cosign(writer: Writer, cosign: CosignBlock | None) -> None:
     if cosign is None:
         writer.u8(0)
         return
-    writer.u8(1).ident(cosign.meeting_ref).fixed(cosign.content_digest, HASH_BYTES)
+    writer.u8(1).fixed(cosign.content_digest, HASH_BYTES)
     writer.u8(len(cosign.signatures))
     for item in cosign.signatures:
         writer.ident(item.signer_id).fixed(item.signer_key_id, KEY_ID_BYTES)
@@ -164,10 +180,16 @@ class Header:
             reader.fixed(KEY_ID_BYTES),
             reader.ident("purpose"),
             reader.ident("case reference"),
+            _read_meeting(reader),
             reader.fixed(PAYLOAD_NONCE_PREFIX_BYTES),
             reader.fixed(COMMITMENT_BYTES),
         )
         cosign = _read_cosign(reader)
+        if cosign is not None and fields[8] is None:
+            raise Malformed("a co-signed header must name its meeting")
+        timestamp, expires_at = fields[1], fields[2]
+        if not timestamp < expires_at <= timestamp + MAX_MESSAGE_LIFETIME:
+            raise Malformed("expiry must follow the timestamp within MAX_MESSAGE_LIFETIME")
         recipients = _read_recipients(reader)
         core_end = reader.position
         stanzas = tuple(_read_stanza(reader, suite) for _ in recipients)
@@ -176,13 +198,20 @@ class Header:
         return cls(core, stanzas, bytes(data), labelled_hash(LABEL_HEADER_CORE, data[:core_end]))
 
 
-def _read_cosign(reader: Reader) -> CosignBlock | None:
+def _read_flag(reader: Reader, what: str) -> bool:
     flag = reader.u8()
-    if flag == 0:
+    if flag not in {0, 1}:
+        raise Malformed(f"{what} flag must be 0 or 1, not {flag}")
+    return flag == 1
+
+
+def _read_meeting(reader: Reader) -> str | None:
+    return reader.ident("meeting reference") if _read_flag(reader, "meeting") else None
+
+
+def _read_cosign(reader: Reader) -> CosignBlock | None:
+    if not _read_flag(reader, "co-signature"):
         return None
-    if flag != 1:
-        raise Malformed(f"co-signature flag must be 0 or 1, not {flag}")
-    meeting_ref = reader.ident("meeting reference")
     digest = reader.fixed(HASH_BYTES)
     count = reader.u8()
     if not 1 <= count <= MAX_COSIGNERS:
@@ -194,7 +223,7 @@ def _read_cosign(reader: Reader) -> CosignBlock | None:
         for _ in range(count)
     )
     _require_ascending([s.signer_id for s in signatures], "co-signers")
-    return CosignBlock(meeting_ref, digest, signatures)
+    return CosignBlock(digest, signatures)
 
 
 def _read_recipients(reader: Reader) -> tuple[Recipient, ...]:

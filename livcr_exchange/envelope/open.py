@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..constants import (
     LABEL_CONTENT_DIGEST,
@@ -165,12 +165,13 @@ def _verify(
     )
     check_freshness(core.timestamp, core.expires_at, now, freshness)
     cosigners: frozenset[str] = frozenset()
-    if core.cosign is not None:
+    if core.cosign is not None and core.meeting_ref is not None:
         cosigners = verify_cosignatures(
             core.cosign,
             directory,
             cell_id=core.cell_id,
             case_ref=core.case_ref,
+            meeting_ref=core.meeting_ref,
             purpose=core.purpose,
             at=judged_at,
         )
@@ -220,7 +221,7 @@ class OpenedMessage:
     header: Header
     sender: DirectoryEntry
     cosigners: frozenset[str]
-    body: bytes
+    body: bytes = field(repr=False)
 
     @property
     def message_id(self) -> bytes:

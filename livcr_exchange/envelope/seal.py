@@ -8,14 +8,16 @@ intermediate value so vectors can show them.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..constants import (
     CONTENT_KEY_BYTES,
     LABEL_BODY_HASH,
     LABEL_ENVELOPE_SIGNATURE,
     MAX_BODY_BYTES,
+    MAX_COSIGNERS,
     MAX_HEADER_BYTES,
     MAX_MESSAGE_LIFETIME,
     MAX_RECIPIENTS,
@@ -42,6 +44,7 @@ class MessageSpec:
     recipients: Mapping[str, PrekeyPublic]
     suite: Suite = DEFAULT_SUITE
     cosign: CosignBlock | None = None
+    meeting_ref: str | None = None  # the meeting a message is about; required when co-signed
 
 
 @dataclass(frozen=True)
@@ -51,8 +54,8 @@ class SealParts:
     message_id: bytes
     timestamp: int
     expires_at: int
-    content_key: bytes
-    payload_nonce: bytes
+    content_key: bytes = field(repr=False)
+    payload_nonce: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class SealTrace:
     """The envelope prefix and the intermediate values a vector publishes."""
 
     header: Header
-    payload_key: bytes
+    payload_key: bytes = field(repr=False)
     infos: tuple[bytes, ...]
 
     def frame_prefix(self, sealed_body_length: int) -> bytes:
@@ -104,6 +107,7 @@ def build_header(
         sender_key_id=sender_key_id,
         purpose=spec.purpose,
         case_ref=spec.case_ref,
+        meeting_ref=spec.meeting_ref,
         payload_nonce=parts.payload_nonce,
         commitment=key_commitment(parts.content_key, parts.message_id),
         cosign=spec.cosign,
@@ -132,6 +136,19 @@ def _check_spec(spec: MessageSpec, parts: SealParts) -> None:
         raise Malformed("payload nonce must be 19 bytes")
     if not parts.timestamp < parts.expires_at <= parts.timestamp + MAX_MESSAGE_LIFETIME:
         raise Malformed("expiry must be after the timestamp and within MAX_MESSAGE_LIFETIME")
+    if spec.cosign is not None:
+        _check_cosign(spec.cosign, spec.meeting_ref)
+
+
+def _check_cosign(cosign: CosignBlock, meeting_ref: str | None) -> None:
+    """Refuse to seal a co-signature block that no receiver would parse (spec §6.2)."""
+    signers = [s.signer_id for s in cosign.signatures]
+    if meeting_ref is None:
+        raise Malformed("a co-signed message must name its meeting")
+    if not 1 <= len(signers) <= MAX_COSIGNERS:
+        raise Malformed(f"{len(signers)} co-signatures (1..{MAX_COSIGNERS} allowed)")
+    if any(a >= b for a, b in itertools.pairwise(signers)):
+        raise Malformed("co-signers must be in strictly ascending order, without duplicates")
 
 
 def seal_from_parts_stream(

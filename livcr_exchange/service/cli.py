@@ -170,6 +170,7 @@ def inspect(
         ("sender", f"{core.sender_id} (key {core.sender_key_id.hex()})"),
         ("purpose", core.purpose),
         ("case reference", core.case_ref),
+        ("meeting", core.meeting_ref or "-"),
         ("recipients", ", ".join(core.recipient_ids())),
         (
             "co-signers",
