@@ -159,7 +159,7 @@ async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -
         batch.cases.append(opened)
         batch.leaves.append(
             pending_leaf(
-                CaseTransition(now, core.case_ref, core.sender_id, "-", opened.state, "-"),
+                CaseTransition(now, core.case_ref, core.sender_id, "none", opened.state, "none"),
                 core.case_ref,
             )
         )
@@ -314,7 +314,7 @@ async def open_case(
         cases=[record],
         leaves=[
             pending_leaf(
-                CaseTransition(now, case_ref, caller.participant_id, "-", record.state, "-"),
+                CaseTransition(now, case_ref, caller.participant_id, "none", record.state, "none"),
                 case_ref,
             ),
             pending_leaf(
@@ -428,7 +428,7 @@ async def move_case(
         else (None if new_state is CaseState.IN_SCREENING else record.purge_after),
     )
     leaf = CaseTransition(
-        now, case_ref, caller.participant_id, record.state, new_state.value, reason or "-"
+        now, case_ref, caller.participant_id, record.state, new_state.value, reason or "none"
     )
     await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
     return updated

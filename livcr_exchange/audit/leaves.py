@@ -122,9 +122,9 @@ class CaseTransition:
     logged_at: int
     case_ref: str
     actor_id: str
-    from_state: str  # "-" when the case is opened
+    from_state: str  # "none" when the case is opened
     to_state: str
-    reason: str  # "-" when none
+    reason: str  # "none" when there is none
 
     def encode(self) -> bytes:
         return (

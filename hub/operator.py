@@ -1,0 +1,337 @@
+"""Operator tasks on a hub's store: create a cell, enrol and revoke, status, verify, export.
+
+They work on the store directly (the hub may be running: the store serialises writes and gives
+every leaf its place in the one log), and they never touch content: there is none to touch.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections import Counter
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from livcr_exchange.audit.checkpoint import open_checkpoint
+from livcr_exchange.audit.leaves import DirectoryChange, decode_leaf
+from livcr_exchange.audit.merkle import LeafHashList, leaf_hash, root_hash
+from livcr_exchange.cases import CaseState
+from livcr_exchange.directory import Directory
+from livcr_exchange.errors import LivcrError
+from livcr_exchange.hashing import labelled_hash
+from livcr_exchange.keys import IdentityKey, IdentityPublicKey
+from livcr_exchange.purposes import CATALOGUE
+from livcr_exchange.roles import Role
+from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation, StatementType
+
+from .config import HubConfig
+from .keyfiles import write_log_key, write_root_key
+from .operations import STATEMENT_HASH_LABEL, pending_leaf
+from .store.base import HubStore, WriteBatch
+from .store.sqlite import SQLiteStore
+
+CONFIG_NAME = "hub.toml"
+DAY = 86_400
+
+
+def open_store(config: HubConfig) -> HubStore:
+    """The store the config names."""
+    return SQLiteStore(config.path(config.store.path))
+
+
+@asynccontextmanager
+async def opened(config: HubConfig) -> AsyncIterator[HubStore]:
+    store = open_store(config)
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def init_cell(
+    directory: Path, cell_id: str, passphrase: bytes, *, port: int = 8700
+) -> dict[str, Path | str]:
+    """Create a cell's root key, the hub's log key and a config; the store is made on first use.
+
+    Raises:
+        FileExistsError: the folder already holds a cell.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / CONFIG_NAME
+    if config_path.exists():
+        raise FileExistsError(config_path)
+    root = IdentityKey.from_seed(os.urandom(32))
+    log_key = IdentityKey.from_seed(os.urandom(32))
+    write_root_key(directory / "root.secret", root, passphrase)
+    write_log_key(directory / "log.key", log_key)
+    config_path.write_text(
+        "# livcr hub configuration (see README: hub operators)\n"
+        "[hub]\n"
+        f'cell_id = "{cell_id}"\n'
+        f'root_key = "{root.public.to_text()}"\n'
+        'log_key_file = "log.key"\n'
+        'host = "127.0.0.1"\n'
+        f"port = {port}\n"
+        "retention_days = 365\n\n"
+        "[store]\n"
+        'kind = "sqlite"\n'
+        'path = "hub.sqlite3"\n\n'
+        "[logging]\n"
+        'format = "json"\n'
+    )
+    return {
+        "config": config_path,
+        "root_key": root.public.to_text(),
+        "log_key": log_key.public.to_text(),
+    }
+
+
+def default_purposes(role: Role) -> frozenset[str]:
+    """Every purpose the role can send or receive, by the catalogue."""
+    return frozenset(
+        tag for tag, p in CATALOGUE.items() if role in p.sender_roles or role in p.recipient_roles
+    )
+
+
+@dataclass(frozen=True)
+class PublicBundle:
+    """What `livcr keys new` / `livcr gateway init` hands to the hub operator."""
+
+    participant_id: str
+    identity_key: IdentityPublicKey
+    prekeys: tuple[bytes, ...]
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PublicBundle:
+        """Raises LivcrError (or KeyError/TypeError) for a bundle that is not well formed."""
+        identity = IdentityPublicKey.from_text(data["identity_key"])
+        prekeys = tuple(base64.b64decode(p, validate=True) for p in data.get("prekeys", []))
+        for signed in prekeys:
+            statement = PrekeyStatement.open(signed, identity)
+            if statement.participant_id != data["participant_id"]:
+                raise ValueError("a prekey in the bundle names another participant")
+        return cls(str(data["participant_id"]), identity, prekeys)
+
+
+async def enrol(
+    store: HubStore,
+    config: HubConfig,
+    root: IdentityKey,
+    bundle: PublicBundle,
+    *,
+    role: Role,
+    organisation: str,
+    purposes: Iterable[str] | None,
+    now: int,
+    valid_days: int,
+) -> DirectoryEntry:
+    """Sign a directory entry with the root key and store it with the bundle's prekeys."""
+    if root.public != config.root_key:
+        raise ValueError("this root key is not the one the hub's config names")
+    entry = DirectoryEntry(
+        config.hub.cell_id,
+        bundle.participant_id,
+        organisation,
+        role,
+        bundle.identity_key,
+        frozenset(purposes) if purposes is not None else default_purposes(role),
+        now,
+        now + valid_days * DAY,
+    )
+    signed = entry.sign(root)
+    batch = WriteBatch(statements=[("entry", entry.participant_id, signed)])
+    batch.leaves.append(
+        _directory_leaf(now, StatementType.DIRECTORY_ENTRY, entry.participant_id, signed)
+    )
+    for prekey in bundle.prekeys:
+        statement = PrekeyStatement.open(prekey, bundle.identity_key)
+        batch.prekeys.append(
+            (
+                entry.participant_id,
+                statement.prekey_id,
+                prekey,
+                statement.not_before,
+                statement.not_after,
+            )
+        )
+        batch.leaves.append(
+            _directory_leaf(now, StatementType.PREKEY, entry.participant_id, prekey)
+        )
+    await store.commit(batch)
+    return entry
+
+
+async def revoke(
+    store: HubStore,
+    config: HubConfig,
+    root: IdentityKey,
+    participant_id: str,
+    *,
+    reason: str,
+    at: int,
+) -> list[Revocation]:
+    """Revoke every key of a participant from ``at`` on. Raises LookupError if none is known."""
+    directory = await load_directory(store, config)
+    keys = {e.identity_key.key_id for e in directory.entries if e.participant_id == participant_id}
+    if not keys:
+        raise LookupError(f"{participant_id} is not enrolled")
+    batch = WriteBatch()
+    revocations = [
+        Revocation(config.hub.cell_id, participant_id, key_id, at, reason)
+        for key_id in sorted(keys)
+    ]
+    for revocation in revocations:
+        signed = revocation.sign(root)
+        batch.statements.append(("revocation", participant_id, signed))
+        batch.leaves.append(_directory_leaf(at, StatementType.REVOCATION, participant_id, signed))
+    await store.commit(batch)
+    return revocations
+
+
+def _directory_leaf(now: int, kind: StatementType, participant_id: str, signed: bytes) -> Any:
+    leaf = DirectoryChange(now, kind, participant_id, labelled_hash(STATEMENT_HASH_LABEL, signed))
+    return pending_leaf(leaf)
+
+
+async def load_directory(store: HubStore, config: HubConfig) -> Directory:
+    """The directory as the root signed it: every stored statement is verified."""
+    statements = await store.statements()
+    return Directory(
+        config.hub.cell_id,
+        config.root_key,
+        tuple(DirectoryEntry.open(s, config.root_key) for k, _, s in statements if k == "entry"),
+        tuple(Revocation.open(s, config.root_key) for k, _, s in statements if k == "revocation"),
+    )
+
+
+async def status(store: HubStore, config: HubConfig, now: int) -> dict[str, Any]:
+    directory = await load_directory(store, config)
+    usable = directory.participants(now)
+    all_ids = sorted({e.participant_id for e in directory.entries})
+    cases = await store.cases()
+    counts = await store.counts()
+    open_cases = Counter(
+        c.state for c in cases if c.state not in {CaseState.AFGESLOTEN, CaseState.GEWIST}
+    )
+    return {
+        "cell_id": config.hub.cell_id,
+        "participants": [
+            {
+                "id": pid,
+                "role": usable[pid].role.value if pid in usable else "-",
+                "organisation": usable[pid].organisation if pid in usable else "-",
+                "status": "active" if pid in usable else "revoked or expired",
+            }
+            for pid in all_ids
+        ],
+        "open_cases_by_state": dict(sorted(open_cases.items())),
+        "closed_cases": sum(
+            1 for c in cases if c.state in {CaseState.AFGESLOTEN, CaseState.GEWIST}
+        ),
+        "queue": {
+            "envelopes": counts["envelopes"],
+            "deliveries_pending": counts["deliveries_pending"],
+        },
+        "log_size": counts["log_size"],
+    }
+
+
+@dataclass(frozen=True)
+class LogReport:
+    leaves: int
+    checkpoints: int
+    retained: int  # leaves whose data retention has deleted
+    problems: list[str]
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+async def verify_log(store: HubStore, config: HubConfig, log_public_key: bytes) -> LogReport:
+    """Recompute the tree from the stored leaves and check every stored checkpoint against it.
+
+    A modified leaf fails its hash; a removed one leaves a gap; a reordered or replaced one
+    changes the roots the signed checkpoints fixed.
+    """
+    problems: list[str] = []
+    size = await store.tree_size()
+    tree = LeafHashList()
+    retained = 0
+    for start in range(0, size, 10_000):
+        for index, stored_hash, data in await store.leaves(start, min(size, start + 10_000)):
+            if index != len(tree):
+                problems.append(f"leaf {len(tree)} is missing (next stored index is {index})")
+                return LogReport(len(tree), 0, retained, problems)
+            if data is None:
+                retained += 1
+            elif leaf_hash(data) != stored_hash:
+                problems.append(f"leaf {index}: data does not match its hash (modified)")
+            else:
+                try:
+                    decode_leaf(data)
+                except LivcrError as exc:
+                    problems.append(f"leaf {index}: {exc}")
+            tree.append(stored_hash)
+    checkpoints = await store.checkpoints()
+    for checkpoint_size, note in checkpoints:
+        try:
+            checkpoint = open_checkpoint(note, config.origin, log_public_key)
+        except LivcrError as exc:
+            problems.append(f"checkpoint {checkpoint_size}: {exc}")
+            continue
+        if checkpoint.size != checkpoint_size or checkpoint.size > len(tree):
+            problems.append(
+                f"checkpoint {checkpoint_size}: says {checkpoint.size} leaves, log has {len(tree)}"
+            )
+        elif checkpoint.root != root_hash(tree, checkpoint.size):
+            problems.append(f"checkpoint {checkpoint_size}: root differs from the recomputed log")
+    return LogReport(len(tree), len(checkpoints), retained, problems)
+
+
+async def export_audit(
+    store: HubStore, config: HubConfig, *, organisation: str | None, case_ref: str | None
+) -> AsyncIterator[dict[str, Any]]:
+    """Content-free log records for a supervisor or DPO, optionally for one organisation or case."""
+    directory = await load_directory(store, config)
+    members = None
+    if organisation is not None:
+        members = {e.participant_id for e in directory.entries if e.organisation == organisation}
+    size = await store.tree_size()
+    for start in range(0, size, 10_000):
+        for index, stored_hash, data in await store.leaves(
+            start, min(size, start + 10_000), case_ref
+        ):
+            record: dict[str, Any] = {"index": index, "leaf_hash": stored_hash.hex()}
+            if data is None:
+                record["retained"] = "data deleted by retention"
+            else:
+                record.update(_leaf_record(decode_leaf(data)))
+            if members is None or members & _participants_in(record):
+                yield record
+
+
+def _leaf_record(leaf: Any) -> dict[str, Any]:
+    fields: dict[str, Any] = {"type": type(leaf).__name__}
+    for name, value in vars(leaf).items():
+        if isinstance(value, bytes):
+            fields[name] = value.hex()
+        elif isinstance(value, tuple):
+            fields[name] = list(value)
+        else:
+            fields[name] = value
+    return fields
+
+
+def _participants_in(record: dict[str, Any]) -> set[str]:
+    ids: set[str] = set()
+    for key in ("sender_id", "recipient_id", "participant_id", "actor_id"):
+        if isinstance(record.get(key), str):
+            ids.add(record[key])
+    for key in ("recipients", "added", "removed", "present"):
+        ids.update(record.get(key, []))
+    return ids

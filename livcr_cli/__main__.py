@@ -1,0 +1,5 @@
+"""`python -m livcr_cli` is `livcr`."""
+
+from livcr_cli import main
+
+main()

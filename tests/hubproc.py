@@ -1,0 +1,154 @@
+"""A hub in its own process, with an enrolled cell, for tests that kill and restart it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+
+from hub import operator
+from hub.config import HubConfig, load_config
+from hub.keyfiles import read_root_key
+from livcr_exchange.envelope import MessageSpec, seal
+from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
+from livcr_exchange.roles import Role
+from livcr_exchange.service.hub_client import HubClient
+from livcr_exchange.statements import PrekeyStatement
+
+ROOT_PASSPHRASE = "root passphrase for tests"
+KBO = "0207437468"
+DAY = 86_400
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Member:
+    participant_id: str
+    role: Role
+    identity: IdentityKey = field(default_factory=lambda: IdentityKey.from_seed(os.urandom(32)))
+    prekey: PrekeySecret = field(default_factory=lambda: PrekeySecret(Suite.X25519, os.urandom(32)))
+
+    def bundle(self, now: int) -> operator.PublicBundle:
+        statement = PrekeyStatement(
+            self.participant_id, self.identity.key_id, self.prekey.public, now - DAY, now + 20 * DAY
+        ).sign(self.identity)
+        return operator.PublicBundle(self.participant_id, self.identity.public, (statement,))
+
+
+@dataclass
+class HubProcess:
+    """`livcr hub serve` as a child process on a free loopback port."""
+
+    directory: Path
+    members: dict[str, Member]
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def create(cls, directory: Path, roles: dict[str, Role]) -> HubProcess:
+        port = free_port()
+        operator.init_cell(directory, "testcell", ROOT_PASSPHRASE.encode(), port=port)
+        hub = cls(directory, {pid: Member(pid, role) for pid, role in roles.items()}, port)
+        config = hub.config
+        root = read_root_key(directory / "root.secret", ROOT_PASSPHRASE.encode())
+        now = int(time.time())
+
+        async def enrol_all() -> None:
+            async with operator.opened(config) as store:
+                for member in hub.members.values():
+                    await operator.enrol(
+                        store,
+                        config,
+                        root,
+                        member.bundle(now),
+                        role=member.role,
+                        organisation=KBO,
+                        purposes=None,
+                        now=now - DAY,
+                        valid_days=30,
+                    )
+
+        asyncio.run(enrol_all())
+        return hub
+
+    @property
+    def config_path(self) -> Path:
+        return self.directory / operator.CONFIG_NAME
+
+    @property
+    def config(self) -> HubConfig:
+        return load_config(self.config_path)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> None:
+        log = (self.directory / "serve.log").open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "livcr_cli", "hub", "serve", "--config", str(self.config_path)],
+            stdout=log,
+            stderr=log,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"hub exited with {self.process.returncode}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError("hub did not start listening")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown handlers, no flush: what survives is what was committed."""
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def client(self, participant_id: str, session: aiohttp.ClientSession) -> HubClient:
+        return HubClient(self.url, participant_id, self.members[participant_id].identity, session)
+
+    def seal(
+        self, sender: str, recipients: list[str], body: bytes, purpose: str, case_ref: str
+    ) -> bytes:
+        spec = MessageSpec(
+            "testcell",
+            sender,
+            purpose,
+            case_ref,
+            {r: self.members[r].prekey.public for r in recipients},
+            Suite.X25519,
+        )
+        return seal(
+            self.members[sender].identity,
+            spec,
+            body,
+            now=int(time.time()),
+            ttl=DAY,
+            random=os.urandom,
+        )
