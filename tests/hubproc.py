@@ -23,7 +23,7 @@ from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubClient
 from livcr_exchange.statements import PrekeyStatement
 
-ROOT_PASSPHRASE = "root passphrase for tests"
+ROOT_PASSPHRASE = "root passphrase for tests"  # noqa: S105  (a test fixture)
 KBO = "0207437468"
 DAY = 86_400
 

@@ -40,7 +40,7 @@ async def submit_until_killed(hub: HubProcess) -> tuple[set[bytes], int]:
             envelope = queue.get_nowait()
             try:
                 receipt = await client.submit(envelope)
-            except (aiohttp.ClientError, HubRefused, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError, HubRefused):
                 failed += 1
                 continue
             acknowledged.add(bytes.fromhex(receipt["message_id"]))
