@@ -185,7 +185,7 @@ class SQLiteStore:
         def query(c: sqlite3.Connection) -> list[tuple[str, bytes]]:
             marks = ",".join("?" * len(participant_ids))
             return c.execute(
-                f"SELECT participant_id, statement FROM prekeys WHERE participant_id IN ({marks}) "  # noqa: S608
+                f"SELECT participant_id, statement FROM prekeys WHERE participant_id IN ({marks}) "
                 "AND not_before <= ? AND ? < not_after ORDER BY not_before DESC",
                 (*participant_ids, now, now),
             ).fetchall()
@@ -198,7 +198,7 @@ class SQLiteStore:
     async def case(self, case_ref: str) -> CaseRecord | None:
         row = await self._read_with(
             lambda c: c.execute(
-                f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_ref = ?",  # noqa: S608  (constant columns)
+                f"SELECT {_CASE_COLUMNS} FROM cases WHERE case_ref = ?",
                 (case_ref,),
             ).fetchone()
         )
@@ -206,7 +206,7 @@ class SQLiteStore:
 
     async def cases(self) -> list[CaseRecord]:
         rows = await self._read_with(
-            lambda c: c.execute(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY case_ref").fetchall()  # noqa: S608
+            lambda c: c.execute(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY case_ref").fetchall()
         )
         return [_case_from_row(r) for r in rows]
 

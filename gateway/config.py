@@ -1,0 +1,115 @@
+"""The gateway's TOML configuration, validated at start-up with errors that name the bad key."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from livcr_exchange.errors import LivcrError
+from livcr_exchange.keys import IdentityPublicKey, Suite
+from livcr_exchange.wire import check_ident
+
+
+class ConfigError(Exception):
+    """The configuration file is missing, not TOML, or has a bad or unknown key."""
+
+
+Days = Annotated[int, msgspec.Meta(ge=1, le=35)]
+Seconds = Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+
+
+class GatewaySection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    participant_id: str
+    cell_id: str
+    root_key: str  # the cell root key this gateway was enrolled with (livcr-ed25519:...)
+    hub_url: str
+    hub_log_key: str  # the hub's checkpoint key (livcr-ed25519:...), from the operator
+    key_file: str = "identity.secret"  # passphrase from $LIVCR_PASSPHRASE
+    local_key_file: str = "local.key"  # encrypts the dossier and prekey secrets at rest
+    database: str = "gateway.sqlite3"
+    suite: Literal["xwing", "x25519"] = "xwing"
+    prekey_lifetime_days: Days = 7
+    message_ttl_days: Days = 14
+    maintenance_interval_seconds: Seconds = 300.0
+    retry_initial_seconds: Seconds = 0.5
+    retry_max_seconds: Seconds = 60.0
+
+
+class APISection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8800
+    unix_socket: str = ""  # when set, listen here instead of host:port
+    token_file: str = "api.token"  # noqa: S105  (a file name)
+
+
+class LoggingSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    format: Literal["json", "console"] = "json"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class GatewayConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    gateway: GatewaySection
+    api: APISection = APISection()
+    logging: LoggingSection = LoggingSection()
+    base_dir: str = "."
+
+    def path(self, relative: str) -> Path:
+        return Path(self.base_dir) / relative
+
+    @property
+    def participant_id(self) -> str:
+        return self.gateway.participant_id
+
+    @property
+    def root_key(self) -> IdentityPublicKey:
+        return IdentityPublicKey.from_text(self.gateway.root_key)
+
+    @property
+    def hub_log_key(self) -> IdentityPublicKey:
+        return IdentityPublicKey.from_text(self.gateway.hub_log_key)
+
+    @property
+    def suite(self) -> Suite:
+        return Suite.XWING if self.gateway.suite == "xwing" else Suite.X25519
+
+    @property
+    def log_origin(self) -> str:
+        return f"livcr-exchange/{self.gateway.cell_id}"
+
+
+def parse_config(text: str, base_dir: Path, source: str = "config") -> GatewayConfig:
+    """Validate TOML text. Raises ConfigError naming the file and the offending key."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    raw["base_dir"] = str(base_dir)
+    try:
+        config = msgspec.convert(raw, GatewayConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"{source}: {exc}") from exc
+    for key, check in (
+        ("participant_id", lambda: check_ident(config.gateway.participant_id)),
+        ("cell_id", lambda: check_ident(config.gateway.cell_id)),
+        ("root_key", lambda: config.root_key),
+        ("hub_log_key", lambda: config.hub_log_key),
+    ):
+        try:
+            check()
+        except LivcrError as exc:
+            raise ConfigError(f"{source}: {exc} - at `$.gateway.{key}`") from exc
+    if not config.gateway.hub_url.startswith(("http://", "https://")):
+        raise ConfigError(f"{source}: hub_url must be an http(s) URL - at `$.gateway.hub_url`")
+    return config
+
+
+def load_config(path: Path) -> GatewayConfig:
+    """Read and validate a gateway config file. Raises ConfigError."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    return parse_config(text, path.resolve().parent, str(path))

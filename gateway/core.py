@@ -1,0 +1,760 @@
+"""The embedding API: ``async with Gateway.open(config) as gw`` then send, receive, manage cases.
+
+``send`` returns after the message is in the durable outbox and the hub acknowledged it (the
+receipt's inclusion proof checked); a background task delivers and retries with backoff,
+resending the same envelope until the hub acknowledges. Incoming envelopes are verified, opened,
+schema-checked and written to the dossier exactly once, and only then acknowledged to the hub.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgspec
+import structlog
+
+from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
+from livcr_exchange.audit.merkle import leaf_hash, verify_inclusion
+from livcr_exchange.bodies import Body
+from livcr_exchange.constants import MAX_DELIVERY_DELAY
+from livcr_exchange.directory import Directory
+from livcr_exchange.envelope import (
+    Cosignature,
+    MessageSpec,
+    build_block,
+    content_digest,
+    cosign,
+    open_envelope,
+    seal,
+)
+from livcr_exchange.envelope.open import UnverifiedEnvelope
+from livcr_exchange.errors import (
+    BodySchemaViolation,
+    KeyNotValid,
+    LivcrError,
+    PurposeNotAllowed,
+    RecipientNotAllowed,
+    UnknownSender,
+)
+from livcr_exchange.hashing import RandomSource
+from livcr_exchange.keyfile import unlock
+from livcr_exchange.keys import IdentityKey, PrekeySecret
+from livcr_exchange.purposes import CATALOGUE, decode_body, encode_body
+from livcr_exchange.service.hub_client import HubClient, HubRefused
+from livcr_exchange.statements import PrekeyStatement
+
+from .config import GatewayConfig
+from .localbox import LocalBox, read_local_key
+from .store import DossierRow, GatewayStore, OutboxRow
+from .trust import CheckpointTracker, LogForked, TrustFailure, fetch_directory
+
+log = structlog.get_logger("livcr.gateway")
+PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
+DAY = 86_400
+PERMANENT_STATUSES = range(400, 500)
+
+
+class GatewayHalted(Exception):
+    """The gateway found the hub untrustworthy (a forked log, a bad directory) and stopped."""
+
+
+class SendRefused(Exception):
+    """The hub refused a message for good; ``code`` is the hub's error code."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(f"{code}: {detail}")
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """The hub's acknowledgement: where the message sits in the log, proven by inclusion."""
+
+    message_id: bytes
+    leaf_index: int
+    logged_at: int
+    tree_size: int
+    checkpoint: bytes
+
+
+@dataclass(frozen=True)
+class Message:
+    """A received message that passed every check; ``body`` is the decoded, schema-checked body."""
+
+    message_id: bytes
+    case_ref: str
+    purpose: str
+    sender_id: str
+    recipients: tuple[str, ...]
+    meeting_ref: str | None
+    logged_at: int
+    body: Body = field(repr=False)
+    raw_body: bytes = field(repr=False)
+
+
+def _aad(message_id: bytes, direction: str, case_ref: str, purpose: str) -> bytes:
+    return b"|".join((message_id, direction.encode(), case_ref.encode(), purpose.encode()))
+
+
+def check_body(purpose: str, body: bytes, case_ref: str, meeting_ref: str | None) -> Body:
+    """The gateway's body checks (spec §7.3 steps 8-9).
+
+    Raises:
+        PurposeNotAllowed: an unknown purpose.
+        BodySchemaViolation: the body does not match its purpose's schema or names another case.
+    """
+    decoded = decode_body(purpose, body)
+    body_case = getattr(decoded, "case_ref", None)
+    if body_case is not None and body_case != case_ref:
+        raise BodySchemaViolation(f"body names case {body_case}, header {case_ref}")
+    body_meeting = getattr(decoded, "meeting_ref", None)
+    if body_meeting is not None and meeting_ref is not None and body_meeting != meeting_ref:
+        raise BodySchemaViolation(f"body names meeting {body_meeting}, header {meeting_ref}")
+    return decoded
+
+
+class Gateway:
+    """One participant's gateway. Create with ``Gateway.open``; see the module docstring."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        identity: IdentityKey,
+        store: GatewayStore,
+        box: LocalBox,
+        session: aiohttp.ClientSession,
+        clock: Callable[[], int],
+        random: RandomSource,
+    ) -> None:
+        self.config = config
+        self.participant_id = config.participant_id
+        self._identity = identity
+        self._store = store
+        self._box = box
+        self._session = session
+        self._clock = clock
+        self._random = random
+        self.client = HubClient(
+            config.gateway.hub_url,
+            self.participant_id,
+            identity,
+            session,
+            clock=clock,
+            random=random,
+        )
+        self.trust = CheckpointTracker(store, self.client, config.log_origin, config.hub_log_key)
+        self.directory = Directory(config.gateway.cell_id, config.root_key)
+        self.halted: str | None = None
+        self._prekeys: dict[bytes, PrekeySecret] = {}
+        self._waiters: dict[bytes, asyncio.Future[Receipt]] = {}
+        self._outbox_wake = asyncio.Event()
+        self._inbox_event = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.connected = asyncio.Event()
+
+    # Life cycle.
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        config: GatewayConfig,
+        *,
+        passphrase: bytes | None = None,
+        clock: Callable[[], int] = lambda: int(time.time()),
+        random: RandomSource = os.urandom,
+        background: bool = True,
+    ) -> AsyncIterator[Gateway]:
+        """Open the gateway: keys, store, verified directory, prekeys, background tasks.
+
+        Raises:
+            DirectoryUntrusted: the hub's directory does not verify against the root key.
+            WrongPassphrase, LocalKeyError: the key files do not open.
+        """
+        if passphrase is None:
+            passphrase = os.environ.get(PASSPHRASE_ENV, "").encode("utf-8")
+        bundle = unlock(config.path(config.gateway.key_file).read_bytes(), passphrase)
+        if bundle.participant_id != config.participant_id:
+            raise ValueError(f"the key file belongs to {bundle.participant_id}")
+        box = LocalBox(read_local_key(config.path(config.gateway.local_key_file)), random)
+        store = GatewayStore(config.path(config.gateway.database))
+        await store.open()
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        gateway = cls(config, bundle.identity, store, box, session, clock, random)
+        try:
+            await gateway.maintain()
+            if background:
+                gateway._start()
+            yield gateway
+        finally:
+            await gateway._stop()
+            await session.close()
+            await store.close()
+
+    def _start(self) -> None:
+        for name, job in (
+            ("outbox", self._outbox_loop),
+            ("inbox", self._inbox_loop),
+            ("maintenance", self._maintenance_loop),
+        ):
+            self._tasks.append(asyncio.create_task(job(), name=f"gateway-{name}"))
+
+    async def _stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for waiter in self._waiters.values():
+            if not waiter.done():
+                waiter.cancel()
+
+    def _halt(self, reason: str) -> None:
+        if self.halted is None:
+            self.halted = reason
+            log.error("gateway halted: the hub is not trustworthy", reason=reason)
+            for waiter in self._waiters.values():
+                if not waiter.done():
+                    waiter.set_exception(GatewayHalted(reason))
+
+    # Keys, directory, log.
+    async def maintain(self) -> None:
+        """Refresh the verified directory; rotate, upload and destroy prekeys; check the log."""
+        try:
+            self.directory = await fetch_directory(
+                self.client, self.config.gateway.cell_id, self.config.root_key
+            )
+            await self.trust.observe(await self.client.checkpoint())
+        except TrustFailure as exc:
+            self._halt(str(exc))
+            raise
+        await self._rotate_prekeys()
+
+    async def _rotate_prekeys(self) -> None:
+        now = self._clock()
+        lifetime = self.config.gateway.prekey_lifetime_days * DAY
+        rows = await self._store.prekeys()
+        if not any(nb <= now + lifetime // 2 < na for _, secret, _, nb, na, _ in rows if secret):
+            start = max([now, *(na - lifetime // 7 for *_, na, _ in rows if na > now)])
+            await self._new_prekey(start, start + lifetime)
+            rows = await self._store.prekeys()
+        pending = [
+            (pid, statement)
+            for pid, _, statement, _, na, uploaded in rows
+            if not uploaded and na > now
+        ]
+        if pending:
+            await self.client.put_prekeys([s for _, s in pending])
+            await self._store.mark_uploaded([pid for pid, _ in pending])
+        destroyed = await self._store.destroy_prekeys_before(now - MAX_DELIVERY_DELAY)
+        if destroyed:
+            log.info("prekey secrets destroyed", count=destroyed)
+        self._prekeys = {
+            pid: PrekeySecret(self.config.suite, self._box.open(b"prekey|" + pid, secret))
+            for pid, secret, *_ in await self._store.prekeys()
+            if secret is not None
+        }
+
+    async def _new_prekey(self, not_before: int, not_after: int) -> None:
+        suite = self.config.suite
+        secret = PrekeySecret(suite, self._random(suite.secret_seed_bytes))
+        statement = PrekeyStatement(
+            self.participant_id, self._identity.key_id, secret.public, not_before, not_after
+        ).sign(self._identity)
+        pid = secret.key_id
+        await self._store.add_prekey(
+            pid, self._box.seal(b"prekey|" + pid, secret.seed), statement, not_before, not_after
+        )
+
+    async def _maintenance_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.gateway.maintenance_interval_seconds)
+            try:
+                await self.maintain()
+            except TrustFailure:
+                return
+            except (aiohttp.ClientError, HubRefused, TimeoutError, LivcrError) as exc:
+                log.warning("maintenance round failed", error=str(exc))
+
+    # Sending.
+    async def send(
+        self,
+        case_ref: str,
+        purpose: str,
+        *,
+        to: Iterable[str],
+        body: Body | bytes | dict[str, Any],
+        meeting_ref: str | None = None,
+        cosignatures: Iterable[Cosignature] = (),
+        wait: bool = True,
+        timeout: float = 60.0,
+    ) -> Receipt | bytes:
+        """Check, seal and queue a message; with ``wait``, return the hub's checked receipt.
+
+        Without ``wait`` it returns the message id once the outbox holds the message durably.
+
+        Raises:
+            GatewayHalted: the gateway stopped trusting the hub.
+            BodySchemaViolation, PurposeNotAllowed, RecipientNotAllowed: refused before sealing.
+            KeyNotValid: a recipient has no valid prekey.
+            SendRefused: the hub refused the message (its code says why).
+        """
+        if self.halted is not None:
+            raise GatewayHalted(self.halted)
+        recipients = sorted(set(to))
+        raw = self._body_bytes(body)
+        check_body(purpose, raw, case_ref, meeting_ref)
+        self._check_roles(purpose, recipients)
+        prekeys = await self._recipient_prekeys(recipients)
+        signatures = list(cosignatures)
+        block = build_block(content_digest(raw), signatures) if signatures else None
+        spec = MessageSpec(
+            self.config.gateway.cell_id,
+            self.participant_id,
+            purpose,
+            case_ref,
+            prekeys,
+            self.config.suite,
+            block,
+            meeting_ref,
+        )
+        now = self._clock()
+        envelope = seal(
+            self._identity,
+            spec,
+            raw,
+            now=now,
+            ttl=self.config.gateway.message_ttl_days * DAY,
+            random=self._random,
+        )
+        message_id = UnverifiedEnvelope.parse(envelope).message_id
+        dossier = (
+            message_id,
+            "sent",
+            case_ref,
+            purpose,
+            self.participant_id,
+            ",".join(recipients),
+            meeting_ref,
+            None,
+            None,
+            self._box.seal(_aad(message_id, "sent", case_ref, purpose), raw),
+        )
+        waiter: asyncio.Future[Receipt] = asyncio.get_running_loop().create_future()
+        self._waiters[message_id] = waiter
+        await self._store.enqueue(
+            OutboxRow(message_id, case_ref, purpose, envelope, "pending", 0, None, None),
+            dossier,
+            now,
+        )
+        log.info("queued", purpose=purpose, recipients=len(recipients))
+        self._outbox_wake.set()
+        if not wait:
+            waiter.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+            return message_id
+        try:
+            return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        finally:
+            if waiter.done():
+                self._waiters.pop(message_id, None)
+
+    @staticmethod
+    def _body_bytes(body: Body | bytes | dict[str, Any]) -> bytes:
+        if isinstance(body, bytes):
+            return body
+        if isinstance(body, dict):
+            return msgspec.json.encode(body)
+        return encode_body(body)
+
+    def _check_roles(self, purpose: str, recipients: list[str]) -> None:
+        """What the directory alone can tell before sealing (the hub checks the case too)."""
+        rule = CATALOGUE.get(purpose)
+        if rule is None:
+            raise PurposeNotAllowed(f"unknown purpose {purpose!r}")
+        now = self._clock()
+        me = self.directory.current_entry(self.participant_id, now)
+        if purpose not in me.allowed_purposes:
+            raise PurposeNotAllowed(f"this gateway's entry does not allow {purpose}")
+        for recipient in recipients:
+            try:
+                entry = self.directory.current_entry(recipient, now)
+            except LivcrError as exc:
+                raise RecipientNotAllowed(f"{recipient}: {exc}") from exc
+            if purpose not in entry.allowed_purposes:
+                raise RecipientNotAllowed(f"{recipient} may not receive {purpose}")
+
+    async def _recipient_prekeys(self, recipients: list[str]) -> dict[str, Any]:
+        now = self._clock()
+        found = await self.client.prekeys(recipients)
+        chosen = {}
+        for recipient in recipients:
+            identity = self.directory.current_entry(recipient, now).identity_key
+            valid = []
+            for signed in found.get(recipient, []):
+                statement = PrekeyStatement.open(signed, identity)
+                if (
+                    statement.participant_id == recipient
+                    and statement.not_before <= now < statement.not_after
+                    and statement.prekey.suite is self.config.suite
+                ):
+                    valid.append(statement)
+            if not valid:
+                raise KeyNotValid(
+                    f"{recipient} has no valid {self.config.suite.name} prekey at the hub"
+                )
+            chosen[recipient] = max(valid, key=lambda s: s.not_before).prekey
+        return chosen
+
+    async def _outbox_loop(self) -> None:
+        delay = self.config.gateway.retry_initial_seconds
+        while True:
+            self._outbox_wake.clear()
+            for row in await self._store.due(time.time()):
+                await self._deliver(row)
+            upcoming = await self._store.next_due()
+            wait = None if upcoming is None else max(0.0, upcoming - time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._outbox_wake.wait(), wait if wait is not None else delay * 20
+                )
+
+    async def _deliver(self, row: OutboxRow) -> None:  # noqa: PLR0911  (one return per outcome)
+        if self.halted is not None:
+            return
+        try:
+            answer = await self.client.submit(row.envelope)
+        except HubRefused as exc:
+            if exc.status in PERMANENT_STATUSES and not (
+                exc.code == "replayed" and row.attempts > 0
+            ):
+                await self._store.mark_failed(row.message_id, exc.code)
+                self._settle(row.message_id, SendRefused(exc.code, exc.detail))
+                log.warning("hub refused", code=exc.code, purpose=row.purpose)
+                return
+            if exc.code == "replayed":  # an earlier attempt was committed; its answer was lost
+                await self._store.mark_sent(row.message_id, "{}", -1, -1)
+                self._settle(row.message_id, Receipt(row.message_id, -1, -1, -1, b""))
+                return
+            await self._retry(row, exc.code)
+            return
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            await self._retry(row, type(exc).__name__)
+            return
+        try:
+            receipt = await self._check_receipt(row, answer)
+        except TrustFailure as exc:
+            self._halt(str(exc))
+            return
+        except LivcrError as exc:
+            self._halt(f"the hub's receipt does not prove inclusion: {exc}")
+            return
+        await self._store.mark_sent(
+            row.message_id, json.dumps(answer), receipt.logged_at, receipt.leaf_index
+        )
+        self._settle(row.message_id, receipt)
+
+    async def _retry(self, row: OutboxRow, reason: str) -> None:
+        base = self.config.gateway.retry_initial_seconds * (2 ** min(row.attempts, 10))
+        delay = min(self.config.gateway.retry_max_seconds, base)
+        await self._store.retry_later(row.message_id, time.time() + delay, reason)
+        log.info(
+            "delivery retry", attempts=row.attempts + 1, in_seconds=round(delay, 2), reason=reason
+        )
+
+    def _settle(self, message_id: bytes, outcome: Receipt | Exception) -> None:
+        waiter = self._waiters.pop(message_id, None)
+        if waiter is None or waiter.done():
+            return
+        if isinstance(outcome, Exception):
+            waiter.set_exception(outcome)
+        else:
+            waiter.set_result(outcome)
+
+    async def _check_receipt(self, row: OutboxRow, answer: dict[str, Any]) -> Receipt:
+        """Recompute our envelope's leaf and check its inclusion under the signed checkpoint.
+
+        Raises:
+            ProofInvalid, CheckpointInvalid: the receipt does not prove what it claims.
+            LogForked: the checkpoint contradicts one seen before.
+        """
+        envelope = UnverifiedEnvelope.parse(row.envelope)
+        leaf = EnvelopeAccepted(
+            int(answer["logged_at"]),
+            envelope.message_id,
+            envelope.sender_id,
+            envelope.purpose,
+            envelope.case_ref,
+            envelope.recipient_ids,
+            envelope_hash(row.envelope),
+            len(row.envelope),
+        )
+        note = str(answer["checkpoint"]).encode("utf-8")
+        checkpoint = self.trust.open(note)
+        proof = [base64.b64decode(h) for h in answer["inclusion_proof"]]
+        index, size = int(answer["leaf_index"]), int(answer["tree_size"])
+        if checkpoint.size != size:
+            raise LogForked(
+                f"receipt for tree size {size} carries a checkpoint of {checkpoint.size}"
+            )
+        verify_inclusion(leaf_hash(leaf.encode()), index, size, proof, checkpoint.root)
+        await self.trust.observe(note)
+        return Receipt(envelope.message_id, index, leaf.logged_at, size, note)
+
+    # Receiving.
+    async def _inbox_loop(self) -> None:
+        delay = self.config.gateway.retry_initial_seconds
+        while True:
+            try:
+                socket = await self.client.stream()
+                async with socket:
+                    self.connected.set()
+                    delay = self.config.gateway.retry_initial_seconds
+                    async for frame in socket:
+                        if frame.type != aiohttp.WSMsgType.TEXT:
+                            break
+                        item = json.loads(frame.data)
+                        if item.get("type") == "envelope":
+                            await self.receive(item)
+            except (aiohttp.ClientError, HubRefused, TimeoutError, OSError) as exc:
+                log.info("hub stream lost; reconnecting", error=type(exc).__name__)
+            self.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(self.config.gateway.retry_max_seconds, delay * 2)
+
+    async def poll(self) -> int:
+        """Fetch and process what the hub holds for us (the push stream does this too)."""
+        processed, after = 0, 0
+        while True:
+            page = await self.client.inbox(after=after, limit=50)
+            if not page["envelopes"]:
+                return processed
+            for item in page["envelopes"]:
+                await self.receive(item)
+                processed += 1
+            after = page["next_after"]
+
+    async def receive(self, item: dict[str, Any]) -> None:
+        """Verify, open, check and store one delivered envelope, then acknowledge it."""
+        message_id = bytes.fromhex(item["message_id"])
+        envelope = base64.b64decode(item["envelope"])
+        logged_at = int(item["logged_at"])
+        if not await self._store.has_received(message_id):
+            await self._accept(message_id, envelope, logged_at)
+        await self._acknowledge(message_id, envelope)
+
+    async def _accept(self, message_id: bytes, envelope: bytes, logged_at: int) -> None:
+        now = self._clock()
+        try:
+            opened = await self._open(envelope, now, logged_at)
+            core = opened.header.core
+            decoded = check_body(core.purpose, opened.body, core.case_ref, core.meeting_ref)
+        except LivcrError as exc:
+            await self._store.record_rejection(message_id, exc.code, now)
+            log.warning("received envelope rejected", code=exc.code)
+            return
+        sealed = self._box.seal(
+            _aad(message_id, "received", core.case_ref, core.purpose), opened.body
+        )
+        row = (
+            message_id,
+            "received",
+            core.case_ref,
+            core.purpose,
+            core.sender_id,
+            ",".join(core.recipient_ids()),
+            core.meeting_ref,
+            logged_at,
+            None,
+            sealed,
+        )
+        if await self._store.store_received(row):
+            log.info("received", purpose=core.purpose)
+            self._inbox_event.set()
+            if core.purpose == "afsluiting" and getattr(decoded, "deletion_requested", False):
+                asyncio.create_task(self._confirm_deletion(core.case_ref, core.sender_id))  # noqa: RUF006
+
+    async def _open(self, envelope: bytes, now: int, logged_at: int) -> Any:
+        try:
+            return open_envelope(
+                envelope,
+                recipient_id=self.participant_id,
+                prekeys=self._prekeys,
+                directory=self.directory,
+                now=now,
+                judged_at=logged_at,
+            )
+        except UnknownSender:
+            await self.maintain()  # a participant enrolled since our last refresh
+            return open_envelope(
+                envelope,
+                recipient_id=self.participant_id,
+                prekeys=self._prekeys,
+                directory=self.directory,
+                now=now,
+                judged_at=logged_at,
+            )
+
+    async def _acknowledge(self, message_id: bytes, envelope: bytes) -> None:
+        received_at = self._clock()
+        message = delivery_receipt_message(
+            message_id, envelope_hash(envelope), self.participant_id, received_at
+        )
+        await self.client.ack([(message_id, received_at, self._identity.sign(message))])
+
+    async def messages(self) -> AsyncIterator[Message]:
+        """Every received message, once, in arrival order; waits for more."""
+        while True:
+            self._inbox_event.clear()
+            rows = await self._store.dossier(unconsumed=True, limit=100)
+            for row in rows:
+                yield self._message(row)
+                await self._store.mark_consumed(row.seq)
+            if not rows:
+                await self._inbox_event.wait()
+
+    def _message(self, row: DossierRow) -> Message:
+        assert row.sealed is not None  # noqa: S101  (unconsumed rows are never erased ones)
+        raw = self._box.open(
+            _aad(row.message_id, row.direction, row.case_ref, row.purpose), row.sealed
+        )
+        return Message(
+            row.message_id,
+            row.case_ref,
+            row.purpose,
+            row.sender_id,
+            tuple(row.recipients.split(",")),
+            row.meeting_ref,
+            row.logged_at or 0,
+            decode_body(row.purpose, raw),
+            raw,
+        )
+
+    # Co-signatures.
+    def cosign(self, case_ref: str, meeting_ref: str, body: Body | bytes) -> Cosignature:
+        """This member's co-signature over the exact content of a terugkoppelingsfiche."""
+        raw = self._body_bytes(body)
+        check_body("terugkoppelingsfiche", raw, case_ref, meeting_ref)
+        return cosign(
+            self._identity,
+            self.participant_id,
+            cell_id=self.config.gateway.cell_id,
+            case_ref=case_ref,
+            meeting_ref=meeting_ref,
+            purpose="terugkoppelingsfiche",
+            digest=content_digest(raw),
+        )
+
+    # Cases (the coordinator's calls; the hub refuses them from anyone else).
+    def new_case_ref(self) -> str:
+        """A fresh pseudonymous case reference: random, meaningless, never derived from a person."""
+        return "case-" + base64.b32encode(self._random(10)).decode("ascii").lower()
+
+    async def open_case(self, members: Iterable[str], case_ref: str | None = None) -> str:
+        case_ref = case_ref or self.new_case_ref()
+        await self.client.open_case(case_ref, sorted(set(members)))
+        return case_ref
+
+    async def change_members(
+        self,
+        case_ref: str,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        owner: str | None = None,
+    ) -> dict[str, Any]:
+        return await self.client.change_members(
+            case_ref, add=list(add), remove=list(remove), owner=owner
+        )
+
+    async def record_meeting(
+        self, case_ref: str, meeting_ref: str, present: Iterable[str]
+    ) -> dict[str, Any]:
+        return await self.client.record_meeting(case_ref, meeting_ref, sorted(set(present)))
+
+    async def move_case(self, case_ref: str, to: str, reason: str | None = None) -> dict[str, Any]:
+        return await self.client.move_case(case_ref, to, reason)
+
+    # The dossier.
+    async def dossier(
+        self, *, case_ref: str | None = None, purpose: str | None = None
+    ) -> list[dict[str, Any]]:
+        """What this service sent and received, searchable by case reference and purpose."""
+        return [
+            self._record(r) for r in await self._store.dossier(case_ref=case_ref, purpose=purpose)
+        ]
+
+    def _record(self, row: DossierRow) -> dict[str, Any]:
+        body = None
+        if row.sealed is not None:
+            body = json.loads(
+                self._box.open(
+                    _aad(row.message_id, row.direction, row.case_ref, row.purpose), row.sealed
+                )
+            )
+        return {
+            "message_id": row.message_id.hex(),
+            "direction": row.direction,
+            "case_ref": row.case_ref,
+            "purpose": row.purpose,
+            "sender": row.sender_id,
+            "recipients": row.recipients.split(","),
+            "meeting_ref": row.meeting_ref,
+            "logged_at": row.logged_at,
+            "leaf_index": row.leaf_index,
+            "body": body,
+            "deleted_at": row.deleted_at,
+        }
+
+    async def export(self, case_ref: str) -> dict[str, Any]:
+        """Subject-access export: everything sent and received about one case, with the log
+        evidence (leaf index, inclusion proof, signed checkpoint) of when and to whom."""
+        note = await self.client.checkpoint()
+        checkpoint = await self.trust.observe(note)
+        records = await self.dossier(case_ref=case_ref)
+        for record in records:
+            index = record["leaf_index"]
+            if index is not None and index >= 0 and index < checkpoint.size:
+                proof = await self.client.inclusion(index, checkpoint.size)
+                record["inclusion_proof"] = [base64.b64encode(h).decode() for h in proof]
+        return {
+            "case_ref": case_ref,
+            "participant": self.participant_id,
+            "checkpoint": note.decode("utf-8"),
+            "records": records,
+        }
+
+    async def erase_case(self, case_ref: str) -> list[bytes]:
+        """Delete this service's content about a case (metadata stays as evidence)."""
+        return await self._store.erase_case(case_ref, self._clock())
+
+    async def _confirm_deletion(self, case_ref: str, coordinator: str) -> None:
+        erased = await self.erase_case(case_ref)
+        body = {
+            "purpose": "wissingsbevestiging",
+            "legal_ground": ["decreet_2021"],
+            "deleted_at": self._clock(),
+            "scope": "all case data in this service's dossier",
+            "message_ids": sorted(m.hex() for m in erased),
+        }
+        try:
+            await self.send(
+                case_ref, "wissingsbevestiging", to=[coordinator], body=body, wait=False
+            )
+        except (LivcrError, GatewayHalted) as exc:
+            log.exception("deletion confirmation not sent", code=getattr(exc, "code", "halted"))
+
+    async def status(self) -> dict[str, Any]:
+        counts = await self._store.counts()
+        return {
+            "participant": self.participant_id,
+            "halted": self.halted,
+            "connected": self.connected.is_set(),
+            **counts,
+        }

@@ -1,0 +1,115 @@
+"""What a gateway trusts: a directory signed by its root key, and a log that never forks.
+
+The hub serves the directory and the checkpoints, but the gateway believes neither on the hub's
+word: statements must verify against the root key it was enrolled with, and every checkpoint must
+be consistent with the ones it saw before (spec §10). A failure halts sending, loudly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+
+import structlog
+
+from livcr_exchange.audit.checkpoint import Checkpoint, open_checkpoint
+from livcr_exchange.audit.merkle import verify_consistency
+from livcr_exchange.directory import Directory
+from livcr_exchange.errors import LivcrError
+from livcr_exchange.keys import IdentityPublicKey
+from livcr_exchange.service.hub_client import HubClient
+
+from .store import GatewayStore
+
+log = structlog.get_logger("livcr.gateway.trust")
+
+
+class TrustFailure(Exception):
+    """The hub served something the gateway must not accept; the gateway stops sending."""
+
+
+class DirectoryUntrusted(TrustFailure):
+    """A directory statement does not verify against the enrolled root key."""
+
+
+class LogForked(TrustFailure):
+    """A checkpoint is inconsistent with one seen before: the hub rewrote or forked its log."""
+
+
+async def fetch_directory(client: HubClient, cell_id: str, root: IdentityPublicKey) -> Directory:
+    """The hub's directory, every statement verified against ``root``.
+
+    Raises:
+        DirectoryUntrusted: a statement not signed by the root, or for another cell.
+    """
+    listing = await client.directory()
+    if listing.get("cell_id") != cell_id or listing.get("root_key") != root.to_text():
+        raise DirectoryUntrusted(
+            f"the hub serves cell {listing.get('cell_id')!r} under root"
+            f" {listing.get('root_key')!r}, not the cell {cell_id!r} this gateway was enrolled in"
+        )
+    try:
+        return Directory.from_signed(
+            cell_id,
+            root,
+            [base64.b64decode(e) for e in listing["entries"]],
+            [base64.b64decode(r) for r in listing["revocations"]],
+        )
+    except LivcrError as exc:
+        raise DirectoryUntrusted(
+            f"a directory statement does not verify against the root key: {exc}"
+        ) from exc
+
+
+class CheckpointTracker:
+    """Remembers the largest checkpoint seen; accepts a new one only with a consistency proof."""
+
+    def __init__(
+        self, store: GatewayStore, client: HubClient, origin: str, key: IdentityPublicKey
+    ) -> None:
+        self._store = store
+        self._client = client
+        self._origin = origin
+        self._key = key
+        self._lock = asyncio.Lock()
+
+    def open(self, note: bytes) -> Checkpoint:
+        """Raises CheckpointInvalid."""
+        return open_checkpoint(note, self._origin, self._key.raw)
+
+    async def latest(self) -> tuple[Checkpoint, bytes] | None:
+        seen = await self._store.checkpoints()
+        if not seen:
+            return None
+        return self.open(seen[-1][1]), seen[-1][1]
+
+    async def observe(self, note: bytes) -> Checkpoint:
+        """Check a new signed checkpoint against the latest one seen, then remember it.
+
+        Raises:
+            LogForked: no valid consistency proof links the two.
+            CheckpointInvalid: the note is not signed by the hub's log key.
+        """
+        checkpoint = self.open(note)
+        async with self._lock:
+            previous = await self.latest()
+            if previous is not None:
+                await self._check_consistent(previous[0], checkpoint)
+            await self._store.add_checkpoint(checkpoint.size, note)
+        return checkpoint
+
+    async def _check_consistent(self, old: Checkpoint, new: Checkpoint) -> None:
+        if new.size == old.size:
+            if new.root != old.root:
+                raise LogForked(f"two different roots for tree size {new.size}")
+            return
+        small, large = (old, new) if old.size < new.size else (new, old)
+        if small.size == 0:
+            return
+        try:
+            proof = await self._client.consistency(small.size, large.size)
+            verify_consistency(small.size, large.size, small.root, large.root, proof)
+        except LivcrError as exc:
+            raise LogForked(
+                f"checkpoint {new.size} is not consistent with checkpoint {old.size}: {exc}"
+            ) from exc
