@@ -24,8 +24,10 @@ from .keyfile import unlock
 from .keys import IdentityPublicKey, PrekeySecret, Suite
 from .policy import CaseView, MessageFacts, Participant, evaluate_header, evaluate_message
 from .replay import ReplayCache
+from .request_auth import RequestTarget, verify_request
 from .roles import Role
 from .statements import DirectoryEntry, PrekeyStatement, Revocation
+from .wire import unb64
 
 OK = "ok"
 
@@ -256,6 +258,27 @@ class PolicyVector(Vector, tag="policy", frozen=True):
         return OK
 
 
+class RequestSignatureVector(Vector, tag="request_signature", frozen=True):
+    """A signed HTTP request to the hub (spec §11.1)."""
+
+    cell: CellInputs
+    method: str
+    path: str
+    query: str
+    body: str  # standard base64
+    headers: dict[str, str]
+    now: int
+    seen_nonces: list[tuple[str, str]] = []  # (participant, nonce as sent) used before
+
+    def run(self) -> str:
+        nonces = ReplayCache()
+        for participant, nonce in self.seen_nonces:
+            nonces.check_and_remember(participant, unb64(nonce), 2**63, self.now)
+        target = RequestTarget(self.method, self.path, self.query, unb64std(self.body))
+        verify_request(target, self.headers, self.cell.directory(), now=self.now, nonces=nonces)
+        return OK
+
+
 class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
     current: str
     target: str
@@ -279,6 +302,7 @@ VectorKinds = (
     | ConsistencyVector
     | PolicyVector
     | CaseTransitionVector
+    | RequestSignatureVector
 )
 
 

@@ -48,6 +48,7 @@ from livcr_exchange.keyfile import SecretBundle, lock_from_parts
 from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret, Suite
 from livcr_exchange.purpose_examples import EXAMPLE_CASE_REF, EXAMPLE_MEETING_REF, example_body
 from livcr_exchange.purposes import CATALOGUE, encode_body
+from livcr_exchange.request_auth import RequestTarget, sign_request
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation
 from livcr_exchange.wire import Writer
@@ -1090,6 +1091,81 @@ def case_vectors() -> Iterator[dict[str, Any]]:
     yield case("case_leaves_gewist", "illegal_transition", "gewist", "in_screening")
 
 
+def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
+    body = b'{"case_ref":"case-7k2m9q","members":["caw","clb"]}'
+    target = RequestTarget("POST", "/v1/cases", "", body)
+    signer = cell.identities["coord"]
+
+    def sign(name: str, target: RequestTarget = target) -> dict[str, str]:
+        nonces = iter([det(name + " nonce", 16)])
+        return sign_request(target, "coord", signer, now=NOW, random=lambda _n: next(nonces))
+
+    def vector(name: str, expect: str, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
+        fields = {
+            "method": "POST",
+            "path": "/v1/cases",
+            "query": "",
+            "body": b64(body),
+            "now": NOW + 10,
+            **changes,
+        }
+        return {
+            "kind": "request_signature",
+            "name": name,
+            "expect": expect,
+            "cell": cell.inputs(),
+            "headers": headers,
+            **fields,
+        }
+
+    good = sign("request_ok")
+    yield vector("request_ok", "ok", good)
+    yield vector(
+        "request_body_changed", "bad_signature", good, body=b64(body.replace(b"clb", b"cgg"))
+    )
+    yield vector("request_path_changed", "bad_signature", good, path="/v1/cases/x")
+    yield vector("request_method_changed", "bad_signature", good, method="PUT")
+    yield vector("request_stale", "timestamp_out_of_window", good, now=NOW + MAX_CLOCK_SKEW + 1)
+    yield vector(
+        "request_nonce_reused",
+        "replayed",
+        good,
+        seen_nonces=[("coord", good["Signature-Input"].split('nonce="')[1][:22])],
+    )
+    yield vector(
+        "request_missing_signature",
+        "malformed",
+        {k: v for k, v in good.items() if k != "Signature"},
+    )
+    other = {**good, "Livcr-Participant": "caw"}
+    yield vector(
+        "request_other_participant",
+        "unknown_sender",
+        other,
+        comment="the key id belongs to coord, not to the participant named",
+    )
+    query = RequestTarget("GET", "/v1/inbox", "after=0&limit=50", b"")
+    signed_query = sign("request_query", query)
+    yield vector(
+        "request_query_ok",
+        "ok",
+        signed_query,
+        method="GET",
+        path="/v1/inbox",
+        query="after=0&limit=50",
+        body="",
+    )
+    yield vector(
+        "request_query_changed",
+        "bad_signature",
+        signed_query,
+        method="GET",
+        path="/v1/inbox",
+        query="after=0&limit=100",
+        body="",
+    )
+
+
 AREAS: dict[str, str] = {
     "envelope": "Sealed envelopes: positives with intermediate values, one negative per "
     "receiver check (spec §6.6).",
@@ -1098,6 +1174,7 @@ AREAS: dict[str, str] = {
     "audit": "Checkpoints and Merkle inclusion and consistency proofs (spec §10).",
     "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
     "cases": "Case state transitions (spec §8.2).",
+    "request": "Signed HTTP requests to the hub (spec §11.1).",
 }
 
 
@@ -1117,6 +1194,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "audit": list(audit_vectors()),
         "policy": list(policy_vectors()),
         "cases": list(case_vectors()),
+        "request": list(request_vectors(cell)),
     }
     files = {
         f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})

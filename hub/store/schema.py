@@ -1,4 +1,4 @@
-"""The hub's relational schema, one versioned source for every backend (spec: hub-api §store)."""
+"""The hub's relational schema, one versioned source for every backend."""
 
 from __future__ import annotations
 

@@ -99,7 +99,7 @@ class UnverifiedEnvelope:
         header = Header.parse(data[FRAME_PREFIX_BYTES : FRAME_PREFIX_BYTES + header_length])
         return cls(header, sealed_length, data[-SIGNATURE_BYTES:], bytes(data), body_start)
 
-    # What the hub may see (spec §10.1).
+    # What the hub may see (spec §11).
     @property
     def message_id(self) -> bytes:
         return self.header.core.message_id
