@@ -18,19 +18,24 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from livcr_exchange.directory import Directory
+from livcr_exchange.errors import LivcrError, UnknownSender
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keys import IdentityKey
+from livcr_exchange.replay import ReplayCache
 from livcr_exchange.request_auth import AuthenticatedRequest, RequestTarget, verify_request
-from livcr_exchange.service.problems import problem_middleware
+from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
 from .config import HubConfig
 from .log import TransparencyLog
+from .operations import delivery_item, record_refusal
 from .state import Clock, Hub
-from .store.base import HubStore
+from .store.base import DeliveryNotice, HubStore, StoreError
 
-CALLER = "livcr.caller"  # request key: AuthenticatedRequest
+CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
+AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint"})
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
+PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
 
 access_log = structlog.get_logger("livcr.hub.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -100,37 +105,105 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
 
 
 @web.middleware
+async def store_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A failing store is not the client's fault: 503 ``store_unavailable``, never a 500."""
+    try:
+        return await handler(request)
+    except StoreError as exc:
+        access_log.error("store unavailable", error=str(exc))
+        return problem_response("store_unavailable", "the hub's store is unavailable", 503)
+
+
+@web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Verify the request signature against the directory (spec §11.1) before any handler."""
+    """Verify the request signature against the directory (spec §11.1) before any handler.
+
+    A refusal of an authenticated request is audited with one ``refusal`` leaf (spec §10),
+    unless the handler audited it itself (``AUDITED``: envelope submissions, which name the
+    envelope's message id).
+    """
     if request.path in PUBLIC_PATHS or not request.path.startswith("/v1/"):
         return await handler(request)
     hub = request.app[HUB]
     body = await request.read()
-    target = RequestTarget(request.method, request.path, request.query_string, body)
-    directory = await hub.current_directory()
-    request[CALLER] = verify_request(
-        target, request.headers, directory, now=hub.clock(), nonces=hub.nonces
-    )
-    return await handler(request)
+    # The query exactly as sent: the decoded form is ambiguous ("a=1%26b=2" and "a=1&b=2" decode
+    # alike) and is not what a client that percent-encodes (as urlencode does) has signed.
+    target = RequestTarget(request.method, request.path, request.rel_url.raw_query_string, body)
+    now = hub.clock()
+    nonces = SharedNonces(hub.nonces)
+    try:
+        caller = verify_request(
+            target, request.headers, await hub.current_directory(), now=now, nonces=nonces
+        )
+    except UnknownSender:  # enrolled since the last read? (the nonce is taken only after this)
+        directory = await hub.directory_after_miss()
+        caller = verify_request(target, request.headers, directory, now=now, nonces=nonces)
+    if nonces.claimed is not None:  # other hub processes on the store must refuse it too
+        await hub.store.claim_nonce(*nonces.claimed, now)
+    request[CALLER] = caller
+    try:
+        return await handler(request)
+    except (LivcrError, Problem) as exc:
+        if not request.get(AUDITED, False):
+            action = request.match_info.handler.__name__
+            await record_refusal(hub, caller.participant_id, action, exc.code, str(exc))
+        raise
+
+
+class SharedNonces(ReplayCache):
+    """This process's replay cache, noting the nonce a request used so that the store can
+    claim it for every hub process sharing the store (a no-op on a one-process store)."""
+
+    def __init__(self, local: ReplayCache) -> None:
+        super().__init__(capacity=0)
+        self._local = local
+        self.claimed: tuple[str, bytes, int] | None = None
+
+    def check_and_remember(
+        self, sender_id: str, message_id: bytes, expires_at: int, now: int
+    ) -> None:
+        self._local.check_and_remember(sender_id, message_id, expires_at, now)
+        self.claimed = (sender_id, message_id, expires_at)
 
 
 async def purge_due_cases(hub: Hub) -> int:
     """Retention: delete envelopes and leaf data of closed cases whose period is over (§10.5).
 
-    Works in bounded batches so it can run while the hub serves; leaf hashes stay, so the tree
-    and every checkpoint remain verifiable.
+    Closing a case scheduled its purge; each store call is one bounded batch, so the purge runs
+    while the hub serves, and a round stops after PURGE_ROUND_SECONDS. Leaf hashes stay, so the
+    tree and every checkpoint remain verifiable.
     """
     now = hub.clock()
     removed = 0
-    for case in await hub.store.cases():
-        if case.purge_after is not None and case.purge_after <= now:
-            removed += await hub.store.purge_case(case.case_ref, EXPIRY_BATCH)
+    started = time.monotonic()
+    while time.monotonic() - started < PURGE_ROUND_SECONDS:
+        done = await hub.store.purge_due(now, EXPIRY_BATCH)
+        removed += done
+        if done < EXPIRY_BATCH:
+            break
     return removed
 
 
+async def push_notices(hub: Hub, notices: AsyncIterator[DeliveryNotice]) -> None:
+    """Push envelopes other hub processes accepted to the recipients connected here.
+
+    Only the process that holds a recipient's WebSocket pushes; it reads the delivery from the
+    store, so an envelope acknowledged meanwhile is not pushed at all.
+    """
+    async for notice in notices:
+        for recipient in notice.recipients:
+            if not hub.push.sockets.get(recipient):
+                continue
+            try:
+                record = await hub.store.delivery(recipient, notice.message_id)
+                if record is not None:
+                    await hub.push.push(recipient, {"type": "envelope", **delivery_item(record)})
+            except Exception as exc:  # noqa: BLE001  (one failed push must not stop the others)
+                access_log.warning("push from another process failed", error=str(exc))
+
+
 def caller_of(request: web.Request) -> AuthenticatedRequest:
-    caller: AuthenticatedRequest = request[CALLER]
-    return caller
+    return request[CALLER]
 
 
 def create_app(
@@ -146,7 +219,7 @@ def create_app(
 
     app = web.Application(
         client_max_size=config.hub.max_request_bytes,
-        middlewares=[access_middleware, problem_middleware, auth_middleware],
+        middlewares=[access_middleware, store_middleware, problem_middleware, auth_middleware],
     )
     root = config.root_key
     hub = Hub(
@@ -162,8 +235,16 @@ def create_app(
     app[METRICS] = HubMetrics()
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_background_ctx)
+    app.cleanup_ctx.append(_notices_ctx)
+    app.on_shutdown.append(_close_streams)
     add_routes(app)
     return app
+
+
+async def _close_streams(app: web.Application) -> None:
+    """Close push WebSockets on shutdown: aiohttp waits for open handlers before cleanup, so a
+    connected gateway would otherwise hold the shutdown until its timeout."""
+    await app[HUB].push.close_all()
 
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -196,3 +277,14 @@ async def _background_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
+
+
+async def _notices_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Pushes for envelopes accepted by other processes on a shared store (PostgreSQL)."""
+    hub = app[HUB]
+    notices = hub.store.delivery_notices()
+    task = None if notices is None else asyncio.create_task(push_notices(hub, notices))
+    yield
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

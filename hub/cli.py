@@ -23,6 +23,7 @@ from . import operator
 from .app import create_app
 from .config import ConfigError, HubConfig, load_config
 from .keyfiles import KeyFileError, read_log_key, read_root_key
+from .store.base import StoreError
 
 ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 
@@ -57,7 +58,17 @@ def root_key(config: HubConfig, root_file: Path | None) -> Any:
         raise click.ClickException(str(exc)) from exc
 
 
-@click.group("hub")
+class _HubGroup(click.Group):
+    """Answers a store failure (database unreachable, schema not migrated) in one line."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as exc:
+            raise click.ClickException(f"store: {exc}") from exc
+
+
+@click.group("hub", cls=_HubGroup)
 def hub_group() -> None:
     """Run and operate a municipal hub."""
 
@@ -66,18 +77,29 @@ def hub_group() -> None:
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--cell-id", required=True, help="The cell's identifier, e.g. `gent`.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8700, show_default=True)
-def init(directory: Path, cell_id: str, port: int) -> None:
+@click.option(
+    "--dsn",
+    default=None,
+    help="Keep the store in this PostgreSQL database (postgresql://...) instead of SQLite.",
+)
+def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
     """Create a cell in DIRECTORY: root key, log key, config; the store is made on first use.
 
     The root key is encrypted under a passphrase ($LIVCR_ROOT_PASSPHRASE or a prompt); keep it
-    offline once participants are enrolled.
+    offline once participants are enrolled. With --dsn, run `livcr hub migrate` next.
     """
     try:
         check_ident(cell_id, "cell id")
     except LivcrError as exc:
         raise click.BadParameter(str(exc), param_hint="--cell-id") from exc
+    if dsn is not None and (
+        not dsn.startswith(("postgresql://", "postgres://")) or any(c in dsn for c in "\r\n")
+    ):
+        raise click.BadParameter("a postgresql:// URL on one line", param_hint="--dsn")
     try:
-        made = operator.init_cell(directory, cell_id, root_passphrase(confirm=True), port=port)
+        made = operator.init_cell(
+            directory, cell_id, root_passphrase(confirm=True), port=port, dsn=dsn
+        )
     except FileExistsError as exc:
         raise click.ClickException(
             f"{exc.args[0]} exists: {directory} already holds a cell"
@@ -89,8 +111,18 @@ def init(directory: Path, cell_id: str, port: int) -> None:
 
 @hub_group.command("serve")
 @config_option
-def serve(config_path: Path) -> None:
-    """Run the hub until interrupted (SIGINT/SIGTERM stop it cleanly)."""
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Listen on this port instead of the config's (several processes, one config).",
+)
+def serve(config_path: Path, port: int | None) -> None:
+    """Run the hub until interrupted (SIGINT/SIGTERM stop it cleanly).
+
+    Several processes may serve one PostgreSQL store: each on its own port, behind a load
+    balancer; they share the queue, the log and pushes.
+    """
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
     try:
@@ -107,11 +139,29 @@ def serve(config_path: Path) -> None:
     web.run_app(
         app,
         host=config.hub.host,
-        port=config.hub.port,
+        port=config.hub.port if port is None else port,
         ssl_context=ssl_context,
         access_log=None,
         print=lambda text: click.echo(text, err=True),
     )
+
+
+@hub_group.command("migrate")
+@config_option
+def migrate(config_path: Path) -> None:
+    """Create the store's schema or bring it to this hub's version (safe to repeat).
+
+    PostgreSQL stores need this before the first `serve` and after an upgrade; concurrent runs
+    wait for each other. A SQLite store also migrates itself when it opens.
+    """
+    config = load(config_path)
+    report = asyncio.run(operator.migrate(config))
+    if report.applied:
+        click.echo(f"{config.store.kind} store: schema {report.before} -> {report.after}")
+        for name in report.applied:
+            click.echo(f"  applied {name}")
+    else:
+        click.echo(f"{config.store.kind} store: schema {report.after}, up to date")
 
 
 @hub_group.command("enrol")

@@ -23,7 +23,8 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 class StoreConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     kind: Literal["sqlite", "postgresql"] = "sqlite"
     path: str = "hub.sqlite3"  # sqlite: relative to the config file's folder
-    dsn: str = ""  # postgresql: e.g. "postgresql://127.0.0.1:5432/test"
+    dsn: str = ""  # postgresql: e.g. "postgresql://postgres@127.0.0.1:5432/test"
+    pool_size: Annotated[int, msgspec.Meta(ge=2, le=64)] = 8  # postgresql: per hub process
 
 
 class TLSConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -85,11 +86,25 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig
         config.root_key  # noqa: B018  (validates the text form)
     except LivcrError as exc:
         raise ConfigError(f"{source}: {exc} - at `$.hub`") from exc
-    if config.store.kind == "postgresql" and not config.store.dsn:
-        raise ConfigError(
-            f'{source}: store.dsn is required for kind = "postgresql" - at `$.store.dsn`'
-        )
+    _check_store(config.store, source)
     return config
+
+
+def _check_store(store: StoreConfig, source: str) -> None:
+    if store.kind == "postgresql":
+        if not store.dsn:
+            raise ConfigError(
+                f'{source}: store.dsn is required for kind = "postgresql" - at `$.store.dsn`'
+            )
+        if not store.dsn.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(
+                f"{source}: store.dsn must be a postgresql:// URL, e.g. "
+                '"postgresql://postgres@127.0.0.1:5432/test" - at `$.store.dsn`'
+            )
+    elif store.dsn:
+        raise ConfigError(
+            f'{source}: store.dsn is only read when kind = "postgresql" - at `$.store.dsn`'
+        )
 
 
 def load_config(path: Path) -> HubConfig:

@@ -7,8 +7,10 @@ the store and returns plain values; the HTTP handlers only translate.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+import functools
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Concatenate, ParamSpec, TypeVar
 
 import structlog
 
@@ -38,11 +40,20 @@ from livcr_exchange.statements import PrekeyStatement, StatementType
 from livcr_exchange.wire import check_ident
 
 from .state import Hub
-from .store.base import CaseRecord, DeliveryRecord, NewEnvelope, PendingLeaf, WriteBatch
+from .store.base import (
+    CaseRecord,
+    CommitResult,
+    DeliveryRecord,
+    NewEnvelope,
+    PendingLeaf,
+    WriteBatch,
+)
 
 log = structlog.get_logger("livcr.hub")
 NO_MESSAGE = bytes(16)
 STATEMENT_HASH_LABEL = b"livcr-exchange/v1 statement\x00"
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def pending_leaf(leaf: Leaf, case_ref: str | None = None) -> PendingLeaf:
@@ -91,42 +102,86 @@ class Receipt:
         }
 
 
-async def refuse(
-    hub: Hub, caller: str, action: str, error: LivcrError, message_id: bytes = NO_MESSAGE
+async def record_refusal(
+    hub: Hub,
+    caller: str,
+    action: str,
+    code: str,
+    reason: str,
+    message_id: bytes = NO_MESSAGE,
 ) -> None:
-    """Audit an authenticated request the hub refused, then raise its error (spec §7.3)."""
-    leaf = Refusal(hub.clock(), caller, action, error.code, message_id)
+    """Audit an authenticated request the hub refused (spec §7.3, §10: one ``refusal`` leaf).
+
+    ``reason`` is the precise one, for our own log only; the leaf holds the code.
+    """
+    leaf = Refusal(hub.clock(), caller, action, code, message_id)
     await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)]))
-    log.info("refusal", participant=caller, action=action, code=error.code, reason=str(error))
-    raise error
+    log.info("refusal", participant=caller, action=action, code=code, reason=reason)
 
 
 async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -> Receipt:
     """Verify, apply policy, store durably, log; return the sender's receipt.
 
+    Every refusal is audited before it is raised, with the envelope's message id when it
+    parsed, so a refused submission leaves one ``refusal`` leaf and nothing else.
+
     Raises:
         LivcrError: every receiver check of spec §6.6 steps 1-9 and every policy denial.
     """
+    message_id = NO_MESSAGE
+    try:
+        envelope = UnverifiedEnvelope.parse(data)
+        message_id = envelope.message_id
+        return await _accept(hub, caller, envelope, data)
+    except LivcrError as exc:
+        await record_refusal(hub, caller.participant_id, "submit", exc.code, str(exc), message_id)
+        raise
+
+
+async def _accept(
+    hub: Hub, caller: AuthenticatedRequest, envelope: UnverifiedEnvelope, data: bytes
+) -> Receipt:
     now = hub.clock()
-    envelope = UnverifiedEnvelope.parse(data)
     if envelope.sender_id != caller.participant_id:
         raise UnknownSender("the envelope's sender is not the authenticated participant")
     directory = await hub.current_directory()
-    try:
-        verified = envelope.verify(
-            directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION
-        )
-    except LivcrError as exc:
-        await refuse(hub, caller.participant_id, "submit", exc, envelope.message_id)
-        raise
+    verified = envelope.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
     core = verified.header.core
+    if await hub.store.case(core.case_ref) is None:
+        # This envelope would open the case: decide and commit under the case lock, so two
+        # referrals under one fresh reference cannot both open it (the second would overwrite
+        # the first's referrer and members), nor race the coordinator opening it.
+        async with hub.case_lock:
+            result = await _admit(hub, directory, now, verified.cosigners, core, data)
+    else:
+        result = await _admit(hub, directory, now, verified.cosigners, core, data)
+    index = result.leaf_indexes[0]
+    await hub.log.catch_up(result.tree_size)
+    receipt = Receipt(
+        core.message_id,
+        index,
+        now,
+        result.tree_size,
+        hub.log.checkpoint_note(result.tree_size),
+        hub.log.inclusion(index, result.tree_size),
+    )
+    item = delivery_item(DeliveryRecord(0, core.message_id, "", now, index, data))
+    for recipient in core.recipient_ids():
+        await hub.push.push(recipient, {"type": "envelope", **item})
+    return receipt
+
+
+async def _admit(
+    hub: Hub,
+    directory: Directory,
+    now: int,
+    cosigners: frozenset[str],
+    core: HeaderCore,
+    data: bytes,
+) -> CommitResult:
+    """Apply policy to a verified envelope against the case as stored now, then commit it."""
     record = await hub.store.case(core.case_ref)
-    decision = _decide(directory, now, core, verified.cosigners, record)
-    if not decision.allowed:
-        try:
-            decision.raise_for_denial()
-        except LivcrError as exc:
-            await refuse(hub, caller.participant_id, "submit", exc, core.message_id)
+    _decide(directory, now, core, cosigners, record).raise_for_denial()
     accepted = EnvelopeAccepted(
         now,
         core.message_id,
@@ -163,21 +218,7 @@ async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -
                 core.case_ref,
             )
         )
-    result = await hub.store.commit(batch)
-    index = result.leaf_indexes[0]
-    await hub.log.catch_up(result.tree_size)
-    receipt = Receipt(
-        core.message_id,
-        index,
-        now,
-        result.tree_size,
-        hub.log.checkpoint_note(result.tree_size),
-        hub.log.inclusion(index, result.tree_size),
-    )
-    item = delivery_item(DeliveryRecord(0, core.message_id, "", now, index, data))
-    for recipient in core.recipient_ids():
-        await hub.push.push(recipient, {"type": "envelope", **item})
-    return receipt
+    return await hub.store.commit(batch)
 
 
 def _decide(
@@ -233,7 +274,11 @@ async def acknowledge(
     now = hub.clock()
     batch = WriteBatch()
     unknown: list[str] = []
+    seen: set[bytes] = set()
     for message_id, received_at, signature in receipts:
+        if message_id in seen:  # one delivery, one receipt leaf: a repeat in a request is dropped
+            continue
+        seen.add(message_id)
         record = await hub.store.delivery(caller.participant_id, message_id)
         if record is None:
             unknown.append(message_id.hex())
@@ -287,6 +332,24 @@ async def upload_prekeys(hub: Hub, caller: AuthenticatedRequest, statements: lis
 
 
 # Case registry: only the coordinator changes cases (DESIGN §5).
+def case_write(
+    operation: Callable[Concatenate[Hub, P], Awaitable[T]],
+) -> Callable[Concatenate[Hub, P], Awaitable[T]]:
+    """Run a read-modify-write of a case record under the hub's case lock.
+
+    Each operation reads the whole record, changes it and stores it whole: two running at once
+    would each write back the record it read, and one change (a member removed, a meeting
+    recorded) would vanish from the registry while its leaf stays in the log.
+    """
+
+    @functools.wraps(operation)
+    async def locked(hub: Hub, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        async with hub.case_lock:
+            return await operation(hub, *args, **kwargs)
+
+    return locked
+
+
 def require_coordinator(caller: AuthenticatedRequest) -> None:
     if caller.entry.role is not Role.COORDINATOR:
         raise Problem("forbidden", "only the coordinator manages cases")
@@ -299,6 +362,7 @@ async def existing_case(hub: Hub, case_ref: str) -> CaseRecord:
     return record
 
 
+@case_write
 async def open_case(
     hub: Hub, caller: AuthenticatedRequest, case_ref: str, members: list[str]
 ) -> CaseRecord:
@@ -329,6 +393,7 @@ async def open_case(
     return record
 
 
+@case_write
 async def change_members(
     hub: Hub,
     caller: AuthenticatedRequest,
@@ -366,6 +431,7 @@ async def change_members(
     return updated
 
 
+@case_write
 async def record_meeting(
     hub: Hub, caller: AuthenticatedRequest, case_ref: str, meeting_ref: str, present: list[str]
 ) -> CaseRecord:
@@ -395,6 +461,7 @@ async def record_meeting(
     return updated
 
 
+@case_write
 async def move_case(
     hub: Hub, caller: AuthenticatedRequest, case_ref: str, target: str, reason: str | None
 ) -> CaseRecord:

@@ -7,6 +7,7 @@ every leaf its place in the one log), and they never touch content: there is non
 from __future__ import annotations
 
 import base64
+import json
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Iterable
@@ -30,7 +31,8 @@ from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocatio
 from .config import HubConfig
 from .keyfiles import write_log_key, write_root_key
 from .operations import STATEMENT_HASH_LABEL, pending_leaf
-from .store.base import HubStore, WriteBatch
+from .store.base import HubStore, StoreError, WriteBatch
+from .store.migrations import MigrationReport
 from .store.sqlite import SQLiteStore
 
 CONFIG_NAME = "hub.toml"
@@ -38,8 +40,32 @@ DAY = 86_400
 
 
 def open_store(config: HubConfig) -> HubStore:
-    """The store the config names."""
+    """The store the config names (not yet opened)."""
+    if config.store.kind == "postgresql":
+        from .store.postgres import PostgresStore  # noqa: PLC0415  (SQLite needs no driver)
+
+        return PostgresStore(config.store.dsn, pool_size=config.store.pool_size)
     return SQLiteStore(config.path(config.store.path))
+
+
+async def migrate(config: HubConfig) -> MigrationReport:
+    """Bring the configured store's schema to this hub's version (`livcr hub migrate`).
+
+    Raises:
+        StoreError: the store is unreachable or was written by a newer hub.
+    """
+    if config.store.kind == "postgresql":
+        from .store.postgres import PostgresStore  # noqa: PLC0415
+
+        return await PostgresStore(config.store.dsn).migrate()
+    store = SQLiteStore(config.path(config.store.path))
+    await store.open()  # SQLite migrates as it opens
+    try:
+        if store.migration is None:
+            raise StoreError("the SQLite store opened without checking its schema")
+        return store.migration
+    finally:
+        await store.close()
 
 
 @asynccontextmanager
@@ -53,9 +79,12 @@ async def opened(config: HubConfig) -> AsyncIterator[HubStore]:
 
 
 def init_cell(
-    directory: Path, cell_id: str, passphrase: bytes, *, port: int = 8700
+    directory: Path, cell_id: str, passphrase: bytes, *, port: int = 8700, dsn: str | None = None
 ) -> dict[str, Path | str]:
     """Create a cell's root key, the hub's log key and a config; the store is made on first use.
+
+    With ``dsn`` the store is that PostgreSQL database (`livcr hub migrate` prepares it), else
+    a SQLite file beside the config.
 
     Raises:
         FileExistsError: the folder already holds a cell.
@@ -78,9 +107,12 @@ def init_cell(
         f"port = {port}\n"
         "retention_days = 365\n\n"
         "[store]\n"
-        'kind = "sqlite"\n'
-        'path = "hub.sqlite3"\n\n'
-        "[logging]\n"
+        + (
+            'kind = "sqlite"\npath = "hub.sqlite3"\n\n'
+            if dsn is None
+            else f'kind = "postgresql"\ndsn = {json.dumps(dsn)}\n\n'
+        )
+        + "[logging]\n"
         'format = "json"\n'
     )
     return {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import binascii
 from typing import Annotated, Any
 
 import msgspec
@@ -14,7 +13,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.service.problems import Problem
 
 from . import operations
-from .app import CALLER, HUB, METRICS, caller_of
+from .app import AUDITED, CALLER, HUB, METRICS, caller_of
 
 MAX_FETCH = 100
 MAX_BATCH = 100
@@ -35,7 +34,9 @@ class AckRequest(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class BatchRequest(msgspec.Struct, forbid_unknown_fields=True):
-    envelopes: Annotated[list[Base64], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
+    # Decoded from base64 with the rest of the body: one bad item refuses the whole batch before
+    # any envelope of it is accepted, instead of half a batch stored behind a 400.
+    envelopes: Annotated[list[bytes], msgspec.Meta(min_length=1, max_length=MAX_BATCH)]
 
 
 class PrekeyUpload(msgspec.Struct, forbid_unknown_fields=True):
@@ -73,7 +74,7 @@ def decode_json(data: bytes, kind: type[Any]) -> Any:
 def unb64(text: str) -> bytes:
     try:
         return base64.b64decode(text, validate=True)
-    except binascii.Error as exc:
+    except ValueError as exc:  # binascii.Error, and non-ASCII text
         raise Problem("malformed", "not standard base64") from exc
 
 
@@ -95,7 +96,8 @@ def query_int(
         if default is None:
             raise Problem("malformed", f"query parameter {name} is required")
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    # isascii: str.isdigit() also accepts digits int() refuses ("²"); 19 digits bound int().
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not low <= int(raw) <= high:
         raise Problem("malformed", f"query parameter {name} must be an integer in [{low}, {high}]")
     return int(raw)
 
@@ -103,6 +105,7 @@ def query_int(
 # Envelopes.
 async def submit(request: web.Request) -> web.Response:
     hub = request.app[HUB]
+    request[AUDITED] = True  # accept_envelope audits every refusal, with the message id
     receipt = await operations.accept_envelope(hub, caller_of(request), await request.read())
     request.app[METRICS].envelopes.labels("any").inc()
     return json(receipt.to_json(), status=201)
@@ -112,10 +115,11 @@ async def submit_batch(request: web.Request) -> web.Response:
     """Several envelopes in one request; each gets its own receipt or problem."""
     hub = request.app[HUB]
     batch = decode_json(await request.read(), BatchRequest)
+    request[AUDITED] = True  # from here on, accept_envelope audits each refused envelope
     results: list[dict[str, object]] = []
-    for encoded in batch.envelopes:
+    for envelope in batch.envelopes:
         try:
-            receipt = await operations.accept_envelope(hub, caller_of(request), unb64(encoded))
+            receipt = await operations.accept_envelope(hub, caller_of(request), envelope)
         except LivcrError as exc:
             results.append({"code": exc.code, "detail": exc.wire_reason})
         else:
@@ -294,7 +298,7 @@ async def consistency(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     current = await hub.log.catch_up()
     new = query_int(request, "new", current, low=0, high=current)
-    old = query_int(request, "old", high=new)
+    old = query_int(request, "old", low=1, high=new)  # from the empty tree proves nothing
     return json(
         {
             "old": old,

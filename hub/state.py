@@ -21,6 +21,9 @@ from .store.base import HubStore
 
 Clock = Callable[[], int]
 DIRECTORY_REFRESH_SECONDS = 1.0
+# A key the cached directory does not know may belong to a participant enrolled a moment ago;
+# it is looked up again, but no more often than this, so unknown keys cannot flood the store.
+DIRECTORY_MISS_REFRESH_SECONDS = 0.1
 
 
 @dataclass
@@ -65,13 +68,25 @@ class Hub:
     push: PushRegistry = field(default_factory=PushRegistry)
     _statement_count: int = -1
     _checked_at: float = float("-inf")
+    _miss_checked_at: float = float("-inf")
     _directory_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    # Serialises read-modify-write of case records in this process (operations.case_write).
+    case_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def current_directory(self) -> Directory:
         """The directory, re-read from the store at most once a second (others may enrol)."""
         if asyncio.get_running_loop().time() - self._checked_at >= DIRECTORY_REFRESH_SECONDS:
             return await self.refresh_directory()
         return self.directory
+
+    async def directory_after_miss(self) -> Directory:
+        """The directory re-read now, for a key it did not know: its participant may have been
+        enrolled a moment ago. Misses re-read at most every DIRECTORY_MISS_REFRESH_SECONDS."""
+        now = asyncio.get_running_loop().time()
+        if now - self._miss_checked_at < DIRECTORY_MISS_REFRESH_SECONDS:
+            return self.directory
+        self._miss_checked_at = now
+        return await self.refresh_directory()
 
     async def refresh_directory(self) -> Directory:
         """Reload the directory when the store holds statements we have not verified yet.

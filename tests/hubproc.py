@@ -57,11 +57,18 @@ class HubProcess:
     members: dict[str, Member]
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    log_name: str = "serve.log"
 
     @classmethod
-    def create(cls, directory: Path, roles: dict[str, Role]) -> HubProcess:
+    def create(
+        cls, directory: Path, roles: dict[str, Role], *, dsn: str | None = None
+    ) -> HubProcess:
+        """A cell in ``directory``; with ``dsn``, its store is that PostgreSQL database
+        (migrated here, as `livcr hub migrate` does), else a SQLite file beside the config."""
         port = free_port()
-        operator.init_cell(directory, "testcell", ROOT_PASSPHRASE.encode(), port=port)
+        operator.init_cell(directory, "testcell", ROOT_PASSPHRASE.encode(), port=port, dsn=dsn)
+        if dsn is not None:
+            asyncio.run(operator.migrate(load_config(directory / operator.CONFIG_NAME)))
         hub = cls(directory, {pid: Member(pid, role) for pid, role in roles.items()}, port)
         config = hub.config
         root = read_root_key(directory / "root.secret", ROOT_PASSPHRASE.encode())
@@ -85,6 +92,12 @@ class HubProcess:
         asyncio.run(enrol_all())
         return hub
 
+    def replica(self) -> HubProcess:
+        """Another `livcr hub serve` of the same cell and config on a port of its own: on a
+        PostgreSQL store, one more hub process sharing the queue and the log."""
+        port = free_port()
+        return HubProcess(self.directory, self.members, port, log_name=f"serve-{port}.log")
+
     @property
     def config_path(self) -> Path:
         return self.directory / operator.CONFIG_NAME
@@ -98,9 +111,12 @@ class HubProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 20.0) -> None:
-        log = (self.directory / "serve.log").open("ab")
+        log = (self.directory / self.log_name).open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "livcr_cli", "hub", "serve", "--config", str(self.config_path)],
+            [
+                *(sys.executable, "-m", "livcr_cli", "hub", "serve"),
+                *("--config", str(self.config_path), "--port", str(self.port)),
+            ],
             stdout=log,
             stderr=log,
         )

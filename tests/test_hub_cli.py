@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conftest import StoreTarget
 
 from livcr_cli import main
 
@@ -54,8 +55,21 @@ def test_init_writes_a_config_and_private_keys(cell: Path) -> None:
     assert "already holds a cell" in output
 
 
-def test_enrol_status_revoke_and_export(cell: Path) -> None:
-    config = str(cell / "cell" / "hub.toml")
+@pytest.fixture
+def cell_config(cell: Path, store_target: StoreTarget) -> str:
+    """The cell's config, on SQLite or (its [store] section rewritten) on PostgreSQL."""
+    config = cell / "cell" / "hub.toml"
+    sqlite_section = '[store]\nkind = "sqlite"\npath = "hub.sqlite3"\n'
+    if store_target.kind == "postgresql":
+        assert sqlite_section in config.read_text()
+        config.write_text(config.read_text().replace(sqlite_section, store_target.toml()))
+    code, output = run("hub", "migrate", "--config", str(config))
+    assert code == 0, output
+    return str(config)
+
+
+def test_enrol_status_revoke_and_export(cell: Path, cell_config: str) -> None:
+    config = cell_config
     for participant, role in (("coord", "coordinator"), ("caw", "deelnemer")):
         code, output = run(
             "hub",

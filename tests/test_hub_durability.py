@@ -8,6 +8,7 @@ from pathlib import Path
 
 import aiohttp
 from click.testing import CliRunner
+from conftest import StoreTarget
 from hubproc import HubProcess
 
 from livcr_cli import main
@@ -65,8 +66,8 @@ async def drain_inbox(hub: HubProcess) -> list[bytes]:
             after = page["next_after"]
 
 
-def test_acknowledged_envelopes_survive_sigkill(tmp_path: Path) -> None:
-    hub = HubProcess.create(tmp_path / "cell", ROLES)
+def test_acknowledged_envelopes_survive_sigkill(tmp_path: Path, store_target: StoreTarget) -> None:
+    hub = HubProcess.create(tmp_path / "cell", ROLES, dsn=store_target.dsn)
     hub.start()
     try:
         acknowledged, failed = asyncio.run(submit_until_killed(hub))
@@ -83,8 +84,10 @@ def test_acknowledged_envelopes_survive_sigkill(tmp_path: Path) -> None:
     assert "log verified" in result.output
 
 
-def test_restart_keeps_the_log_and_its_checkpoints_consistent(tmp_path: Path) -> None:
-    hub = HubProcess.create(tmp_path / "cell", ROLES)
+def test_restart_keeps_the_log_and_its_checkpoints_consistent(
+    tmp_path: Path, store_target: StoreTarget
+) -> None:
+    hub = HubProcess.create(tmp_path / "cell", ROLES, dsn=store_target.dsn)
     hub.start()
     try:
 

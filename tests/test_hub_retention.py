@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from conftest import StoreTarget
+
 from hub.config import parse_config
 from hub.log import TransparencyLog
 from hub.operations import pending_leaf
 from hub.operator import verify_log
 from hub.store.base import CaseRecord, NewEnvelope, WriteBatch
-from hub.store.sqlite import SQLiteStore
 from livcr_exchange.audit.leaves import EnvelopeAccepted
 from livcr_exchange.keys import IdentityKey
 
@@ -17,11 +18,11 @@ LOG_KEY = IdentityKey.from_seed(bytes(range(32)))
 ROOT = IdentityKey.from_seed(bytes(32))
 
 
-async def test_purge_keeps_the_tree_verifiable(tmp_path: Path) -> None:
+async def test_purge_keeps_the_tree_verifiable(tmp_path: Path, store_target: StoreTarget) -> None:
     config = parse_config(
         f'[hub]\ncell_id = "gent"\nroot_key = "{ROOT.public.to_text()}"\n', tmp_path
     )
-    store = SQLiteStore(tmp_path / "hub.sqlite3")
+    store = store_target.new()
     await store.open()
     try:
         for case_ref in ("case-old", "case-open"):

@@ -9,7 +9,7 @@ hub processes share a database.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -93,6 +93,14 @@ class CommitResult:
     tree_size: int
 
 
+@dataclass(frozen=True)
+class DeliveryNotice:
+    """Another hub process sharing the store accepted an envelope for these recipients."""
+
+    message_id: bytes
+    recipients: tuple[str, ...]
+
+
 class DuplicateEnvelope(LivcrError):
     """An envelope with this (sender, message id) was accepted before."""
 
@@ -156,6 +164,29 @@ class HubStore(Protocol):
 
     async def purge_case(self, case_ref: str, limit: int) -> int:
         """Delete up to ``limit`` envelopes and leaf data of a case; return how many rows went."""
+        ...
+
+    async def purge_due(self, now: int, limit: int) -> int:
+        """One bounded round of retention: purge cases whose scheduled purge is due at ``now``.
+
+        Closing a case schedules its purge (the case record's ``purge_after``); a case leaves
+        the schedule once nothing of it is left. Returns the rows removed (at most about
+        ``limit``), so a caller repeats while it gets ``limit`` back.
+        """
+        ...
+
+    async def claim_nonce(
+        self, participant_id: str, nonce: bytes, expires_at: int, now: int
+    ) -> None:
+        """Record a request-signature nonce for every hub process that shares this store.
+
+        Raises:
+            Replayed: another process (or this one) took the nonce and it has not expired.
+        """
+        ...
+
+    def delivery_notices(self) -> AsyncIterator[DeliveryNotice] | None:
+        """Envelopes other hub processes accepted, as they commit; None for a one-process store."""
         ...
 
     async def counts(self) -> dict[str, int]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 from .base import (
     CaseRecord,
     CommitResult,
+    DeliveryNotice,
     DeliveryRecord,
     DuplicateEnvelope,
     StoreError,
     WriteBatch,
 )
-from .schema import SCHEMA_VERSION, TABLES
+from .migrations import MigrationReport, migrate_sqlite
 
 T = TypeVar("T")
 MAX_GROUP = 256  # batches per transaction; bounds the latency one commit adds
@@ -52,6 +53,7 @@ class SQLiteStore:
             asyncio.Queue()
         )
         self._committer: asyncio.Task[None] | None = None
+        self.migration: MigrationReport | None = None  # what opening applied
 
     # Lifecycle.
     async def open(self) -> None:
@@ -63,18 +65,7 @@ class SQLiteStore:
     def _open_writer(self) -> sqlite3.Connection:
         connection = _connect(self.path)
         with _Transaction(connection):
-            for statement in TABLES:
-                connection.execute(statement)
-            row = connection.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchone()
-            if row is None:
-                connection.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(f"store schema {row[0]}, this hub needs {SCHEMA_VERSION}")
+            self.migration = migrate_sqlite(connection)  # the embedded store migrates itself
         return connection
 
     async def close(self) -> None:
@@ -289,24 +280,7 @@ class SQLiteStore:
         return await self._write_with(run)
 
     async def purge_case(self, case_ref: str, limit: int) -> int:
-        def run(c: sqlite3.Connection) -> int:
-            ids = [
-                r[0]
-                for r in c.execute(
-                    "SELECT message_id FROM envelopes WHERE case_ref = ? LIMIT ?", (case_ref, limit)
-                ).fetchall()
-            ]
-            for message_id in ids:
-                c.execute("DELETE FROM deliveries WHERE message_id = ?", (message_id,))
-                c.execute("DELETE FROM envelopes WHERE message_id = ?", (message_id,))
-            cleared = c.execute(
-                "UPDATE leaves SET data = NULL WHERE idx IN (SELECT idx FROM leaves "
-                "WHERE case_ref = ? AND data IS NOT NULL LIMIT ?)",
-                (case_ref, limit),
-            ).rowcount
-            return len(ids) + cleared
-
-        return await self._write_with(run)
+        return await self._write_with(lambda c: _purge(c, case_ref, limit)[0])
 
     async def counts(self) -> dict[str, int]:
         def run(c: sqlite3.Connection) -> dict[str, int]:
@@ -322,6 +296,74 @@ class SQLiteStore:
             }
 
         return await self._read_with(run)
+
+    async def purge_due(self, now: int, limit: int) -> int:
+        def run(c: sqlite3.Connection) -> int:
+            removed = 0
+            due = c.execute(
+                "SELECT case_ref, due_at FROM purge_queue WHERE due_at <= ? "
+                "ORDER BY due_at LIMIT 64",
+                (now,),
+            ).fetchall()
+            for case_ref, due_at in due:
+                if removed >= limit:
+                    break
+                done, finished = _purge(c, case_ref, limit - removed)
+                removed += done
+                if finished:  # nothing of the case is left: off the schedule
+                    c.execute(
+                        "DELETE FROM purge_queue WHERE case_ref = ? AND due_at = ?",
+                        (case_ref, due_at),
+                    )
+            return removed
+
+        return await self._write_with(run)
+
+    async def claim_nonce(
+        self, participant_id: str, nonce: bytes, expires_at: int, now: int
+    ) -> None:
+        """Nothing to share: one hub process serves a SQLite file, and its in-memory replay
+        cache (``Hub.nonces``) has already refused a repeated nonce."""
+
+    def delivery_notices(self) -> AsyncIterator[DeliveryNotice] | None:
+        return None  # one process: operations push to its own sockets
+
+
+def _purge(c: sqlite3.Connection, case_ref: str, limit: int) -> tuple[int, bool]:
+    """Delete a case's envelopes, then null its leaves' data: ``limit`` rows at most.
+
+    Returns the rows removed and whether nothing of the case is left.
+    """
+    ids = [
+        r[0]
+        for r in c.execute(
+            "SELECT message_id FROM envelopes WHERE case_ref = ? LIMIT ?", (case_ref, limit)
+        ).fetchall()
+    ]
+    for message_id in ids:
+        c.execute("DELETE FROM deliveries WHERE message_id = ?", (message_id,))
+        c.execute("DELETE FROM envelopes WHERE message_id = ?", (message_id,))
+    if len(ids) == limit:
+        return len(ids), False
+    budget = limit - len(ids)
+    cleared = c.execute(
+        "UPDATE leaves SET data = NULL WHERE idx IN (SELECT idx FROM leaves "
+        "WHERE case_ref = ? AND data IS NOT NULL LIMIT ?)",
+        (case_ref, budget),
+    ).rowcount
+    return len(ids) + cleared, cleared < budget
+
+
+def _schedule_purge(c: sqlite3.Connection, case: CaseRecord) -> None:
+    """Closing a case schedules its purge; reopening it takes it off the schedule (§10.5)."""
+    if case.purge_after is None:
+        c.execute("DELETE FROM purge_queue WHERE case_ref = ?", (case.case_ref,))
+    else:
+        c.execute(
+            "INSERT INTO purge_queue (case_ref, due_at) VALUES (?, ?) "
+            "ON CONFLICT (case_ref) DO UPDATE SET due_at = excluded.due_at",
+            (case.case_ref, case.purge_after),
+        )
 
 
 class _Transaction:
@@ -391,6 +433,7 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
             (participant_id, prekey_id, statement, not_before, not_after),
         )
     for case in batch.cases:
+        _schedule_purge(c, case)
         c.execute(
             "INSERT INTO cases (case_ref, state, owner, referrer, members, meetings, opened_at, "
             "closed_at, purge_after) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (case_ref) DO "

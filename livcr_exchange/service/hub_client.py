@@ -11,10 +11,11 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import msgspec
+from yarl import URL
 
 from ..hashing import RandomSource
 from ..keys import IdentityKey
@@ -73,7 +74,11 @@ class HubClient:
         headers = self.signed_headers(method, path, query_string, body)
         if body:
             headers["Content-Type"] = content_type
-        url = self.base_url + path + (f"?{query_string}" if query_string else "")
+        # Sent exactly as signed: left to itself, yarl would re-quote the query ("%2C" -> ",").
+        url = URL(
+            self.base_url + quote(path) + (f"?{query_string}" if query_string else ""),
+            encoded=True,
+        )
         async with self._session.request(method, url, data=body, headers=headers) as response:
             payload = await response.read()
             if response.status >= 400:

@@ -1,0 +1,217 @@
+"""The hub's relational schema as numbered migrations: one versioned source for both backends.
+
+Each migration is a list of statements in portable SQL; two words differ between the dialects
+and are written as placeholders: ``{blob}`` (SQLite ``BLOB``, PostgreSQL ``BYTEA``) and
+``{seq}`` (an ascending row number: SQLite's ``INTEGER PRIMARY KEY``, PostgreSQL's identity
+column). A statement that only one dialect needs is given as ``(dialect, sql)``. The version a
+store is at lives in ``meta.schema_version``; ``pending`` says which migrations it lacks and
+refuses a store written by a newer hub.
+
+SQLite applies pending migrations when the store opens (the embedded default needs no step).
+PostgreSQL applies them only through ``livcr hub migrate``, under an advisory lock, so several
+hub processes never race to change the schema; a hub refuses to serve an older schema.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .base import StoreError
+
+Dialect = Literal["sqlite", "postgresql"]
+Statement = str | tuple[Dialect, str]
+
+# pg_advisory_xact_lock key of schema changes ("livcrMIG"), apart from the log's append lock.
+MIGRATION_LOCK = int.from_bytes(b"livcrMIG", "big")
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    statements: tuple[Statement, ...]
+
+
+_BASELINE: tuple[Statement, ...] = (
+    """CREATE TABLE IF NOT EXISTS statements (
+        seq {seq},
+        kind TEXT NOT NULL,
+        participant_id TEXT NOT NULL,
+        signed {blob} NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS prekeys (
+        participant_id TEXT NOT NULL,
+        prekey_id {blob} NOT NULL,
+        statement {blob} NOT NULL,
+        not_before BIGINT NOT NULL,
+        not_after BIGINT NOT NULL,
+        PRIMARY KEY (participant_id, prekey_id))""",
+    """CREATE TABLE IF NOT EXISTS envelopes (
+        message_id {blob} PRIMARY KEY,
+        sender_id TEXT NOT NULL,
+        purpose TEXT NOT NULL,
+        case_ref TEXT NOT NULL,
+        accepted_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        leaf_index BIGINT NOT NULL,
+        blob {blob} NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS envelopes_expiry ON envelopes (expires_at)",
+    "CREATE INDEX IF NOT EXISTS envelopes_case ON envelopes (case_ref)",
+    """CREATE TABLE IF NOT EXISTS seen (
+        sender_id TEXT NOT NULL,
+        message_id {blob} NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (sender_id, message_id))""",
+    """CREATE TABLE IF NOT EXISTS deliveries (
+        seq {seq},
+        recipient_id TEXT NOT NULL,
+        message_id {blob} NOT NULL,
+        UNIQUE (recipient_id, message_id))""",
+    "CREATE INDEX IF NOT EXISTS deliveries_message ON deliveries (message_id)",
+    """CREATE TABLE IF NOT EXISTS cases (
+        case_ref TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        owner TEXT,
+        referrer TEXT,
+        members TEXT NOT NULL,
+        meetings TEXT NOT NULL,
+        opened_at BIGINT NOT NULL,
+        closed_at BIGINT,
+        purge_after BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS leaves (
+        idx BIGINT PRIMARY KEY,
+        leaf_hash {blob} NOT NULL,
+        data {blob},
+        case_ref TEXT)""",
+    "CREATE INDEX IF NOT EXISTS leaves_case ON leaves (case_ref)",
+    """CREATE TABLE IF NOT EXISTS checkpoints (
+        size BIGINT PRIMARY KEY,
+        note {blob} NOT NULL)""",
+)
+
+_SCALE_OUT: tuple[Statement, ...] = (
+    # Request-signature nonces every hub process on the store sees (spec §11.1).
+    """CREATE TABLE IF NOT EXISTS request_nonces (
+        participant_id TEXT NOT NULL,
+        nonce {blob} NOT NULL,
+        expires_at BIGINT NOT NULL,
+        PRIMARY KEY (participant_id, nonce))""",
+    "CREATE INDEX IF NOT EXISTS request_nonces_expiry ON request_nonces (expires_at)",
+    # Retention work still to do: closing a case schedules its purge (spec §10.5).
+    """CREATE TABLE IF NOT EXISTS purge_queue (
+        case_ref TEXT PRIMARY KEY,
+        due_at BIGINT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS purge_queue_due ON purge_queue (due_at)",
+    """INSERT INTO purge_queue (case_ref, due_at)
+        SELECT case_ref, purge_after FROM cases WHERE purge_after IS NOT NULL
+        ON CONFLICT (case_ref) DO NOTHING""",
+    # Queries that must not scan a queue of millions.
+    "CREATE INDEX IF NOT EXISTS deliveries_recipient_seq ON deliveries (recipient_id, seq)",
+    "CREATE INDEX IF NOT EXISTS seen_expiry ON seen (expires_at)",
+    "CREATE INDEX IF NOT EXISTS leaves_case_data ON leaves (case_ref) WHERE data IS NOT NULL",
+    # Sealed envelopes do not compress: store them out of line without trying.
+    ("postgresql", "ALTER TABLE envelopes ALTER COLUMN blob SET STORAGE EXTERNAL"),
+)
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "baseline", _BASELINE),
+    Migration(2, "scale-out: shared request nonces, purge queue, queue indexes", _SCALE_OUT),
+)
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+_META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_WORDS: dict[Dialect, dict[str, str]] = {
+    "sqlite": {"blob": "BLOB", "seq": "INTEGER PRIMARY KEY"},
+    "postgresql": {"blob": "BYTEA", "seq": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"},
+}
+
+
+def render(migration: Migration, dialect: Dialect) -> list[str]:
+    """The migration's statements as ``dialect`` runs them."""
+    rendered: list[str] = []
+    for statement in migration.statements:
+        if isinstance(statement, tuple):
+            only, sql = statement
+            if only != dialect:
+                continue
+        else:
+            sql = statement
+        rendered.append(sql.format(**_WORDS[dialect]))
+    return rendered
+
+
+def pending(current: int) -> list[Migration]:
+    """Migrations a store at version ``current`` lacks.
+
+    Raises:
+        StoreError: the store was written by a newer hub (never downgrade a schema).
+    """
+    if current > SCHEMA_VERSION:
+        raise StoreError(f"store schema {current} is newer than this hub's {SCHEMA_VERSION}")
+    return [m for m in MIGRATIONS if m.version > current]
+
+
+@dataclass(frozen=True)
+class MigrationReport:
+    before: int
+    after: int
+    applied: tuple[str, ...]  # "2 scale-out: ..." per migration applied
+
+
+# SQLite: runs inside the caller's BEGIN IMMEDIATE transaction.
+def migrate_sqlite(connection: sqlite3.Connection) -> MigrationReport:
+    connection.execute(_META)
+    row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    before = 0 if row is None else int(row[0])
+    todo = pending(before)
+    for migration in todo:
+        for sql in render(migration, "sqlite"):
+            connection.execute(sql)
+    _sqlite_set_version(connection, SCHEMA_VERSION)
+    return MigrationReport(before, SCHEMA_VERSION, _names(todo))
+
+
+def _sqlite_set_version(connection: sqlite3.Connection, version: int) -> None:
+    connection.execute(
+        "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (str(version),),
+    )
+
+
+# PostgreSQL: ``connection`` is an asyncpg connection (untyped library, hence Any).
+async def postgres_version(connection: Any) -> int:
+    """The schema version of the database (0 when it was never migrated)."""
+    exists = await connection.fetchval("SELECT to_regclass('meta') IS NOT NULL")
+    if not exists:
+        return 0
+    value = await connection.fetchval("SELECT value FROM meta WHERE key = 'schema_version'")
+    return 0 if value is None else int(value)
+
+
+async def migrate_postgres(connection: Any) -> MigrationReport:
+    """Apply pending migrations in one transaction, serialised by an advisory lock.
+
+    Raises:
+        StoreError: the database was written by a newer hub.
+    """
+    async with connection.transaction():
+        await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+        before = await postgres_version(connection)
+        todo = pending(before)
+        await connection.execute(_META)
+        for migration in todo:
+            for sql in render(migration, "postgresql"):
+                await connection.execute(sql)
+        await connection.execute(
+            "INSERT INTO meta (key, value) VALUES ('schema_version', $1) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            str(SCHEMA_VERSION),
+        )
+    return MigrationReport(before, SCHEMA_VERSION, _names(todo))
+
+
+def _names(migrations: Sequence[Migration]) -> tuple[str, ...]:
+    return tuple(f"{m.version} {m.name}" for m in migrations)

@@ -1,0 +1,63 @@
+"""Fixtures every test folder may use: the hub's store, parametrised over both backends.
+
+A test (or fixture) that asks for ``store_target`` runs twice: on SQLite in its tmp_path, and on
+a fresh PostgreSQL database of its own (created, migrated, dropped; see ``pgdb.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from pgdb import fresh_database, migrated, pg_dsn, run_sync
+
+from hub.store.base import HubStore
+
+STORE_KINDS = ("sqlite", "postgresql")
+
+__all__ = ["STORE_KINDS", "StoreTarget", "pg_dsn", "store_kind", "store_target"]
+
+
+@dataclass(frozen=True)
+class StoreTarget:
+    """Where a test's hub keeps its state: a SQLite file or a migrated PostgreSQL database."""
+
+    kind: str
+    path: Path | None = None  # sqlite
+    dsn: str | None = None  # postgresql
+
+    def toml(self) -> str:
+        """The ``[store]`` section of a hub config for this store."""
+        if self.kind == "postgresql":
+            return f'[store]\nkind = "postgresql"\ndsn = "{self.dsn}"\npool_size = 4\n'
+        return f'[store]\nkind = "sqlite"\npath = "{self.path}"\n'
+
+    def new(self) -> HubStore:
+        """A new (unopened) store object on this target; several may share a PostgreSQL one."""
+        if self.kind == "postgresql":
+            from hub.store.postgres import PostgresStore  # noqa: PLC0415
+
+            assert self.dsn is not None
+            return PostgresStore(self.dsn, pool_size=4)
+        from hub.store.sqlite import SQLiteStore  # noqa: PLC0415
+
+        assert self.path is not None
+        return SQLiteStore(self.path)
+
+
+@pytest.fixture(params=STORE_KINDS)
+def store_kind(request: pytest.FixtureRequest) -> str:
+    kind: str = request.param
+    return kind
+
+
+@pytest.fixture
+def store_target(store_kind: str, tmp_path: Path) -> Iterator[StoreTarget]:
+    if store_kind == "sqlite":
+        yield StoreTarget("sqlite", path=tmp_path / "hub.sqlite3")
+        return
+    with fresh_database() as dsn:
+        run_sync(migrated(dsn))
+        yield StoreTarget("postgresql", dsn=dsn)
