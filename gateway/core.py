@@ -69,11 +69,21 @@ class GatewayHalted(Exception):
 
 
 class SendRefused(Exception):
-    """The hub refused a message for good; ``code`` is the hub's error code."""
+    """The hub refused a message for good; ``code`` and ``status`` are the hub's answer."""
 
-    def __init__(self, code: str, detail: str) -> None:
+    def __init__(self, code: str, detail: str, status: int = 400) -> None:
         super().__init__(f"{code}: {detail}")
         self.code = code
+        self.detail = detail
+        self.status = status
+
+
+class SendTimeout(TimeoutError):
+    """``send`` stopped waiting for the receipt; the message stays queued and will still go."""
+
+    def __init__(self, message_id: bytes) -> None:
+        super().__init__(f"no receipt yet for message {message_id.hex()}; it stays in the outbox")
+        self.message_id = message_id
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,12 @@ class Message:
     logged_at: int
     body: Body = field(repr=False)
     raw_body: bytes = field(repr=False)
+
+
+def _observe(outcome: asyncio.Future[Receipt]) -> None:
+    """Retrieve a receipt future's exception nobody awaits, so it is not reported as lost."""
+    if not outcome.cancelled():
+        outcome.exception()
 
 
 def _aad(message_id: bytes, direction: str, case_ref: str, purpose: str) -> bytes:
@@ -159,6 +175,7 @@ class Gateway:
         self._waiters: dict[bytes, asyncio.Future[Receipt]] = {}
         self._outbox_wake = asyncio.Event()
         self._inbox_event = asyncio.Event()
+        self._arrival = asyncio.Event()  # set, then replaced, on each newly stored message
         self._tasks: list[asyncio.Task[None]] = []
         self.connected = asyncio.Event()
 
@@ -305,6 +322,7 @@ class Gateway:
             BodySchemaViolation, PurposeNotAllowed, RecipientNotAllowed: refused before sealing.
             KeyNotValid: a recipient has no valid prekey.
             SendRefused: the hub refused the message (its code says why).
+            SendTimeout: no receipt within ``timeout``; the message stays queued.
         """
         if self.halted is not None:
             raise GatewayHalted(self.halted)
@@ -357,10 +375,13 @@ class Gateway:
         log.info("queued", purpose=purpose, recipients=len(recipients))
         self._outbox_wake.set()
         if not wait:
-            waiter.add_done_callback(lambda f: f.exception() if not f.cancelled() else None)
+            waiter.add_done_callback(_observe)
             return message_id
         try:
             return await asyncio.wait_for(asyncio.shield(waiter), timeout)
+        except TimeoutError as exc:
+            waiter.add_done_callback(_observe)
+            raise SendTimeout(message_id) from exc
         finally:
             if waiter.done():
                 self._waiters.pop(message_id, None)
@@ -428,6 +449,7 @@ class Gateway:
     async def _deliver(self, row: OutboxRow) -> None:  # noqa: PLR0911  (one return per outcome)
         if self.halted is not None:
             return
+        await self._store.begin_attempt(row.message_id)  # row.attempts: those begun before
         try:
             answer = await self.client.submit(row.envelope)
         except HubRefused as exc:
@@ -435,7 +457,7 @@ class Gateway:
                 exc.code == "replayed" and row.attempts > 0
             ):
                 await self._store.mark_failed(row.message_id, exc.code)
-                self._settle(row.message_id, SendRefused(exc.code, exc.detail))
+                self._settle(row.message_id, SendRefused(exc.code, exc.detail, exc.status))
                 log.warning("hub refused", code=exc.code, purpose=row.purpose)
                 return
             if exc.code == "replayed":  # an earlier attempt was committed; its answer was lost
@@ -454,6 +476,10 @@ class Gateway:
             return
         except LivcrError as exc:
             self._halt(f"the hub's receipt does not prove inclusion: {exc}")
+            return
+        except (aiohttp.ClientError, HubRefused, TimeoutError, OSError) as exc:
+            # Checking the receipt needs the hub (a consistency proof); try again later.
+            await self._retry(row, type(exc).__name__)
             return
         await self._store.mark_sent(
             row.message_id, json.dumps(answer), receipt.logged_at, receipt.leaf_index
@@ -577,8 +603,12 @@ class Gateway:
         if await self._store.store_received(row):
             log.info("received", purpose=core.purpose)
             self._inbox_event.set()
+            self._arrival.set()
+            self._arrival = asyncio.Event()
             if core.purpose == "afsluiting" and getattr(decoded, "deletion_requested", False):
-                asyncio.create_task(self._confirm_deletion(core.case_ref, core.sender_id))  # noqa: RUF006
+                asyncio.create_task(  # noqa: RUF006
+                    self._confirm_deletion(core.case_ref, core.sender_id, message_id)
+                )
 
     async def _open(self, envelope: bytes, now: int, logged_at: int) -> Any:
         try:
@@ -618,6 +648,23 @@ class Gateway:
                 await self._store.mark_consumed(row.seq)
             if not rows:
                 await self._inbox_event.wait()
+
+    def arrival(self) -> asyncio.Event:
+        """An event set when the next received message is stored (for long polling).
+
+        Take it before calling ``received`` and wait on it when that returned nothing: a message
+        stored in between has then already set it, so no wake-up is missed.
+        """
+        return self._arrival
+
+    async def received(self, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Received messages with a dossier ``seq`` above ``after``, oldest first, as records.
+
+        A cursor: the same ``after`` gives the same records again (an erased one with ``body``
+        None). The records count as handed over: ``status()["unread"]`` and ``messages()`` skip
+        them from then on.
+        """
+        return [self._record(r) for r in await self._store.received_after(after, limit)]
 
     def _message(self, row: DossierRow) -> Message:
         assert row.sealed is not None  # noqa: S101  (unconsumed rows are never erased ones)
@@ -699,6 +746,7 @@ class Gateway:
                 )
             )
         return {
+            "seq": row.seq,
             "message_id": row.message_id.hex(),
             "direction": row.direction,
             "case_ref": row.case_ref,
@@ -716,7 +764,11 @@ class Gateway:
         """Subject-access export: everything sent and received about one case, with the log
         evidence (leaf index, inclusion proof, signed checkpoint) of when and to whom."""
         note = await self.client.checkpoint()
-        checkpoint = await self.trust.observe(note)
+        try:
+            checkpoint = await self.trust.observe(note)
+        except TrustFailure as exc:
+            self._halt(str(exc))
+            raise
         records = await self.dossier(case_ref=case_ref)
         for record in records:
             index = record["leaf_index"]
@@ -734,8 +786,10 @@ class Gateway:
         """Delete this service's content about a case (metadata stays as evidence)."""
         return await self._store.erase_case(case_ref, self._clock())
 
-    async def _confirm_deletion(self, case_ref: str, coordinator: str) -> None:
-        erased = await self.erase_case(case_ref)
+    async def _confirm_deletion(self, case_ref: str, coordinator: str, request: bytes) -> None:
+        """Erase the case and attest it; the deletion request itself (a reason and a deadline,
+        nothing about the person) stays readable, so the service's software learns of it."""
+        erased = await self._store.erase_case(case_ref, self._clock(), keep=request)
         body = {
             "purpose": "wissingsbevestiging",
             "legal_ground": ["decreet_2021"],

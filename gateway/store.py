@@ -182,8 +182,7 @@ class GatewayStore:
     ) -> None:
         def run(c: sqlite3.Connection) -> None:
             c.execute(
-                "UPDATE outbox SET state = 'sent', receipt = ?, attempts = attempts + 1"
-                " WHERE message_id = ?",
+                "UPDATE outbox SET state = 'sent', receipt = ? WHERE message_id = ?",
                 (receipt, message_id),
             )
             c.execute(
@@ -195,19 +194,33 @@ class GatewayStore:
         await self.run(run)
 
     async def mark_failed(self, message_id: bytes, error: str) -> None:
+        """The hub refused the message for good: it was never sent, so the dossier copy that
+        ``enqueue`` made goes; the outbox row keeps the refusal (its code) as the record."""
+
+        def run(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE outbox SET state = 'failed', last_error = ? WHERE message_id = ?",
+                (error, message_id),
+            )
+            c.execute(
+                "DELETE FROM dossier WHERE message_id = ? AND direction = 'sent'", (message_id,)
+            )
+
+        await self.run(run)
+
+    async def begin_attempt(self, message_id: bytes) -> None:
+        """Count a submission durably before it is made: after a crash mid-submission, the
+        count says the hub may hold the message already (``attempts`` = attempts begun)."""
         await self.run(
             lambda c: c.execute(
-                "UPDATE outbox SET state = 'failed', last_error = ?, attempts = attempts + 1"
-                " WHERE message_id = ?",
-                (error, message_id),
+                "UPDATE outbox SET attempts = attempts + 1 WHERE message_id = ?", (message_id,)
             )
         )
 
     async def retry_later(self, message_id: bytes, at: float, error: str) -> None:
         await self.run(
             lambda c: c.execute(
-                "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?"
-                " WHERE message_id = ?",
+                "UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE message_id = ?",
                 (at, error, message_id),
             )
         )
@@ -255,24 +268,45 @@ class GatewayStore:
         rows = await self.run(lambda c: c.execute(sql, (*params, limit)).fetchall())
         return [_dossier_row(r) for r in rows]
 
+    async def received_after(self, after: int, limit: int) -> list[DossierRow]:
+        """Received rows with ``seq`` above ``after``, oldest first; marks them consumed."""
+
+        def run(c: sqlite3.Connection) -> list[Any]:
+            rows = c.execute(
+                f"SELECT {_DOSSIER_COLUMNS} FROM dossier WHERE direction = 'received' AND seq > ?"
+                " ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+            if rows:
+                c.execute(
+                    "UPDATE dossier SET consumed = 1 WHERE direction = 'received'"
+                    " AND seq > ? AND seq <= ? AND consumed = 0",
+                    (after, rows[-1][0]),
+                )
+            return rows
+
+        return [_dossier_row(r) for r in await self.run(run)]
+
     async def mark_consumed(self, seq: int) -> None:
         await self.run(lambda c: c.execute("UPDATE dossier SET consumed = 1 WHERE seq = ?", (seq,)))
 
-    async def erase_case(self, case_ref: str, now: int) -> list[bytes]:
-        """Drop the sealed content of every record of a case; keep the metadata as evidence."""
+    async def erase_case(self, case_ref: str, now: int, keep: bytes | None = None) -> list[bytes]:
+        """Drop the sealed content of every record of a case but message ``keep``; keep the
+        metadata as evidence."""
 
         def run(c: sqlite3.Connection) -> list[bytes]:
             ids = [
                 bytes(r[0])
                 for r in c.execute(
-                    "SELECT message_id FROM dossier WHERE case_ref = ? AND sealed IS NOT NULL",
-                    (case_ref,),
+                    "SELECT message_id FROM dossier WHERE case_ref = ? AND sealed IS NOT NULL"
+                    " AND message_id IS NOT ?",
+                    (case_ref, keep),
                 ).fetchall()
             ]
             c.execute(
                 "UPDATE dossier SET sealed = NULL, deleted_at = ? WHERE case_ref = ?"
-                " AND sealed IS NOT NULL",
-                (now, case_ref),
+                " AND sealed IS NOT NULL AND message_id IS NOT ?",
+                (now, case_ref, keep),
             )
             return ids
 

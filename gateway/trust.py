@@ -17,7 +17,7 @@ from livcr_exchange.audit.merkle import verify_consistency
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey
-from livcr_exchange.service.hub_client import HubClient
+from livcr_exchange.service.hub_client import HubClient, HubRefused
 
 from .store import GatewayStore
 
@@ -112,4 +112,13 @@ class CheckpointTracker:
         except LivcrError as exc:
             raise LogForked(
                 f"checkpoint {new.size} is not consistent with checkpoint {old.size}: {exc}"
+            ) from exc
+        except HubRefused as exc:
+            if exc.code != "malformed":
+                raise  # not an answer about the log (auth, overload): the next round retries
+            # Both sizes are ones the hub signed; refusing them as out of range means it no
+            # longer has the tree it signed: its log was rolled back or replaced.
+            raise LogForked(
+                f"checkpoint {new.size} is not consistent with checkpoint {old.size}: the hub"
+                f" cannot prove it ({exc.code}: {exc.detail})"
             ) from exc

@@ -1,0 +1,394 @@
+"""`livcr gateway ...`: create a gateway, run it with its local API, and use a running one.
+
+``init`` and ``serve`` work on the gateway's folder; ``send``, ``inbox``, ``export`` and
+``status`` are clients of a running gateway's local API (specs/gateway-api.yaml), reached at the
+address and with the token its configuration names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import aiohttp
+import click
+
+from livcr_exchange.errors import LivcrError
+from livcr_exchange.keys import IdentityPublicKey, Suite
+from livcr_exchange.service.hub_client import HubRefused
+from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.wire import check_ident
+
+from .api import create_api, serving
+from .config import ConfigError, GatewayConfig, load_config
+from .core import PASSPHRASE_ENV, Gateway
+from .localbox import LocalKeyError
+from .setup import init_gateway
+from .trust import TrustFailure
+
+CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
+
+config_option = click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="The gateway's TOML file (made by `livcr gateway init`).",
+)
+
+
+def load(config_path: Path) -> GatewayConfig:
+    try:
+        return load_config(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def participant_passphrase(*, confirm: bool = False) -> bytes:
+    value = os.environ.get(PASSPHRASE_ENV)
+    if value is None:
+        value = click.prompt("Key file passphrase", hide_input=True, confirmation_prompt=confirm)
+    return value.encode("utf-8")
+
+
+def read_token(config: GatewayConfig) -> str:
+    """The local API's bearer token; refused when other users could read it."""
+    path = config.path(config.api.token_file)
+    try:
+        if path.stat().st_mode & 0o077:
+            raise click.ClickException(f"{path}: the API token is readable by others (chmod 600)")
+        token = path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{path}: cannot read the API token: {exc}") from exc
+    if not token:
+        raise click.ClickException(f"{path}: the API token file is empty")
+    return token
+
+
+@click.group("gateway")
+def gateway_group() -> None:
+    """Run a participant gateway and use its local API."""
+
+
+@gateway_group.command("init")
+@click.argument(
+    "directory", type=click.Path(file_okay=False, path_type=Path), default=".", required=False
+)
+@click.option("--participant-id", required=True, help="This service's id in the cell, e.g. `caw`.")
+@click.option("--cell-id", required=True, help="The cell's id, e.g. `gent`.")
+@click.option("--root-key", required=True, help="The cell's root key (livcr-ed25519:...).")
+@click.option("--hub-url", required=True, help="The hub's base URL, e.g. https://hub.example.")
+@click.option("--hub-log-key", required=True, help="The hub's log key (livcr-ed25519:...).")
+@click.option("--suite", type=click.Choice(["xwing", "x25519"]), default="xwing", show_default=True)
+@click.option("--api-port", type=click.IntRange(1, 65535), default=8800, show_default=True)
+def init(
+    directory: Path,
+    participant_id: str,
+    cell_id: str,
+    root_key: str,
+    hub_url: str,
+    hub_log_key: str,
+    suite: str,
+    api_port: int,
+) -> None:
+    """Create a gateway in DIRECTORY (default: here): keys, config, API token, public bundle.
+
+    The identity key is encrypted under a passphrase ($LIVCR_PASSPHRASE or a prompt). Hand the
+    public bundle (ID.public.json) to the hub operator for `livcr hub enrol`.
+    """
+    for option, check in (
+        ("--participant-id", lambda: check_ident(participant_id, "participant id")),
+        ("--cell-id", lambda: check_ident(cell_id, "cell id")),
+        ("--root-key", lambda: IdentityPublicKey.from_text(root_key)),
+        ("--hub-log-key", lambda: IdentityPublicKey.from_text(hub_log_key)),
+    ):
+        try:
+            check()
+        except LivcrError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from exc
+    if not hub_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http(s) URL", param_hint="--hub-url")
+    passphrase = participant_passphrase(confirm=True)
+    if not passphrase:
+        raise click.ClickException("the key file passphrase may not be empty")
+    try:
+        bundle = init_gateway(
+            directory,
+            participant_id=participant_id,
+            cell_id=cell_id,
+            root_key=root_key,
+            hub_url=hub_url,
+            hub_log_key=hub_log_key,
+            passphrase=passphrase,
+            now=int(time.time()),
+            suite=Suite.XWING if suite == "xwing" else Suite.X25519,
+            api_port=api_port,
+        )
+    except FileExistsError as exc:
+        raise click.ClickException(
+            f"{exc.args[0]} exists: {directory} already holds a gateway"
+        ) from exc
+    except (ConfigError, LivcrError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    config = load(directory / "gateway.toml")
+    click.echo(f"config:        {directory / 'gateway.toml'}")
+    click.echo(f"public bundle: {bundle}  (hand it to the hub operator: livcr hub enrol)")
+    click.echo(f"API token:     {config.path(config.api.token_file)}  (mode 0600)")
+
+
+@gateway_group.command("serve")
+@config_option
+def serve(config_path: Path) -> None:
+    """Run the gateway and its local API until interrupted (SIGINT/SIGTERM stop it cleanly)."""
+    config = load(config_path)
+    configure_logging(config.logging.format, config.logging.level)
+    token = read_token(config)
+    passphrase = participant_passphrase()
+    try:
+        asyncio.run(_serve(config, token, passphrase))
+    except (LivcrError, LocalKeyError, TrustFailure, HubRefused, ValueError) as exc:
+        raise click.ClickException(f"the gateway did not start: {exc}") from exc
+    except aiohttp.ClientError as exc:
+        raise click.ClickException(
+            f"the gateway did not start: the hub at {config.gateway.hub_url} did not answer: {exc}"
+        ) from exc
+    except OSError as exc:
+        raise click.ClickException(f"the gateway did not start: {exc}") from exc
+
+
+async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with Gateway.open(config, passphrase=passphrase) as gateway:
+            api = config.api
+            socket_path = str(config.path(api.unix_socket)) if api.unix_socket else ""
+            app = create_api(gateway, token)
+            async with serving(app, host=api.host, port=api.port, unix_socket=socket_path) as at:
+                click.echo(f"gateway {config.participant_id}: local API on {at}", err=True)
+                await stop.wait()
+                click.echo("stopping", err=True)
+        click.echo("stopped", err=True)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
+
+
+# Clients of a running gateway's local API.
+def api_address(config: GatewayConfig) -> tuple[str, aiohttp.BaseConnector | None, str]:
+    """Base URL, connector and a description of where the gateway listens."""
+    api = config.api
+    if api.unix_socket:
+        path = str(config.path(api.unix_socket))
+        return "http://localhost", aiohttp.UnixConnector(path=path), path
+    host = "127.0.0.1" if api.host in {"", "0.0.0.0", "::"} else api.host  # noqa: S104
+    host = f"[{host}]" if ":" in host else host
+    url = f"http://{host}:{api.port}"
+    return url, None, url
+
+
+def call_api(
+    config: GatewayConfig,
+    method: str,
+    path: str,
+    *,
+    body: object = None,
+    params: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """One request to the running gateway; the decoded JSON answer.
+
+    Raises:
+        click.ClickException: nothing listens there, or the gateway refused (code and detail).
+    """
+    token = read_token(config)
+
+    async def run() -> tuple[int, Any]:
+        base, connector, where = api_address(config)
+        timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_SECONDS)
+        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+            try:
+                async with session.request(
+                    method,
+                    base + path,
+                    json=body,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token}"},
+                ) as response:
+                    return response.status, await response.json(content_type=None)
+            except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
+                raise click.ClickException(
+                    f"no gateway answers at {where} ({type(exc).__name__});"
+                    " is `livcr gateway serve` running?"
+                ) from exc
+            except json.JSONDecodeError as exc:
+                raise click.ClickException(f"{where} did not answer with JSON") from exc
+
+    status, answer = asyncio.run(run())
+    if status >= 400:
+        code = answer.get("code", "error") if isinstance(answer, dict) else "error"
+        detail = answer.get("detail", "") if isinstance(answer, dict) else ""
+        raise click.ClickException(f"refused ({status} {code}): {detail}")
+    return status, answer
+
+
+def when(seconds: int | None) -> str:
+    if seconds is None or seconds < 0:
+        return "-"
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def read_json_file(handle: BinaryIO, what: str) -> Any:
+    try:
+        return json.loads(handle.read())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{what} is not JSON: {exc}") from exc
+
+
+@gateway_group.command("send")
+@config_option
+@click.option("--case", "case_ref", required=True, help="The case reference.")
+@click.option("--purpose", required=True, help="The purpose tag, e.g. `aanmelding`.")
+@click.option("--to", "recipients", required=True, help="Recipient ids, comma-separated.")
+@click.option(
+    "--body",
+    "body_file",
+    type=click.File("rb"),
+    required=True,
+    help="The purpose body as a JSON file (- for standard input).",
+)
+@click.option("--meeting", "meeting_ref", default=None, help="The meeting the message is about.")
+@click.option(
+    "--cosignatures",
+    "cosignatures_file",
+    type=click.File("rb"),
+    default=None,
+    help="A JSON list of co-signatures (as POST /v1/cosignatures returns them).",
+)
+@click.option("--no-wait", is_flag=True, help="Return once queued, before the hub's receipt.")
+def send(
+    config_path: Path,
+    case_ref: str,
+    purpose: str,
+    recipients: str,
+    body_file: BinaryIO,
+    meeting_ref: str | None,
+    cosignatures_file: BinaryIO | None,
+    no_wait: bool,  # noqa: FBT001  (click flag)
+) -> None:
+    """Send a message through the running gateway; print the hub's receipt."""
+    config = load(config_path)
+    request: dict[str, Any] = {
+        "case_ref": case_ref,
+        "purpose": purpose,
+        "to": [r.strip() for r in recipients.split(",") if r.strip()],
+        "body": read_json_file(body_file, "--body"),
+        "wait": not no_wait,
+    }
+    if meeting_ref is not None:
+        request["meeting_ref"] = meeting_ref
+    if cosignatures_file is not None:
+        request["cosignatures"] = read_json_file(cosignatures_file, "--cosignatures")
+    status, answer = call_api(config, "POST", "/v1/messages", body=request)
+    if status == 201:
+        click.echo(
+            f"sent {answer['message_id']}: logged at {when(answer['logged_at'])}"
+            f" as leaf {answer['leaf_index']} of a tree of {answer['tree_size']}"
+        )
+    else:
+        click.echo(f"queued {answer['message_id']}: the gateway delivers it when the hub answers")
+
+
+@gateway_group.command("inbox")
+@config_option
+@click.option(
+    "--after", type=click.IntRange(0), default=0, show_default=True, help="Only after this seq."
+)
+@click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
+@click.option(
+    "--wait", type=click.FloatRange(0, 30), default=0.0, help="Seconds to wait for a message."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer, bodies too.")
+def inbox(
+    config_path: Path,
+    after: int,
+    limit: int,
+    wait: float,
+    as_json: bool,  # noqa: FBT001  (click flag)
+) -> None:
+    """List received messages (without consuming them: pass --after to page on)."""
+    config = load(config_path)
+    params = {"after": str(after), "limit": str(limit), "wait": f"{wait:g}"}
+    _, page = call_api(config, "GET", "/v1/messages", params=params)
+    if as_json:
+        click.echo(json.dumps(page, indent=2, ensure_ascii=False))
+        return
+    if not page["messages"]:
+        click.echo(f"no messages after {after}")
+        return
+    for m in page["messages"]:
+        erased = "  (erased)" if m["body"] is None else ""
+        click.echo(
+            f"{m['seq']:>6}  {when(m['logged_at'])}  {m['purpose']:<24} {m['case_ref']:<24}"
+            f" from {m['sender_id']}{erased}"
+        )
+    click.echo(f"next: --after {page['next_after']}")
+
+
+@gateway_group.command("export")
+@config_option
+@click.argument("case_ref")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON here (default: standard output).",
+)
+def export(config_path: Path, case_ref: str, out: Path | None) -> None:
+    """Subject-access export of one case: records, bodies and the log evidence, as JSON."""
+    try:
+        check_ident(case_ref, "case reference")
+    except LivcrError as exc:
+        raise click.BadParameter(str(exc), param_hint="CASE_REF") from exc
+    config = load(config_path)
+    _, document = call_api(config, "GET", f"/v1/cases/{case_ref}/export")
+    text = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data: 0600
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    click.echo(f"wrote {len(document['records'])} records of {case_ref} to {out}", err=True)
+
+
+@gateway_group.command("status")
+@config_option
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click flag)
+    """The running gateway's state: hub connection, outbox, dossier."""
+    config = load(config_path)
+    _, report = call_api(config, "GET", "/v1/status")
+    if as_json:
+        click.echo(json.dumps(report, indent=2))
+        return
+    state = f"HALTED: {report['halted']}" if report["halted"] else "running"
+    hub = "connected to the hub" if report["connected"] else "not connected to the hub"
+    click.echo(f"gateway {report['participant']}: {state}, {hub}")
+    click.echo(
+        f"outbox: {report['outbox_pending']} pending, {report['outbox_failed']} failed;"
+        f" dossier: {report['dossier_records']} records, {report['unread']} unread"
+    )
+    if report["halted"]:
+        sys.exit(2)
+
+
+COMMANDS = (gateway_group,)
