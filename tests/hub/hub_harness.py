@@ -1,4 +1,8 @@
-"""A running hub for the API tests: aiohttp's test server, a real SQLite store, an enrolled cell.
+"""A running hub for the API tests: aiohttp's test server, a real store, an enrolled cell.
+
+The ``harness`` fixture runs every test twice, once per store the hub supports: a SQLite file in
+the test's tmp_path and a PostgreSQL database of the test's own (``store_target`` in
+tests/conftest.py), so the API behaves alike on both.
 
 The fixtures ``clock`` and ``harness`` are defined here and bound into each test module. There
 is no ``tests/hub/conftest.py``: pytest would import it as the module ``conftest`` and so hide
@@ -40,7 +44,6 @@ from hub.config import HubConfig, parse_config
 from hub.operations import STATEMENT_HASH_LABEL, pending_leaf
 from hub.state import Hub
 from hub.store.base import CaseRecord, HubStore, WriteBatch
-from hub.store.sqlite import SQLiteStore
 from livcr_exchange.audit.leaves import DirectoryChange, Leaf, Refusal, decode_leaf
 from livcr_exchange.audit.merkle import leaf_hash
 from livcr_exchange.envelope import CosignBlock, MessageSpec, seal
@@ -55,6 +58,7 @@ from livcr_exchange.statements import Revocation, StatementType
 # tests/ holds the shared factories; pytest puts it on sys.path only once it imports a conftest
 # or a test module from there, which need not happen before this folder runs.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from conftest import StoreTarget
 from factories import (
     CELL_ID,
     DAY,
@@ -144,6 +148,7 @@ class HubHarness:
     app: web.Application
     server: TestServer
     session: aiohttp.ClientSession
+    target: StoreTarget
     random: DeterministicRandom = field(repr=False)
 
     @property
@@ -158,9 +163,9 @@ class HubHarness:
     def url(self) -> str:
         return str(self.server.make_url("")).rstrip("/")
 
-    @property
-    def db_path(self) -> Path:
-        return self.config.path(self.config.store.path)
+    def other_store(self) -> HubStore:
+        """A second, unopened store object on the hub's database (another process's view)."""
+        return self.target.new()
 
     def client(self, participant_id: str) -> HubClient:
         return HubClient(
@@ -320,13 +325,19 @@ class HubHarness:
         return leaf
 
 
+def sqlite_target(tmp_path: Path) -> StoreTarget:
+    return StoreTarget("sqlite", path=tmp_path / "hub.sqlite3")
+
+
 def make_config(
     tmp_path: Path,
+    target: StoreTarget | None = None,
     *,
     max_request_bytes: int = MAX_REQUEST_BYTES,
     checkpoint_interval: float = 3600.0,
 ) -> HubConfig:
     root = Cell.build().root
+    target = target or sqlite_target(tmp_path)
     text = (
         "[hub]\n"
         f'cell_id = "{CELL_ID}"\n'
@@ -334,9 +345,7 @@ def make_config(
         f"max_request_bytes = {max_request_bytes}\n"
         f"retention_days = {RETENTION_DAYS}\n"
         f"checkpoint_interval_seconds = {checkpoint_interval}\n"
-        "[store]\n"
-        'path = "hub.sqlite3"\n'
-    )
+    ) + target.toml()
     return parse_config(text, tmp_path, "test config")
 
 
@@ -349,14 +358,21 @@ def build_people(cell: Cell) -> dict[str, Participant]:
 
 @asynccontextmanager
 async def running_hub(
-    tmp_path: Path, clock: Clock, config: HubConfig | None = None
+    tmp_path: Path,
+    clock: Clock,
+    config: HubConfig | None = None,
+    target: StoreTarget | None = None,
 ) -> AsyncIterator[HubHarness]:
-    """Start the hub app on a loopback port; enrol the cell; close everything on exit."""
-    config = config or make_config(tmp_path)
+    """Start the hub app on a loopback port; enrol the cell; close everything on exit.
+
+    ``target`` is the store (default: SQLite in ``tmp_path``); ``config`` must name the same.
+    """
+    target = target or sqlite_target(tmp_path)
+    config = config or make_config(tmp_path, target)
     cell = Cell.build()
     app = create_app(
         config,
-        store=SQLiteStore(config.path(config.store.path)),
+        store=target.new(),
         log_key=LOG_KEY,
         clock=clock,
         random=DeterministicRandom("hub tests: hub randomness"),
@@ -373,6 +389,7 @@ async def running_hub(
                 app,
                 server,
                 session,
+                target,
                 DeterministicRandom("hub tests: sealing"),
             )
             await harness.commit_statements(
@@ -402,6 +419,8 @@ def clock_fixture() -> Clock:
 
 
 @pytest.fixture(name="harness")
-async def harness_fixture(tmp_path: Path, clock: Clock) -> AsyncIterator[HubHarness]:
-    async with running_hub(tmp_path, clock) as running:
+async def harness_fixture(
+    tmp_path: Path, clock: Clock, store_target: StoreTarget
+) -> AsyncIterator[HubHarness]:
+    async with running_hub(tmp_path, clock, target=store_target) as running:
         yield running

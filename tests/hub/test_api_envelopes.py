@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 import hub_harness
 import pytest
+from conftest import StoreTarget
 from factories import FICHE, MEETING_REF, flip
 from hub_harness import (
     LOG_KEY,
@@ -357,8 +358,10 @@ async def test_stream_refuses_an_unsigned_upgrade(harness: HubHarness) -> None:
     assert caught.value.status == 400
 
 
-async def test_shutdown_closes_open_streams_promptly(tmp_path: Path, clock: Clock) -> None:
-    async with running_hub(tmp_path, clock) as harness:
+async def test_shutdown_closes_open_streams_promptly(
+    tmp_path: Path, clock: Clock, store_target: StoreTarget
+) -> None:
+    async with running_hub(tmp_path, clock, target=store_target) as harness:
         socket = await harness.client("caw").stream()
         assert await socket.receive_json(timeout=5) == {"type": "caught_up"}
         started = time.monotonic()

@@ -10,6 +10,7 @@ from typing import Any
 
 import hub_harness
 import pytest
+from conftest import StoreTarget
 from hub_harness import (
     LOG_KEY,
     ORIGIN,
@@ -21,7 +22,6 @@ from hub_harness import (
 )
 
 from hub.operator import verify_log
-from hub.store.sqlite import SQLiteStore
 from livcr_exchange.audit.checkpoint import Checkpoint, open_checkpoint
 from livcr_exchange.audit.leaves import decode_leaf
 from livcr_exchange.audit.merkle import (
@@ -174,11 +174,10 @@ async def test_healthz_and_metrics(harness: HubHarness) -> None:
 
 
 async def test_checkpoints_are_kept_and_the_stored_log_verifies_after_shutdown(
-    tmp_path: Path, clock: Clock
+    tmp_path: Path, clock: Clock, store_target: StoreTarget
 ) -> None:
-
-    config = make_config(tmp_path, checkpoint_interval=0.05)
-    async with running_hub(tmp_path, clock, config) as harness:
+    config = make_config(tmp_path, store_target, checkpoint_interval=0.05)
+    async with running_hub(tmp_path, clock, config, store_target) as harness:
         await activity(harness)
         for _ in range(200):
             if await harness.store.checkpoints():
@@ -186,7 +185,7 @@ async def test_checkpoints_are_kept_and_the_stored_log_verifies_after_shutdown(
             await asyncio.sleep(0.01)
         assert await harness.store.checkpoints(), "the background round saved no checkpoint"
         served = await public_checkpoint(harness)
-    store = SQLiteStore(config.path(config.store.path))
+    store = store_target.new()
     await store.open()
     try:
         sizes = [size for size, _ in await store.checkpoints()]
@@ -198,9 +197,11 @@ async def test_checkpoints_are_kept_and_the_stored_log_verifies_after_shutdown(
         await store.close()
 
 
-async def test_background_round_drops_expired_envelopes(tmp_path: Path, clock: Clock) -> None:
-    config = make_config(tmp_path, checkpoint_interval=0.05)
-    async with running_hub(tmp_path, clock, config) as harness:
+async def test_background_round_drops_expired_envelopes(
+    tmp_path: Path, clock: Clock, store_target: StoreTarget
+) -> None:
+    config = make_config(tmp_path, store_target, checkpoint_interval=0.05)
+    async with running_hub(tmp_path, clock, config, store_target) as harness:
         await harness.case_in(CASE, "in_screening", ["caw"])
         await harness.client("coord").submit(
             harness.seal("coord", ["caw"], case_ref=CASE, ttl=3600)

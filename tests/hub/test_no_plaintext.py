@@ -3,17 +3,21 @@
 Bodies carry a marker; the hub accepts, queues, pushes, delivers and logs them, and refuses a
 few requests whose JSON carries the marker too. Then every file the hub wrote (the SQLite file,
 its -wal and -shm) is searched for the marker in several encodings, while the hub runs and after
-it shut down, and so is every captured log event. A positive control finds the ciphertext, so the
-search does look where the envelopes are.
+it shut down, and so is every captured log event. On PostgreSQL, whose files belong to the
+server, every table of the hub's database is dumped (COPY, bytea as hex) and searched instead.
+A positive control finds the ciphertext, so the search does look where the envelopes are.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 from pathlib import Path
 
+import asyncpg
 import hub_harness
 import msgspec
+from conftest import StoreTarget
 from factories import FICHE, MEETING_REF
 from hub_harness import Clock, HubHarness, refused, running_hub
 from structlog.testing import capture_logs
@@ -45,6 +49,35 @@ def encodings(text: str) -> list[bytes]:
 
 def hub_files(directory: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(directory.iterdir()) if p.is_file()}
+
+
+async def database_tables(dsn: str) -> dict[str, bytes]:
+    """Every table of a PostgreSQL database as COPY text (bytea columns appear as hex)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        names = [
+            r["tablename"]
+            for r in await connection.fetch(
+                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+            )
+        ]
+        tables: dict[str, bytes] = {}
+        for name in names:
+            buffer = io.BytesIO()
+            await connection.copy_from_table(name, output=buffer)
+            tables[name] = buffer.getvalue()
+        return tables
+    finally:
+        await connection.close()
+
+
+async def stored(target: StoreTarget) -> dict[str, bytes]:
+    """What the hub's store holds, as bytes to search: its files, or its database's tables."""
+    if target.kind == "postgresql":
+        assert target.dsn is not None
+        return await database_tables(target.dsn)
+    assert target.path is not None
+    return hub_files(target.path.parent)
 
 
 def assert_no_marker(files: dict[str, bytes]) -> None:
@@ -134,18 +167,27 @@ async def exchange(harness: HubHarness) -> list[bytes]:
     return sent
 
 
-async def test_the_hub_stores_and_logs_no_plaintext(tmp_path: Path, clock: Clock) -> None:
+async def test_the_hub_stores_and_logs_no_plaintext(
+    tmp_path: Path, clock: Clock, store_target: StoreTarget
+) -> None:
     with capture_logs() as events:
-        async with running_hub(tmp_path, clock) as harness:
+        async with running_hub(tmp_path, clock, target=store_target) as harness:
             sent = await exchange(harness)
-            running = hub_files(tmp_path)
-            assert {"hub.sqlite3", "hub.sqlite3-wal"} <= set(running)
-            # Positive control: the ciphertext of a queued envelope is in the hub's files.
+            running = await stored(store_target)
+            expected = (
+                {"hub.sqlite3", "hub.sqlite3-wal"}
+                if store_target.kind == "sqlite"
+                else {
+                    "envelopes",
+                    "leaves",
+                }
+            )
+            assert expected <= set(running)
+            # Positive control: the ciphertext of a queued envelope is in the store.
             queued = sent[3][-200:-100]  # the batch envelope caw has not acked
-            assert any(queued in data for data in running.values())
+            assert any(queued in data or queued.hex().encode() in data for data in running.values())
             assert_no_marker(running)
-    stopped = hub_files(tmp_path)
-    assert "hub.sqlite3" in stopped
+    stopped = await stored(store_target)
     assert_no_marker(stopped)
     assert events, "no log events were captured"
     logged = repr(events).encode()

@@ -1,11 +1,12 @@
 """Schemathesis against specs/hub-api.yaml and a real hub: no 5xx, every answer as documented.
 
 The hub runs on a loopback port in a background thread (the real app from ``create_app``, a real
-SQLite store in a temporary folder, the demo cell enrolled with validity windows around the real
-clock, since the hub judges request signatures by its own clock). Every request schemathesis
-sends is signed as the coordinator over the exact method, path, query and body it carries, so
-the hub answers with more than a refusal of the signature. Generation is deterministic and
-bounded (examples, coverage and fuzzing phases; positive and negative data).
+store: once SQLite in a temporary folder, once a PostgreSQL database of its own; the demo cell
+enrolled with validity windows around the real clock, since the hub judges request signatures
+by its own clock). Every request schemathesis sends is signed as the coordinator over the exact
+method, path, query and body it carries, so the hub answers with more than a refusal of the
+signature. Generation is deterministic and bounded (examples, coverage and fuzzing phases;
+positive and negative data).
 
 A second test drives the success paths the fuzzer cannot reach (a sealed envelope, a batch, the
 inbox, a signed delivery receipt) and validates those answers against the same document.
@@ -18,6 +19,7 @@ import base64
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,8 @@ import pytest
 import requests
 import schemathesis
 from aiohttp import web
+from conftest import STORE_KINDS, StoreTarget
+from pgdb import fresh_database, migrated, run_sync
 from requests.auth import AuthBase
 from schemathesis.checks import (
     content_type_conformance,
@@ -42,7 +46,6 @@ from hub.app import create_app
 from hub.config import HubConfig, HubSection, StoreConfig
 from hub.operations import STATEMENT_HASH_LABEL, pending_leaf
 from hub.store.base import CaseRecord, WriteBatch
-from hub.store.sqlite import SQLiteStore
 from livcr_exchange.audit.leaves import DirectoryChange, delivery_receipt_message, envelope_hash
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey
@@ -123,7 +126,7 @@ class RunningHub:
     auth: SignedAs
 
 
-async def _seed(path: Path, cell: Cell, now: int) -> None:
+async def _seed(target: StoreTarget, cell: Cell, now: int) -> None:
     """Enrol the demo cell (entries valid around ``now``), its prekeys, and one open case."""
     batch = WriteBatch()
     for pid, member in cell.participants.items():
@@ -149,7 +152,7 @@ async def _seed(path: Path, cell: Cell, now: int) -> None:
             None,
         )
     )
-    store = SQLiteStore(path)
+    store = target.new()
     await store.open()
     try:
         await store.commit(batch)
@@ -163,16 +166,21 @@ def _directory_leaf(now: int, kind: StatementType, pid: str, signed: bytes) -> A
     )
 
 
-async def _start(path: Path, cell: Cell) -> tuple[web.AppRunner, str]:
-    await _seed(path, cell, int(time.time()))
+async def _start(target: StoreTarget, folder: Path, cell: Cell) -> tuple[web.AppRunner, str]:
+    await _seed(target, cell, int(time.time()))
+    store = (
+        StoreConfig(kind="postgresql", dsn=target.dsn or "")
+        if target.kind == "postgresql"
+        else StoreConfig(path=str(target.path))
+    )
     config = HubConfig(
         hub=HubSection(cell_id=cell.cell_id, root_key=cell.root.public.to_text()),
-        store=StoreConfig(path=str(path)),
-        base_dir=str(path.parent),
+        store=store,
+        base_dir=str(folder),
     )
     app = create_app(
         config,
-        store=SQLiteStore(path),
+        store=target.new(),
         log_key=IdentityKey.from_seed(det_bytes("schemathesis log key", 32)),
     )
     runner = web.AppRunner(app, access_log=None)
@@ -183,8 +191,27 @@ async def _start(path: Path, cell: Cell) -> tuple[web.AppRunner, str]:
     return runner, f"http://{host}:{port}"
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
+@contextmanager
+def module_store(kind: str, folder: Path) -> Iterator[StoreTarget]:
+    """The store one module-wide hub runs on (``store_target`` is per test)."""
+    if kind == "sqlite":
+        yield StoreTarget("sqlite", path=folder / "hub.sqlite3")
+        return
+    with fresh_database() as dsn:
+        run_sync(migrated(dsn))
+        yield StoreTarget("postgresql", dsn=dsn)
+
+
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def hub(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningHub]:
+    folder = tmp_path_factory.mktemp("hub")
+    with module_store(request.param, folder) as target:
+        yield from _serve(target, folder)
+
+
+def _serve(target: StoreTarget, folder: Path) -> Iterator[RunningHub]:
     cell = Cell.build()
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="hub-under-test", daemon=True)
@@ -193,8 +220,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningHub]:
     def run(coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout=60)
 
-    path = tmp_path_factory.mktemp("hub") / "hub.sqlite3"
-    runner, url = run(_start(path, cell))
+    runner, url = run(_start(target, folder, cell))
     session = requests.Session()
     try:
         yield RunningHub(url, cell, session, SignedAs(SIGNER, cell.identity(SIGNER)))
