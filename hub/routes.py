@@ -18,14 +18,16 @@ from .app import AUDITED, CALLER, HUB, METRICS, caller_of
 MAX_FETCH = 100
 MAX_BATCH = 100
 
-Hex16 = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
-Ident = Annotated[str, msgspec.Meta(pattern="^[a-z0-9][a-z0-9._-]{0,63}$")]
+# \A and \Z, not ^ and $: Python's $ also matches before a final newline ("caw\n").
+Hex16 = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
+Ident = Annotated[str, msgspec.Meta(pattern=r"\A[a-z0-9][a-z0-9._-]{0,63}\Z")]
 Base64 = Annotated[str, msgspec.Meta(max_length=100_000_000)]
 
 
 class ReceiptIn(msgspec.Struct, forbid_unknown_fields=True):
     message_id: Hex16
-    received_at: Annotated[int, msgspec.Meta(ge=0)]
+    # A u64 in the signed message; msgspec bounds stop at int64, far beyond any real time.
+    received_at: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
     signature: Base64
 
 

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from livcr_exchange.errors import LivcrError
+from livcr_exchange.errors import Replayed
 
 
 class StoreError(Exception):
@@ -101,7 +101,7 @@ class DeliveryNotice:
     recipients: tuple[str, ...]
 
 
-class DuplicateEnvelope(LivcrError):
+class DuplicateEnvelope(Replayed):
     """An envelope with this (sender, message id) was accepted before."""
 
     code = "replayed"

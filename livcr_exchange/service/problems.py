@@ -7,7 +7,7 @@ precise message.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import msgspec
@@ -49,7 +49,13 @@ class Problem(Exception):
         self.status = status or STATUS_BY_CODE.get(code, 400)
 
 
-def problem_response(code: str, detail: str, status: int, **extra: Any) -> web.Response:
+def problem_response(
+    code: str,
+    detail: str,
+    status: int,
+    headers: Mapping[str, str] | None = None,
+    **extra: Any,
+) -> web.Response:
     body = {
         "type": f"urn:livcr:error:{code}",
         "title": code,
@@ -58,7 +64,9 @@ def problem_response(code: str, detail: str, status: int, **extra: Any) -> web.R
         "code": code,
     }
     body.update(extra)
-    return web.Response(body=msgspec.json.encode(body), status=status, content_type=PROBLEM_TYPE)
+    return web.Response(
+        body=msgspec.json.encode(body), status=status, content_type=PROBLEM_TYPE, headers=headers
+    )
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -80,5 +88,11 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != PROBLEM_TYPE:
             code = "not_found" if exc.status == 404 else "http_error"
-            return problem_response(code, exc.reason, exc.status)
+            # Keep what the status needs (Allow on a 405), not the old body's framing.
+            kept = {
+                name: value
+                for name, value in exc.headers.items()
+                if name.lower() not in {"content-type", "content-length"}
+            }
+            return problem_response(code, exc.reason, exc.status, headers=kept)
         raise

@@ -262,8 +262,11 @@ async def test_unknown_route_is_not_found_only_after_authentication(harness: Hub
     assert (status, answer["code"]) == (404, "not_found")
     await harness.assert_unchanged(before)
     headers = harness.signed_headers("caw", "DELETE", INBOX)
-    status, answer = await send(harness, "DELETE", INBOX, headers)
-    assert (status, answer["code"]) == (405, "http_error")
+    url = URL(harness.url + INBOX, encoded=True)
+    async with harness.session.request("DELETE", url, headers=headers) as response:
+        answer = await response.json(content_type=PROBLEM_TYPE)
+        assert (response.status, answer["code"]) == (405, "http_error")
+        assert response.headers["Allow"] == "GET,HEAD"  # RFC 9110: a 405 names what is allowed
 
 
 async def test_revocation_takes_effect_at_its_time_on_the_hubs_clock(harness: HubHarness) -> None:

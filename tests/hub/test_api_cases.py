@@ -210,6 +210,7 @@ async def test_case_conflicts_are_refused(harness: HubHarness) -> None:
         ("open_case", "POST", "/v1/cases", b'{"case_ref": "case-x", "extra": true}'),
         ("open_case", "POST", "/v1/cases", b"[]"),
         ("open_case", "POST", "/v1/cases", b""),
+        ("open_case", "POST", "/v1/cases", b'{"case_ref": "case-x", "members": ["caw\\n"]}'),
         ("change_members", "POST", f"/v1/cases/{CASE}/members", b'{"add": "caw"}'),
         ("record_meeting", "POST", f"/v1/cases/{CASE}/meetings", b'{"meeting_ref": "m"}'),
         ("move_case", "POST", f"/v1/cases/{CASE}/transition", b'{"to": 7}'),

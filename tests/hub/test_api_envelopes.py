@@ -656,6 +656,20 @@ async def test_a_failing_store_answers_503(
         ("ack", "POST", "/v1/inbox/ack", b'{"receipts": [{"message_id": "00"}]}'),
         ("ack", "POST", "/v1/inbox/ack", b'{"receipts": []}'),
         ("ack", "POST", "/v1/inbox/ack", b"{"),
+        (  # received_at beyond the u64 the receipt signs
+            "ack",
+            "POST",
+            "/v1/inbox/ack",
+            b'{"receipts": [{"message_id": "%s", "received_at": 18446744073709551616,'
+            b' "signature": "AAAA"}]}' % (b"0" * 32),
+        ),
+        (  # a message id with a final newline
+            "ack",
+            "POST",
+            "/v1/inbox/ack",
+            b'{"receipts": [{"message_id": "%s\\n", "received_at": 1, "signature": "AAAA"}]}'
+            % (b"0" * 32),
+        ),
         ("put_prekeys", "PUT", "/v1/prekeys", b'{"statements": ["%%%"]}'),
         ("put_prekeys", "PUT", "/v1/prekeys", b'{"statements": ["AAAA"], "extra": 1}'),
         ("put_prekeys", "PUT", "/v1/prekeys", b"null"),
