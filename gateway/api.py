@@ -37,7 +37,7 @@ from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 from livcr_exchange.wire import check_ident
 
-from .core import Gateway, GatewayHalted, Receipt, SendRefused, SendTimeout
+from .core import Gateway, GatewayHalted, HubUnavailable, Receipt, SendRefused, SendTimeout
 from .trust import TrustFailure
 
 # Limits of the local API (specs/gateway-api.yaml repeats each of them).
@@ -235,6 +235,8 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
         raise Problem(exc.code, exc.detail, exc.status) from exc
     except HubRefused as exc:
         raise Problem(exc.code, exc.detail, exc.status) from exc
+    except HubUnavailable as exc:
+        raise Problem("hub_unavailable", str(exc), 503) from exc
     except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
         raise Problem(
             "hub_unavailable", f"the hub did not answer: {type(exc).__name__}", 503

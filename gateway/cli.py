@@ -135,8 +135,12 @@ def init(
         raise click.ClickException(
             f"{exc.args[0]} exists: {directory} already holds a gateway"
         ) from exc
-    except (ConfigError, LivcrError) as exc:
+    except (ConfigError, LivcrError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise click.ClickException(
+            f"cannot create the gateway in {directory} (nothing was left behind): {exc}"
+        ) from exc
     config = load(directory / "gateway.toml")
     click.echo(f"config:        {directory / 'gateway.toml'}")
     click.echo(f"public bundle: {bundle}  (hand it to the hub operator: livcr hub enrol)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -101,9 +102,21 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> GatewayCo
             check()
         except LivcrError as exc:
             raise ConfigError(f"{source}: {exc} - at `$.gateway.{key}`") from exc
-    if not config.gateway.hub_url.startswith(("http://", "https://")):
+    if not _is_http_url(config.gateway.hub_url):
         raise ConfigError(f"{source}: hub_url must be an http(s) URL - at `$.gateway.hub_url`")
     return config
+
+
+def _is_http_url(text: str) -> bool:
+    """http(s)://host[:port][/path], without white space or control characters."""
+    if not text.isprintable() or any(c.isspace() for c in text):
+        return False
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError for a port that is not one)
+    except ValueError:
+        return False
+    return parts.scheme in {"http", "https"} and bool(parts.hostname)
 
 
 def load_config(path: Path) -> GatewayConfig:

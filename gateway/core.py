@@ -2,8 +2,13 @@
 
 ``send`` returns after the message is in the durable outbox and the hub acknowledged it (the
 receipt's inclusion proof checked); a background task delivers and retries with backoff,
-resending the same envelope until the hub acknowledges. Incoming envelopes are verified, opened,
-schema-checked and written to the dossier exactly once, and only then acknowledged to the hub.
+resending the same envelope until the hub acknowledges. An envelope that waited longer than
+``RESEAL_AFTER_SECONDS`` (the hub was away) is sealed again under the same message id before it
+goes, since the hub refuses stale timestamps (spec §9.1). With ``wait=False`` a message can be
+queued while the hub is away, sealed to the recipients' cached prekeys (``prekeys.py``).
+Incoming envelopes are verified, opened, schema-checked and written to the dossier exactly once,
+and only then acknowledged to the hub. A halted gateway (``GatewayHalted``) neither sends nor
+accepts: what the hub holds for it stays queued there.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import json
 import os
 import time
@@ -26,35 +32,42 @@ import structlog
 from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
 from livcr_exchange.audit.merkle import leaf_hash, verify_inclusion
 from livcr_exchange.bodies import Body
-from livcr_exchange.constants import MAX_DELIVERY_DELAY
+from livcr_exchange.constants import (
+    CONTENT_KEY_BYTES,
+    MAX_CLOCK_SKEW,
+    MAX_DELIVERY_DELAY,
+    PAYLOAD_NONCE_PREFIX_BYTES,
+)
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
     Cosignature,
     MessageSpec,
+    SealParts,
     build_block,
     content_digest,
     cosign,
     open_envelope,
     seal,
+    seal_from_parts,
 )
 from livcr_exchange.envelope.open import UnverifiedEnvelope
 from livcr_exchange.errors import (
     BodySchemaViolation,
     KeyNotValid,
     LivcrError,
-    PurposeNotAllowed,
-    RecipientNotAllowed,
     UnknownSender,
 )
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keyfile import unlock
-from livcr_exchange.keys import IdentityKey, PrekeySecret
-from livcr_exchange.purposes import CATALOGUE, decode_body, encode_body
+from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret
+from livcr_exchange.policy import MessageFacts, Participant, evaluate_before_sealing
+from livcr_exchange.purposes import decode_body, encode_body
 from livcr_exchange.service.hub_client import HubClient, HubRefused
-from livcr_exchange.statements import PrekeyStatement
+from livcr_exchange.statements import DirectoryEntry, PrekeyStatement
 
 from .config import GatewayConfig
 from .localbox import LocalBox, read_local_key
+from .prekeys import PeerPrekeys, current_prekey
 from .store import DossierRow, GatewayStore, OutboxRow
 from .trust import CheckpointTracker, LogForked, TrustFailure, fetch_directory
 
@@ -62,10 +75,24 @@ log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 DAY = 86_400
 PERMANENT_STATUSES = range(400, 500)
+# An envelope the outbox held longer than this is sealed again before it goes: the hub refuses
+# a timestamp more than MAX_CLOCK_SKEW old (spec §9.1); half of it is left for clock differences.
+RESEAL_AFTER_SECONDS = MAX_CLOCK_SKEW // 2
+# What a hub that does not answer raises (a 5xx answer counts as none: the hub is not serving).
+NO_ANSWER = (aiohttp.ClientError, TimeoutError, OSError)
 
 
 class GatewayHalted(Exception):
     """The gateway found the hub untrustworthy (a forked log, a bad directory) and stopped."""
+
+
+class HubUnavailable(ConnectionError):
+    """The hub did not answer, and what was asked cannot be done without it; nothing was stored."""
+
+
+def hub_not_serving(exc: BaseException) -> bool:
+    """Whether ``exc`` means the hub did not answer (rather than that it refused)."""
+    return isinstance(exc, NO_ANSWER) or (isinstance(exc, HubRefused) and exc.status >= 500)
 
 
 class SendRefused(Exception):
@@ -170,7 +197,9 @@ class Gateway:
         )
         self.trust = CheckpointTracker(store, self.client, config.log_origin, config.hub_log_key)
         self.directory = Directory(config.gateway.cell_id, config.root_key)
+        self.peers = PeerPrekeys(store, self.client, config.suite)
         self.halted: str | None = None
+        self._stream: aiohttp.ClientWebSocketResponse | None = None
         self._prekeys: dict[bytes, PrekeySecret] = {}
         self._waiters: dict[bytes, asyncio.Future[Receipt]] = {}
         self._outbox_wake = asyncio.Event()
@@ -234,12 +263,22 @@ class Gateway:
                 waiter.cancel()
 
     def _halt(self, reason: str) -> None:
+        """Stop trusting the hub: no more sending, and no more accepting or acknowledging what it
+        pushes (it keeps those queued); the push stream is closed and not reopened."""
         if self.halted is None:
             self.halted = reason
             log.error("gateway halted: the hub is not trustworthy", reason=reason)
             for waiter in self._waiters.values():
                 if not waiter.done():
                     waiter.set_exception(GatewayHalted(reason))
+            stream = self._stream
+            if stream is not None and not stream.closed:
+                # The inbox loop reading it then ends; close() waits for that reader.
+                self._tasks.append(asyncio.create_task(self._close_stream(stream)))
+
+    async def _close_stream(self, stream: aiohttp.ClientWebSocketResponse) -> None:
+        with contextlib.suppress(*NO_ANSWER):
+            await stream.close()
 
     # Keys, directory, log.
     async def maintain(self) -> None:
@@ -253,6 +292,18 @@ class Gateway:
             self._halt(str(exc))
             raise
         await self._rotate_prekeys()
+        await self._refresh_peer_prekeys()
+
+    async def _refresh_peer_prekeys(self) -> None:
+        """Fetch (and cache) the prekeys of every other participant, for sealing while the hub
+        is away. Best effort: a failure leaves the cache as it was, and is logged."""
+        now = self._clock()
+        peers = sorted(set(self.directory.participants(now)) - {self.participant_id})
+        try:
+            if peers:
+                await self.peers.fetch(self.directory, peers, now)
+        except (*NO_ANSWER, HubRefused, LivcrError) as exc:
+            log.warning("prekeys of the other participants not refreshed", error=str(exc))
 
     async def _rotate_prekeys(self) -> None:
         now = self._clock()
@@ -315,12 +366,18 @@ class Gateway:
     ) -> Receipt | bytes:
         """Check, seal and queue a message; with ``wait``, return the hub's checked receipt.
 
-        Without ``wait`` it returns the message id once the outbox holds the message durably.
+        Without ``wait`` it returns the message id once the outbox holds the message durably;
+        while the hub does not answer, the message is then sealed to the recipients' cached
+        prekeys (fetched recently from the hub and verified again against the directory) and
+        delivered once the hub is back. With ``wait``, a hub that does not answer is refused at
+        once (``HubUnavailable``), nothing stored.
 
         Raises:
             GatewayHalted: the gateway stopped trusting the hub.
             BodySchemaViolation, PurposeNotAllowed, RecipientNotAllowed: refused before sealing.
-            KeyNotValid: a recipient has no valid prekey.
+            KeyNotValid: a recipient has no valid prekey at the hub.
+            HubUnavailable: the hub did not answer and (with ``wait``, or for want of a recent
+                cached prekey of every recipient) the message could not be queued.
             SendRefused: the hub refused the message (its code says why).
             SendTimeout: no receipt within ``timeout``; the message stays queued.
         """
@@ -329,8 +386,8 @@ class Gateway:
         recipients = sorted(set(to))
         raw = self._body_bytes(body)
         check_body(purpose, raw, case_ref, meeting_ref)
-        self._check_roles(purpose, recipients)
-        prekeys = await self._recipient_prekeys(recipients)
+        self._check_roles(purpose, case_ref, recipients, meeting_ref)
+        prekeys = await self._recipient_prekeys(recipients, hub_away_ok=not wait)
         signatures = list(cosignatures)
         block = build_block(content_digest(raw), signatures) if signatures else None
         spec = MessageSpec(
@@ -394,44 +451,107 @@ class Gateway:
             return msgspec.json.encode(body)
         return encode_body(body)
 
-    def _check_roles(self, purpose: str, recipients: list[str]) -> None:
-        """What the directory alone can tell before sealing (the hub checks the case too)."""
-        rule = CATALOGUE.get(purpose)
-        if rule is None:
-            raise PurposeNotAllowed(f"unknown purpose {purpose!r}")
-        now = self._clock()
-        me = self.directory.current_entry(self.participant_id, now)
-        if purpose not in me.allowed_purposes:
-            raise PurposeNotAllowed(f"this gateway's entry does not allow {purpose}")
-        for recipient in recipients:
-            try:
-                entry = self.directory.current_entry(recipient, now)
-            except LivcrError as exc:
-                raise RecipientNotAllowed(f"{recipient}: {exc}") from exc
-            if purpose not in entry.allowed_purposes:
-                raise RecipientNotAllowed(f"{recipient} may not receive {purpose}")
+    def _check_roles(
+        self, purpose: str, case_ref: str, recipients: list[str], meeting_ref: str | None
+    ) -> None:
+        """What the verified directory alone can tell before sealing (spec §7.3): the purpose,
+        and the roles that may send and receive it; the hub checks the case too.
 
-    async def _recipient_prekeys(self, recipients: list[str]) -> dict[str, Any]:
+        Raises:
+            PurposeNotAllowed, RecipientNotAllowed: the policy's denial, with the hub's code.
+            UnknownSender, KeyRevoked, KeyNotValid: this gateway's own entry is not usable.
+        """
         now = self._clock()
-        found = await self.client.prekeys(recipients)
+        me = _participant(self.directory.current_entry(self.participant_id, now))
+        entries = self.directory.participants(now)
+        decision = evaluate_before_sealing(
+            MessageFacts(self.participant_id, purpose, case_ref, tuple(recipients), meeting_ref),
+            me,
+            {r: _participant(entries[r]) for r in recipients if r in entries},
+        )
+        if not decision.allowed:
+            log.info("refused before sealing", purpose=purpose, code=decision.code)
+        decision.raise_for_denial()
+
+    async def _recipient_prekeys(
+        self, recipients: list[str], *, hub_away_ok: bool
+    ) -> dict[str, PrekeyPublic]:
+        """Each recipient's current prekey: from the hub, or, when it does not answer and
+        ``hub_away_ok``, from the cache.
+
+        Raises:
+            KeyNotValid: the hub has no valid prekey of a recipient.
+            HubUnavailable: the hub did not answer, and the cache cannot stand in.
+            HubRefused: the hub refused the request.
+        """
+        now = self._clock()
+        try:
+            found = await self.peers.fetch(self.directory, recipients, now)
+        except (*NO_ANSWER, HubRefused) as exc:
+            if not hub_not_serving(exc):
+                raise
+            why = f"the hub did not answer ({type(exc).__name__})"
+            if not hub_away_ok:
+                raise HubUnavailable(f"{why}; nothing was queued (wait=False queues)") from exc
+            found = await self.peers.cached(self.directory, recipients, now)
+            missing = [r for r in recipients if not found[r]]
+            if missing:
+                raise HubUnavailable(
+                    f"{why} and no recent verified prekey of {', '.join(missing)} is cached;"
+                    " nothing was queued"
+                ) from exc
+            log.info("hub away: sealing to cached prekeys", recipients=len(recipients))
         chosen = {}
         for recipient in recipients:
-            identity = self.directory.current_entry(recipient, now).identity_key
-            valid = []
-            for signed in found.get(recipient, []):
-                statement = PrekeyStatement.open(signed, identity)
-                if (
-                    statement.participant_id == recipient
-                    and statement.not_before <= now < statement.not_after
-                    and statement.prekey.suite is self.config.suite
-                ):
-                    valid.append(statement)
-            if not valid:
+            statement = current_prekey(found[recipient])
+            if statement is None:
                 raise KeyNotValid(
                     f"{recipient} has no valid {self.config.suite.name} prekey at the hub"
                 )
-            chosen[recipient] = max(valid, key=lambda s: s.not_before).prekey
+            chosen[recipient] = statement.prekey
         return chosen
+
+    async def _reseal(self, row: OutboxRow) -> OutboxRow:
+        """The row's message sealed again with a fresh timestamp, under the same message id and
+        expiry, to the recipients' current prekeys; stored before it is sent. The same row when
+        it is still fresh, already expired, or its content was erased meanwhile (the hub then
+        refuses it, and says why).
+
+        Raises:
+            PurposeNotAllowed, RecipientNotAllowed, KeyNotValid, ...: refused before sealing.
+            aiohttp.ClientError, TimeoutError, OSError, HubRefused: the hub did not answer.
+        """
+        now = self._clock()
+        core = UnverifiedEnvelope.parse(row.envelope).header.core
+        if now - core.timestamp <= RESEAL_AFTER_SECONDS or now >= core.expires_at:
+            return row
+        sealed = await self._store.sent_body(row.message_id)
+        if sealed is None:
+            return row
+        raw = self._box.open(_aad(row.message_id, "sent", row.case_ref, row.purpose), sealed)
+        recipients = list(core.recipient_ids())
+        self._check_roles(core.purpose, core.case_ref, recipients, core.meeting_ref)
+        spec = MessageSpec(
+            core.cell_id,
+            core.sender_id,
+            core.purpose,
+            core.case_ref,
+            await self._recipient_prekeys(recipients, hub_away_ok=False),
+            core.suite,
+            core.cosign,
+            core.meeting_ref,
+        )
+        parts = SealParts(
+            core.message_id,
+            now,
+            core.expires_at,
+            self._random(CONTENT_KEY_BYTES),
+            self._random(PAYLOAD_NONCE_PREFIX_BYTES),
+        )
+        envelope = seal_from_parts(self._identity, spec, parts, raw)[1]
+        await self._store.replace_envelope(row.message_id, envelope)
+        log.info("stale envelope sealed again", waited_seconds=now - core.timestamp)
+        return dataclasses.replace(row, envelope=envelope)
 
     async def _outbox_loop(self) -> None:
         delay = self.config.gateway.retry_initial_seconds
@@ -448,6 +568,24 @@ class Gateway:
 
     async def _deliver(self, row: OutboxRow) -> None:  # noqa: PLR0911  (one return per outcome)
         if self.halted is not None:
+            return
+        try:
+            row = await self._reseal(row)
+        except LivcrError as exc:
+            log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
+            if not row.attempts:
+                await self._store.mark_failed(row.message_id, exc.code)
+                self._settle(row.message_id, exc)
+                return
+            # The hub may hold it from an attempt whose answer was lost: it says "replayed"
+            # then, and otherwise refuses the old envelope with its own code.
+        except (*NO_ANSWER, HubRefused) as exc:
+            if isinstance(exc, HubRefused) and not hub_not_serving(exc):
+                await self._store.mark_failed(row.message_id, exc.code)
+                self._settle(row.message_id, SendRefused(exc.code, exc.detail, exc.status))
+                log.warning("hub refused", code=exc.code, purpose=row.purpose)
+                return
+            await self._retry(row, type(exc).__name__)
             return
         await self._store.begin_attempt(row.message_id)  # row.attempts: those begun before
         try:
@@ -536,26 +674,46 @@ class Gateway:
     # Receiving.
     async def _inbox_loop(self) -> None:
         delay = self.config.gateway.retry_initial_seconds
-        while True:
+        while self.halted is None:
             try:
                 socket = await self.client.stream()
                 async with socket:
+                    self._stream = socket
+                    if self.halted is not None:
+                        break
                     self.connected.set()
                     delay = self.config.gateway.retry_initial_seconds
+                    await self._hub_is_back()
                     async for frame in socket:
-                        if frame.type != aiohttp.WSMsgType.TEXT:
+                        if frame.type != aiohttp.WSMsgType.TEXT or self.halted is not None:
                             break
                         item = json.loads(frame.data)
                         if item.get("type") == "envelope":
                             await self.receive(item)
             except (aiohttp.ClientError, HubRefused, TimeoutError, OSError) as exc:
                 log.info("hub stream lost; reconnecting", error=type(exc).__name__)
-            self.connected.clear()
+            except (GatewayHalted, TrustFailure):
+                break  # _halt said why; nothing more is accepted from this hub
+            finally:
+                self._stream = None
+                self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(self.config.gateway.retry_max_seconds, delay * 2)
+        log.warning("push stream closed: the gateway is halted", reason=self.halted)
+
+    async def _hub_is_back(self) -> None:
+        """Send what waited in the outbox now, not after its backoff."""
+        if await self._store.retry_now():
+            self._outbox_wake.set()
 
     async def poll(self) -> int:
-        """Fetch and process what the hub holds for us (the push stream does this too)."""
+        """Fetch and process what the hub holds for us (the push stream does this too).
+
+        Raises:
+            GatewayHalted: the gateway stopped trusting the hub.
+        """
+        if self.halted is not None:
+            raise GatewayHalted(self.halted)
         processed, after = 0, 0
         while True:
             page = await self.client.inbox(after=after, limit=50)
@@ -567,12 +725,21 @@ class Gateway:
             after = page["next_after"]
 
     async def receive(self, item: dict[str, Any]) -> None:
-        """Verify, open, check and store one delivered envelope, then acknowledge it."""
+        """Verify, open, check and store one delivered envelope, then acknowledge it.
+
+        Raises:
+            GatewayHalted: the gateway stopped trusting the hub: it neither stores nor
+                acknowledges anything more, so the hub keeps the envelope queued.
+        """
+        if self.halted is not None:
+            raise GatewayHalted(self.halted)
         message_id = bytes.fromhex(item["message_id"])
         envelope = base64.b64decode(item["envelope"])
         logged_at = int(item["logged_at"])
         if not await self._store.has_received(message_id):
             await self._accept(message_id, envelope, logged_at)
+        if self.halted is not None:  # halted while accepting (the directory or log failed)
+            raise GatewayHalted(self.halted)
         await self._acknowledge(message_id, envelope)
 
     async def _accept(self, message_id: bytes, envelope: bytes, logged_at: int) -> None:
@@ -600,6 +767,8 @@ class Gateway:
             None,
             sealed,
         )
+        if self.halted is not None:
+            raise GatewayHalted(self.halted)
         if await self._store.store_received(row):
             log.info("received", purpose=core.purpose)
             self._inbox_event.set()
@@ -812,3 +981,7 @@ class Gateway:
             "connected": self.connected.is_set(),
             **counts,
         }
+
+
+def _participant(entry: DirectoryEntry) -> Participant:
+    return Participant(entry.participant_id, entry.role, entry.allowed_purposes)

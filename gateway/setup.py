@@ -1,4 +1,10 @@
-"""Creating a gateway: keys, local key, API token, config and the public bundle for the hub."""
+"""Creating a gateway: keys, local key, API token, config and the public bundle for the hub.
+
+``init_gateway`` checks every input and makes every file's content before it writes anything;
+it then writes the files, the configuration last (complete or not at all), and removes what it
+wrote if a write fails. A folder with a ``gateway.toml`` is therefore a complete gateway, and a
+refused or failed ``init`` leaves the folder as it found it.
+"""
 
 from __future__ import annotations
 
@@ -7,28 +13,42 @@ import base64
 import json
 import os
 import secrets
+import sqlite3
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from livcr_exchange.constants import SECRET_KEY_MEMLIMIT, SECRET_KEY_OPSLIMIT
 from livcr_exchange.keyfile import SecretBundle, lock
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
 from livcr_exchange.statements import PrekeyStatement
-from livcr_exchange.wire import check_ident
 
-from .config import GatewayConfig, load_config
-from .localbox import LocalBox, create_local_key, read_local_key
+from .config import GatewayConfig, parse_config
+from .localbox import KEY_BYTES, LocalBox
 from .store import GatewayStore
 
 CONFIG_NAME = "gateway.toml"
 DAY = 86_400
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")  # a stale one would be read as ours
 
 
 def write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 from the start and write ``data``; refuse to overwrite."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+@dataclass(frozen=True)
+class FirstPrekey:
+    """One of the two prekeys a new gateway starts with: its row in the store and its statement."""
+
+    prekey_id: bytes
+    sealed_secret: bytes = field(repr=False)
+    statement: bytes
+    not_before: int
+    not_after: int
 
 
 def init_gateway(
@@ -47,84 +67,174 @@ def init_gateway(
 ) -> Path:
     """Create a gateway folder; return the path of the public bundle to hand to the hub operator.
 
+    Nothing is written before every input has been checked; if writing fails, what was written
+    is removed again (the folder too, if this call made it).
+
     Raises:
-        FileExistsError: the folder already holds a gateway.
-        ConfigError: a bad identifier, key or URL.
+        ConfigError: a bad identifier, key, URL or port (named as in gateway.toml).
+        ValueError: an empty passphrase, or a key-file cost libsodium refuses.
+        FileExistsError: the folder already holds a gateway, or a file one would write.
+        OSError: a file could not be written; nothing was left behind.
     """
-    check_ident(participant_id, "participant id")
-    directory.mkdir(parents=True, exist_ok=True)
     config_path = directory / CONFIG_NAME
-    if config_path.exists():
-        raise FileExistsError(config_path)
-    suite_name = "xwing" if suite is Suite.XWING else "x25519"
-    text = (
-        "# livcr gateway configuration (see README: services embedding the library)\n"
-        "[gateway]\n"
-        f'participant_id = "{participant_id}"\n'
-        f'cell_id = "{cell_id}"\n'
-        f'root_key = "{root_key}"\n'
-        f'hub_url = "{hub_url}"\n'
-        f'hub_log_key = "{hub_log_key}"\n'
-        f'suite = "{suite_name}"\n\n'
-        "[api]\n"
-        'host = "127.0.0.1"\n'
-        f"port = {api_port}\n\n"
-        "[logging]\n"
-        'format = "json"\n'
-    )
-    config_path.write_text(text)
-    config = load_config(config_path)  # validates what we wrote
+    text = config_text(participant_id, cell_id, root_key, hub_url, hub_log_key, suite, api_port)
+    config = parse_config(text, directory.resolve(), str(config_path))
+    if not passphrase:
+        raise ValueError("the key file passphrase may not be empty")
+    if now <= DAY:
+        raise ValueError(f"now={now} is not a time (Unix seconds)")
+    bundle_path = directory / f"{participant_id}.public.json"
+    targets = _targets(config, config_path, bundle_path)
+    for path in targets:
+        if os.path.lexists(path):
+            raise FileExistsError(path)
+    # Every file's content, made in memory.
     identity = IdentityKey.from_seed(os.urandom(32))
     opslimit, memlimit = key_cost
-    write_private(
-        config.path(config.gateway.key_file),
-        lock(
-            SecretBundle(participant_id, identity),
-            passphrase,
-            os.urandom,
-            opslimit=opslimit,
-            memlimit=memlimit,
-        ),
+    key_file = lock(  # libsodium raises ValueError for a cost out of its range
+        SecretBundle(participant_id, identity),
+        passphrase,
+        os.urandom,
+        opslimit=opslimit,
+        memlimit=memlimit,
     )
-    create_local_key(config.path(config.gateway.local_key_file))
-    write_private(config.path(config.api.token_file), secrets.token_urlsafe(32).encode("ascii"))
-    statements = asyncio.run(_first_prekeys(config, identity, now))
-    bundle_path = directory / f"{participant_id}.public.json"
-    bundle_path.write_text(
-        json.dumps(
-            {
-                "participant_id": participant_id,
-                "identity_key": identity.public.to_text(),
-                "prekeys": [base64.b64encode(s).decode("ascii") for s in statements],
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    local_key = os.urandom(KEY_BYTES)
+    prekeys = first_prekeys(config, identity, LocalBox(local_key), now)
+    bundle = {
+        "participant_id": participant_id,
+        "identity_key": identity.public.to_text(),
+        "prekeys": [base64.b64encode(p.statement).decode("ascii") for p in prekeys],
+    }
+    created = _missing_folders(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        write_private(config.path(config.gateway.key_file), key_file)
+        write_private(config.path(config.gateway.local_key_file), local_key)
+        write_private(config.path(config.api.token_file), secrets.token_urlsafe(32).encode())
+        asyncio.run(_store_prekeys(config, prekeys))
+        _write_new(bundle_path, (json.dumps(bundle, indent=2) + "\n").encode("utf-8"))
+        _write_new(config_path, text.encode("utf-8"))
+    except BaseException:
+        _remove(targets, created)
+        raise
     return bundle_path
 
 
-async def _first_prekeys(config: GatewayConfig, identity: IdentityKey, now: int) -> list[bytes]:
-    """Two consecutive prekeys, sealed with the local key in the gateway's store."""
-    box = LocalBox(read_local_key(config.path(config.gateway.local_key_file)))
-    store = GatewayStore(config.path(config.gateway.database))
-    await store.open()
+def config_text(
+    participant_id: str,
+    cell_id: str,
+    root_key: str,
+    hub_url: str,
+    hub_log_key: str,
+    suite: Suite,
+    api_port: int,
+) -> str:
+    """The gateway.toml of a new gateway; strings quoted (JSON escapes are TOML escapes), so a
+    value cannot end its string and add keys of its own."""
+    suite_name = "xwing" if suite is Suite.XWING else "x25519"
+    return (
+        "# livcr gateway configuration (see README: services embedding the library)\n"
+        "[gateway]\n"
+        f"participant_id = {json.dumps(participant_id)}\n"
+        f"cell_id = {json.dumps(cell_id)}\n"
+        f"root_key = {json.dumps(root_key)}\n"
+        f"hub_url = {json.dumps(hub_url)}\n"
+        f"hub_log_key = {json.dumps(hub_log_key)}\n"
+        f'suite = "{suite_name}"\n\n'
+        "[api]\n"
+        'host = "127.0.0.1"\n'
+        f"port = {int(api_port)}\n\n"
+        "[logging]\n"
+        'format = "json"\n'
+    )
+
+
+def first_prekeys(
+    config: GatewayConfig, identity: IdentityKey, box: LocalBox, now: int
+) -> list[FirstPrekey]:
+    """Two consecutive prekeys, their secrets sealed with the local key."""
     lifetime = config.gateway.prekey_lifetime_days * DAY
-    statements = []
+    made = []
+    for start in (now - DAY, now - DAY + lifetime):
+        secret = PrekeySecret(config.suite, os.urandom(config.suite.secret_seed_bytes))
+        statement = PrekeyStatement(
+            config.participant_id, identity.key_id, secret.public, start, start + lifetime
+        ).sign(identity)
+        sealed = box.seal(b"prekey|" + secret.key_id, secret.seed)
+        made.append(FirstPrekey(secret.key_id, sealed, statement, start, start + lifetime))
+    return made
+
+
+async def _store_prekeys(config: GatewayConfig, prekeys: list[FirstPrekey]) -> None:
+    """Raises OSError when SQLite cannot write the store (a full disk, say)."""
+    database = config.path(config.gateway.database)
+    store = GatewayStore(database)
     try:
-        for start in (now - DAY, now - DAY + lifetime):
-            secret = PrekeySecret(config.suite, os.urandom(config.suite.secret_seed_bytes))
-            statement = PrekeyStatement(
-                config.participant_id, identity.key_id, secret.public, start, start + lifetime
-            ).sign(identity)
+        await store.open()
+        for p in prekeys:
             await store.add_prekey(
-                secret.key_id,
-                box.seal(b"prekey|" + secret.key_id, secret.seed),
-                statement,
-                start,
-                start + lifetime,
+                p.prekey_id, p.sealed_secret, p.statement, p.not_before, p.not_after
             )
-            statements.append(statement)
+    except sqlite3.Error as exc:
+        raise OSError(f"{database}: {exc}") from exc
     finally:
         await store.close()
-    return statements
+
+
+def _targets(config: GatewayConfig, config_path: Path, bundle_path: Path) -> list[Path]:
+    """Every file ``init_gateway`` may create."""
+    database = config.path(config.gateway.database)
+    return [
+        config_path,
+        bundle_path,
+        config.path(config.gateway.key_file),
+        config.path(config.gateway.local_key_file),
+        config.path(config.api.token_file),
+        database,
+        *(database.with_name(database.name + side) for side in SQLITE_SIDE_FILES),
+    ]
+
+
+def _write_new(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all: a temporary file, linked into place (never over an
+    existing file) once it is on disk."""
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(8)}.tmp")
+    try:
+        write_private(temporary, data)
+        temporary.chmod(0o644)  # the bundle and the configuration hold no secret
+        os.link(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _missing_folders(directory: Path) -> list[Path]:
+    """The folders ``mkdir(parents=True)`` would create, deepest first."""
+    missing = []
+    folder = directory.absolute()
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove(files: list[Path], folders: list[Path]) -> None:
+    """Undo a failed ``init_gateway``: only what it created (none of them existed before)."""
+    for path in files:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError:
+            continue
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break

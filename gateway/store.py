@@ -1,8 +1,11 @@
 """The gateway's durable state in one SQLite file (WAL, synchronous=FULL).
 
 Outbox rows survive the gateway's crash and are resent with the same bytes until the hub
-acknowledges. Dossier rows are unique per (message id, direction): a message delivered twice is
-stored once. Bodies and prekey secrets are sealed with the local key before they reach the file.
+acknowledges (or sealed again, under the same message id, once they grew too old for the hub).
+Dossier rows are unique per (message id, direction): a message delivered twice is stored once.
+Bodies and prekey secrets are sealed with the local key before they reach the file. Other
+participants' prekey statements, verified when they were fetched, are kept for sealing while the
+hub is away.
 """
 
 from __future__ import annotations
@@ -54,6 +57,13 @@ SCHEMA = (
         not_before INTEGER NOT NULL,
         not_after INTEGER NOT NULL,
         uploaded INTEGER NOT NULL DEFAULT 0)""",
+    """CREATE TABLE IF NOT EXISTS peer_prekeys (
+        participant_id TEXT NOT NULL,
+        prekey_id BLOB NOT NULL,
+        statement BLOB NOT NULL,
+        not_after INTEGER NOT NULL,
+        fetched_at INTEGER NOT NULL,
+        PRIMARY KEY (participant_id, prekey_id))""",
     "CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note BLOB NOT NULL)",
     """CREATE TABLE IF NOT EXISTS rejections (
         message_id BLOB NOT NULL,
@@ -217,6 +227,36 @@ class GatewayStore:
             )
         )
 
+    async def replace_envelope(self, message_id: bytes, envelope: bytes) -> None:
+        """The message sealed again (same message id, fresh timestamp); sent from now on."""
+        await self.run(
+            lambda c: c.execute(
+                "UPDATE outbox SET envelope = ? WHERE message_id = ? AND state = 'pending'",
+                (envelope, message_id),
+            )
+        )
+
+    async def retry_now(self) -> int:
+        """Make every pending message due at once (the hub is back); return how many."""
+        return await self.run(
+            lambda c: (
+                c.execute(
+                    "UPDATE outbox SET next_attempt_at = 0"
+                    " WHERE state = 'pending' AND next_attempt_at > 0"
+                ).rowcount
+            )
+        )
+
+    async def sent_body(self, message_id: bytes) -> bytes | None:
+        """The sealed dossier copy of a message this gateway sends; None once erased."""
+        row = await self.run(
+            lambda c: c.execute(
+                "SELECT sealed FROM dossier WHERE message_id = ? AND direction = 'sent'",
+                (message_id,),
+            ).fetchone()
+        )
+        return None if row is None or row[0] is None else bytes(row[0])
+
     async def retry_later(self, message_id: bytes, at: float, error: str) -> None:
         await self.run(
             lambda c: c.execute(
@@ -369,6 +409,44 @@ class GatewayStore:
                 ).rowcount
             )
         )
+
+    # Other participants' prekeys.
+    async def cache_peer_prekeys(self, rows: list[tuple[str, bytes, bytes, int]], now: int) -> None:
+        """Remember verified (participant id, prekey id, statement, not_after) rows as fetched
+        at ``now``; forget the statements that expired."""
+
+        def run(c: sqlite3.Connection) -> None:
+            c.executemany(
+                "INSERT INTO peer_prekeys"
+                " (participant_id, prekey_id, statement, not_after, fetched_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, prekey_id) DO UPDATE"
+                " SET statement = excluded.statement, not_after = excluded.not_after,"
+                " fetched_at = excluded.fetched_at",
+                [(*row, now) for row in rows],
+            )
+            c.execute("DELETE FROM peer_prekeys WHERE not_after <= ?", (now,))
+
+        await self.run(run)
+
+    async def peer_prekeys(
+        self, participant_ids: list[str], now: int, fetched_since: int
+    ) -> dict[str, list[bytes]]:
+        """Cached statements of these participants, unexpired at ``now`` and fetched from
+        ``fetched_since`` on (to be verified again before use)."""
+
+        def run(c: sqlite3.Connection) -> list[Any]:
+            marks = ",".join("?" * len(participant_ids))
+            return c.execute(
+                "SELECT participant_id, statement FROM peer_prekeys"
+                f" WHERE participant_id IN ({marks}) AND not_after > ? AND fetched_at >= ?"
+                " ORDER BY participant_id, not_after",
+                (*participant_ids, now, fetched_since),
+            ).fetchall()
+
+        found: dict[str, list[bytes]] = {pid: [] for pid in participant_ids}
+        for participant_id, statement in await self.run(run):
+            found[participant_id].append(bytes(statement))
+        return found
 
     # Checkpoints and settings.
     async def checkpoints(self) -> list[tuple[int, bytes]]:

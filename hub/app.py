@@ -28,7 +28,7 @@ from livcr_exchange.service.problems import Problem, problem_middleware, problem
 from .config import HubConfig
 from .log import TransparencyLog
 from .operations import delivery_item, record_refusal
-from .state import Clock, Hub
+from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
 
 CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
@@ -236,6 +236,7 @@ def create_app(
     app.cleanup_ctx.append(_store_ctx)
     app.cleanup_ctx.append(_background_ctx)
     app.cleanup_ctx.append(_notices_ctx)
+    app.cleanup_ctx.append(_directory_ctx)
     app.on_shutdown.append(_close_streams)
     add_routes(app)
     return app
@@ -288,3 +289,25 @@ async def _notices_ctx(app: web.Application) -> AsyncIterator[None]:
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+async def _directory_ctx(app: web.Application) -> AsyncIterator[None]:
+    """While gateways are connected, re-read the directory every DIRECTORY_REFRESH_SECONDS, so a
+    revocation written by another process (`livcr hub revoke`), or one dated to take effect
+    later, closes the revoked participant's push stream even when no request comes in."""
+    hub = app[HUB]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(DIRECTORY_REFRESH_SECONDS)
+            if not any(hub.push.sockets.values()):
+                continue
+            try:
+                await hub.current_directory()
+            except Exception:  # noqa: BLE001  (a failed read is logged; the next one retries)
+                access_log.exception("directory refresh failed")
+
+    task = asyncio.create_task(loop(), name="hub-directory")
+    yield
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)

@@ -155,17 +155,22 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
     caller = caller_of(request)
     socket = web.WebSocketResponse(heartbeat=20)
     await socket.prepare(request)
-    hub.push.add(caller.participant_id, socket)
+    hub.push.add(caller.participant_id, caller.entry.identity_key.key_id, socket)
+    hub.push.drop_invalid(hub.directory, hub.clock())  # revoked since the request's check?
     try:
         after = 0
         while records := await hub.store.pending(caller.participant_id, after, MAX_FETCH):
             for record in records:
+                if not hub.push.holds(caller.participant_id, socket):
+                    return socket  # dropped meanwhile (revoked): it gets nothing more
                 await socket.send_str(
                     msgspec.json.encode(
                         {"type": "envelope", **operations.delivery_item(record)}
                     ).decode()
                 )
             after = records[-1].seq
+        if not hub.push.holds(caller.participant_id, socket):
+            return socket
         await socket.send_str('{"type":"caught_up"}')
         async for message in socket:
             if message.type in {WSMsgType.ERROR, WSMsgType.CLOSE}:

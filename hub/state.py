@@ -7,9 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import msgspec
-from aiohttp import web
+import structlog
+from aiohttp import WSCloseCode, web
 
 from livcr_exchange.directory import Directory
+from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keys import IdentityPublicKey
 from livcr_exchange.replay import ReplayCache
@@ -19,6 +21,7 @@ from .config import HubConfig
 from .log import TransparencyLog
 from .store.base import HubStore
 
+log = structlog.get_logger("livcr.hub")
 Clock = Callable[[], int]
 DIRECTORY_REFRESH_SECONDS = 1.0
 # A key the cached directory does not know may belong to a participant enrolled a moment ago;
@@ -28,15 +31,51 @@ DIRECTORY_MISS_REFRESH_SECONDS = 0.1
 
 @dataclass
 class PushRegistry:
-    """WebSocket connections of online gateways, per participant (this process only)."""
+    """WebSocket connections of online gateways, per participant (this process only).
+
+    Each socket is held with the identity key that opened it. Once that key no longer speaks for
+    its participant (revoked, expired, replaced), ``drop_invalid`` forgets the socket, so nothing
+    more is pushed to it, and closes it.
+    """
 
     sockets: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
+    _key_ids: dict[web.WebSocketResponse, bytes] = field(default_factory=dict)
+    _closing: set[asyncio.Task[bool]] = field(default_factory=set)
 
-    def add(self, participant_id: str, socket: web.WebSocketResponse) -> None:
+    def add(self, participant_id: str, key_id: bytes, socket: web.WebSocketResponse) -> None:
         self.sockets.setdefault(participant_id, set()).add(socket)
+        self._key_ids[socket] = key_id
 
     def remove(self, participant_id: str, socket: web.WebSocketResponse) -> None:
         self.sockets.get(participant_id, set()).discard(socket)
+        self._key_ids.pop(socket, None)
+
+    def holds(self, participant_id: str, socket: web.WebSocketResponse) -> bool:
+        return socket in self.sockets.get(participant_id, ())
+
+    def drop_invalid(self, directory: Directory, at: int) -> list[str]:
+        """Forget and close every socket whose key does not speak for its participant at ``at``
+        (spec §5.6); return the participants cut off. The closes run in the background: a peer
+        slow to answer the close handshake holds up nobody."""
+        dropped = []
+        for participant_id, sockets in self.sockets.items():
+            for socket in list(sockets):
+                try:
+                    directory.entry_for_key(participant_id, self._key_ids[socket], at)
+                except (LivcrError, KeyError):
+                    self.remove(participant_id, socket)
+                    self._close_later(socket)
+                    dropped.append(participant_id)
+        return dropped
+
+    def _close_later(self, socket: web.WebSocketResponse) -> None:
+        closing = asyncio.create_task(
+            socket.close(
+                code=WSCloseCode.POLICY_VIOLATION, message=b"no longer a participant of the cell"
+            )
+        )
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)
 
     async def push(self, participant_id: str, frame: dict[str, object]) -> None:
         data = msgspec.json.encode(frame).decode()
@@ -89,7 +128,8 @@ class Hub:
         return await self.refresh_directory()
 
     async def refresh_directory(self) -> Directory:
-        """Reload the directory when the store holds statements we have not verified yet.
+        """Reload the directory when the store holds statements we have not verified yet; close
+        the push streams of participants it no longer lets in.
 
         Every statement is verified against the root key on load: the store is not trusted to
         have kept only what the root signed.
@@ -108,4 +148,7 @@ class Hub:
                     self.config.hub.cell_id, self.root, tuple(entries), tuple(revocations)
                 )
                 self._statement_count = len(statements)
+            # Also when nothing changed: a revocation or an entry's end may take effect later.
+            for participant_id in self.push.drop_invalid(self.directory, self.clock()):
+                log.info("push stream closed: key no longer valid", participant=participant_id)
             return self.directory

@@ -22,6 +22,12 @@ Checks, in this order; the first that fails decides, with the code in brackets:
    the sender included when it was present, because its envelope signature is not a
    co-signature. Any other purpose carries no co-signatures [``cosignature_invalid``].
 
+``evaluate_before_sealing`` (the sender's gateway, which knows the directory but not the case)
+runs steps 1-3 and 6 with what the directory alone tells: a participant's *possible* roles
+(``possible_roles``: a ``deelnemer`` may be the owner of the case) and no ties. A directory entry
+lists the purposes its holder may send *and* those it may only receive; the roles tell them
+apart. What it denies, the hub denies too (with this code, unless step 4 or 5 fails first).
+
 ``evaluate_message`` (the gateway, after opening) then checks:
 
 8. The body decodes under the body schema, tagged with the header's purpose
@@ -144,6 +150,12 @@ class _Request:
     sender: Participant
     recipients: Mapping[str, Participant]
     case: CaseView | None
+    sealing: bool = False  # before sealing: the case is unknown, not absent
+
+    def roles_of(self, participant: Participant) -> frozenset[Role]:
+        if self.sealing:
+            return possible_roles(participant)
+        return effective_roles(participant, self.case)
 
 
 def effective_roles(participant: Participant, case: CaseView | None) -> frozenset[Role]:
@@ -152,6 +164,18 @@ def effective_roles(participant: Participant, case: CaseView | None) -> frozense
     if owns and participant.role == Role.DEELNEMER:
         return frozenset({participant.role, Role.CASUSVERANTWOORDELIJKE})
     return frozenset({participant.role})
+
+
+def possible_roles(participant: Participant) -> frozenset[Role]:
+    """The effective roles ``participant`` can hold on some case: a deelnemer may own one."""
+    return roles_on_some_case(participant.role)
+
+
+def roles_on_some_case(role: Role) -> frozenset[Role]:
+    """The effective roles a holder of directory ``role`` can have on some case."""
+    if role == Role.DEELNEMER:
+        return frozenset({role, Role.CASUSVERANTWOORDELIJKE})
+    return frozenset({role})
 
 
 def is_member(participant: Participant, case: CaseView) -> bool:
@@ -196,7 +220,7 @@ def _sender_may_use_purpose(request: _Request) -> _Denial | None:
     sender, tag = request.sender, request.purpose.tag
     if tag not in sender.allowed_purposes:
         return PurposeNotAllowed, f"directory entry of {sender.participant_id} does not list {tag}"
-    roles = effective_roles(sender, request.case)
+    roles = request.roles_of(sender)
     if not roles & request.purpose.sender_roles:
         return PurposeNotAllowed, (
             f"{sender.participant_id} ({_roles_text(roles)}) may not send {tag}; "
@@ -249,14 +273,16 @@ def _recipient_allowed(request: _Request, recipient_id: str) -> str | None:
         return f"{recipient_id} is not enrolled"
     if purpose.tag not in recipient.allowed_purposes:
         return f"directory entry of {recipient_id} does not list {purpose.tag}"
-    roles = effective_roles(recipient, request.case)
+    roles = request.roles_of(recipient)
     if not roles & purpose.recipient_roles:
         return (
             f"{recipient_id} ({_roles_text(roles)}) may not receive {purpose.tag}; "
             f"recipients: {_roles_text(purpose.recipient_roles)}"
         )
-    if not has_tie(purpose.recipient_tie, recipient, request.case, request.facts.meeting_ref):
-        return f"{recipient_id} is not {_tie_text(purpose.recipient_tie, request)}"
+    # Ties need the case, which only the hub knows.
+    tie = purpose.recipient_tie
+    if not request.sealing and not has_tie(tie, recipient, request.case, request.facts.meeting_ref):
+        return f"{recipient_id} is not {_tie_text(tie, request)}"
     return None
 
 
@@ -318,6 +344,31 @@ def evaluate_header(
         return _deny(facts, PurposeNotAllowed, f"unknown purpose {facts.purpose!r}")
     request = _Request(purpose, facts, sender, recipients, case)
     for check in _HEADER_CHECKS:
+        denial = check(request)
+        if denial is not None:
+            return _deny(facts, *denial)
+    return Decision.allow(purpose=facts.purpose, sender_id=facts.sender_id)
+
+
+def evaluate_before_sealing(
+    facts: MessageFacts, sender: Participant, recipients: Mapping[str, Participant]
+) -> Decision:
+    """A sender's gateway's decision before it seals, from its verified directory alone.
+
+    Steps 1-3 and 6 of the module docstring, with each participant's possible roles and without
+    case ties; ``facts.case_ref`` names a case the gateway cannot see. ``recipients`` maps
+    participant ids to their directory entries; a listed recipient missing from it is not
+    enrolled.
+
+    Raises:
+        ValueError: ``sender`` is not the one ``facts`` names (a caller's bug).
+    """
+    _check_inputs(facts, sender, None)
+    purpose = CATALOGUE.get(facts.purpose)
+    if purpose is None:
+        return _deny(facts, PurposeNotAllowed, f"unknown purpose {facts.purpose!r}")
+    request = _Request(purpose, facts, sender, recipients, None, sealing=True)
+    for check in (_sender_may_use_purpose, _recipients_allowed):
         denial = check(request)
         if denial is not None:
             return _deny(facts, *denial)

@@ -15,7 +15,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -59,8 +59,15 @@ class GatewayCell:
 
     @classmethod
     def create(
-        cls, directory: Path, participants: dict[str, Role] = PARTICIPANTS, *, start: bool = True
+        cls,
+        directory: Path,
+        participants: dict[str, Role] = PARTICIPANTS,
+        *,
+        start: bool = True,
+        enrolled_ago: int = 60,
     ) -> GatewayCell:
+        """``enrolled_ago``: seconds before now that the directory entries start (a gateway
+        whose clock runs behind needs them to be valid already)."""
         port = free_port()
         hub_dir = directory / "hub"
         with mock.patch("hub.keyfiles.lock", _cheap_lock):
@@ -96,7 +103,7 @@ class GatewayCell:
                         role=role,
                         organisation=KBO,
                         purposes=None,
-                        now=now - 60,
+                        now=now - enrolled_ago,
                         valid_days=30,
                     )
 
@@ -159,24 +166,44 @@ class RunningGateway:
 
 
 class RunningGateways:
-    """Open gateways with their APIs inside a ``LoopThread``; ``close`` shuts all down."""
+    """Open gateways with their APIs inside a ``LoopThread``; ``close`` shuts all down.
 
-    def __init__(self, cell: GatewayCell, names: list[str], **api_options: Any) -> None:
+    ``clocks`` gives a gateway its own clock (the default is the system's).
+    """
+
+    def __init__(
+        self,
+        cell: GatewayCell,
+        names: list[str],
+        *,
+        clocks: dict[str, Callable[[], int]] | None = None,
+        **api_options: Any,
+    ) -> None:
         self.loop = LoopThread()
         self._stack = contextlib.AsyncExitStack()
         self.gateways: dict[str, RunningGateway] = {}
+        clocks = clocks or {}
         try:
             for name in names:
-                self.gateways[name] = self.loop.run(self._open(cell, name, api_options))
+                self.gateways[name] = self.loop.run(
+                    self._open(cell, name, clocks.get(name), api_options)
+                )
         except BaseException:
             self.close()
             raise
 
     async def _open(
-        self, cell: GatewayCell, name: str, api_options: dict[str, Any]
+        self,
+        cell: GatewayCell,
+        name: str,
+        clock: Callable[[], int] | None,
+        api_options: dict[str, Any],
     ) -> RunningGateway:
         config = cell.config(name)
-        gateway = await self._stack.enter_async_context(Gateway.open(config, passphrase=PASSPHRASE))
+        options: dict[str, Any] = {} if clock is None else {"clock": clock}
+        gateway = await self._stack.enter_async_context(
+            Gateway.open(config, passphrase=PASSPHRASE, **options)
+        )
         token = cell.token(name)
         url = await self._stack.enter_async_context(
             serving(create_api(gateway, token, **api_options))

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import web
+from yarl import URL
 
 HOP_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 
@@ -30,9 +31,10 @@ def main() -> None:
         body = await request.read()
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         session = request.app[SESSION]
-        async with session.request(
-            request.method, upstream + request.path_qs, data=body, headers=headers
-        ) as answer:
+        # The path and query exactly as sent: the hub verifies the signature over the raw query
+        # ("ids=a%2Cb"), which a decoded one ("ids=a,b") would not match.
+        target = URL(upstream + request.raw_path, encoded=True)
+        async with session.request(request.method, target, data=body, headers=headers) as answer:
             payload = await answer.read()
             content_type = answer.headers.get("Content-Type", "application/octet-stream")
         if swallow.is_set() and request.method == "POST" and request.path == "/v1/envelopes":

@@ -464,8 +464,9 @@ async def test_gateway_refuses_entries_not_signed_by_its_root(tmp_path: Path) ->
 def test_gateway_halts_on_a_log_that_forks(tmp_path: Path) -> None:
     """The hub's store is rolled back, then rewritten, after the gateways saw a checkpoint.
 
-    A running gateway halts (status ``halted``, sending refused); a restarted one refuses to
-    start; both say the log is not consistent with what they saw.
+    A running gateway halts (status ``halted``, sending refused, nothing more accepted or
+    acknowledged: the hub keeps it queued); a restarted one refuses to start; both say the log
+    is not consistent with what they saw.
     """
     roles = {"coord": Role.COORDINATOR, "caw": Role.DEELNEMER}
     forked = Cell(tmp_path, roles, maintenance_interval_seconds=1.0)  # they check every second
@@ -499,6 +500,21 @@ def test_gateway_halts_on_a_log_that_forks(tmp_path: Path) -> None:
         with pytest.raises(ApiError) as refused:
             coord.api.send(new_case(), "screening_vraag", ["caw"], body("screening_vraag"))
         assert (refused.value.status, refused.value.code) == (503, "halted")
+        # Nor does it take anything more from that hub: what the hub holds for it stays queued
+        # there, unacknowledged, and its push stream is closed for good.
+        waiting = asyncio.run(
+            submit_around_the_gateway(forked, "caw", "coord", new_case(), body("aanmelding"))
+        )
+        time.sleep(3)  # many times what a push and its acknowledgement take
+        assert forked.hub_query(
+            "SELECT COUNT(*) FROM deliveries WHERE message_id = ?", waiting
+        ) == [(1,)]
+        assert coord.query("SELECT COUNT(*) FROM dossier WHERE message_id = ?", waiting) == [(0,)]
+        assert coord.query("SELECT COUNT(*) FROM rejections WHERE message_id = ?", waiting) == [
+            (0,)
+        ]
+        later = coord.wait_status(lambda s: s["connected"] is False, timeout=10)
+        assert later["halted"] == status["halted"]
 
         # Rewrite: the rolled-back store grows past what the gateways saw, with other leaves.
         forked.hub.stop()

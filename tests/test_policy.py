@@ -24,8 +24,10 @@ from livcr_exchange.policy import (
     MessageFacts,
     Participant,
     effective_roles,
+    evaluate_before_sealing,
     evaluate_header,
     evaluate_message,
+    possible_roles,
 )
 from livcr_exchange.purpose_examples import (
     EXAMPLE_CASE_REF,
@@ -620,3 +622,72 @@ def test_raise_for_denial_maps_codes_to_classes(error: type[LivcrError]) -> None
     decision = Decision.deny(error, "why", purpose="afsluiting", sender_id=COORD)
     with pytest.raises(error, match="why"):
         decision.raise_for_denial()
+
+
+# Before sealing: the sender's gateway, with its directory and without the case.
+
+
+def before_sealing(message: MessageFacts, cell: Mapping[str, Participant] = CELL) -> Decision:
+    return evaluate_before_sealing(message, cell[message.sender_id], cell)
+
+
+@pytest.mark.parametrize("scenario", ALLOWED, ids=lambda s: s.name)
+def test_before_sealing_allows_what_the_hub_allows(scenario: Scenario) -> None:
+    """No false refusal: the gateway cannot see the case, so a deelnemer may be its owner."""
+    decision = before_sealing(scenario.message)
+    assert decision == Decision.allow(
+        purpose=scenario.message.purpose, sender_id=scenario.message.sender_id
+    )
+
+
+@pytest.mark.parametrize("scenario", DENIED, ids=lambda s: s.name)
+def test_before_sealing_denies_only_what_the_hub_denies(scenario: Scenario) -> None:
+    """What the directory alone settles is denied with the hub's code; the case's state, the
+    ties and the co-signatures are left to the hub."""
+    hub = decide(scenario.message, scenario.case)
+    decision = before_sealing(scenario.message)
+    if not decision.allowed:
+        if decision.code != hub.code:  # the hub stopped at step 4 or 5, before the recipients
+            assert decision.code == RecipientNotAllowed.code, (decision.reason, hub.reason)
+            assert hub.code in {CaseStateForbids.code, PurposeNotAllowed.code}
+        return
+    assert hub.code in {
+        CaseStateForbids.code,
+        CosignatureInvalid.code,
+        PurposeNotAllowed.code,  # a sender tie, or only the case's owner may send it
+        RecipientNotAllowed.code,  # a recipient tie
+    }
+
+
+@pytest.mark.parametrize("purpose", sorted(ALL))
+def test_before_sealing_tells_what_a_role_may_send_from_what_it_may_only_receive(
+    purpose: str,
+) -> None:
+    """Every entry lists every purpose here (as enrolment grants both directions); the roles
+    decide. A deelnemer counts as a possible case owner."""
+    rule = CATALOGUE[purpose]
+    recipient = next(pid for pid, p in CELL.items() if p.role in rule.recipient_roles)
+    for sender_id, sender in CELL.items():
+        if sender_id == recipient:
+            continue
+        decision = before_sealing(facts(purpose, sender_id, [recipient]))
+        may_send = bool(possible_roles(sender) & rule.sender_roles)
+        assert (decision.code != PurposeNotAllowed.code) == may_send, (sender_id, decision)
+        if not may_send:
+            roles = ", ".join(sorted(possible_roles(sender)))
+            assert decision.reason.startswith(f"{sender_id} ({roles}) may not send {purpose};")
+
+
+def test_before_sealing_refuses_recipients_by_role_and_unknown_ones() -> None:
+    listed = before_sealing(facts("screening_antwoord", CAW, [IO]))  # IO's entry lists it
+    assert (listed.code, listed.reason) == (
+        RecipientNotAllowed.code,
+        f"{IO} (io_politie) may not receive screening_antwoord; recipients: coordinator",
+    )
+    assert before_sealing(facts("aanmelding", CLB, [CLB])).code == RecipientNotAllowed.code
+    assert before_sealing(facts("aanmelding", CLB, ["nobody"])).reason == "nobody is not enrolled"
+
+
+def test_possible_roles() -> None:
+    assert possible_roles(CELL[CLB]) == {Role.DEELNEMER, Role.CASUSVERANTWOORDELIJKE}
+    assert possible_roles(CELL[COORD]) == {Role.COORDINATOR}

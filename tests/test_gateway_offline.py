@@ -1,0 +1,285 @@
+"""A gateway while its hub is away: a real hub process, stopped and started, and real gateways.
+
+With ``wait: false`` a message is sealed to the recipients' cached prekeys (fetched from the hub
+and verified earlier, verified again now), queued durably, and delivered once the hub is back;
+one that waited longer than the hub accepts is sealed again under the same message id. Without
+a recent cached prekey of every recipient, or with ``wait``, the answer is 503
+``hub_unavailable`` and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgspec
+import pytest
+from factories import NOW
+from factories import Cell as KeyCell
+from gateway_harness import GatewayCell, RunningGateway, RunningGateways, load_spec
+
+from gateway.core import RESEAL_AFTER_SECONDS
+from gateway.prekeys import PREKEY_CACHE_MAX_AGE, PeerPrekeys
+from gateway.store import GatewayStore
+from livcr_exchange.constants import MAX_CLOCK_SKEW
+from livcr_exchange.envelope import UnverifiedEnvelope
+from livcr_exchange.errors import KeyRevoked
+from livcr_exchange.keys import Suite
+from livcr_exchange.purpose_examples import example_body
+from livcr_exchange.purposes import encode_body
+from livcr_exchange.roles import Role
+from livcr_exchange.service.hub_client import HubClient
+from livcr_exchange.statements import PrekeyStatement
+
+SPEC = load_spec()
+DAY = 86_400
+ROLES = {"coord": Role.COORDINATOR, "caw": Role.DEELNEMER, "clb": Role.DEELNEMER}
+REFERRAL = msgspec.json.decode(encode_body(example_body("aanmelding")))
+
+
+@dataclass
+class Clock:
+    """The system clock, moved by ``offset`` seconds (caw's own clock in these tests)."""
+
+    offset: int = 0
+
+    def __call__(self) -> int:
+        return int(time.time()) + self.offset
+
+
+@pytest.fixture(scope="module")
+def cell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayCell]:
+    # Enrolled a day ago, so that caw's clock may run well behind without leaving the window.
+    cell = GatewayCell.create(tmp_path_factory.mktemp("gateway-offline"), ROLES, enrolled_ago=DAY)
+    try:
+        yield cell
+    finally:
+        cell.hub.stop()
+
+
+@pytest.fixture(scope="module")
+def caw_clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(scope="module")
+def gws(cell: GatewayCell, caw_clock: Clock) -> Iterator[RunningGateways]:
+    running = RunningGateways(cell, ["coord", "caw"], clocks={"caw": caw_clock})
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+@pytest.fixture
+def hub_away(cell: GatewayCell, gws: RunningGateways, caw_clock: Clock) -> Iterator[None]:
+    """The hub stopped (caw has seen it go); afterwards it runs again and caw is back on it."""
+    cell.hub.stop()
+    wait_until(gws["caw"], lambda s: not s["connected"])
+    try:
+        yield
+    finally:
+        caw_clock.offset = 0
+        if cell.hub.process is None or cell.hub.process.poll() is not None:
+            cell.hub.start()  # unless the test started it
+        for name in ("caw", "coord"):
+            wait_until(gws[name], lambda s: s["connected"])
+
+
+def call(gw: RunningGateway, method: str, route: str, status: int, **kwargs: Any) -> Any:
+    response = gw.request(method, route, **kwargs)
+    assert response.status_code == status, response.text
+    SPEC[route][method].validate_response(response)
+    return response.json()
+
+
+def status_of(gw: RunningGateway) -> dict[str, Any]:
+    status: dict[str, Any] = call(gw, "GET", "/v1/status", 200)
+    return status
+
+
+def wait_until(gw: RunningGateway, condition: Any, timeout: float = 20) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while not condition(status := status_of(gw)):
+        assert time.monotonic() < deadline, f"{gw.participant_id}: status stayed {status}"
+        time.sleep(0.05)
+    return status
+
+
+def send(gw: RunningGateway, case_ref: str, to: list[str], status: int, **fields: Any) -> Any:
+    request = {"case_ref": case_ref, "purpose": "aanmelding", "to": to, "body": REFERRAL}
+    return call(gw, "POST", "/v1/messages", status, json={**request, **fields})
+
+
+def counts(gw: RunningGateway) -> tuple[int, int, int]:
+    status = status_of(gw)
+    return status["outbox_pending"], status["outbox_failed"], status["dossier_records"]
+
+
+def outbox(gw: RunningGateway, message_id: str) -> tuple[str, bytes]:
+    """The outbox row of a message, read from the gateway's own SQLite file."""
+    config = gw.gateway.config
+    database = config.path(config.gateway.database)
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+        state, envelope = connection.execute(
+            "SELECT state, envelope FROM outbox WHERE message_id = ?", (bytes.fromhex(message_id),)
+        ).fetchone()
+    connection.close()
+    return str(state), bytes(envelope)
+
+
+def received(gw: RunningGateway, message_id: str, timeout: float = 30) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        page = call(gw, "GET", "/v1/messages", 200, params={"after": 0, "limit": 1000, "wait": 2})
+        for message in page["messages"]:
+            if message["message_id"] == message_id:
+                return dict(message)
+    raise AssertionError(f"{gw.participant_id} never received {message_id}")
+
+
+def test_the_spec_states_the_limits() -> None:
+    text = (Path(__file__).resolve().parent.parent / "specs" / "gateway-api.yaml").read_text()
+    assert f"`PREKEY_CACHE_MAX_AGE` = {PREKEY_CACHE_MAX_AGE} s" in text
+    assert f"`RESEAL_AFTER_SECONDS` = {RESEAL_AFTER_SECONDS} " in text
+
+
+@pytest.mark.usefixtures("hub_away")
+def test_queued_while_the_hub_is_away_and_delivered_once_it_is_back(
+    gws: RunningGateways, cell: GatewayCell
+) -> None:
+    caw, coord = gws["caw"], gws["coord"]
+    before = counts(caw)
+    queued = send(caw, "case-offline-1", ["coord"], 202, wait=False)
+    assert queued["state"] == "queued"
+    assert counts(caw) == (before[0] + 1, before[1], before[2] + 1)
+    assert outbox(caw, queued["message_id"])[0] == "pending"
+    (record,) = call(caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-offline-1"})[
+        "records"
+    ]
+    assert (record["direction"], record["leaf_index"]) == ("sent", None)
+    # Waiting for a receipt needs the hub: refused at once, nothing stored.
+    problem = send(caw, "case-offline-2", ["coord"], 503)
+    assert problem["code"] == "hub_unavailable"
+    assert counts(caw) == (before[0] + 1, before[1], before[2] + 1)
+
+    cell.hub.start()
+    message = received(coord, queued["message_id"])
+    assert (message["sender_id"], message["case_ref"]) == ("caw", "case-offline-1")
+    status = wait_until(caw, lambda s: s["outbox_pending"] == before[0])
+    assert status["outbox_failed"] == before[1]
+    assert outbox(caw, queued["message_id"])[0] == "sent"
+
+
+@pytest.mark.usefixtures("hub_away")
+def test_without_a_recent_cached_prekey_nothing_is_queued(
+    gws: RunningGateways, caw_clock: Clock
+) -> None:
+    caw = gws["caw"]
+    before = counts(caw)
+    # A week and a day later (caw's clock says), the prekeys of coord that caw fetched from
+    # the hub are too old (and here also expired): it has none to seal to.
+    caw_clock.offset = PREKEY_CACHE_MAX_AGE + DAY
+    problem = send(caw, "case-offline-3", ["coord"], 503, wait=False)
+    assert problem["code"] == "hub_unavailable"
+    assert "no recent verified prekey of coord" in problem["detail"]
+    assert counts(caw) == before
+    assert call(caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-offline-3"}) == {
+        "records": []
+    }
+
+
+@pytest.mark.usefixtures("hub_away")
+def test_a_message_that_waited_too_long_for_the_hub_is_sealed_again(
+    gws: RunningGateways, cell: GatewayCell, caw_clock: Clock
+) -> None:
+    """Queued 20 minutes before the hub is back (caw's clock is set back to queue it then): the
+    hub refuses timestamps older than MAX_CLOCK_SKEW, so caw seals it again, same message id."""
+    caw, coord = gws["caw"], gws["coord"]
+    before = counts(caw)
+    caw_clock.offset = -1200
+    queued = send(caw, "case-offline-4", ["coord"], 202, wait=False)
+    first = UnverifiedEnvelope.parse(outbox(caw, queued["message_id"])[1]).header.core
+    caw_clock.offset = 0
+    assert time.time() - first.timestamp > MAX_CLOCK_SKEW > RESEAL_AFTER_SECONDS
+
+    cell.hub.start()
+    message = received(coord, queued["message_id"])
+    assert message["case_ref"] == "case-offline-4"
+    wait_until(caw, lambda s: s["outbox_pending"] == before[0])
+    state, envelope = outbox(caw, queued["message_id"])
+    again = UnverifiedEnvelope.parse(envelope).header.core
+    assert state == "sent"
+    assert again.message_id == first.message_id
+    assert again.expires_at == first.expires_at
+    assert again.timestamp - first.timestamp >= 1200 - 5
+    assert counts(caw)[1] == before[1]
+
+
+# The cache itself, on a real store: what it hands out is recent, valid and verified again.
+@pytest.fixture
+async def cache(tmp_path: Path) -> AsyncIterator[tuple[KeyCell, GatewayStore, PeerPrekeys]]:
+    keys = KeyCell.build()
+    store = GatewayStore(tmp_path / "gateway.sqlite3")
+    await store.open()
+    async with aiohttp.ClientSession() as session:
+        # Never called: ``cached`` answers without the hub (nothing listens on port 9).
+        client = HubClient("http://127.0.0.1:9", "caw", keys.identity("caw"), session)
+        try:
+            yield keys, store, PeerPrekeys(store, client, Suite.XWING)
+        finally:
+            await store.close()
+
+
+def long_prekey(keys: KeyCell, owner: str, signer: str, days: int = 20) -> tuple[bytes, int]:
+    """A prekey statement of ``owner`` valid for ``days`` from NOW - 1 day, signed by
+    ``signer``'s identity key (the owner's own, unless forged)."""
+    statement = PrekeyStatement(
+        owner,
+        keys.identity(signer).key_id,
+        keys[owner].prekey(Suite.XWING),
+        NOW - DAY,
+        NOW + days * DAY,
+    )
+    return statement.sign(keys.identity(signer)), statement.not_after
+
+
+async def test_a_cached_prekey_is_used_only_while_recent(
+    cache: tuple[KeyCell, GatewayStore, PeerPrekeys],
+) -> None:
+    keys, store, peers = cache
+    signed, not_after = long_prekey(keys, "clb", "clb")
+    await store.cache_peer_prekeys(
+        [("clb", keys["clb"].prekey(Suite.XWING).key_id, signed, not_after)], NOW
+    )
+    fresh = await peers.cached(keys.directory, ["clb"], NOW + PREKEY_CACHE_MAX_AGE)
+    assert [s for _, s in fresh["clb"]] == [signed]
+    stale = await peers.cached(keys.directory, ["clb"], NOW + PREKEY_CACHE_MAX_AGE + 1)
+    assert stale == {"clb": []}  # still inside its window, but fetched too long ago
+    # Seen at the hub again: recent again.
+    await store.cache_peer_prekeys(
+        [("clb", keys["clb"].prekey(Suite.XWING).key_id, signed, not_after)], NOW + 2 * DAY
+    )
+    again = await peers.cached(keys.directory, ["clb"], NOW + PREKEY_CACHE_MAX_AGE + 1)
+    assert [s for _, s in again["clb"]] == [signed]
+
+
+async def test_a_cached_prekey_is_verified_again_at_use(
+    cache: tuple[KeyCell, GatewayStore, PeerPrekeys],
+) -> None:
+    keys, store, peers = cache
+    forged, not_after = long_prekey(keys, "clb", "caw")  # names clb, signed by caw
+    await store.cache_peer_prekeys([("clb", b"\x01" * 16, forged, not_after)], NOW)
+    assert await peers.cached(keys.directory, ["clb"], NOW) == {"clb": []}
+    signed, not_after = long_prekey(keys, "clb", "clb")
+    await store.cache_peer_prekeys([("clb", b"\x02" * 16, signed, not_after)], NOW)
+    assert [s for _, s in (await peers.cached(keys.directory, ["clb"], NOW))["clb"]] == [signed]
+    # Revoked since it was cached: the directory of the moment decides.
+    revoked = keys.directory_with(revocations=[keys.revocation("clb", NOW + 60)])
+    with pytest.raises(KeyRevoked):
+        await peers.cached(revoked, ["clb"], NOW + 60)
