@@ -255,7 +255,7 @@ class Cell:
                         operator.PublicBundle.from_json(bundle),
                         role=service.role,
                         organisation=KBO[service.participant_id],
-                        purposes=purposes_of(service.role),
+                        purposes=operator.default_purposes(service.role),
                         now=now - 60,
                         valid_days=30,
                     )
@@ -309,15 +309,6 @@ class Cell:
         if not path.exists():
             return ""
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-
-def purposes_of(role: Role) -> frozenset[str]:
-    """What the directory entry allows: the role's purposes; for a deelnemer also those of a
-    case owner (casusverantwoordelijke), the per-case role any deelnemer can be appointed to."""
-    purposes = operator.default_purposes(role)
-    if role is Role.DEELNEMER:
-        purposes |= operator.default_purposes(Role.CASUSVERANTWOORDELIJKE)
-    return purposes
 
 
 def wait_listening(process: subprocess.Popen[bytes], port: int, what: str) -> None:

@@ -247,6 +247,27 @@ def revoke(config_path: Path, participant_id: str, reason: str, root_file: Path 
     click.echo(f"revoked {count} key(s) of {participant_id}")
 
 
+@hub_group.command("keys")
+@config_option
+@click.argument("which", type=click.Choice(["root", "log"]), required=False)
+def keys(config_path: Path, which: str | None) -> None:
+    """The cell's public keys, which every gateway is configured with (`livcr gateway init`).
+
+    With WHICH, print that key alone (for a script): `root` signs the directory, `log` the
+    checkpoints.
+    """
+    config = load(config_path)
+    try:
+        log_key = read_log_key(config.path(config.hub.log_key_file)).public.to_text()
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    found = {"root": config.hub.root_key, "log": log_key}
+    if which is not None:
+        click.echo(found[which])
+        return
+    click.echo(f"root key: {found['root']}\nlog key:  {found['log']}")
+
+
 @hub_group.command("status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -24,6 +24,7 @@ from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey, IdentityPublicKey
+from livcr_exchange.policy import roles_on_some_case
 from livcr_exchange.purposes import CATALOGUE
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation, StatementType
@@ -123,9 +124,11 @@ def init_cell(
 
 
 def default_purposes(role: Role) -> frozenset[str]:
-    """Every purpose the role can send or receive, by the catalogue."""
+    """Every purpose the role can send or receive, by the catalogue, including those of the
+    roles it may hold on a case (a deelnemer appointed case owner sends the progress report)."""
+    roles = roles_on_some_case(role)
     return frozenset(
-        tag for tag, p in CATALOGUE.items() if role in p.sender_roles or role in p.recipient_roles
+        tag for tag, p in CATALOGUE.items() if roles & p.sender_roles or roles & p.recipient_roles
     )
 
 

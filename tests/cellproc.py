@@ -237,14 +237,6 @@ def gateway_overrides(folder: Path, settings: Mapping[str, object]) -> None:
     path.write_text(path.read_text().replace("[gateway]\n", "[gateway]\n" + lines, 1))
 
 
-def purposes_of(role: Role) -> frozenset[str]:
-    """A deelnemer's entry also lists what it may do when appointed case owner."""
-    purposes = operator.default_purposes(role)
-    if role is Role.DEELNEMER:
-        purposes |= operator.default_purposes(Role.CASUSVERANTWOORDELIJKE)
-    return purposes
-
-
 class Cell:
     """A hub and gateways in processes; ``hub`` is a `HubProcess` (kill, start, stop)."""
 
@@ -311,7 +303,7 @@ class Cell:
                     operator.PublicBundle.from_json(bundle),
                     role=role,
                     organisation=KBO,
-                    purposes=purposes_of(role),
+                    purposes=operator.default_purposes(role),
                     now=now - 60,
                     valid_days=30,
                 )

@@ -10,7 +10,9 @@ import pytest
 from click.testing import CliRunner
 from conftest import StoreTarget
 
+from hub.operator import default_purposes
 from livcr_cli import main
+from livcr_exchange.roles import Role
 
 ENV = {"LIVCR_ROOT_PASSPHRASE": "root pw", "LIVCR_PASSPHRASE": "participant pw"}
 
@@ -139,3 +141,11 @@ def test_serve_refuses_a_log_key_others_can_read(cell: Path) -> None:
     code, output = run("hub", "serve", "--config", str(cell / "cell" / "hub.toml"))
     assert code == 1
     assert "readable by others" in output
+
+
+def test_default_purposes_cover_the_roles_held_on_a_case() -> None:
+    """A deelnemer enrolled without --purpose may be appointed case owner, and then reports."""
+    deelnemer = default_purposes(Role.DEELNEMER)
+    assert {"opvolgingsrapport", "actieplan", "screening_antwoord"} <= deelnemer
+    assert "opvolgingsrapport" not in default_purposes(Role.IO_POLITIE)
+    assert "terugkoppelingsfiche" in default_purposes(Role.IO_POLITIE)
