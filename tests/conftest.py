@@ -7,6 +7,7 @@ a fresh PostgreSQL database of its own (created, migrated, dropped; see ``pgdb.p
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from hub.store.base import HubStore
 
 STORE_KINDS = ("sqlite", "postgresql")
 
-__all__ = ["STORE_KINDS", "StoreTarget", "pg_dsn", "store_kind", "store_target"]
+__all__ = ["STORE_KINDS", "StoreTarget", "new_store_target", "pg_dsn", "store_kind", "store_target"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,18 @@ def store_kind(request: pytest.FixtureRequest) -> str:
     return kind
 
 
-@pytest.fixture
-def store_target(store_kind: str, tmp_path: Path) -> Iterator[StoreTarget]:
-    if store_kind == "sqlite":
-        yield StoreTarget("sqlite", path=tmp_path / "hub.sqlite3")
+@contextmanager
+def new_store_target(kind: str, folder: Path) -> Iterator[StoreTarget]:
+    """A SQLite file in ``folder``, or a migrated PostgreSQL database dropped on exit."""
+    if kind == "sqlite":
+        yield StoreTarget("sqlite", path=folder / "hub.sqlite3")
         return
     with fresh_database() as dsn:
         run_sync(migrated(dsn))
         yield StoreTarget("postgresql", dsn=dsn)
+
+
+@pytest.fixture
+def store_target(store_kind: str, tmp_path: Path) -> Iterator[StoreTarget]:
+    with new_store_target(store_kind, tmp_path) as target:
+        yield target

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -53,6 +52,7 @@ from .base import (
     WriteBatch,
 )
 from .migrations import SCHEMA_VERSION, MigrationReport, migrate_postgres, postgres_version
+from .rows import case_from_row, case_to_row, delivery_from_row
 
 log = structlog.get_logger("livcr.hub.store")
 
@@ -336,11 +336,11 @@ class PostgresStore:
             f"SELECT {CASE_COLUMNS} FROM cases WHERE case_ref = $1",
             case_ref,
         )
-        return _case_from_row(rows[0]) if rows else None
+        return case_from_row(rows[0]) if rows else None
 
     async def cases(self) -> list[CaseRecord]:
         rows = await self._fetch(f"SELECT {CASE_COLUMNS} FROM cases ORDER BY case_ref")
-        return [_case_from_row(r) for r in rows]
+        return [case_from_row(r) for r in rows]
 
     async def pending(self, recipient_id: str, after_seq: int, limit: int) -> list[DeliveryRecord]:
         rows = await self._fetch(
@@ -349,7 +349,7 @@ class PostgresStore:
             after_seq,
             limit,
         )
-        return [_delivery_from_row(r) for r in rows]
+        return [delivery_from_row(r) for r in rows]
 
     async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None:
         rows = await self._fetch(
@@ -357,7 +357,7 @@ class PostgresStore:
             recipient_id,
             message_id,
         )
-        return _delivery_from_row(rows[0]) if rows else None
+        return delivery_from_row(rows[0]) if rows else None
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         rows = await self._fetch(
@@ -569,7 +569,7 @@ def _group_arguments(live: list[tuple[WriteBatch, tuple[int, ...]]], origin: str
         *_columns([ack for batch in batches for ack in batch.acks], 2),
         *_columns([s for batch in batches for s in batch.statements], 3),
         *_columns([p for batch in batches for p in batch.prekeys], 5),
-        *_columns([_case_to_row(case) for case in cases.values()], 9),
+        *_columns([case_to_row(case) for case in cases.values()], 9),
         *_columns(leaves, 4),
         CHANNEL,
         [p for e, _ in envelopes for p in _notice_payloads(origin, e)],
@@ -641,41 +641,4 @@ def _envelope_row(env: NewEnvelope, leaf_index: int) -> tuple[Any, ...]:
         env.expires_at,
         leaf_index,
         env.blob,
-    )
-
-
-def _case_to_row(case: CaseRecord) -> tuple[Any, ...]:
-    meetings = {ref: sorted(present) for ref, present in sorted(case.meetings.items())}
-    return (
-        case.case_ref,
-        case.state,
-        case.owner,
-        case.referrer,
-        json.dumps(sorted(case.members)),
-        json.dumps(meetings),
-        case.opened_at,
-        case.closed_at,
-        case.purge_after,
-    )
-
-
-def _case_from_row(row: Sequence[Any]) -> CaseRecord:
-    ref, state, owner, referrer, members, meetings, opened_at, closed_at, purge_after = row
-    return CaseRecord(
-        ref,
-        state,
-        owner,
-        referrer,
-        frozenset(json.loads(members)),
-        {k: frozenset(v) for k, v in json.loads(meetings).items()},
-        opened_at,
-        closed_at,
-        purge_after,
-    )
-
-
-def _delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
-    seq, message_id, recipient_id, accepted_at, leaf_index, blob = row
-    return DeliveryRecord(
-        int(seq), bytes(message_id), recipient_id, int(accepted_at), int(leaf_index), bytes(blob)
     )

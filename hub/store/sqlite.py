@@ -9,7 +9,6 @@ fsync. Reads use a second connection on their own thread (WAL lets them run besi
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +25,7 @@ from .base import (
     WriteBatch,
 )
 from .migrations import MigrationReport, migrate_sqlite
+from .rows import case_from_row, case_to_row, delivery_from_row
 
 T = TypeVar("T")
 MAX_GROUP = 256  # batches per transaction; bounds the latency one commit adds
@@ -193,13 +193,13 @@ class SQLiteStore:
                 (case_ref,),
             ).fetchone()
         )
-        return None if row is None else _case_from_row(row)
+        return None if row is None else case_from_row(row)
 
     async def cases(self) -> list[CaseRecord]:
         rows = await self._read_with(
             lambda c: c.execute(f"SELECT {_CASE_COLUMNS} FROM cases ORDER BY case_ref").fetchall()
         )
-        return [_case_from_row(r) for r in rows]
+        return [case_from_row(r) for r in rows]
 
     async def pending(self, recipient_id: str, after_seq: int, limit: int) -> list[DeliveryRecord]:
         rows = await self._read_with(
@@ -208,7 +208,7 @@ class SQLiteStore:
                 (recipient_id, after_seq, limit),
             ).fetchall()
         )
-        return [_delivery_from_row(r) for r in rows]
+        return [delivery_from_row(r) for r in rows]
 
     async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None:
         row = await self._read_with(
@@ -217,7 +217,7 @@ class SQLiteStore:
                 (recipient_id, message_id),
             ).fetchone()
         )
-        return None if row is None else _delivery_from_row(row)
+        return None if row is None else delivery_from_row(row)
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         rows = await self._read_with(
@@ -441,7 +441,7 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
             " referrer = excluded.referrer, members = excluded.members,"
             " meetings = excluded.meetings, closed_at = excluded.closed_at,"
             " purge_after = excluded.purge_after",
-            _case_to_row(case),
+            case_to_row(case),
         )
     c.executemany(
         "INSERT INTO leaves (idx, leaf_hash, data, case_ref) VALUES (?, ?, ?, ?)",
@@ -460,40 +460,3 @@ _DELIVERY_SELECT = (
     "SELECT d.seq, d.message_id, d.recipient_id, e.accepted_at, e.leaf_index, e.blob "
     "FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
 )
-
-
-def _case_to_row(case: CaseRecord) -> tuple[Any, ...]:
-    meetings = {ref: sorted(present) for ref, present in sorted(case.meetings.items())}
-    return (
-        case.case_ref,
-        case.state,
-        case.owner,
-        case.referrer,
-        json.dumps(sorted(case.members)),
-        json.dumps(meetings),
-        case.opened_at,
-        case.closed_at,
-        case.purge_after,
-    )
-
-
-def _case_from_row(row: Sequence[Any]) -> CaseRecord:
-    ref, state, owner, referrer, members, meetings, opened_at, closed_at, purge_after = row
-    return CaseRecord(
-        ref,
-        state,
-        owner,
-        referrer,
-        frozenset(json.loads(members)),
-        {k: frozenset(v) for k, v in json.loads(meetings).items()},
-        opened_at,
-        closed_at,
-        purge_after,
-    )
-
-
-def _delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
-    seq, message_id, recipient_id, accepted_at, leaf_index, blob = row
-    return DeliveryRecord(
-        seq, bytes(message_id), recipient_id, accepted_at, leaf_index, bytes(blob)
-    )

@@ -19,7 +19,6 @@ import base64
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ import pytest
 import requests
 import schemathesis
 from aiohttp import web
-from conftest import STORE_KINDS, StoreTarget
-from pgdb import fresh_database, migrated, run_sync
+from conftest import STORE_KINDS, StoreTarget, new_store_target
 from requests.auth import AuthBase
 from schemathesis.checks import (
     content_type_conformance,
@@ -191,23 +189,12 @@ async def _start(target: StoreTarget, folder: Path, cell: Cell) -> tuple[web.App
     return runner, f"http://{host}:{port}"
 
 
-@contextmanager
-def module_store(kind: str, folder: Path) -> Iterator[StoreTarget]:
-    """The store one module-wide hub runs on (``store_target`` is per test)."""
-    if kind == "sqlite":
-        yield StoreTarget("sqlite", path=folder / "hub.sqlite3")
-        return
-    with fresh_database() as dsn:
-        run_sync(migrated(dsn))
-        yield StoreTarget("postgresql", dsn=dsn)
-
-
 @pytest.fixture(scope="module", params=STORE_KINDS)
 def hub(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[RunningHub]:
     folder = tmp_path_factory.mktemp("hub")
-    with module_store(request.param, folder) as target:
+    with new_store_target(request.param, folder) as target:
         yield from _serve(target, folder)
 
 

@@ -1,0 +1,49 @@
+"""Rows of the hub's tables as the store records, alike for every store (SQLite, PostgreSQL).
+
+Members and meetings are JSON text, sorted, so a record is stored the same whoever wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from .base import CaseRecord, DeliveryRecord
+
+
+def case_to_row(case: CaseRecord) -> tuple[Any, ...]:
+    meetings = {ref: sorted(present) for ref, present in sorted(case.meetings.items())}
+    return (
+        case.case_ref,
+        case.state,
+        case.owner,
+        case.referrer,
+        json.dumps(sorted(case.members)),
+        json.dumps(meetings),
+        case.opened_at,
+        case.closed_at,
+        case.purge_after,
+    )
+
+
+def case_from_row(row: Sequence[Any]) -> CaseRecord:
+    ref, state, owner, referrer, members, meetings, opened_at, closed_at, purge_after = row
+    return CaseRecord(
+        ref,
+        state,
+        owner,
+        referrer,
+        frozenset(json.loads(members)),
+        {k: frozenset(v) for k, v in json.loads(meetings).items()},
+        opened_at,
+        closed_at,
+        purge_after,
+    )
+
+
+def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
+    seq, message_id, recipient_id, accepted_at, leaf_index, blob = row
+    return DeliveryRecord(
+        int(seq), bytes(message_id), recipient_id, int(accepted_at), int(leaf_index), bytes(blob)
+    )
