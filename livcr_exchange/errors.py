@@ -251,7 +251,11 @@ class WrongPassphrase(LocalKeyError):
 
 
 def error_codes() -> dict[str, type[LivcrError]]:
-    """Every concrete error code, mapped to its class (families excluded)."""
+    """Every concrete error code, mapped to the class that introduces it.
+
+    Families are excluded, and so is a subclass that does not set a code of its own (a store's
+    more specific duplicate is still a ``replayed`` on the wire).
+    """
     families = {
         LivcrError,
         EncodingError,
@@ -268,6 +272,6 @@ def error_codes() -> dict[str, type[LivcrError]]:
     while stack:
         cls = stack.pop()
         stack.extend(cls.__subclasses__())
-        if cls not in families:
+        if cls not in families and "code" in vars(cls):
             found[cls.code] = cls
     return found

@@ -102,9 +102,7 @@ class DeliveryNotice:
 
 
 class DuplicateEnvelope(Replayed):
-    """An envelope with this (sender, message id) was accepted before."""
-
-    code = "replayed"
+    """An envelope with this (sender, message id) was accepted before (code ``replayed``)."""
 
 
 class HubStore(Protocol):
