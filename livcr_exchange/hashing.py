@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import nacl.encoding
-import nacl.hash
+import nacl.bindings
 import nacl.hashlib
 
 from .constants import HASH_BYTES
@@ -20,25 +19,24 @@ RandomSource = Callable[[int], bytes]
 
 def labelled_hash(label: bytes, *parts: bytes) -> bytes:
     """BLAKE2b-256(label || parts...)."""
-    data = label + b"".join(parts)
-    digest: bytes = nacl.hash.blake2b(
-        data, digest_size=HASH_BYTES, encoder=nacl.encoding.RawEncoder
+    # The raw binding: nacl.hash's encoder layer costs more than the hash on the hub's hot path.
+    digest: bytes = nacl.bindings.crypto_generichash_blake2b_salt_personal(
+        label + b"".join(parts), digest_size=HASH_BYTES
     )
     return digest
 
 
 def keyed_hash(key: bytes, label: bytes, *parts: bytes) -> bytes:
     """BLAKE2b-256 keyed with ``key`` (≤ 64 bytes) over label || parts..."""
-    data = label + b"".join(parts)
-    digest: bytes = nacl.hash.blake2b(
-        data, digest_size=HASH_BYTES, key=key, encoder=nacl.encoding.RawEncoder
+    digest: bytes = nacl.bindings.crypto_generichash_blake2b_salt_personal(
+        label + b"".join(parts), digest_size=HASH_BYTES, key=key
     )
     return digest
 
 
 def sha256(data: bytes) -> bytes:
     """SHA-256, used only where RFC 9162 and C2SP signed notes require it."""
-    digest: bytes = nacl.hash.sha256(data, encoder=nacl.encoding.RawEncoder)
+    digest: bytes = nacl.bindings.crypto_hash_sha256(data)
     return digest
 
 

@@ -65,13 +65,21 @@ def signature_params(created: int, key_id: bytes, nonce: bytes) -> str:
     )
 
 
-def signature_base(target: RequestTarget, participant_id: str, params: str) -> bytes:
-    """RFC 9421 §2.5 signature base for our fixed component list."""
+def signature_base(
+    target: RequestTarget, participant_id: str, params: str, *, digest: str | None = None
+) -> bytes:
+    """RFC 9421 §2.5 signature base for our fixed component list.
+
+    ``digest`` is ``content_digest(target.body)`` when the caller has it already (the body is
+    then hashed once per request, not twice).
+    """
+    if digest is None:
+        digest = content_digest(target.body)
     lines = [
         f'"@method": {target.method.upper()}',
         f'"@path": {target.path}',
         f'"@query": ?{target.query}',
-        f'"content-digest": {content_digest(target.body)}',
+        f'"content-digest": {digest}',
         f'"livcr-participant": {participant_id}',
         f'"@signature-params": {params}',
     ]
@@ -88,9 +96,10 @@ def sign_request(
 ) -> dict[str, str]:
     """The headers that authenticate ``target`` as coming from ``participant_id``."""
     params = signature_params(now, identity.key_id, random(REQUEST_NONCE_BYTES))
-    signature = identity.sign(signature_base(target, participant_id, params))
+    digest = content_digest(target.body)
+    signature = identity.sign(signature_base(target, participant_id, params, digest=digest))
     return {
-        "Content-Digest": content_digest(target.body),
+        "Content-Digest": digest,
         "Livcr-Participant": participant_id,
         "Signature-Input": f"sig1={params}",
         "Signature": "sig1=:" + base64.b64encode(signature).decode("ascii") + ":",
@@ -130,7 +139,8 @@ def verify_request(
     nonce = unb64(match["nonce"], "request nonce")
     if len(key_id) != KEY_ID_BYTES or len(nonce) != REQUEST_NONCE_BYTES:
         raise Malformed("key id or nonce has the wrong length")
-    if _header(headers, "Content-Digest") != content_digest(target.body):
+    digest = content_digest(target.body)
+    if _header(headers, "Content-Digest") != digest:
         raise BadSignature("Content-Digest does not match the body")
     entry = directory.entry_for_key(participant_id, key_id, now)
     params = signature_params(created, key_id, nonce)
@@ -138,7 +148,9 @@ def verify_request(
         signature = base64.b64decode(signature_match["sig"], validate=True)
     except binascii.Error as exc:
         raise Malformed("Signature is not base64") from exc
-    entry.identity_key.verify(signature_base(target, participant_id, params), signature)
+    entry.identity_key.verify(
+        signature_base(target, participant_id, params, digest=digest), signature
+    )
     if abs(now - created) > MAX_CLOCK_SKEW:
         raise TimestampOutOfWindow(f"request created at {created}, now {now}")
     nonces.check_and_remember(participant_id, nonce, created + MAX_CLOCK_SKEW + 1, now)
