@@ -14,8 +14,9 @@ In the same run and with the same load generator, a bare aiohttp handler that on
 body and answers 201 takes the identical requests; the ratio hub/bare is the share of a plain
 aiohttp server's rate that the hub keeps. Both are measured with 1 and with 2 server processes:
 each process listens on its own port and the client spreads requests round-robin; the two hub
-processes share one SQLite file (WAL; the store orders log leaves inside its transactions, and
-its unique key refuses a replayed envelope whichever process took it first). That is enough for
+processes share one SQLite file (WAL; the store orders log leaves inside its transactions, its
+writers take turns through a lock file beside the database, and its unique key refuses a
+replayed envelope whichever process took it first). That is enough for
 this measurement, but not a supported deployment: the SQLite store shares neither request
 nonces nor push notices between processes (``SQLiteStore.claim_nonce``); several hub processes
 belong on PostgreSQL (DESIGN §6).
@@ -27,7 +28,10 @@ current time; each configuration starts from a fresh store. A round sends the sa
 the bare servers, then to the hub, each time after an untimed warm-up; rounds repeat so that
 drift on shared cores hits both alike. Server processes log as in production (one JSON line per
 request, written to /dev/null here).
-The client runs in this process and shares the machine's cores with the servers.
+The client runs in this process and shares the machine's cores with the servers; its own CPU
+time per timed request is reported (column "client us"). A bare server needs far less than the
+client does, so the bare rate is mostly the client's limit, and the ratio compares the hub with
+what this load generator can send.
 """
 
 from __future__ import annotations
@@ -274,6 +278,7 @@ class Result:
     seconds: float
     latencies_ms: list[float]
     statuses: dict[int, int]
+    client_cpu: float = 0.0  # seconds of this process's CPU time (the client's) over the run
 
     @property
     def rate(self) -> float:
@@ -310,9 +315,11 @@ async def load(
 
     async with aiohttp.ClientSession(connector=connector) as session:
         started = time.perf_counter()
+        cpu_started = time.process_time()
         await asyncio.gather(*(client(session) for _ in range(concurrency)))
         seconds = time.perf_counter() - started
-    return Result(len(requests), statuses.get(expect, 0), seconds, latencies, statuses)
+        cpu = time.process_time() - cpu_started
+    return Result(len(requests), statuses.get(expect, 0), seconds, latencies, statuses, cpu)
 
 
 async def run_round(
@@ -347,6 +354,11 @@ class Measured:
     def percentile(self, share: float) -> float:
         pooled = Result(0, 0, 1.0, [x for r in self.rounds for x in r.latencies_ms], {})
         return pooled.percentile(share)
+
+    @property
+    def client_us(self) -> float:
+        """The client's CPU time per timed request, in microseconds (median over rounds)."""
+        return statistics.median(r.client_cpu / r.sent * 1e6 for r in self.rounds)
 
     @property
     def ok(self) -> int:
@@ -384,7 +396,7 @@ class Comparison:
 def print_table(comparisons: list[Comparison]) -> None:
     header = (
         f"{'procs':>5}  {'server':<14}{'msg/s':>8}{'range':>12}{'p50 ms':>9}{'p99 ms':>9}"
-        f"{'ok/sent':>13}{'stored':>9}"
+        f"{'client us':>11}{'ok/sent':>13}{'stored':>9}"
     )
     print(header)
     print("-" * len(header))
@@ -392,7 +404,7 @@ def print_table(comparisons: list[Comparison]) -> None:
         for name, m, stored in (("bare aiohttp", c.bare, "-"), ("hub", c.hub, str(c.stored))):
             print(
                 f"{c.workers:>5}  {name:<14}{m.rate:>8.0f}{m.spread:>12}{m.percentile(0.5):>9.2f}"
-                f"{m.percentile(0.99):>9.2f}{f'{m.ok}/{m.sent}':>13}{stored:>9}"
+                f"{m.percentile(0.99):>9.2f}{m.client_us:>11.0f}{f'{m.ok}/{m.sent}':>13}{stored:>9}"
             )
         print(f"{'':>5}  {'hub / bare':<14}{c.ratio:>8.2f}")
     for c in comparisons:
@@ -482,6 +494,7 @@ def main() -> None:
     print_table(comparisons)
     print(
         "\nmsg/s: median over rounds (range: min-max); p50/p99: over all timed requests; "
+        "client us: the load generator's CPU time per request (median over rounds); "
         "hub / bare: median of the per-round ratios; stored: envelopes in the store after the "
         f"hub stopped (warm-up included). Total {time.monotonic() - started:.0f} s."
     )

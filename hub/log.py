@@ -16,6 +16,11 @@ from livcr_exchange.keys import IdentityKey
 
 from .store.base import HubStore
 
+# Signed notes kept per tree size. Every envelope of one group commit gets the same tree size,
+# so its checkpoint is signed once for the group, not once per receipt; a few sizes are kept
+# because receipts of consecutive groups interleave on the event loop.
+NOTE_CACHE_SIZES = 8
+
 
 class TransparencyLog:
     def __init__(self, store: HubStore, origin: str, signer: IdentityKey) -> None:
@@ -23,8 +28,9 @@ class TransparencyLog:
         self.origin = origin
         self._signer = signer
         self._tree = LeafHashList()
-        self._lock = asyncio.Lock()
+        self._loading: asyncio.Future[None] | None = None  # the running load (catch_up)
         self._saved_size = -1
+        self._notes: dict[int, bytes] = {}
 
     @property
     def key_name(self) -> str:
@@ -35,24 +41,51 @@ class TransparencyLog:
         return self._signer.public.raw
 
     async def catch_up(self, size: int | None = None) -> int:
-        """Load leaf hashes the store committed since we last looked; return the tree size."""
-        async with self._lock:
-            target = await self._store.tree_size() if size is None else size
+        """Load leaf hashes the store committed since we last looked; return the tree size.
+
+        One load runs at a time, and everyone who needs leaves meanwhile waits for that same
+        load: the receipts of one group commit share one store read and all resume as soon as
+        it ends, instead of taking turns in a lock (one event-loop iteration each).
+        """
+        target = await self._store.tree_size() if size is None else size
+        while len(self._tree) < target:
+            before = len(self._tree)
+            if self._loading is None:
+                self._loading = asyncio.ensure_future(self._load(target))
+            # Shielded: a waiter that goes away must not cancel the load the others wait for.
+            await asyncio.shield(self._loading)
+            if len(self._tree) == before:
+                break  # the store holds no more leaves than we do
+        return len(self._tree)
+
+    async def _load(self, target: int) -> None:
+        try:
             while len(self._tree) < target:
                 start = len(self._tree)
                 for leaf_hash in await self._store.leaf_hashes(start, min(target, start + 10_000)):
                     self._tree.append(leaf_hash)
                 if len(self._tree) == start:
                     break
-            return len(self._tree)
+        finally:
+            self._loading = None
 
     def size(self) -> int:
         return len(self._tree)
 
     def checkpoint_note(self, size: int) -> bytes:
-        """The signed checkpoint for the first ``size`` leaves (deterministic)."""
-        checkpoint = Checkpoint(self.origin, size, root_hash(self._tree, size))
-        return sign_checkpoint(checkpoint, self.key_name, self._signer)
+        """The signed checkpoint for the first ``size`` leaves (deterministic).
+
+        The tree is append-only and Ed25519 signatures are deterministic, so the note of a size
+        never changes: a cached one is byte-identical to a freshly signed one.
+        """
+        note = self._notes.get(size)
+        if note is None:
+            checkpoint = Checkpoint(self.origin, size, root_hash(self._tree, size))
+            note = sign_checkpoint(checkpoint, self.key_name, self._signer)
+            if len(self._notes) >= NOTE_CACHE_SIZES:
+                del self._notes[next(iter(self._notes))]  # the oldest size
+            self._notes[size] = note
+        return note
 
     def inclusion(self, index: int, size: int) -> list[bytes]:
         return inclusion_proof(self._tree, index, size)

@@ -147,14 +147,19 @@ async def _accept(
     directory = await hub.current_directory()
     verified = envelope.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
     core = verified.header.core
-    if await hub.store.case(core.case_ref) is None:
+    record = await hub.store.case(core.case_ref)
+    if record is None:
         # This envelope would open the case: decide and commit under the case lock, so two
         # referrals under one fresh reference cannot both open it (the second would overwrite
-        # the first's referrer and members), nor race the coordinator opening it.
+        # the first's referrer and members), nor race the coordinator opening it. The case is
+        # read again under the lock: someone may have opened it meanwhile.
         async with hub.case_lock:
-            result = await _admit(hub, directory, now, verified.cosigners, core, data)
+            record = await hub.store.case(core.case_ref)
+            result = await _admit(hub, directory, now, verified.cosigners, core, data, record)
     else:
-        result = await _admit(hub, directory, now, verified.cosigners, core, data)
+        # An existing case is decided on the record just read; no lock is held, so reading it
+        # a second time would not make the decision any more current than it is now.
+        result = await _admit(hub, directory, now, verified.cosigners, core, data, record)
     index = result.leaf_indexes[0]
     await hub.log.catch_up(result.tree_size)
     receipt = Receipt(
@@ -178,9 +183,10 @@ async def _admit(
     cosigners: frozenset[str],
     core: HeaderCore,
     data: bytes,
+    record: CaseRecord | None,
 ) -> CommitResult:
-    """Apply policy to a verified envelope against the case as stored now, then commit it."""
-    record = await hub.store.case(core.case_ref)
+    """Apply policy to a verified envelope against ``record``, the case as stored now (None:
+    not opened yet), then commit it."""
     _decide(directory, now, core, cosigners, record).raise_for_denial()
     accepted = EnvelopeAccepted(
         now,
