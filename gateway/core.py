@@ -41,6 +41,7 @@ from livcr_exchange.constants import (
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
     Cosignature,
+    HeaderCore,
     MessageSpec,
     SealParts,
     build_block,
@@ -60,7 +61,7 @@ from livcr_exchange.errors import (
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keyfile import unlock
 from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret
-from livcr_exchange.policy import MessageFacts, Participant, evaluate_before_sealing
+from livcr_exchange.policy import Decision, MessageFacts, Participant, evaluate_before_sealing
 from livcr_exchange.purposes import decode_body, encode_body
 from livcr_exchange.service.hub_client import HubClient, HubRefused
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement
@@ -461,17 +462,22 @@ class Gateway:
             PurposeNotAllowed, RecipientNotAllowed: the policy's denial, with the hub's code.
             UnknownSender, KeyRevoked, KeyNotValid: this gateway's own entry is not usable.
         """
-        now = self._clock()
-        me = _participant(self.directory.current_entry(self.participant_id, now))
-        entries = self.directory.participants(now)
-        decision = evaluate_before_sealing(
-            MessageFacts(self.participant_id, purpose, case_ref, tuple(recipients), meeting_ref),
-            me,
-            {r: _participant(entries[r]) for r in recipients if r in entries},
-        )
+        facts = MessageFacts(self.participant_id, purpose, case_ref, tuple(recipients), meeting_ref)
+        decision = self._directory_decision(facts, self._clock())
         if not decision.allowed:
             log.info("refused before sealing", purpose=purpose, code=decision.code)
         decision.raise_for_denial()
+
+    def _directory_decision(self, facts: MessageFacts, at: int) -> Decision:
+        """Spec §7.3 steps 1-3 and 6 as the verified directory decides them at ``at``.
+
+        Raises:
+            UnknownSender, KeyRevoked, KeyNotValid: the sender's entry is not usable at ``at``.
+        """
+        sender = _participant(self.directory.current_entry(facts.sender_id, at))
+        entries = self.directory.participants(at)
+        recipients = {r: _participant(entries[r]) for r in facts.recipients if r in entries}
+        return evaluate_before_sealing(facts, sender, recipients)
 
     async def _recipient_prekeys(
         self, recipients: list[str], *, hub_away_ok: bool
@@ -747,6 +753,7 @@ class Gateway:
         try:
             opened = await self._open(envelope, now, logged_at)
             core = opened.header.core
+            await self._check_received_roles(core, logged_at)
             decoded = check_body(core.purpose, opened.body, core.case_ref, core.meeting_ref)
         except LivcrError as exc:
             await self._store.record_rejection(message_id, exc.code, now)
@@ -799,6 +806,26 @@ class Gateway:
                 now=now,
                 judged_at=logged_at,
             )
+
+    async def _check_received_roles(self, core: HeaderCore, logged_at: int) -> None:
+        """Check what the hub let through as far as our own directory can judge it.
+
+        The sender signed the envelope, so a sender's gateway that skipped its checks, or a hub
+        that routed what policy forbids, would otherwise reach us unnoticed. Judged at the time
+        the hub logged it (a member revoked since then was a fine recipient then). A refusal
+        first refreshes the directory once: the hub may know an enrolment we have not seen.
+
+        Raises:
+            PurposeNotAllowed, RecipientNotAllowed: the directory says this message may not exist.
+        """
+        facts = MessageFacts(
+            core.sender_id, core.purpose, core.case_ref, core.recipient_ids(), core.meeting_ref
+        )
+        decision = self._directory_decision(facts, logged_at)
+        if not decision.allowed:
+            await self.maintain()
+            decision = self._directory_decision(facts, logged_at)
+        decision.raise_for_denial()
 
     async def _acknowledge(self, message_id: bytes, envelope: bytes) -> None:
         received_at = self._clock()

@@ -1,0 +1,97 @@
+"""A receiving gateway checks what its own directory can judge, whatever the hub let through.
+
+The hub enforces policy, but it is not trusted to: a hub that routes what policy forbids (or a
+sender that went around its gateway and a hub that did not look) must not land a message in a
+dossier. These tests hand the gateway a delivery directly, as such a hub would.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+
+import pytest
+from gateway_harness import PASSPHRASE, GatewayCell, RunningGateways
+
+from gateway.prekeys import current_prekey
+from livcr_exchange.envelope import MessageSpec, seal
+from livcr_exchange.envelope.open import UnverifiedEnvelope
+from livcr_exchange.keyfile import unlock
+from livcr_exchange.purpose_examples import example_body
+from livcr_exchange.purposes import encode_body
+
+CASE_REF = "case-receive-policy"
+DAY = 86_400
+
+
+@pytest.fixture(scope="module")
+def gws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateways]:
+    cell = GatewayCell.create(tmp_path_factory.mktemp("cell"))
+    running = RunningGateways(cell, ["coord", "caw", "clb"])
+    try:
+        yield running
+    finally:
+        running.close()
+        cell.hub.stop()
+
+
+def delivery_from(
+    gws: RunningGateways, sender: str, recipient: str, purpose: str
+) -> dict[str, str]:
+    """An envelope ``sender`` really sealed for ``recipient``, as a hub would deliver it."""
+    gateway = gws[sender].gateway
+    config = gateway.config.gateway
+    key_file = gateway.config.path(config.key_file).read_bytes()
+    identity = unlock(key_file, PASSPHRASE).identity
+    now = int(time.time())
+    offered = gws.loop.run(gateway.peers.fetch(gateway.directory, [recipient], now))
+    statement = current_prekey(offered[recipient])
+    assert statement is not None
+    spec = MessageSpec(
+        config.cell_id,
+        sender,
+        purpose,
+        CASE_REF,
+        {recipient: statement.prekey},
+        statement.prekey.suite,
+    )
+    body = encode_body(example_body(purpose))
+    envelope = seal(identity, spec, body, now=now, ttl=DAY, random=os.urandom)
+    return {
+        "message_id": UnverifiedEnvelope.parse(envelope).message_id.hex(),
+        "envelope": base64.b64encode(envelope).decode(),
+        "logged_at": str(now),
+    }
+
+
+def stored(
+    gws: RunningGateways, name: str, table: str, message_id: str
+) -> list[tuple[object, ...]]:
+    database = gws[name].gateway.config.path(gws[name].gateway.config.gateway.database)
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        column = "code" if table == "rejections" else "purpose"
+        return connection.execute(
+            f"SELECT {column} FROM {table} WHERE message_id = ?",  # noqa: S608  (a fixed table)
+            (bytes.fromhex(message_id),),
+        ).fetchall()
+
+
+def test_a_purpose_the_senders_role_may_not_send_is_refused_after_opening(
+    gws: RunningGateways,
+) -> None:
+    # A deelnemer may receive screening questions but only the coordinator may ask them.
+    item = delivery_from(gws, "clb", "caw", "screening_vraag")
+    gws.loop.run(gws["caw"].gateway.receive(item))
+    assert stored(gws, "caw", "rejections", item["message_id"]) == [("purpose_not_allowed",)]
+    assert stored(gws, "caw", "dossier", item["message_id"]) == []
+
+
+def test_the_same_purpose_from_the_role_that_may_send_it_is_stored(gws: RunningGateways) -> None:
+    item = delivery_from(gws, "coord", "caw", "screening_vraag")
+    gws.loop.run(gws["caw"].gateway.receive(item))
+    assert stored(gws, "caw", "rejections", item["message_id"]) == []
+    assert stored(gws, "caw", "dossier", item["message_id"]) == [("screening_vraag",)]
