@@ -70,7 +70,13 @@ from .config import GatewayConfig
 from .localbox import LocalBox, read_local_key
 from .prekeys import PeerPrekeys, current_prekey
 from .store import DossierRow, GatewayStore, OutboxRow
-from .trust import CheckpointTracker, LogForked, TrustFailure, fetch_directory
+from .trust import (
+    CheckpointTracker,
+    LogForked,
+    TrustFailure,
+    cached_directory,
+    fetch_directory,
+)
 
 log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
@@ -200,6 +206,7 @@ class Gateway:
         self.directory = Directory(config.gateway.cell_id, config.root_key)
         self.peers = PeerPrekeys(store, self.client, config.suite)
         self.halted: str | None = None
+        self._hub_missed_at_start = False  # then maintenance retries soon, not after an interval
         self._stream: aiohttp.ClientWebSocketResponse | None = None
         self._prekeys: dict[bytes, PrekeySecret] = {}
         self._waiters: dict[bytes, asyncio.Future[Receipt]] = {}
@@ -223,8 +230,14 @@ class Gateway:
     ) -> AsyncIterator[Gateway]:
         """Open the gateway: keys, store, verified directory, prekeys, background tasks.
 
+        When the hub does not answer, the gateway starts on the directory it verified last (and
+        verifies again): it serves its dossier and queues what ``send(wait=False)`` can seal to
+        cached prekeys, and catches up with the hub once it answers.
+
         Raises:
-            DirectoryUntrusted: the hub's directory does not verify against the root key.
+            DirectoryUntrusted: the hub's (or the kept) directory does not verify against the
+                root key.
+            HubUnavailable: the hub did not answer, and no directory was ever verified.
             WrongPassphrase, LocalKeyError: the key files do not open.
         """
         if passphrase is None:
@@ -238,7 +251,12 @@ class Gateway:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         gateway = cls(config, bundle.identity, store, box, session, clock, random)
         try:
-            await gateway.maintain()
+            try:
+                await gateway.maintain()
+            except (*NO_ANSWER, HubRefused) as exc:
+                if not hub_not_serving(exc):
+                    raise
+                await gateway._start_without_hub(exc)
             if background:
                 gateway._start()
             yield gateway
@@ -281,12 +299,40 @@ class Gateway:
         with contextlib.suppress(*NO_ANSWER):
             await stream.close()
 
+    async def _start_without_hub(self, why: BaseException) -> None:
+        """Open on the directory verified before and the prekey secrets at hand.
+
+        Raises:
+            HubUnavailable: no directory was ever verified.
+            DirectoryUntrusted: the kept directory does not verify.
+        """
+        try:
+            directory = await cached_directory(
+                self._store, self.config.gateway.cell_id, self.config.root_key
+            )
+        except TrustFailure as exc:
+            self._halt(str(exc))
+            raise
+        if directory is None:
+            raise HubUnavailable(
+                f"the hub did not answer ({type(why).__name__}) and this gateway has never"
+                " verified a directory: start it once while the hub is reachable"
+            ) from why
+        self.directory = directory
+        await self._load_prekeys()
+        self._hub_missed_at_start = True
+        log.warning(
+            "the hub did not answer; started on the directory verified before",
+            error=type(why).__name__,
+            participants=len(directory.participants(self._clock())),
+        )
+
     # Keys, directory, log.
     async def maintain(self) -> None:
         """Refresh the verified directory; rotate, upload and destroy prekeys; check the log."""
         try:
             self.directory = await fetch_directory(
-                self.client, self.config.gateway.cell_id, self.config.root_key
+                self.client, self.config.gateway.cell_id, self.config.root_key, self._store
             )
             await self.trust.observe(await self.client.checkpoint())
         except TrustFailure as exc:
@@ -314,6 +360,12 @@ class Gateway:
             start = max([now, *(na - lifetime // 7 for *_, na, _ in rows if na > now)])
             await self._new_prekey(start, start + lifetime)
             rows = await self._store.prekeys()
+        destroyed = await self._store.destroy_prekeys_before(now - MAX_DELIVERY_DELAY)
+        if destroyed:
+            log.info("prekey secrets destroyed", count=destroyed)
+        # Loaded before the upload: a hub that stops answering now must not leave this
+        # gateway unable to open what was sealed to its keys.
+        await self._load_prekeys()
         pending = [
             (pid, statement)
             for pid, _, statement, _, na, uploaded in rows
@@ -322,9 +374,9 @@ class Gateway:
         if pending:
             await self.client.put_prekeys([s for _, s in pending])
             await self._store.mark_uploaded([pid for pid, _ in pending])
-        destroyed = await self._store.destroy_prekeys_before(now - MAX_DELIVERY_DELAY)
-        if destroyed:
-            log.info("prekey secrets destroyed", count=destroyed)
+
+    async def _load_prekeys(self) -> None:
+        """The prekey secrets not destroyed yet, decrypted from the store."""
         self._prekeys = {
             pid: PrekeySecret(self.config.suite, self._box.open(b"prekey|" + pid, secret))
             for pid, secret, *_ in await self._store.prekeys()
@@ -343,14 +395,27 @@ class Gateway:
         )
 
     async def _maintenance_loop(self) -> None:
+        """A round every interval; after a failed round (or a start without the hub) the next
+        comes sooner, backing off like deliveries, so a hub that is back is caught up with."""
+        failures = int(self._hub_missed_at_start)
         while True:
-            await asyncio.sleep(self.config.gateway.maintenance_interval_seconds)
+            pause = self.config.gateway.maintenance_interval_seconds
+            if failures:
+                pause = min(pause, self._backoff(failures - 1))
+            await asyncio.sleep(pause)
             try:
                 await self.maintain()
+                failures = 0
             except TrustFailure:
                 return
             except (aiohttp.ClientError, HubRefused, TimeoutError, LivcrError) as exc:
-                log.warning("maintenance round failed", error=str(exc))
+                failures += 1
+                log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
+
+    def _backoff(self, attempts: int) -> float:
+        """Seconds to wait after ``attempts`` earlier tries: doubling, capped."""
+        base = self.config.gateway.retry_initial_seconds * 2.0 ** min(attempts, 10)
+        return min(self.config.gateway.retry_max_seconds, base)
 
     # Sending.
     async def send(
@@ -631,8 +696,7 @@ class Gateway:
         self._settle(row.message_id, receipt)
 
     async def _retry(self, row: OutboxRow, reason: str) -> None:
-        base = self.config.gateway.retry_initial_seconds * (2 ** min(row.attempts, 10))
-        delay = min(self.config.gateway.retry_max_seconds, base)
+        delay = self._backoff(row.attempts)
         await self._store.retry_later(row.message_id, time.time() + delay, reason)
         log.info(
             "delivery retry", attempts=row.attempts + 1, in_seconds=round(delay, 2), reason=reason

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+from typing import Any
 
 import structlog
 
@@ -36,13 +38,52 @@ class LogForked(TrustFailure):
     """A checkpoint is inconsistent with one seen before: the hub rewrote or forked its log."""
 
 
-async def fetch_directory(client: HubClient, cell_id: str, root: IdentityPublicKey) -> Directory:
-    """The hub's directory, every statement verified against ``root``.
+# The meta key under which the last verified directory listing is kept, so that a gateway can
+# start while the hub is away. It is verified again when read: the file is no more trusted than
+# the hub.
+DIRECTORY_META_KEY = "verified_directory"
+
+
+async def fetch_directory(
+    client: HubClient, cell_id: str, root: IdentityPublicKey, store: GatewayStore
+) -> Directory:
+    """The hub's directory, every statement verified against ``root``; kept for a restart.
 
     Raises:
         DirectoryUntrusted: a statement not signed by the root, or for another cell.
     """
     listing = await client.directory()
+    directory = directory_from_listing(listing, cell_id, root)
+    await store.set_meta(DIRECTORY_META_KEY, json.dumps(listing, sort_keys=True))
+    return directory
+
+
+async def cached_directory(
+    store: GatewayStore, cell_id: str, root: IdentityPublicKey
+) -> Directory | None:
+    """The directory last fetched from the hub, verified again; None if there is none.
+
+    Raises:
+        DirectoryUntrusted: the kept listing does not verify (it was altered on disk).
+    """
+    text = await store.get_meta(DIRECTORY_META_KEY)
+    if text is None:
+        return None
+    try:
+        listing = json.loads(text)
+    except ValueError as exc:
+        raise DirectoryUntrusted(f"the kept directory is not JSON: {exc}") from exc
+    return directory_from_listing(listing, cell_id, root)
+
+
+def directory_from_listing(
+    listing: dict[str, Any], cell_id: str, root: IdentityPublicKey
+) -> Directory:
+    """Verify a directory listing (GET /v1/directory) against ``root``.
+
+    Raises:
+        DirectoryUntrusted: a statement not signed by the root, or for another cell.
+    """
     if listing.get("cell_id") != cell_id or listing.get("root_key") != root.to_text():
         raise DirectoryUntrusted(
             f"the hub serves cell {listing.get('cell_id')!r} under root"
@@ -55,7 +96,7 @@ async def fetch_directory(client: HubClient, cell_id: str, root: IdentityPublicK
             [base64.b64decode(e) for e in listing["entries"]],
             [base64.b64decode(r) for r in listing["revocations"]],
         )
-    except LivcrError as exc:
+    except (LivcrError, KeyError, TypeError, ValueError) as exc:
         raise DirectoryUntrusted(
             f"a directory statement does not verify against the root key: {exc}"
         ) from exc

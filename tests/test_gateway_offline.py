@@ -9,6 +9,9 @@ a recent cached prekey of every recipient, or with ``wait``, the answer is 503
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -21,11 +24,12 @@ import msgspec
 import pytest
 from factories import NOW
 from factories import Cell as KeyCell
-from gateway_harness import GatewayCell, RunningGateway, RunningGateways, load_spec
+from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways, load_spec
 
-from gateway.core import RESEAL_AFTER_SECONDS
+from gateway.core import RESEAL_AFTER_SECONDS, Gateway, HubUnavailable
 from gateway.prekeys import PREKEY_CACHE_MAX_AGE, PeerPrekeys
 from gateway.store import GatewayStore
+from gateway.trust import DIRECTORY_META_KEY, DirectoryUntrusted
 from livcr_exchange.constants import MAX_CLOCK_SKEW
 from livcr_exchange.envelope import UnverifiedEnvelope
 from livcr_exchange.errors import KeyRevoked
@@ -219,6 +223,77 @@ def test_a_message_that_waited_too_long_for_the_hub_is_sealed_again(
     assert again.expires_at == first.expires_at
     assert again.timestamp - first.timestamp >= 1200 - 5
     assert counts(caw)[1] == before[1]
+
+
+# A gateway (re)started while the hub is away starts on the directory it verified before.
+def clb_database(cell: GatewayCell) -> Path:
+    config = cell.config("clb")
+    return config.path(config.gateway.database)
+
+
+def open_clb_alone(cell: GatewayCell) -> None:
+    """Open clb's gateway (no background tasks) and close it again; raises what opening raises."""
+
+    async def run() -> None:
+        async with Gateway.open(cell.config("clb"), passphrase=PASSPHRASE, background=False):
+            pass
+
+    asyncio.run(run())
+
+
+@pytest.fixture
+def clb_seen_the_hub_once(cell: GatewayCell) -> None:
+    """clb has run once with the hub up: it verified the directory and cached coord's prekeys."""
+    RunningGateways(cell, ["clb"]).close()
+
+
+@pytest.mark.usefixtures("clb_seen_the_hub_once", "hub_away")
+def test_a_gateway_started_while_the_hub_is_away_queues_and_catches_up(
+    gws: RunningGateways, cell: GatewayCell
+) -> None:
+    clb = RunningGateways(cell, ["clb"])
+    try:
+        status = status_of(clb["clb"])
+        assert not status["connected"]
+        queued = send(clb["clb"], "case-offline-5", ["coord"], 202, wait=False)
+        assert outbox(clb["clb"], queued["message_id"])[0] == "pending"
+
+        cell.hub.start()
+        message = received(gws["coord"], queued["message_id"])
+        assert (message["sender_id"], message["case_ref"]) == ("clb", "case-offline-5")
+        wait_until(clb["clb"], lambda s: s["connected"] and s["outbox_pending"] == 0)
+        assert outbox(clb["clb"], queued["message_id"])[0] == "sent"
+    finally:
+        clb.close()
+
+
+@pytest.mark.usefixtures("clb_seen_the_hub_once", "hub_away")
+def test_a_gateway_that_never_verified_a_directory_does_not_start_without_the_hub(
+    cell: GatewayCell,
+) -> None:
+    with sqlite3.connect(clb_database(cell)) as connection:
+        connection.execute("DELETE FROM meta WHERE key = ?", (DIRECTORY_META_KEY,))
+    connection.close()
+    with pytest.raises(HubUnavailable, match="never verified a directory"):
+        open_clb_alone(cell)
+
+
+@pytest.mark.usefixtures("clb_seen_the_hub_once", "hub_away")
+def test_a_kept_directory_altered_on_disk_is_refused(cell: GatewayCell) -> None:
+    with sqlite3.connect(clb_database(cell)) as connection:
+        (text,) = connection.execute(
+            "SELECT value FROM meta WHERE key = ?", (DIRECTORY_META_KEY,)
+        ).fetchone()
+        listing = json.loads(text)
+        entry = bytearray(base64.b64decode(listing["entries"][0]))
+        entry[-1] ^= 1  # the last byte of the root's signature
+        listing["entries"][0] = base64.b64encode(bytes(entry)).decode()
+        connection.execute(
+            "UPDATE meta SET value = ? WHERE key = ?", (json.dumps(listing), DIRECTORY_META_KEY)
+        )
+    connection.close()
+    with pytest.raises(DirectoryUntrusted, match="does not verify against the root key"):
+        open_clb_alone(cell)
 
 
 # The cache itself, on a real store: what it hands out is recent, valid and verified again.
