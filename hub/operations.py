@@ -23,6 +23,7 @@ from livcr_exchange.audit.leaves import (
     Leaf,
     MeetingRecorded,
     Refusal,
+    decode_leaf,
     delivery_receipt_message,
     envelope_hash,
 )
@@ -48,6 +49,7 @@ from .store.base import (
     PendingLeaf,
     WriteBatch,
 )
+from .visibility import SEES_EVERY_LEAF, case_of, leaf_is_readable
 
 log = structlog.get_logger("livcr.hub")
 NO_MESSAGE = bytes(16)
@@ -257,6 +259,28 @@ def _new_case(
     return CaseRecord(
         case_ref, INITIAL_STATE.value, None, referrer, frozenset(members), {}, now, None, None
     )
+
+
+async def leaf_reader(hub: Hub, caller: AuthenticatedRequest) -> Callable[[bytes], Awaitable[bool]]:
+    """Whether ``caller`` may read a leaf's data (hub/visibility.py); cases are read once each."""
+    if caller.entry.role in SEES_EVERY_LEAF:
+
+        async def everything(_data: bytes) -> bool:
+            return True
+
+        return everything
+    members: dict[str, frozenset[str]] = {}
+
+    async def readable(data: bytes) -> bool:
+        leaf = decode_leaf(data)
+        case_ref = case_of(leaf)
+        if case_ref is not None and case_ref not in members:
+            record = await hub.store.case(case_ref)
+            members[case_ref] = frozenset() if record is None else record.members
+        case_members = frozenset() if case_ref is None else members[case_ref]
+        return leaf_is_readable(leaf, caller.participant_id, case_members)
+
+    return readable
 
 
 def delivery_item(record: DeliveryRecord) -> dict[str, object]:

@@ -323,18 +323,16 @@ async def leaves(request: web.Request) -> web.Response:
         request, "end", min(current, start + 1000), low=start, high=min(current, start + 1000)
     )
     rows = await hub.store.leaves(start, end)
-    return json(
-        {
-            "leaves": [
-                {
-                    "index": i,
-                    "hash": base64.b64encode(h).decode(),
-                    "data": None if d is None else base64.b64encode(d).decode(),
-                }
-                for i, h, d in rows
-            ]
-        }
-    )
+    readable = await operations.leaf_reader(hub, caller_of(request))
+    items: list[dict[str, object]] = []
+    for index, hash_, data in rows:
+        item: dict[str, object] = {"index": index, "hash": base64.b64encode(hash_).decode()}
+        if data is not None and not await readable(data):
+            item["data"], item["withheld"] = None, True
+        else:
+            item["data"] = None if data is None else base64.b64encode(data).decode()
+        items.append(item)
+    return json({"leaves": items})
 
 
 # Operations.

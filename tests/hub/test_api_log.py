@@ -22,8 +22,9 @@ from hub_harness import (
 )
 
 from hub.operator import verify_log
+from hub.visibility import case_of, named_participants
 from livcr_exchange.audit.checkpoint import Checkpoint, open_checkpoint
-from livcr_exchange.audit.leaves import decode_leaf
+from livcr_exchange.audit.leaves import DirectoryChange, decode_leaf
 from livcr_exchange.audit.merkle import (
     LeafHashList,
     leaf_hash,
@@ -55,9 +56,9 @@ async def public_checkpoint(harness: HubHarness) -> Checkpoint:
 
 
 async def recomputed_tree(harness: HubHarness) -> LeafHashList:
-    """The tree rebuilt by an auditor from the served leaves alone."""
+    """The tree rebuilt by an auditor (the coordinator reads every leaf) from the served leaves."""
     tree = LeafHashList()
-    page = await harness.client("caw").call("GET", "/v1/log/leaves", query={"start": 0})
+    page = await harness.client("coord").call("GET", "/v1/log/leaves", query={"start": 0})
     for position, item in enumerate(page["leaves"]):
         assert item["index"] == position
         data = base64.b64decode(item["data"])
@@ -104,6 +105,35 @@ async def test_consistency_between_checkpoints_verifies(harness: HubHarness) -> 
     assert await client.consistency(new.size, new.size) == []
     answer = await client.call("GET", "/v1/log/consistency", query={"old": old.size})
     assert answer["new"] == new.size  # new defaults to the current tree
+
+
+async def test_a_participant_reads_only_the_leaves_it_has_a_part_in(harness: HubHarness) -> None:
+    """Hashes for all (anyone can check the tree); data where the participant is named or is a
+    member of the leaf's case; the coordinator reads everything."""
+    await activity(harness)  # coord and caw on CASE
+    await activity(harness, "case-log-caw")  # another case of coord and caw only
+    await harness.case_in("case-log-other", "in_screening", ["clb"])
+    size = await harness.store.tree_size()
+    everything = await harness.client("coord").call("GET", "/v1/log/leaves", query={"start": 0})
+    assert all(item["data"] is not None for item in everything["leaves"])
+    clb_view = await harness.client("clb").call("GET", "/v1/log/leaves", query={"start": 0})
+    assert [i["hash"] for i in clb_view["leaves"]] == [i["hash"] for i in everything["leaves"]]
+    assert len(clb_view["leaves"]) == size
+
+    seen_by_clb: list[Any] = []
+    for full, served in zip(everything["leaves"], clb_view["leaves"], strict=True):
+        leaf = decode_leaf(base64.b64decode(full["data"]))
+        concerns_clb = isinstance(leaf, DirectoryChange) or "clb" in named_participants(leaf)
+        if served["data"] is None:
+            assert served.get("withheld") is True
+            assert not concerns_clb
+        else:
+            assert served["data"] == full["data"]
+            assert "withheld" not in served
+            seen_by_clb.append(leaf)
+    about_cases = {case_of(leaf) for leaf in seen_by_clb} - {None}
+    assert about_cases == {"case-log-other"}  # caw's cases stay out of clb's view
+    assert any(isinstance(leaf, DirectoryChange) for leaf in seen_by_clb)
 
 
 async def test_leaves_page_with_start_and_end(harness: HubHarness) -> None:
