@@ -155,7 +155,7 @@ async def _accept(
         # referrals under one fresh reference cannot both open it (the second would overwrite
         # the first's referrer and members), nor race the coordinator opening it. The case is
         # read again under the lock: someone may have opened it meanwhile.
-        async with hub.case_lock:
+        async with hub.case_registry():
             record = await hub.store.case(core.case_ref)
             result = await _admit(hub, directory, now, verified.cosigners, core, data, record)
     else:
@@ -365,7 +365,7 @@ async def upload_prekeys(hub: Hub, caller: AuthenticatedRequest, statements: lis
 def case_write(
     operation: Callable[Concatenate[Hub, P], Awaitable[T]],
 ) -> Callable[Concatenate[Hub, P], Awaitable[T]]:
-    """Run a read-modify-write of a case record under the hub's case lock.
+    """Run a read-modify-write of a case record under the case registry's lock.
 
     Each operation reads the whole record, changes it and stores it whole: two running at once
     would each write back the record it read, and one change (a member removed, a meeting
@@ -374,7 +374,7 @@ def case_write(
 
     @functools.wraps(operation)
     async def locked(hub: Hub, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        async with hub.case_lock:
+        async with hub.case_registry():
             return await operation(hub, *args, **kwargs)
 
     return locked

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 
 import msgspec
@@ -109,8 +110,15 @@ class Hub:
     _checked_at: float = float("-inf")
     _miss_checked_at: float = float("-inf")
     _directory_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    # Serialises read-modify-write of case records in this process (operations.case_write).
+    # Serialises read-modify-write of case records in this process; see ``case_registry``.
     case_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @contextlib.asynccontextmanager
+    async def case_registry(self) -> AsyncIterator[None]:
+        """Held around a read-modify-write of case records: by this process's tasks one at a
+        time, and across the processes sharing the store (one store lock per process at most)."""
+        async with self.case_lock, self.store.case_registry_lock():
+            yield
 
     async def current_directory(self) -> Directory:
         """The directory, re-read from the store at most once a second (others may enrol)."""

@@ -210,6 +210,28 @@ def test_an_envelope_sent_to_every_process_is_accepted_once(cluster: list[HubPro
     assert sum(isinstance(o, dict) for o in outcomes) == 1
 
 
+def test_case_changes_through_every_process_are_all_kept(cluster: list[HubProcess]) -> None:
+    """Meetings recorded at once through all three processes: each is a read-modify-write of
+    the case record, and none may overwrite another's (the store's case registry lock)."""
+    meetings = [f"meeting-{n}" for n in range(24)]
+
+    async def scenario() -> dict[str, Any]:
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
+            clients = [hub.client("coord-a", session) for hub in cluster]
+            await clients[0].open_case("case-registry", ["caw", "clb"])
+            await asyncio.gather(
+                *(
+                    clients[n % len(clients)].record_meeting("case-registry", ref, ["caw"])
+                    for n, ref in enumerate(meetings)
+                )
+            )
+            return await clients[1].case("case-registry")
+
+    case = asyncio.run(scenario())
+    assert sorted(case["meetings"]) == sorted(meetings)
+    log_verify(cluster[2])
+
+
 KILL_TOTAL = 300
 KILL_AFTER = 100
 

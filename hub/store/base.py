@@ -10,6 +10,7 @@ hub processes share a database.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -126,6 +127,14 @@ class HubStore(Protocol):
 
     async def prekeys(self, participant_ids: Sequence[str], now: int) -> dict[str, list[bytes]]:
         """Signed prekey statements valid at ``now``, per participant, newest first."""
+        ...
+
+    def case_registry_lock(self) -> AbstractAsyncContextManager[None]:
+        """Held around a read-modify-write of case records, by every process on this store.
+
+        A case record is read, changed and written back whole; two hub processes doing that at
+        once would each write back what they read, and one change would vanish.
+        """
         ...
 
     async def case(self, case_ref: str) -> CaseRecord | None: ...

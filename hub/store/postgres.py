@@ -58,6 +58,7 @@ log = structlog.get_logger("livcr.hub.store")
 
 MAX_GROUP = 256  # batches per transaction, as in the SQLite store
 LOG_LOCK = int.from_bytes(b"livcrLOG", "big")  # pg_advisory_xact_lock key of log appends
+CASE_REGISTRY_LOCK = int.from_bytes(b"livcrCAS", "big")  # ... of case read-modify-writes
 CHANNEL = "livcr_hub_delivery"
 NOTIFY_LIMIT = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
 COMMAND_TIMEOUT = 60.0  # seconds; a hung database answers 503, not never
@@ -330,6 +331,18 @@ class PostgresStore:
         for pid, statement in rows:
             found[pid].append(bytes(statement))
         return found
+
+    @contextlib.asynccontextmanager
+    async def case_registry_lock(self) -> AsyncIterator[None]:
+        """A transaction-scoped advisory lock, held on a connection of its own while the caller
+        reads, decides and commits through others: released at COMMIT, on an error or
+        cancellation (the transaction rolls back), and by the server if this process dies."""
+        try:
+            async with self._pool.acquire() as connection, connection.transaction():
+                await connection.execute(LOCK, CASE_REGISTRY_LOCK)
+                yield
+        except DB_ERRORS as exc:
+            raise StoreError(str(exc)) from exc
 
     async def case(self, case_ref: str) -> CaseRecord | None:
         rows = await self._fetch(

@@ -13,6 +13,7 @@ processes writing one file take turns without SQLite's sleeping busy handler.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import os
 import sqlite3
@@ -266,6 +267,11 @@ class SQLiteStore:
         for pid, statement in await self._read_with(query) if participant_ids else []:
             found[pid].append(bytes(statement))
         return found
+
+    @contextlib.asynccontextmanager
+    async def case_registry_lock(self) -> AsyncIterator[None]:
+        """Nothing beyond the hub's own lock: one hub process serves a SQLite store."""
+        yield
 
     async def case(self, case_ref: str) -> CaseRecord | None:
         row = self._point_read(
