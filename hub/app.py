@@ -197,7 +197,7 @@ async def push_notices(hub: Hub, notices: AsyncIterator[DeliveryNotice]) -> None
             try:
                 record = await hub.store.delivery(recipient, notice.message_id)
                 if record is not None:
-                    await hub.push.push(recipient, {"type": "envelope", **delivery_item(record)})
+                    hub.push.push(recipient, {"type": "envelope", **delivery_item(record)})
             except Exception as exc:  # noqa: BLE001  (one failed push must not stop the others)
                 access_log.warning("push from another process failed", error=str(exc))
 

@@ -174,7 +174,7 @@ async def _accept(
     )
     item = delivery_item(DeliveryRecord(0, core.message_id, "", now, index, data))
     for recipient in core.recipient_ids():
-        await hub.push.push(recipient, {"type": "envelope", **item})
+        hub.push.push(recipient, {"type": "envelope", **item})
     return receipt
 
 

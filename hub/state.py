@@ -28,6 +28,10 @@ DIRECTORY_REFRESH_SECONDS = 1.0
 # A key the cached directory does not know may belong to a participant enrolled a moment ago;
 # it is looked up again, but no more often than this, so unknown keys cannot flood the store.
 DIRECTORY_MISS_REFRESH_SECONDS = 0.1
+# Frames waiting for one push socket before its gateway counts as too slow and is dropped.
+PUSH_QUEUE_LIMIT = 1024
+CLOSE_NOT_PARTICIPANT = b"no longer a participant of the cell"
+CLOSE_TOO_SLOW = b"too slow: fetch the inbox, then connect again"
 
 
 @dataclass
@@ -37,19 +41,35 @@ class PushRegistry:
     Each socket is held with the identity key that opened it. Once that key no longer speaks for
     its participant (revoked, expired, replaced), ``drop_invalid`` forgets the socket, so nothing
     more is pushed to it, and closes it.
+
+    A push never waits for a socket: each has its own queue and sender task, so a gateway that
+    reads slowly (or not at all) holds up no sender's receipt. One that lets PUSH_QUEUE_LIMIT
+    frames pile up is dropped; what was not pushed stays in its inbox (at-least-once delivery),
+    and it catches up from there when it connects again.
     """
 
     sockets: dict[str, set[web.WebSocketResponse]] = field(default_factory=dict)
     _key_ids: dict[web.WebSocketResponse, bytes] = field(default_factory=dict)
+    _queues: dict[web.WebSocketResponse, asyncio.Queue[str]] = field(default_factory=dict)
+    _senders: dict[web.WebSocketResponse, asyncio.Task[None]] = field(default_factory=dict)
     _closing: set[asyncio.Task[bool]] = field(default_factory=set)
 
     def add(self, participant_id: str, key_id: bytes, socket: web.WebSocketResponse) -> None:
         self.sockets.setdefault(participant_id, set()).add(socket)
         self._key_ids[socket] = key_id
+        queue: asyncio.Queue[str] = asyncio.Queue(PUSH_QUEUE_LIMIT)
+        self._queues[socket] = queue
+        self._senders[socket] = asyncio.create_task(
+            self._send_loop(participant_id, socket, queue), name="hub-push"
+        )
 
     def remove(self, participant_id: str, socket: web.WebSocketResponse) -> None:
         self.sockets.get(participant_id, set()).discard(socket)
         self._key_ids.pop(socket, None)
+        self._queues.pop(socket, None)
+        sender = self._senders.pop(socket, None)
+        if sender is not None and sender is not asyncio.current_task():
+            sender.cancel()
 
     def holds(self, participant_id: str, socket: web.WebSocketResponse) -> bool:
         return socket in self.sockets.get(participant_id, ())
@@ -65,34 +85,46 @@ class PushRegistry:
                     directory.entry_for_key(participant_id, self._key_ids[socket], at)
                 except (LivcrError, KeyError):
                     self.remove(participant_id, socket)
-                    self._close_later(socket)
+                    self._close_later(socket, WSCloseCode.POLICY_VIOLATION, CLOSE_NOT_PARTICIPANT)
                     dropped.append(participant_id)
         return dropped
 
-    def _close_later(self, socket: web.WebSocketResponse) -> None:
-        closing = asyncio.create_task(
-            socket.close(
-                code=WSCloseCode.POLICY_VIOLATION, message=b"no longer a participant of the cell"
-            )
-        )
+    def _close_later(self, socket: web.WebSocketResponse, code: int, message: bytes) -> None:
+        closing = asyncio.create_task(socket.close(code=code, message=message))
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 
-    async def push(self, participant_id: str, frame: dict[str, object]) -> None:
+    def push(self, participant_id: str, frame: dict[str, object]) -> None:
+        """Queue ``frame`` for every socket of the participant; never waits."""
         data = msgspec.json.encode(frame).decode()
         for socket in list(self.sockets.get(participant_id, ())):
-            if socket.closed:
+            queue = self._queues.get(socket)
+            if socket.closed or queue is None:
                 self.remove(participant_id, socket)
                 continue
+            try:
+                queue.put_nowait(data)
+            except asyncio.QueueFull:
+                log.warning("push stream too slow; dropped", participant=participant_id)
+                self.remove(participant_id, socket)
+                self._close_later(socket, WSCloseCode.TRY_AGAIN_LATER, CLOSE_TOO_SLOW)
+
+    async def _send_loop(
+        self, participant_id: str, socket: web.WebSocketResponse, queue: asyncio.Queue[str]
+    ) -> None:
+        while True:
+            data = await queue.get()
             try:
                 await socket.send_str(data)
             except (ConnectionError, RuntimeError):
                 self.remove(participant_id, socket)
+                return
 
     async def close_all(self) -> None:
-        for sockets in self.sockets.values():
+        for participant_id, sockets in list(self.sockets.items()):
             for socket in list(sockets):
-                await socket.close(code=1001, message=b"hub shutting down")
+                self.remove(participant_id, socket)
+                await socket.close(code=WSCloseCode.GOING_AWAY, message=b"hub shutting down")
 
 
 @dataclass

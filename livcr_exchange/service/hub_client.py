@@ -7,6 +7,7 @@ a ``HubRefused`` with the hub's error code.
 from __future__ import annotations
 
 import base64
+import io
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +21,8 @@ from yarl import URL
 from ..hashing import RandomSource
 from ..keys import IdentityKey
 from ..request_auth import RequestTarget, sign_request
+
+LARGE_BODY_BYTES = 1024 * 1024  # aiohttp's threshold for its large-body warning
 
 
 class HubRefused(Exception):
@@ -79,7 +82,10 @@ class HubClient:
             self.base_url + quote(path) + (f"?{query_string}" if query_string else ""),
             encoded=True,
         )
-        async with self._session.request(method, url, data=body, headers=headers) as response:
+        # A file-like body is written in pieces; aiohttp warns that raw bytes over 1 MiB would
+        # be written in one go, holding up the event loop.
+        data = io.BytesIO(body) if len(body) > LARGE_BODY_BYTES else body
+        async with self._session.request(method, url, data=data, headers=headers) as response:
             payload = await response.read()
             if response.status >= 400:
                 raise _refusal(response.status, payload)
