@@ -115,6 +115,9 @@ class GatewayStore:
         connection.execute("PRAGMA journal_mode=WAL")
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA busy_timeout=30000")
+        # Deleted content is overwritten, not left in free pages: an erased case and a destroyed
+        # prekey secret must not be readable from the file by whoever later holds the local key.
+        connection.execute("PRAGMA secure_delete=ON")
         for statement in SCHEMA:
             connection.execute(statement)
         return connection
@@ -188,8 +191,11 @@ class GatewayStore:
         return None if row is None else OutboxRow(*row)
 
     async def mark_sent(
-        self, message_id: bytes, receipt: str, logged_at: int, leaf_index: int
+        self, message_id: bytes, receipt: str | None, logged_at: int, leaf_index: int
     ) -> None:
+        """The hub acknowledged the message with ``receipt`` (its JSON; None: the hub holds it
+        but showed no receipt, and ``logged_at`` and ``leaf_index`` are -1, unknown)."""
+
         def run(c: sqlite3.Connection) -> None:
             c.execute(
                 "UPDATE outbox SET state = 'sent', receipt = ? WHERE message_id = ?",
@@ -350,7 +356,21 @@ class GatewayStore:
             )
             return ids
 
-        return await self.run(run)
+        erased = await self.run(run)
+        await self.forget_old_pages()
+        return erased
+
+    async def forget_old_pages(self) -> None:
+        """Copy the write-ahead log into the database and empty it: the log still holds the
+        page images from before a deletion, content included."""
+        connection = self._connection
+        if connection is None:
+            raise RuntimeError("gateway store is not open")
+        # The pragma answers with a row; it must be read, or its statement stays open and the
+        # next COMMIT on this connection fails.
+        await self._run_raw(
+            lambda: connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        )
 
     async def record_rejection(self, message_id: bytes, code: str, now: int) -> None:
         await self.run(
@@ -400,7 +420,7 @@ class GatewayStore:
 
     async def destroy_prekeys_before(self, cutoff: int) -> int:
         """Forget the secrets of prekeys that expired before ``cutoff`` (forward secrecy)."""
-        return await self.run(
+        destroyed = await self.run(
             lambda c: (
                 c.execute(
                     "UPDATE prekeys SET sealed_secret = NULL"
@@ -409,6 +429,9 @@ class GatewayStore:
                 ).rowcount
             )
         )
+        if destroyed:
+            await self.forget_old_pages()
+        return destroyed
 
     # Other participants' prekeys.
     async def cache_peer_prekeys(self, rows: list[tuple[str, bytes, bytes, int]], now: int) -> None:

@@ -53,6 +53,8 @@ def _connect(path: Path) -> sqlite3.Connection:
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")
     connection.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+    # Deleted rows are overwritten, not left in free pages: what retention purged is gone.
+    connection.execute("PRAGMA secure_delete=ON")
     return connection
 
 
@@ -371,7 +373,21 @@ class SQLiteStore:
         return await self._write_with(run)
 
     async def purge_case(self, case_ref: str, limit: int) -> int:
-        return await self._write_with(lambda c: _purge(c, case_ref, limit)[0])
+        removed = await self._write_with(lambda c: _purge(c, case_ref, limit)[0])
+        if removed:
+            await self._forget_old_pages()
+        return removed
+
+    async def _forget_old_pages(self) -> None:
+        """Copy the write-ahead log into the database and empty it: after a purge the log still
+        holds the page images from before it, purged data included."""
+        connection = self._require(self._write)
+        # The pragma answers with a row; it must be read, or its statement stays open and the
+        # next COMMIT on this connection fails.
+        await asyncio.get_running_loop().run_in_executor(
+            self._writer_thread,
+            lambda: connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall(),
+        )
 
     async def counts(self) -> dict[str, int]:
         def run(c: sqlite3.Connection) -> dict[str, int]:
@@ -408,7 +424,10 @@ class SQLiteStore:
                     )
             return removed
 
-        return await self._write_with(run)
+        removed = await self._write_with(run)
+        if removed:
+            await self._forget_old_pages()
+        return removed
 
     async def claim_nonce(
         self, participant_id: str, nonce: bytes, expires_at: int, now: int
