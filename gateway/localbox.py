@@ -48,15 +48,6 @@ class LocalBox:
         return "LocalBox(key=<hidden>)"
 
 
-def create_local_key(path: Path) -> None:
-    """Write 32 random bytes with mode 0600 from the start; refuse to overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(os.urandom(KEY_BYTES))
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def read_local_key(path: Path) -> bytes:
     """Raises LocalKeyError when the file is unreadable, of the wrong size or readable by others."""
     try:
