@@ -2,9 +2,10 @@
 
 Everything is derived from fixed seeds, so regenerating changes no byte, with one exception the
 spec explains: HPKE encapsulation draws its ephemeral secret inside pyca/cryptography. The
-generator therefore reuses each stanza already published in the output folder, after checking
-that it opens to the vector's content key under the vector's ``info``; only a stanza that is
-missing or no longer valid (because an input changed) is made afresh.
+generator therefore reuses each stanza already published (``envelope-stanzas.json`` in the
+output folder, or in specs/vectors when the folder has none), after checking that it opens to
+the vector's content key under the vector's ``info``; only a stanza that is missing or no longer
+valid (because an input changed) is made afresh.
 
 Usage: python specs/generate_vectors.py [OUT_DIR]   (default: specs/vectors)
 """
@@ -1178,13 +1179,20 @@ AREAS: dict[str, str] = {
 }
 
 
+PUBLISHED_DIR = Path(__file__).parent / "vectors"
+PINS_NAME = "envelope-stanzas.json"
+
+
 def generate(out_dir: Path) -> dict[str, bytes]:
     """Build every vector file; return {file name: bytes} without writing."""
     cell = Cell()
     published: dict[str, list[str]] = {}
-    pins = out_dir / "envelope-stanzas.json"
-    if pins.exists():
-        published = json.loads(pins.read_text())
+    # The output folder's own pins if it has them, else the published ones: a regeneration
+    # into an empty folder then reproduces specs/vectors byte for byte.
+    for pins in (out_dir / PINS_NAME, PUBLISHED_DIR / PINS_NAME):
+        if pins.exists():
+            published = json.loads(pins.read_text())
+            break
     wraps = PinnedWrap(cell, published)
     envelopes = EnvelopeVectors(cell, wraps)
     areas = {
@@ -1200,7 +1208,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})
         for area, vectors in areas.items()
     }
-    files["envelope-stanzas.json"] = _dump(dict(sorted(wraps.stanzas.items())))
+    files[PINS_NAME] = _dump(dict(sorted(wraps.stanzas.items())))
     return files
 
 
@@ -1209,7 +1217,7 @@ def _dump(value: Any) -> bytes:
 
 
 def main(argv: list[str]) -> int:
-    out_dir = Path(argv[1]) if len(argv) > 1 else Path(__file__).parent / "vectors"
+    out_dir = Path(argv[1]) if len(argv) > 1 else PUBLISHED_DIR
     out_dir.mkdir(parents=True, exist_ok=True)
     for file_name, data in generate(out_dir).items():
         (out_dir / file_name).write_bytes(data)
