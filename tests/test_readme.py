@@ -1,45 +1,101 @@
-"""The README's gateway walk-through works as written: its shell block runs, end to end.
+"""The README's shell blocks work as written: each runs, end to end, and does what it says.
 
-Only the folder (/srv/cell) and the ports are changed, so that the run cannot collide with
-anything else on the machine; the commands are the README's own.
+Only folders, ports and the PostgreSQL database name are changed, so that a run cannot collide
+with anything else on the machine; the commands are the README's own. Servers a block leaves
+running in the background are stopped when the block's shell exits.
 """
 
 from __future__ import annotations
 
 import re
 import subprocess
+import uuid
 from pathlib import Path
 
 from hubproc import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-SECTION = "## For a service: running a gateway"
+GATEWAY_SECTION = "## For a service: running a gateway"
+# Stops the background jobs a block started, however it ends.
+STOP_JOBS = "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n"
 
 
-def walk_through() -> str:
+def shell_block(section: str) -> str:
+    """The first fenced block after the heading ``section``."""
     text = (ROOT / "README.md").read_text()
-    section = text[text.index(SECTION) :]
-    match = re.search(r"^```\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)
-    assert match is not None, "the section has no shell block"
+    rest = text[text.index(section) :]
+    match = re.search(r"^```\n(.*?)^```$", rest, re.MULTILINE | re.DOTALL)
+    assert match is not None, f"{section!r} has no shell block"
     return match.group(1)
 
 
-def test_the_gateway_walk_through_runs_as_written(tmp_path: Path) -> None:
-    script = walk_through().replace("/srv/cell", str(tmp_path / "cell"))
-    for port in ("8700", "8801", "8802"):
-        script = script.replace(port, str(free_port()))
+def run_block(script: str, folder: Path) -> subprocess.CompletedProcess[str]:
+    folder.mkdir(parents=True, exist_ok=True)
     result = subprocess.run(
-        ["bash", "-e", "-c", f"mkdir -p {tmp_path / 'cell'}\n{script}"],
+        ["bash", "-e", "-c", STOP_JOBS + script],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=180,
         check=False,
     )
-    logs = "".join(
-        f"--- {p.name}\n{p.read_text()[-2000:]}" for p in (tmp_path / "cell").glob("*.log")
-    )
+    logs = "".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in folder.rglob("*.log"))
     assert result.returncode == 0, result.stdout + result.stderr + logs
+    return result
+
+
+def test_the_security_testers_commands_run_as_written(tmp_path: Path) -> None:
+    script = shell_block("## For a security tester")
+    assert script.startswith("make test")  # the suite itself: this very run
+    script = script.replace("make test", ":", 1)
+    script = script.replace("/tmp/vectors", str(tmp_path / "v"))  # noqa: S108  (replaced)
+    result = run_block(script, tmp_path)
+    assert re.search(r"^\d+ passed, 0 failed$", result.stdout, re.MULTILINE)
+    assert "no byte changed" in result.stdout
+
+
+def test_the_hub_operators_commands_run_as_written(tmp_path: Path) -> None:
+    script = shell_block("## For a hub operator")
+    port = free_port()
+    script = (
+        script.replace("/srv/livcr", str(tmp_path / "livcr"))
+        .replace("/tmp/keys", str(tmp_path / "keys"))  # noqa: S108  (the README's, replaced)
+        .replace("--cell-id gent ", f"--cell-id gent --port {port} ", 1)
+    )
+    result = run_block(script, tmp_path)
+    assert "log verified" in result.stdout
+    assert "caw" in result.stdout
+
+
+def test_the_postgresql_operators_commands_run_as_written(tmp_path: Path) -> None:
+    script = shell_block("## Running the hub on PostgreSQL with several processes")
+    database = f"livcr_test_readme_{uuid.uuid4().hex[:12]}"
+    script = (
+        script.replace("-U postgres livcr ", f"-U postgres {database} ", 1)
+        .replace("5432/livcr", f"5432/{database}")
+        .replace("/srv/livcr-pg", str(tmp_path / "livcr-pg"))
+        .replace("/tmp/keys-pg", str(tmp_path / "keys-pg"))  # noqa: S108  (replaced)
+    )
+    for port in ("8701", "8702"):
+        script = script.replace(port, str(free_port()))
+    assert database in script
+    try:
+        result = run_block(script, tmp_path)
+    finally:
+        subprocess.run(
+            ["dropdb", "--if-exists", "--force", "-h", "127.0.0.1", "-U", "postgres", database],
+            check=False,
+            capture_output=True,
+        )
+    assert result.stdout.count('"status":"ok"') == 2, result.stdout  # both processes answer
+    assert "log verified" in result.stdout
+
+
+def test_the_gateway_walk_through_runs_as_written(tmp_path: Path) -> None:
+    script = shell_block(GATEWAY_SECTION).replace("/srv/cell", str(tmp_path / "cell"))
+    for port in ("8700", "8801", "8802"):
+        script = script.replace(port, str(free_port()))
+    result = run_block(script, tmp_path / "cell")
     assert "sent " in result.stdout  # the hub's receipt, its inclusion proof checked
     assert re.search(r"aanmelding\s+case-0001\s+from caw", result.stdout)
     assert "log verified" in result.stdout
