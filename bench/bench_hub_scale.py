@@ -239,7 +239,8 @@ def seed_sqlite(path: Path, start: int, count: int) -> None:
                 [(m, SENDER, CASE, FAR, first + i, blob) for i, (m, _, _) in enumerate(rows)],
             )
             connection.executemany(
-                "INSERT INTO seen VALUES (?, ?, ?)", [(SENDER, m, FAR) for m, _, _ in rows]
+                "INSERT INTO seen VALUES (?, ?, ?, ?)",
+                [(SENDER, m, FAR, first + i) for i, (m, _, _) in enumerate(rows)],
             )
             connection.executemany(
                 "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
@@ -269,7 +270,8 @@ async def seed_postgres(dsn: str, start: int, count: int) -> None:
                     ],
                 )
                 await connection.copy_records_to_table(
-                    "seen", records=[(SENDER, m, FAR) for m, _, _ in rows]
+                    "seen",
+                    records=[(SENDER, m, FAR, first + i) for i, (m, _, _) in enumerate(rows)],
                 )
                 await connection.copy_records_to_table(
                     "deliveries",

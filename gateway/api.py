@@ -263,12 +263,14 @@ async def status(request: web.Request) -> web.Response:
 
 
 def receipt_json(receipt: Receipt) -> dict[str, object]:
+    """The receipt as specs/gateway-api.yaml has it: all but the message id null when the hub
+    showed no receipt (``Receipt.proven`` is False)."""
     return {
         "message_id": receipt.message_id.hex(),
         "leaf_index": receipt.leaf_index,
         "logged_at": receipt.logged_at,
         "tree_size": receipt.tree_size,
-        "checkpoint": receipt.checkpoint.decode("utf-8"),
+        "checkpoint": None if receipt.checkpoint is None else receipt.checkpoint.decode("utf-8"),
     }
 
 

@@ -302,7 +302,12 @@ def send(
     if cosignatures_file is not None:
         request["cosignatures"] = read_json_file(cosignatures_file, "--cosignatures")
     status, answer = call_api(config, "POST", "/v1/messages", body=request)
-    if status == 201:
+    if status == 201 and answer["leaf_index"] is None:
+        click.echo(
+            f"sent {answer['message_id']}: the hub holds it from an earlier attempt but showed"
+            " no receipt; its place in the log is not proven"
+        )
+    elif status == 201:
         click.echo(
             f"sent {answer['message_id']}: logged at {when(answer['logged_at'])}"
             f" as leaf {answer['leaf_index']} of a tree of {answer['tree_size']}"

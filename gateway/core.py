@@ -2,9 +2,12 @@
 
 ``send`` returns after the message is in the durable outbox and the hub acknowledged it (the
 receipt's inclusion proof checked); a background task delivers and retries with backoff,
-resending the same envelope until the hub acknowledges. An envelope that waited longer than
-``RESEAL_AFTER_SECONDS`` (the hub was away) is sealed again under the same message id before it
-goes, since the hub refuses stale timestamps (spec §9.1). With ``wait=False`` a message can be
+resending the same envelope until the hub acknowledges: if an earlier attempt was committed and
+only its answer lost, the hub answers the same bytes with their original receipt (spec §9.3). An
+envelope that waited longer than ``RESEAL_AFTER_SECONDS`` (the hub was away) before its first
+attempt is sealed again under the same message id before it goes, since the hub refuses stale
+timestamps (spec §9.1); after an attempt, only once the hub refused the old bytes as stale, which
+means it never accepted them. With ``wait=False`` a message can be
 queued while the hub is away, sealed to the recipients' cached prekeys (``prekeys.py``).
 Incoming envelopes are verified, opened, schema-checked and written to the dossier exactly once,
 and only then acknowledged to the hub. A halted gateway (``GatewayHalted``) neither sends nor
@@ -122,13 +125,27 @@ class SendTimeout(TimeoutError):
 
 @dataclass(frozen=True)
 class Receipt:
-    """The hub's acknowledgement: where the message sits in the log, proven by inclusion."""
+    """The hub's acknowledgement: where the message sits in the log, proven by inclusion.
+
+    In one case the hub holds the message but shows no receipt for it (spec §9.3): an earlier
+    attempt was committed, and the hub accepted other bytes under the message id or can no
+    longer show their log record. The message was sent; its place in the log is not proven, so
+    every field but ``message_id`` is None (``proven`` is False).
+    """
 
     message_id: bytes
-    leaf_index: int
-    logged_at: int
-    tree_size: int
-    checkpoint: bytes
+    leaf_index: int | None
+    logged_at: int | None
+    tree_size: int | None
+    checkpoint: bytes | None
+
+    @classmethod
+    def unproven(cls, message_id: bytes) -> Receipt:
+        return cls(message_id, None, None, None, None)
+
+    @property
+    def proven(self) -> bool:
+        return self.leaf_index is not None
 
 
 @dataclass(frozen=True)
@@ -637,47 +654,90 @@ class Gateway:
                     self._outbox_wake.wait(), wait if wait is not None else delay * 20
                 )
 
-    async def _deliver(self, row: OutboxRow) -> None:  # noqa: PLR0911  (one return per outcome)
+    async def _deliver(self, row: OutboxRow) -> None:
         if self.halted is not None:
             return
-        try:
-            row = await self._reseal(row)
-        except LivcrError as exc:
-            log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
-            if not row.attempts:
-                await self._store.mark_failed(row.message_id, exc.code)
-                self._settle(row.message_id, exc)
+        if not row.attempts:
+            # Never submitted, so nothing of it is at the hub: grown stale in the outbox, it is
+            # sealed again first. After an attempt the same bytes go as they are: if that
+            # attempt was committed, the hub answers them with their receipt (spec §9.3).
+            fresh = await self._resealed(row)
+            if fresh is None:
                 return
-            # The hub may hold it from an attempt whose answer was lost: it says "replayed"
-            # then, and otherwise refuses the old envelope with its own code.
-        except (*NO_ANSWER, HubRefused) as exc:
-            if isinstance(exc, HubRefused) and not hub_not_serving(exc):
-                await self._store.mark_failed(row.message_id, exc.code)
-                self._settle(row.message_id, SendRefused(exc.code, exc.detail, exc.status))
-                log.warning("hub refused", code=exc.code, purpose=row.purpose)
-                return
-            await self._retry(row, type(exc).__name__)
-            return
+            row = fresh
         await self._store.begin_attempt(row.message_id)  # row.attempts: those begun before
         try:
             answer = await self.client.submit(row.envelope)
         except HubRefused as exc:
-            if exc.status in PERMANENT_STATUSES and not (
-                exc.code == "replayed" and row.attempts > 0
-            ):
-                await self._store.mark_failed(row.message_id, exc.code)
-                self._settle(row.message_id, SendRefused(exc.code, exc.detail, exc.status))
-                log.warning("hub refused", code=exc.code, purpose=row.purpose)
-                return
-            if exc.code == "replayed":  # an earlier attempt was committed; its answer was lost
-                await self._store.mark_sent(row.message_id, "{}", -1, -1)
-                self._settle(row.message_id, Receipt(row.message_id, -1, -1, -1, b""))
-                return
-            await self._retry(row, exc.code)
+            await self._refused(row, exc)
             return
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             await self._retry(row, type(exc).__name__)
             return
+        await self._receipt_answered(row, answer)
+
+    async def _resealed(self, row: OutboxRow) -> OutboxRow | None:
+        """``_reseal(row)``; None when that ended this delivery: the message was refused before
+        sealing (it fails), or the hub did not answer (it is retried later)."""
+        try:
+            return await self._reseal(row)
+        except LivcrError as exc:
+            log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
+            await self._fail(row, exc.code, exc)
+        except (*NO_ANSWER, HubRefused) as exc:
+            if isinstance(exc, HubRefused) and not hub_not_serving(exc):
+                await self._fail(row, exc.code, SendRefused(exc.code, exc.detail, exc.status))
+            else:
+                await self._retry(row, type(exc).__name__)
+        return None
+
+    async def _refused(self, row: OutboxRow, exc: HubRefused) -> None:
+        """The hub refused ``row``'s envelope: retry, seal again, settle without a receipt, or
+        fail, as its answer says."""
+        if exc.status not in PERMANENT_STATUSES:
+            await self._retry(row, exc.code)
+        elif exc.code == "timestamp_out_of_window":
+            await self._reseal_refused(row, exc)
+        elif exc.code == "replayed" and row.attempts > 0:
+            await self._sent_without_receipt(row, exc)
+        else:
+            await self._fail(row, exc.code, SendRefused(exc.code, exc.detail, exc.status))
+
+    async def _reseal_refused(self, row: OutboxRow, exc: HubRefused) -> None:
+        """The hub found the envelope stale. Had it accepted these bytes before, it would have
+        answered with their receipt: so it never did, and the message, sealed again, goes at
+        once. An envelope still fresh by our own clock (the clocks disagree), already expired,
+        or erased meanwhile cannot be helped: the refusal stands."""
+        resealed = await self._resealed(row)
+        if resealed is None:
+            return
+        if resealed.envelope == row.envelope:
+            await self._fail(row, exc.code, SendRefused(exc.code, exc.detail, exc.status))
+            return
+        await self._store.retry_later(row.message_id, time.time(), exc.code)
+        self._outbox_wake.set()
+
+    async def _sent_without_receipt(self, row: OutboxRow, exc: HubRefused) -> None:
+        """The hub holds the message from an earlier attempt but shows no receipt for these
+        bytes (spec §9.3): it accepted other bytes under the message id (sealed again after an
+        attempt it committed) or can no longer show their log record. The message was sent;
+        the dossier marks its log position unknown (-1) and the receipt claims no proof."""
+        log.warning(
+            "sent, but the hub showed no receipt: its place in the log is not proven",
+            code=exc.code,
+            purpose=row.purpose,
+        )
+        await self._store.mark_sent(row.message_id, None, -1, -1)
+        self._settle(row.message_id, Receipt.unproven(row.message_id))
+
+    async def _fail(self, row: OutboxRow, code: str, outcome: Exception) -> None:
+        """The message is refused for good: recorded with ``code``; ``send`` raises ``outcome``."""
+        await self._store.mark_failed(row.message_id, code)
+        self._settle(row.message_id, outcome)
+        log.warning("message refused", code=code, purpose=row.purpose)
+
+    async def _receipt_answered(self, row: OutboxRow, answer: dict[str, Any]) -> None:
+        """Check the hub's receipt like any (a resubmission's too) and mark the message sent."""
         try:
             receipt = await self._check_receipt(row, answer)
         except TrustFailure as exc:
@@ -691,7 +751,7 @@ class Gateway:
             await self._retry(row, type(exc).__name__)
             return
         await self._store.mark_sent(
-            row.message_id, json.dumps(answer), receipt.logged_at, receipt.leaf_index
+            row.message_id, json.dumps(answer), int(answer["logged_at"]), int(answer["leaf_index"])
         )
         self._settle(row.message_id, receipt)
 

@@ -31,7 +31,7 @@ from livcr_exchange.audit.merkle import leaf_hash
 from livcr_exchange.cases import INITIAL_STATE, CaseState, ClosureReason, transition
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
-from livcr_exchange.errors import LivcrError, UnknownSender
+from livcr_exchange.errors import LivcrError, Replayed, UnknownSender
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.policy import CaseView, Decision, MessageFacts, Participant, evaluate_header
 from livcr_exchange.request_auth import AuthenticatedRequest
@@ -92,6 +92,9 @@ class Receipt:
     tree_size: int
     checkpoint: bytes
     inclusion_proof: list[bytes]
+    # The same bytes were accepted by an earlier submission: this is their original receipt,
+    # proven against the current tree, and nothing new was committed (spec §9.3).
+    accepted_before: bool = False
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -125,7 +128,9 @@ async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -
     """Verify, apply policy, store durably, log; return the sender's receipt.
 
     Every refusal is audited before it is raised, with the envelope's message id when it
-    parsed, so a refused submission leaves one ``refusal`` leaf and nothing else.
+    parsed, so a refused submission leaves one ``refusal`` leaf and nothing else. The caller's
+    resubmission of bytes the hub accepted before is no refusal: it gets their original
+    receipt (``accepted_before``), and nothing is written.
 
     Raises:
         LivcrError: every receiver check of spec §6.6 steps 1-9 and every policy denial.
@@ -134,7 +139,16 @@ async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -
     try:
         envelope = UnverifiedEnvelope.parse(data)
         message_id = envelope.message_id
-        return await _accept(hub, caller, envelope, data)
+        try:
+            return await _accept(hub, caller, envelope, data)
+        except LivcrError:
+            # Asked only once the envelope is refused, so that a first submission pays nothing
+            # for it; whatever refused these bytes now (they went stale, the case moved on),
+            # they were verified and admitted when they were accepted.
+            earlier = await _earlier_receipt(hub, caller.participant_id, message_id, data)
+            if earlier is None:
+                raise
+            return earlier
     except LivcrError as exc:
         await record_refusal(hub, caller.participant_id, "submit", exc.code, str(exc), message_id)
         raise
@@ -176,6 +190,43 @@ async def _accept(
     for recipient in core.recipient_ids():
         hub.push.push(recipient, {"type": "envelope", **item})
     return receipt
+
+
+async def _earlier_receipt(
+    hub: Hub, sender_id: str, message_id: bytes, data: bytes
+) -> Receipt | None:
+    """The original receipt of ``data`` if the hub accepted these exact bytes from ``sender_id``
+    before (spec §9.3), with its proof against the current tree; None when it accepted nothing
+    under the pair (the refusal stands), or provably other bytes (so does the refusal: a
+    replay, unless an earlier check failed).
+
+    Raises:
+        Replayed: the pair was accepted, but its leaf cannot be read (no log index was kept for
+            it, or retention deleted the leaf's data): no receipt can be built.
+    """
+    acceptance = await hub.store.accepted_before(sender_id, message_id)
+    if acceptance is None:
+        return None
+    if acceptance.leaf_index is None or acceptance.leaf_data is None:
+        raise Replayed(
+            f"message {message_id.hex()} from {sender_id} was accepted before;"
+            " its log record can no longer be shown"
+        )
+    leaf = decode_leaf(acceptance.leaf_data)
+    if not isinstance(leaf, EnvelopeAccepted) or leaf.envelope_hash != envelope_hash(data):
+        return None
+    index = acceptance.leaf_index
+    size = await hub.log.catch_up()
+    log.info("resubmission answered with its receipt", participant=sender_id)
+    return Receipt(
+        message_id,
+        index,
+        leaf.logged_at,
+        size,
+        hub.log.checkpoint_note(size),
+        hub.log.inclusion(index, size),
+        accepted_before=True,
+    )
 
 
 async def _admit(

@@ -109,6 +109,8 @@ async def submit(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     request[AUDITED] = True  # accept_envelope audits every refusal, with the message id
     receipt = await operations.accept_envelope(hub, caller_of(request), await request.read())
+    if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)
+        return json(receipt.to_json())
     request.app[METRICS].envelopes.labels("any").inc()
     return json(receipt.to_json(), status=201)
 
@@ -125,7 +127,9 @@ async def submit_batch(request: web.Request) -> web.Response:
         except LivcrError as exc:
             results.append({"code": exc.code, "detail": exc.wire_reason})
         else:
-            results.append({"receipt": receipt.to_json()})
+            results.append(
+                {"receipt": receipt.to_json(), "accepted_before": receipt.accepted_before}
+            )
     return json({"results": results})
 
 

@@ -326,6 +326,15 @@ def sending_through_a_proxy_that_swallows(
         assert sorted(r["message_id"] for r in records) == sorted(ids), gateway.participant_id
     assert [r["direction"] for r in sender.dossier(case_ref)] == ["sent"] * 3
     assert all(r["body"] is not None for r in sender.dossier(case_ref))
+    # The swallowed one went again as it was, and the hub answered with its receipt (§9.3).
+    logged = {r["message_id"]: r["leaf_index"] for r in sender.dossier(case_ref)}
+    ((receipt,),) = sender.query(
+        "SELECT receipt FROM outbox WHERE message_id = ?", bytes.fromhex(ids[1])
+    )
+    assert json.loads(receipt)["inclusion_proof"]
+    assert cell.hub_query(
+        "SELECT leaf_index FROM seen WHERE message_id = ?", bytes.fromhex(ids[1])
+    ) == [(logged[ids[1]],)]
     assert cell.hub_query(
         "SELECT COUNT(*) FROM leaves WHERE case_ref = ? AND data IS NOT NULL", case_ref
     ) == [(4,)]  # three envelopes accepted once each, and the case opened

@@ -5,6 +5,11 @@ and verified earlier, verified again now), queued durably, and delivered once th
 one that waited longer than the hub accepts is sealed again under the same message id. Without
 a recent cached prekey of every recipient, or with ``wait``, the answer is 503
 ``hub_unavailable`` and nothing is stored.
+
+A hub's answer can be away too: a submission it committed whose answer never arrived. The
+gateway then sends the same bytes again, and the hub answers with the original receipt, which
+the gateway checks like any (spec §9.3); where the hub holds the message but cannot show a
+receipt, the message counts as sent with a receipt that claims no proof.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ import base64
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +30,7 @@ import pytest
 from factories import NOW
 from factories import Cell as KeyCell
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways, load_spec
+from structlog.testing import capture_logs
 
 from gateway.core import RESEAL_AFTER_SECONDS, Gateway, HubUnavailable
 from gateway.prekeys import PREKEY_CACHE_MAX_AGE, PeerPrekeys
@@ -294,6 +300,104 @@ def test_a_kept_directory_altered_on_disk_is_refused(cell: GatewayCell) -> None:
     connection.close()
     with pytest.raises(DirectoryUntrusted, match="does not verify against the root key"):
         open_clb_alone(cell)
+
+
+# A committed submission whose answer was lost.
+@dataclass
+class LosingAnswers:
+    """Stands in for a gateway's ``HubClient.submit``: every submission reaches the hub, which
+    commits it, but the first answer is lost on its way back (``after_loss`` runs then)."""
+
+    submit: Callable[[bytes], Awaitable[dict[str, Any]]]
+    after_loss: Callable[[dict[str, Any]], None] = lambda _: None
+    sent: list[bytes] = field(default_factory=list)
+    lost: list[dict[str, Any]] = field(default_factory=list)
+
+    async def __call__(self, envelope: bytes) -> dict[str, Any]:
+        self.sent.append(envelope)
+        answer = await self.submit(envelope)
+        if not self.lost:
+            self.lost.append(answer)
+            self.after_loss(answer)
+            raise aiohttp.ServerDisconnectedError("the hub's answer was lost")
+        return answer
+
+
+def sent_record(gw: RunningGateway, case_ref: str) -> dict[str, Any]:
+    (record,) = call(gw, "GET", "/v1/dossier", 200, params={"case_ref": case_ref})["records"]
+    assert record["direction"] == "sent"
+    return dict(record)
+
+
+def test_a_committed_attempt_whose_answer_was_lost_ends_with_its_receipt(
+    gws: RunningGateways, caw_clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """By the time caw tries again its envelope is older than RESEAL_AFTER_SECONDS, yet it sends
+    the same bytes (sealed anew they would be refused as a replay), and the hub answers with the
+    original receipt, which caw checks and returns from ``send``."""
+    caw, coord = gws["caw"], gws["coord"]
+
+    def later(_: dict[str, Any]) -> None:
+        caw_clock.offset = RESEAL_AFTER_SECONDS + 30
+
+    losing = LosingAnswers(caw.gateway.client.submit, later)
+    monkeypatch.setattr(caw.gateway.client, "submit", losing)
+    try:
+        receipt = send(caw, "case-lost-answer", ["coord"], 201)
+    finally:
+        caw_clock.offset = 0
+    (first,) = losing.lost
+    assert len(losing.sent) == 2
+    assert losing.sent[1] == losing.sent[0]  # the same bytes, not sealed again
+    assert (receipt["leaf_index"], receipt["logged_at"]) == (
+        first["leaf_index"],
+        first["logged_at"],
+    )
+    assert receipt["tree_size"] >= first["tree_size"]
+    assert receipt["checkpoint"].startswith(caw.gateway.config.log_origin + "\n")
+    assert outbox(caw, receipt["message_id"]) == ("sent", losing.sent[0])
+    record = sent_record(caw, "case-lost-answer")
+    assert (record["leaf_index"], record["logged_at"]) == (first["leaf_index"], first["logged_at"])
+    assert received(coord, receipt["message_id"])["case_ref"] == "case-lost-answer"
+
+
+def test_a_message_the_hub_holds_without_a_receipt_is_sent_unproven(
+    gws: RunningGateways, cell: GatewayCell, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hub committed the first attempt but cannot show its receipt (here: it keeps no log
+    index for the pair, as for one accepted before it kept them), so it answers the same bytes
+    ``replayed``. The message is sent; the receipt and the dossier claim no place in the log."""
+    caw, coord = gws["caw"], gws["coord"]
+    before = counts(caw)
+
+    def forget_the_index(answer: dict[str, Any]) -> None:
+        with sqlite3.connect(cell.hub.directory / "hub.sqlite3") as connection:
+            connection.execute(
+                "UPDATE seen SET leaf_index = NULL WHERE message_id = ?",
+                (bytes.fromhex(answer["message_id"]),),
+            )
+        connection.close()
+
+    losing = LosingAnswers(caw.gateway.client.submit, forget_the_index)
+    monkeypatch.setattr(caw.gateway.client, "submit", losing)
+    with capture_logs() as events:
+        receipt = send(caw, "case-unproven", ["coord"], 201)
+    (warning,) = [e for e in events if e["log_level"] == "warning"]
+    assert warning["event"].startswith("sent, but the hub showed no receipt")
+    assert warning["code"] == "replayed"
+    assert receipt == {
+        "message_id": losing.lost[0]["message_id"],
+        "leaf_index": None,
+        "logged_at": None,
+        "tree_size": None,
+        "checkpoint": None,
+    }
+    assert losing.sent[1] == losing.sent[0]
+    assert outbox(caw, receipt["message_id"])[0] == "sent"
+    record = sent_record(caw, "case-unproven")
+    assert (record["leaf_index"], record["logged_at"]) == (-1, -1)
+    assert counts(caw)[:2] == before[:2]  # nothing pending, nothing failed
+    assert received(coord, receipt["message_id"])["case_ref"] == "case-unproven"
 
 
 # The cache itself, on a real store: what it hands out is recent, valid and verified again.

@@ -4,6 +4,7 @@ retention scheduling and bounded purges, request nonces, schema migrations."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -19,6 +20,7 @@ from hub.log import TransparencyLog
 from hub.operations import pending_leaf
 from hub.operator import verify_log
 from hub.store.base import (
+    Acceptance,
     CaseRecord,
     DuplicateEnvelope,
     HubStore,
@@ -124,6 +126,29 @@ async def test_expired_envelopes_leave_in_bounded_batches(store: HubStore) -> No
     assert [d.message_id for d in await store.pending("coord", 0, 10)] == [(99).to_bytes(16, "big")]
     counts = await store.counts()
     assert (counts["envelopes"], counts["deliveries_pending"], counts["log_size"]) == (1, 1, 6)
+
+
+async def test_an_accepted_pair_keeps_its_leaf_while_it_is_remembered(store: HubStore) -> None:
+    """What a resubmission's receipt is built from (spec §9.3): the leaf of the pair's envelope,
+    through delivery, until retention deletes its data or expiry forgets the pair."""
+    one, two, three = (n.to_bytes(16, "big") for n in (1, 2, 3))
+    first = envelope_batch(1)
+    await store.commit(first)
+    soon = envelope_batch(2)
+    soon.envelopes = [replace(e, expires_at=200) for e in soon.envelopes]
+    await store.commit(soon)
+    await store.commit(envelope_batch(3, "case-b"))
+    assert await store.accepted_before("caw", one) == Acceptance(0, first.leaves[0].data)
+    assert await store.accepted_before("clb", one) is None  # the pair is the sender's
+    assert await store.accepted_before("caw", (9).to_bytes(16, "big")) is None
+    await store.commit(WriteBatch(acks=[("coord", one)]))  # delivered: the envelope goes
+    assert (await store.counts())["envelopes"] == 2
+    assert await store.accepted_before("caw", one) == Acceptance(0, first.leaves[0].data)
+    await store.purge_case("case-b", 100)
+    assert await store.accepted_before("caw", three) == Acceptance(2, None)
+    await store.delete_expired(now=200, limit=100)
+    assert await store.accepted_before("caw", two) is None
+    assert await store.accepted_before("caw", one) is not None
 
 
 async def test_the_first_checkpoint_for_a_size_wins(store: HubStore) -> None:
@@ -254,6 +279,91 @@ async def test_a_version_1_sqlite_store_is_migrated_on_open(tmp_path: Path) -> N
         assert await store.purge_due(10, 100) == 0  # the closed case was scheduled, nothing left
     finally:
         await store.close()
+
+
+# A version 2 store: one pair whose envelope is still queued, one whose envelope was delivered.
+QUEUED, DELIVERED = envelope_batch(1), envelope_batch(2)
+
+
+def version_2_rows() -> list[tuple[str, tuple[object, ...]]]:
+    """(table, row) of the version 2 store, in insertion order."""
+    (queued,), (delivered,) = QUEUED.envelopes, DELIVERED.envelopes
+    return [
+        ("leaves", (0, QUEUED.leaves[0].leaf_hash, QUEUED.leaves[0].data, "case-a")),
+        ("leaves", (1, DELIVERED.leaves[0].leaf_hash, DELIVERED.leaves[0].data, "case-a")),
+        ("seen", ("caw", queued.message_id, FAR)),
+        ("seen", ("caw", delivered.message_id, FAR)),
+        (
+            "envelopes",
+            (queued.message_id, "caw", "aanmelding", "case-a", 100, FAR, 0, queued.blob),
+        ),
+    ]
+
+
+def sqlite_version_2(path: Path) -> None:
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for migration in MIGRATIONS[:2]:
+        for sql in render(migration, "sqlite"):
+            connection.execute(sql)
+    connection.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+    for table, row in version_2_rows():
+        marks = ", ".join("?" * len(row))
+        connection.execute(f"INSERT INTO {table} VALUES ({marks})", row)  # noqa: S608
+    connection.commit()
+    connection.close()
+
+
+async def postgres_version_2(dsn: str) -> None:
+    import asyncpg  # noqa: PLC0415
+
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for migration in MIGRATIONS[:2]:
+            for sql in render(migration, "postgresql"):
+                await connection.execute(sql)
+        await connection.execute("INSERT INTO meta VALUES ('schema_version', '2')")
+        for table, row in version_2_rows():
+            marks = ", ".join(f"${n}" for n in range(1, len(row) + 1))
+            await connection.execute(f"INSERT INTO {table} VALUES ({marks})", *row)  # noqa: S608
+    finally:
+        await connection.close()
+
+
+async def test_a_version_2_store_learns_the_leaf_of_each_queued_pair(
+    store_kind: str, tmp_path: Path
+) -> None:
+    """Migration 3 on both stores: a pair whose envelope is still queued gets its leaf index
+    (its resubmission gets its receipt); one delivered before cannot (it is answered replayed)."""
+    (queued,), (delivered,) = QUEUED.envelopes, DELIVERED.envelopes
+    with contextlib.ExitStack() as stack:
+        if store_kind == "sqlite":
+            sqlite_version_2(tmp_path / "old.sqlite3")
+            store: HubStore = SQLiteStore(tmp_path / "old.sqlite3")
+        else:
+            dsn = stack.enter_context(fresh_database())
+            await postgres_version_2(dsn)
+            report = await PostgresStore(dsn).migrate()
+            assert (report.before, report.applied) == (2, ("3 " + MIGRATIONS[2].name,))
+            store = PostgresStore(dsn)
+        await store.open()
+        try:
+            if isinstance(store, SQLiteStore):
+                assert store.migration is not None
+                assert (store.migration.before, store.migration.after) == (2, SCHEMA_VERSION)
+            found = await store.accepted_before("caw", queued.message_id)
+            assert found == Acceptance(0, QUEUED.leaves[0].data)
+            assert await store.accepted_before("caw", delivered.message_id) == Acceptance(
+                None, None
+            )
+            # New acceptances keep theirs.
+            await store.commit(envelope_batch(3))
+            found = await store.accepted_before("caw", (3).to_bytes(16, "big"))
+            assert found is not None
+            assert found.leaf_index == 2
+        finally:
+            await store.close()
 
 
 async def test_a_store_from_a_newer_hub_is_refused(tmp_path: Path, pg_dsn: str) -> None:

@@ -71,6 +71,19 @@ class DeliveryRecord:
     blob: bytes
 
 
+@dataclass(frozen=True)
+class Acceptance:
+    """What the store remembers of the envelope it accepted under one (sender, message id).
+
+    ``leaf_data`` is that envelope's "envelope accepted" leaf; None when the store kept no log
+    index for the pair (accepted before schema 3, its envelope no longer queued) or retention
+    has deleted the leaf's data since (spec §10.5).
+    """
+
+    leaf_index: int | None
+    leaf_data: bytes | None
+
+
 @dataclass
 class WriteBatch:
     """Everything one request writes, committed atomically with the rest of its group.
@@ -146,6 +159,11 @@ class HubStore(Protocol):
         ...
 
     async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None: ...
+
+    async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
+        """The envelope accepted from ``sender_id`` under ``message_id``, while the pair is
+        remembered (spec §9.3: at least until its expiry); None when it is not."""
+        ...
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         """Leaf hashes for indexes [start, end)."""

@@ -115,9 +115,21 @@ _SCALE_OUT: tuple[Statement, ...] = (
     ("postgresql", "ALTER TABLE envelopes ALTER COLUMN blob SET STORAGE EXTERNAL"),
 )
 
+_RESUBMISSION: tuple[Statement, ...] = (
+    # Where the log holds each accepted pair's envelope: a sender that resubmits the same bytes
+    # gets its original receipt (spec §9.3). NULL for a pair accepted before this migration
+    # whose envelope has left the queue: the hub answers such a resubmission `replayed`.
+    "ALTER TABLE seen ADD COLUMN leaf_index BIGINT",
+    """UPDATE seen SET leaf_index = (SELECT e.leaf_index FROM envelopes e
+            WHERE e.message_id = seen.message_id AND e.sender_id = seen.sender_id)
+        WHERE EXISTS (SELECT 1 FROM envelopes e
+            WHERE e.message_id = seen.message_id AND e.sender_id = seen.sender_id)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline", _BASELINE),
     Migration(2, "scale-out: shared request nonces, purge queue, queue indexes", _SCALE_OUT),
+    Migration(3, "resubmission: the log index of each accepted pair", _RESUBMISSION),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -42,6 +42,7 @@ import structlog
 from livcr_exchange.errors import Replayed
 
 from .base import (
+    Acceptance,
     CaseRecord,
     CommitResult,
     DeliveryNotice,
@@ -52,7 +53,7 @@ from .base import (
     WriteBatch,
 )
 from .migrations import SCHEMA_VERSION, MigrationReport, migrate_postgres, postgres_version
-from .rows import case_from_row, case_to_row, delivery_from_row
+from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
 
 log = structlog.get_logger("livcr.hub.store")
 
@@ -88,8 +89,8 @@ WRITE_GROUP = """WITH
     (message_id, sender_id, purpose, case_ref, accepted_at, expires_at, leaf_index, blob)
     SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],
                          $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[])),
-  seen_in AS (INSERT INTO seen (sender_id, message_id, expires_at)
-    SELECT * FROM unnest($2::text[], $1::bytea[], $6::bigint[])),
+  seen_in AS (INSERT INTO seen (sender_id, message_id, expires_at, leaf_index)
+    SELECT * FROM unnest($2::text[], $1::bytea[], $6::bigint[], $7::bigint[])),
   deliveries_in AS (INSERT INTO deliveries (recipient_id, message_id)
     SELECT r, m FROM unnest($9::text[], $10::bytea[]) WITH ORDINALITY AS t(r, m, n) ORDER BY n),
   acked AS (DELETE FROM deliveries d USING unnest($11::text[], $12::bytea[]) AS a(r, m)
@@ -142,6 +143,10 @@ CASE_COLUMNS = (
 DELIVERY_SELECT = (
     "SELECT d.seq, d.message_id, d.recipient_id, e.accepted_at, e.leaf_index, e.blob "
     "FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
+)
+ACCEPTANCE_SELECT = (
+    "SELECT s.leaf_index, l.data FROM seen s LEFT JOIN leaves l ON l.idx = s.leaf_index "
+    "WHERE s.sender_id = $1 AND s.message_id = $2"
 )
 
 Waiter = tuple[WriteBatch, "asyncio.Future[CommitResult]"]
@@ -371,6 +376,10 @@ class PostgresStore:
             message_id,
         )
         return delivery_from_row(rows[0]) if rows else None
+
+    async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
+        rows = await self._fetch(ACCEPTANCE_SELECT, sender_id, message_id)
+        return acceptance_from_row(rows[0]) if rows else None
 
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         rows = await self._fetch(

@@ -9,7 +9,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from .base import CaseRecord, DeliveryRecord
+from .base import Acceptance, CaseRecord, DeliveryRecord
 
 
 def case_to_row(case: CaseRecord) -> tuple[Any, ...]:
@@ -46,4 +46,12 @@ def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
     seq, message_id, recipient_id, accepted_at, leaf_index, blob = row
     return DeliveryRecord(
         int(seq), bytes(message_id), recipient_id, int(accepted_at), int(leaf_index), bytes(blob)
+    )
+
+
+def acceptance_from_row(row: Sequence[Any]) -> Acceptance:
+    leaf_index, leaf_data = row
+    return Acceptance(
+        None if leaf_index is None else int(leaf_index),
+        None if leaf_data is None else bytes(leaf_data),
     )

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .base import (
+    Acceptance,
     CaseRecord,
     CommitResult,
     DeliveryNotice,
@@ -33,7 +34,7 @@ from .base import (
     WriteBatch,
 )
 from .migrations import MigrationReport, migrate_sqlite
-from .rows import case_from_row, case_to_row, delivery_from_row
+from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
 
 T = TypeVar("T")
 MAX_GROUP = 256  # batches per transaction; bounds the latency one commit adds
@@ -308,6 +309,12 @@ class SQLiteStore:
         )
         return None if row is None else delivery_from_row(row)
 
+    async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
+        row = self._point_read(
+            lambda c: c.execute(_ACCEPTANCE_SELECT, (sender_id, message_id)).fetchone()
+        )
+        return None if row is None else acceptance_from_row(row)
+
     async def leaf_hashes(self, start: int, end: int) -> list[bytes]:
         def query(c: sqlite3.Connection) -> list[Any]:
             return c.execute(
@@ -509,10 +516,12 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
     indexes = tuple(range(first_index, first_index + len(batch.leaves)))
     envelope_leaf = dict(zip(range(len(batch.envelopes)), indexes, strict=False))
     for position, env in enumerate(batch.envelopes):
+        leaf_index = envelope_leaf.get(position, -1)
         try:
             c.execute(
-                "INSERT INTO seen (sender_id, message_id, expires_at) VALUES (?, ?, ?)",
-                (env.sender_id, env.message_id, env.expires_at),
+                "INSERT INTO seen (sender_id, message_id, expires_at, leaf_index)"
+                " VALUES (?, ?, ?, ?)",
+                (env.sender_id, env.message_id, env.expires_at, leaf_index),
             )
         except sqlite3.IntegrityError as exc:
             raise DuplicateEnvelope(
@@ -528,7 +537,7 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
                 env.case_ref,
                 env.accepted_at,
                 env.expires_at,
-                envelope_leaf.get(position, -1),
+                leaf_index,
                 env.blob,
             ),
         )
@@ -584,4 +593,8 @@ _CASE_COLUMNS = (
 _DELIVERY_SELECT = (
     "SELECT d.seq, d.message_id, d.recipient_id, e.accepted_at, e.leaf_index, e.blob "
     "FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
+)
+_ACCEPTANCE_SELECT = (
+    "SELECT s.leaf_index, l.data FROM seen s LEFT JOIN leaves l ON l.idx = s.leaf_index "
+    "WHERE s.sender_id = ? AND s.message_id = ?"
 )

@@ -46,7 +46,15 @@ from hub.state import Hub
 from hub.store.base import CaseRecord, HubStore, WriteBatch
 from livcr_exchange.audit.leaves import DirectoryChange, Leaf, Refusal, decode_leaf
 from livcr_exchange.audit.merkle import leaf_hash
-from livcr_exchange.envelope import CosignBlock, MessageSpec, seal
+from livcr_exchange.constants import CONTENT_KEY_BYTES, PAYLOAD_NONCE_PREFIX_BYTES
+from livcr_exchange.envelope import (
+    CosignBlock,
+    MessageSpec,
+    SealParts,
+    UnverifiedEnvelope,
+    seal,
+    seal_from_parts,
+)
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey, Suite
 from livcr_exchange.purposes import CATALOGUE
@@ -244,6 +252,29 @@ class HubHarness:
         )
         now = self.clock() if timestamp is None else timestamp
         return seal(self.identity(sender), spec, body, now=now, ttl=ttl, random=self.random)
+
+    def seal_again(self, envelope: bytes, body: bytes = b'{"question":"known?"}') -> bytes:
+        """Other bytes under ``envelope``'s message id: the same sender, recipients, purpose,
+        case and expiry, sealed afresh now (as a sender whose envelope went stale does)."""
+        core = UnverifiedEnvelope.parse(envelope).header.core
+        spec = MessageSpec(
+            core.cell_id,
+            core.sender_id,
+            core.purpose,
+            core.case_ref,
+            {rid: self.people[rid].prekey(core.suite) for rid in core.recipient_ids()},
+            core.suite,
+            core.cosign,
+            core.meeting_ref,
+        )
+        parts = SealParts(
+            core.message_id,
+            self.clock(),
+            core.expires_at,
+            self.random(CONTENT_KEY_BYTES),
+            self.random(PAYLOAD_NONCE_PREFIX_BYTES),
+        )
+        return seal_from_parts(self.identity(core.sender_id), spec, parts, body)[1]
 
     def signed_headers(
         self, participant_id: str, method: str, path: str, query: str = "", body: bytes = b""

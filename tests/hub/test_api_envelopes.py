@@ -63,11 +63,14 @@ def message_id_of(envelope: bytes) -> bytes:
     return UnverifiedEnvelope.parse(envelope).message_id
 
 
-def accepted_leaf(harness: HubHarness, envelope: bytes) -> EnvelopeAccepted:
-    """The leaf the hub must log for ``envelope``, built independently of the hub."""
+def accepted_leaf(
+    harness: HubHarness, envelope: bytes, logged_at: int | None = None
+) -> EnvelopeAccepted:
+    """The leaf the hub must log for ``envelope`` (now, unless ``logged_at``), built
+    independently of the hub."""
     core = UnverifiedEnvelope.parse(envelope).header.core
     return EnvelopeAccepted(
-        harness.clock(),
+        harness.clock() if logged_at is None else logged_at,
         core.message_id,
         core.sender_id,
         core.purpose,
@@ -78,17 +81,20 @@ def accepted_leaf(harness: HubHarness, envelope: bytes) -> EnvelopeAccepted:
     )
 
 
-def check_receipt(harness: HubHarness, receipt: dict[str, Any], envelope: bytes) -> None:
+def check_receipt(
+    harness: HubHarness, receipt: dict[str, Any], envelope: bytes, logged_at: int | None = None
+) -> None:
     """The receipt's checkpoint is signed by the log key and its proof puts the envelope's
-    leaf, rebuilt here from the envelope, at the receipt's index under that checkpoint's root."""
+    leaf, rebuilt here from the envelope, at the receipt's index under that checkpoint's root.
+    The envelope was logged now, unless ``logged_at`` says when."""
     assert receipt["message_id"] == message_id_of(envelope).hex()
-    assert receipt["logged_at"] == harness.clock()
+    assert receipt["logged_at"] == (harness.clock() if logged_at is None else logged_at)
     checkpoint = open_checkpoint(receipt["checkpoint"].encode(), ORIGIN, LOG_KEY.public.raw)
     assert checkpoint.origin == ORIGIN
     assert checkpoint.size == receipt["tree_size"]
     proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
     verify_inclusion(
-        leaf_hash(accepted_leaf(harness, envelope).encode()),
+        leaf_hash(accepted_leaf(harness, envelope, receipt["logged_at"]).encode()),
         receipt["leaf_index"],
         checkpoint.size,
         proof,
@@ -168,11 +174,25 @@ async def test_batch_answers_each_envelope_with_a_receipt_or_a_problem(
     to_caw = harness.seal("coord", ["caw"], case_ref=CASE)
     to_clb = harness.seal("coord", ["clb"], case_ref=CASE)  # clb is not on the case
     to_police = harness.seal("coord", ["io-politie"], case_ref=CASE)
+    other_caw = harness.seal_again(to_caw)  # other bytes under to_caw's message id
     before = await harness.snapshot()
-    results = await harness.client("coord").submit_batch([to_caw, to_clb, to_police, to_caw])
-    assert [r.get("code") for r in results] == [None, "recipient_not_allowed", None, "replayed"]
+    results = await harness.client("coord").submit_batch(
+        [to_caw, to_clb, to_police, other_caw, to_caw]
+    )
+    assert [r.get("code") for r in results] == [
+        None,
+        "recipient_not_allowed",
+        None,
+        "replayed",
+        None,
+    ]
+    assert [r.get("accepted_before") for r in results] == [False, None, False, None, True]
     check_receipt(harness, results[0]["receipt"], to_caw)
     check_receipt(harness, results[2]["receipt"], to_police)
+    # The same bytes again: their original receipt, proven against the tree as it is now.
+    check_receipt(harness, results[4]["receipt"], to_caw)
+    assert results[4]["receipt"]["leaf_index"] == results[0]["receipt"]["leaf_index"]
+    assert results[4]["receipt"]["tree_size"] == before.counts["log_size"] + 4
     now = harness.clock()
     assert await harness.leaves_since(before.counts["log_size"]) == [
         accepted_leaf(harness, to_caw),
@@ -265,8 +285,8 @@ async def test_inbox_ack_removes_the_envelope_once_every_recipient_acked(
     again = await harness.client("caw").ack([receipt_for(harness, "caw", items["caw"])])
     assert again == {"acknowledged": 0, "leaf_indexes": [], "unknown": [message_id.hex()]}
     await harness.assert_unchanged(after)
-    # The hub still remembers the message id: resubmitting it is a replay.
-    await submit_refused(harness, "coord", envelope, "replayed")
+    # The hub still remembers the message id: other bytes under it are a replay.
+    await submit_refused(harness, "coord", harness.seal_again(envelope), "replayed")
 
 
 async def test_ack_for_another_recipients_delivery_is_unknown(harness: HubHarness) -> None:
@@ -510,10 +530,136 @@ async def test_expired_or_stale_envelope_is_refused(
 
 
 async def test_replayed_envelope_is_refused(harness: HubHarness) -> None:
+    """Another envelope under a (sender, message id) the hub accepted: refused, even when it is
+    as fresh and valid as the first (the sender sealed the message again, spec §9.3)."""
     await harness.case_in(CASE, "in_screening", ["caw"])
     envelope = harness.seal("coord", ["caw"], case_ref=CASE)
     await harness.client("coord").submit(envelope)
+    harness.clock.advance(10)
+    again = harness.seal_again(envelope)
+    assert message_id_of(again) == message_id_of(envelope)
+    assert again != envelope
+    await submit_refused(harness, "coord", again, "replayed")
+
+
+# Resubmission: the same bytes again get their original receipt (spec §9.3).
+async def submit_answer(
+    harness: HubHarness, sender: str, envelope: bytes
+) -> tuple[int, dict[str, Any]]:
+    """POST /v1/envelopes as ``sender``; the status (200 and 201 both succeed) and the body."""
+    headers = harness.signed_headers(sender, "POST", "/v1/envelopes", body=envelope)
+    headers["Content-Type"] = "application/octet-stream"
+    async with harness.session.post(
+        harness.url + "/v1/envelopes", data=envelope, headers=headers
+    ) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def resubmitted(
+    harness: HubHarness, envelope: bytes, first: dict[str, Any]
+) -> dict[str, Any]:
+    """Submit ``envelope`` (accepted before with receipt ``first``) again as its sender: 200,
+    the original leaf and time, a proof against the current tree, and nothing written."""
+    sender = UnverifiedEnvelope.parse(envelope).sender_id
+    before = await harness.snapshot()
+    status, receipt = await submit_answer(harness, sender, envelope)
+    assert status == 200, receipt
+    assert (receipt["leaf_index"], receipt["logged_at"]) == (
+        first["leaf_index"],
+        first["logged_at"],
+    )
+    assert receipt["tree_size"] == before.counts["log_size"]
+    check_receipt(harness, receipt, envelope, first["logged_at"])
+    after = await harness.snapshot()
+    assert after == before  # not a leaf, not a queue entry, not a row more
+    return receipt
+
+
+async def test_the_same_bytes_again_answer_200_with_the_original_receipt(
+    harness: HubHarness,
+) -> None:
+    await harness.case_in(CASE, "in_screening", ["caw", "io-politie"])
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE)
+    first = await harness.client("coord").submit(envelope)
+    harness.clock.advance(30)
+    await harness.client("coord").submit(harness.seal("coord", ["io-politie"], case_ref=CASE))
+    with capture_logs() as events:
+        again = await resubmitted(harness, envelope, first)
+    assert again["tree_size"] == first["tree_size"] + 1
+    assert not [e for e in events if e["event"] == "refusal"]
+    # Still one delivery for caw: the message arrives once.
+    assert (await harness.snapshot()).pending["caw"] == (message_id_of(envelope).hex(),)
+
+
+@pytest.mark.parametrize(
+    ("wait", "ttl"),
+    [(400, 7 * 86_400), (250, 200)],  # gone stale (beyond MAX_CLOCK_SKEW); expired
+    ids=["stale", "expired"],
+)
+async def test_the_same_bytes_again_get_their_receipt_while_the_pair_is_kept(
+    harness: HubHarness, wait: int, ttl: int
+) -> None:
+    """Whatever the checks would now say of the envelope; until the hub forgets the pair."""
+    await harness.case_in(CASE, "in_screening", ["caw"])
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE, ttl=ttl)
+    first = await harness.client("coord").submit(envelope)
+    harness.clock.advance(wait)
+    await resubmitted(harness, envelope, first)
+    if wait > ttl:  # the expiry round forgets the pair: the envelope is refused as it is
+        await harness.store.delete_expired(harness.clock(), 100)
+        await submit_refused(harness, "coord", envelope, "expired")
+
+
+async def test_the_same_bytes_after_delivery_and_ack_still_get_their_receipt(
+    harness: HubHarness,
+) -> None:
+    await harness.case_in(CASE, "in_screening", ["caw"])
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE)
+    first = await harness.client("coord").submit(envelope)
+    harness.clock.advance(60)
+    (item,) = (await harness.client("caw").inbox())["envelopes"]
+    await harness.client("caw").ack([receipt_for(harness, "caw", item)])
+    assert (await harness.snapshot()).counts["envelopes"] == 0  # the hub holds it no more
+    again = await resubmitted(harness, envelope, first)
+    assert again["tree_size"] == first["tree_size"] + 1  # the delivery receipt's leaf
+    assert (await harness.snapshot()).pending["caw"] == ()  # not queued a second time
+
+
+async def test_the_same_bytes_after_retention_deleted_their_leaf_are_replayed(
+    harness: HubHarness,
+) -> None:
+    """No receipt can be built without the leaf's data: the answer is the replay it is."""
+    await harness.case_in(CASE, "in_screening", ["caw"])
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE)
+    await harness.client("coord").submit(envelope)
+    await harness.store.purge_case(CASE, 1000)
     await submit_refused(harness, "coord", envelope, "replayed")
+
+
+async def test_the_same_bytes_from_another_participant_get_no_receipt(
+    harness: HubHarness,
+) -> None:
+    """The receipt goes to the envelope's sender only: for anyone else it is the refusal."""
+    await harness.case_in(CASE, "in_screening", ["caw"])
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE)
+    await harness.client("coord").submit(envelope)
+    await submit_refused(harness, "caw", envelope, "unknown_sender")
+
+
+async def test_the_same_bytes_twice_at_once_are_accepted_once(harness: HubHarness) -> None:
+    """Two submissions racing (a retry while the first is still in flight): one commits, the
+    other gets the same receipt."""
+    await harness.case_in(CASE, "in_screening", ["caw"])
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE)
+    before = await harness.snapshot()
+    answers = await asyncio.gather(*(submit_answer(harness, "coord", envelope) for _ in range(2)))
+    assert sorted(status for status, _ in answers) == [200, 201]
+    assert len({receipt["leaf_index"] for _, receipt in answers}) == 1
+    for _, receipt in answers:
+        check_receipt(harness, receipt, envelope)
+    after = await harness.snapshot()
+    assert after.counts["log_size"] == before.counts["log_size"] + 1
+    assert after.pending["caw"] == (message_id_of(envelope).hex(),)
 
 
 # Refusals: what.

@@ -265,6 +265,13 @@ def test_success_shapes_conform(hub: RunningHub) -> None:
         post("/v1/envelopes", referral, caw, "application/octet-stream"),
         201,
     )
+    again = _validate(  # the same bytes again: their original receipt (spec §9.3)
+        "POST",
+        "/v1/envelopes",
+        post("/v1/envelopes", referral, caw, "application/octet-stream"),
+        200,
+    )
+    assert again["leaf_index"] == receipt["leaf_index"]
     second = cell.seal_to(
         ["coord"], b"{}", sender="caw", now=now, purpose="aanmelding", case_ref="case-shapes-2"
     )
@@ -277,8 +284,8 @@ def test_success_shapes_conform(hub: RunningHub) -> None:
         post("/v1/envelopes/batch", batch, caw, "application/json"),
         200,
     )["results"]
-    assert "receipt" in results[0]
-    assert results[1]["code"] == "replayed"
+    assert [r["accepted_before"] for r in results] == [False, True]
+    assert results[1]["receipt"]["leaf_index"] == receipt["leaf_index"]
 
     page = _validate(
         "GET",
