@@ -59,6 +59,20 @@ class HubMetrics:
             ["purpose"],
             registry=self.registry,
         )
+        # Children bound once: ``labels()`` takes the metric's lock and builds a key per call,
+        # and every request would pay that three times. The metrics keep a child per label set
+        # for good anyway, so holding them here adds nothing that grows.
+        self.accepted = self.envelopes.labels("any")
+        self._per_route: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+    def observe(self, route: str, status: int, seconds: float) -> None:
+        """Count one request of ``route`` answered with ``status`` and record its latency."""
+        children = self._per_route.get((route, status))
+        if children is None:
+            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
+            self._per_route[(route, status)] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 HUB = web.AppKey("hub", Hub)
@@ -90,9 +104,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
         )
         caller = request.get(CALLER)
         elapsed = time.perf_counter() - started
-        metrics = request.app[METRICS]
-        metrics.requests.labels(route, str(status)).inc()
-        metrics.latency.labels(route).observe(elapsed)
+        request.app[METRICS].observe(route, status, elapsed)
         access_log.info(
             "request",
             method=request.method,

@@ -111,7 +111,7 @@ async def submit(request: web.Request) -> web.Response:
     receipt = await operations.accept_envelope(hub, caller_of(request), await request.read())
     if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)
         return json(receipt.to_json())
-    request.app[METRICS].envelopes.labels("any").inc()
+    request.app[METRICS].accepted.inc()
     return json(receipt.to_json(), status=201)
 
 

@@ -94,10 +94,17 @@ class PushRegistry:
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)
 
+    def online(self, participant_id: str) -> bool:
+        """Whether the participant has a push socket on this process."""
+        return bool(self.sockets.get(participant_id))
+
     def push(self, participant_id: str, frame: dict[str, object]) -> None:
         """Queue ``frame`` for every socket of the participant; never waits."""
+        sockets = self.sockets.get(participant_id)
+        if not sockets:
+            return  # nobody to encode the frame for
         data = msgspec.json.encode(frame).decode()
-        for socket in list(self.sockets.get(participant_id, ())):
+        for socket in list(sockets):
             queue = self._queues.get(socket)
             if socket.closed or queue is None:
                 self.remove(participant_id, socket)

@@ -22,7 +22,12 @@ class Directory:
     root: IdentityPublicKey
     entries: tuple[DirectoryEntry, ...] = ()
     revocations: tuple[Revocation, ...] = ()
+    # The indexes below are built once per directory, which the hub consults several times per
+    # request: each list is already in the order the lookups try it (latest not_before first).
     _by_key: dict[tuple[str, bytes], list[DirectoryEntry]] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
+    _by_participant: dict[str, list[DirectoryEntry]] = field(
         init=False, repr=False, compare=False, default_factory=dict
     )
     _revoked_at: dict[bytes, int] = field(
@@ -35,6 +40,10 @@ class Directory:
                 raise Malformed(f"entry for {entry.participant_id} belongs to cell {entry.cell_id}")
             key = (entry.participant_id, entry.identity_key.key_id)
             self._by_key.setdefault(key, []).append(entry)
+            self._by_participant.setdefault(entry.participant_id, []).append(entry)
+        for index in (self._by_key, self._by_participant):
+            for entries in index.values():
+                entries.sort(key=_not_before, reverse=True)
         for revocation in self.revocations:
             if revocation.cell_id != self.cell_id:
                 raise Malformed("revocation belongs to another cell")
@@ -88,7 +97,7 @@ class Directory:
         if revoked_at is not None and revoked_at <= at:
             raise KeyRevoked(f"key {key_id.hex()} of {participant_id} revoked at {revoked_at}")
         # A renewed entry for the same key keeps the earlier ones valid for their own windows.
-        for entry in sorted(entries, key=lambda e: e.not_before, reverse=True):
+        for entry in entries:
             if entry.not_before <= at < entry.not_after:
                 return entry
         windows = ", ".join(f"[{e.not_before}, {e.not_after})" for e in entries)
@@ -101,11 +110,11 @@ class Directory:
             UnknownSender: the participant has no entry at all.
             KeyRevoked, KeyNotValid: it has entries, but none usable at ``at``.
         """
-        candidates = [e for e in self.entries if e.participant_id == participant_id]
+        candidates = self._by_participant.get(participant_id)
         if not candidates:
             raise UnknownSender(f"{participant_id} is not in the directory")
         failure: KeyRevoked | KeyNotValid | None = None
-        for entry in sorted(candidates, key=lambda e: e.not_before, reverse=True):
+        for entry in candidates:
             try:
                 return self.entry_for_key(participant_id, entry.identity_key.key_id, at)
             except (KeyRevoked, KeyNotValid) as exc:
@@ -116,9 +125,13 @@ class Directory:
     def participants(self, at: int) -> dict[str, DirectoryEntry]:
         """Every participant with a usable entry at ``at``."""
         usable: dict[str, DirectoryEntry] = {}
-        for participant_id in {e.participant_id for e in self.entries}:
+        for participant_id in self._by_participant:
             try:
                 usable[participant_id] = self.current_entry(participant_id, at)
             except (KeyRevoked, KeyNotValid):
                 continue
         return usable
+
+
+def _not_before(entry: DirectoryEntry) -> int:
+    return entry.not_before

@@ -20,8 +20,9 @@ RandomSource = Callable[[int], bytes]
 def labelled_hash(label: bytes, *parts: bytes) -> bytes:
     """BLAKE2b-256(label || parts...)."""
     # The raw binding: nacl.hash's encoder layer costs more than the hash on the hub's hot path.
+    # One join copies the input once (label + join(parts) would copy it twice).
     digest: bytes = nacl.bindings.crypto_generichash_blake2b_salt_personal(
-        label + b"".join(parts), digest_size=HASH_BYTES
+        b"".join((label, *parts)), digest_size=HASH_BYTES
     )
     return digest
 

@@ -11,6 +11,7 @@ import enum
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import nacl.bindings
 import nacl.exceptions
 import nacl.signing
 from cryptography.hazmat.primitives import hpke
@@ -91,8 +92,10 @@ def verify_signature(public: bytes, message: bytes, signature: bytes) -> None:
     if len(public) != ED25519_PUBLIC_BYTES or len(signature) != SIGNATURE_BYTES:
         raise BadSignature("Ed25519 key or signature has the wrong length")
     try:
-        nacl.signing.VerifyKey(public).verify(message, signature)
-    except (nacl.exceptions.BadSignatureError, nacl.exceptions.CryptoError, ValueError) as exc:
+        # libsodium's crypto_sign_open, which VerifyKey.verify calls too; the lengths are checked
+        # above, so the VerifyKey object (built per call) would only add its own checks again.
+        nacl.bindings.crypto_sign_open(signature + message, public)
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as exc:  # TypeError: not bytes
         raise BadSignature("Ed25519 signature does not verify") from exc
 
 
@@ -106,8 +109,9 @@ class IdentityPublicKey:
         if len(self.raw) != ED25519_PUBLIC_BYTES:
             raise Malformed("Ed25519 public key must be 32 bytes")
 
-    @property
+    @cached_property
     def key_id(self) -> bytes:
+        """Hashed once per key: directory lookups ask for it on every request."""
         return key_id(Algorithm.ED25519, self.raw)
 
     def verify(self, message: bytes, signature: bytes) -> None:

@@ -96,7 +96,9 @@ class Reader:
     """Reads canonical fields; every deviation from the grammar raises Malformed/NonCanonical."""
 
     def __init__(self, data: bytes, what: str = "structure") -> None:
-        self._data = memoryview(data)
+        # Fields are sliced from bytes (no copy when ``data`` is bytes already) and integers
+        # unpacked in place: the hub parses every envelope header with this, field by field.
+        self._data = bytes(data)
         self._pos = 0
         self._what = what
 
@@ -107,26 +109,31 @@ class Reader:
     def remaining(self) -> int:
         return len(self._data) - self._pos
 
+    def _advance(self, size: int) -> int:
+        """Move past ``size`` bytes; return where they start."""
+        start = self._pos
+        if size < 0 or start + size > len(self._data):
+            raise Malformed(f"{self._what}: truncated at byte {start} (wanted {size})")
+        self._pos = start + size
+        return start
+
     def take(self, size: int) -> bytes:
-        if size < 0 or self._pos + size > len(self._data):
-            raise Malformed(f"{self._what}: truncated at byte {self._pos} (wanted {size})")
-        chunk = self._data[self._pos : self._pos + size].tobytes()
-        self._pos += size
-        return chunk
+        start = self._advance(size)
+        return self._data[start : start + size]
 
     def u8(self) -> int:
-        return self.take(1)[0]
+        return self._data[self._advance(1)]
 
     def u16(self) -> int:
-        value: int = _U16.unpack(self.take(2))[0]
+        value: int = _U16.unpack_from(self._data, self._advance(2))[0]
         return value
 
     def u32(self) -> int:
-        value: int = _U32.unpack(self.take(4))[0]
+        value: int = _U32.unpack_from(self._data, self._advance(4))[0]
         return value
 
     def u64(self) -> int:
-        value: int = _U64.unpack(self.take(8))[0]
+        value: int = _U64.unpack_from(self._data, self._advance(8))[0]
         return value
 
     def fixed(self, size: int) -> bytes:

@@ -55,16 +55,29 @@ class SubtreeHashes(Protocol):
         ...
 
 
+# Tree sizes whose right-border subtree hashes LeafHashList keeps (see ``_border``).
+BORDER_SIZES: Final = 8
+
+
 class LeafHashList:
     """An append-only in-memory list of leaf hashes that keeps every complete perfect subtree.
 
     ``_levels[h][i]`` is the hash of leaves [i * 2**h, (i + 1) * 2**h). A perfect subtree never
     changes once its last leaf is appended, so it is hashed exactly once (about 2n hashes in
     all, amortised O(1) per append), and any aligned subtree hash costs O(log n) node hashes.
+
+    The other subtrees the generators ask for lie on the right border of a tree of some size n:
+    [start, n) for the O(log n) split points of n. Their hashes are kept for the last
+    BORDER_SIZES sizes, so the root and the inclusion proofs of one tree size (a hub answers
+    every envelope of a group commit against the same size) hash that border once between them,
+    instead of once per proof; a proof then costs O(log n) lookups.
     """
 
     def __init__(self, leaf_hashes: Iterable[bytes] = ()) -> None:
         self._levels: list[list[bytes]] = [[]]
+        # end -> start -> MTH(D[start:end]) for ranges that are not perfect subtrees. A range
+        # inside the list never changes (the list is append-only), so nothing here goes stale.
+        self._border: dict[int, dict[int, bytes]] = {}
         for item in leaf_hashes:
             self.append(item)
 
@@ -111,9 +124,18 @@ class LeafHashList:
         size = end - start
         if size & (size - 1) == 0 and start % size == 0:
             return self._levels[size.bit_length() - 1][start // size]
-        # RFC 9162 §2.1.1: MTH(D[n]) = node(MTH(D[0:k]), MTH(D[k:n])), k the split point.
-        k = _split(size)
-        return node_hash(self._hash(start, start + k), self._hash(start + k, end))
+        border = self._border.get(end)
+        if border is None:
+            if len(self._border) >= BORDER_SIZES:
+                del self._border[next(iter(self._border))]  # the size seen longest ago
+            border = self._border[end] = {}
+        value = border.get(start)
+        if value is None:
+            # RFC 9162 §2.1.1: MTH(D[n]) = node(MTH(D[0:k]), MTH(D[k:n])), k the split point.
+            k = _split(size)
+            value = node_hash(self._hash(start, start + k), self._hash(start + k, end))
+            border[start] = value
+        return value
 
 
 def _check_generation_size(size: int, what: str) -> None:
@@ -156,14 +178,24 @@ def _require_leaves(tree: SubtreeHashes, size: int) -> None:
 
 
 def _path(tree: SubtreeHashes, index: int, start: int, end: int) -> list[bytes]:
-    """PATH(index, D[start:end]), with ``index`` relative to ``start``."""
-    size = end - start
-    if size == 1:
-        return []
-    k = _split(size)
-    if index < k:
-        return [*_path(tree, index, start, start + k), tree.subtree_hash(start + k, end)]
-    return [*_path(tree, index - k, start + k, end), tree.subtree_hash(start, start + k)]
+    """PATH(index, D[start:end]), with ``index`` relative to ``start``.
+
+    RFC 6962's recursion, PATH(m, D[n]) = PATH(m, D[0:k]) : MTH(D[k:n]) for m < k and
+    PATH(m - k, D[k:n]) : MTH(D[0:k]) otherwise, unrolled into a loop from the root down (so
+    the siblings come out root first and are reversed at the end).
+    """
+    siblings: list[bytes] = []
+    while end - start > 1:
+        k = _split(end - start)
+        if index < k:
+            siblings.append(tree.subtree_hash(start + k, end))
+            end = start + k
+        else:
+            siblings.append(tree.subtree_hash(start, start + k))
+            index -= k
+            start += k
+    siblings.reverse()
+    return siblings
 
 
 def consistency_proof(tree: SubtreeHashes, old_size: int, new_size: int) -> list[bytes]:

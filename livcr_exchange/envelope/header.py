@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from functools import cached_property
 
 from ..constants import (
     COMMITMENT_BYTES,
@@ -141,14 +142,24 @@ class Header:
     core: HeaderCore
     stanzas: tuple[bytes, ...]
     raw: bytes
-    core_hash: bytes
+    core_length: int  # the core's canonical bytes are raw[:core_length]
+
+    @cached_property
+    def core_hash(self) -> bytes:
+        """BLAKE2b-256(LABEL_HEADER_CORE || core bytes), the same as ``core.hash()``.
+
+        Hashed when first asked for: a recipient needs it to unwrap its stanza, while the hub,
+        which parses every envelope, never does.
+        """
+        return labelled_hash(LABEL_HEADER_CORE, self.raw[: self.core_length])
 
     @classmethod
     def build(cls, core: HeaderCore, stanzas: tuple[bytes, ...]) -> Header:
-        writer = Writer().raw(core.encode())
+        core_bytes = core.encode()
+        writer = Writer().raw(core_bytes)
         for stanza in stanzas:
             writer.opaque16(stanza)
-        return cls(core, stanzas, writer.getvalue(), core.hash())
+        return cls(core, stanzas, writer.getvalue(), len(core_bytes))
 
     @classmethod
     def parse(cls, data: bytes) -> Header:
@@ -195,7 +206,7 @@ class Header:
         stanzas = tuple(_read_stanza(reader, suite) for _ in recipients)
         reader.finish()
         core = HeaderCore(suite, *fields, cosign=cosign, recipients=recipients)
-        return cls(core, stanzas, bytes(data), labelled_hash(LABEL_HEADER_CORE, data[:core_end]))
+        return cls(core, stanzas, bytes(data), core_end)
 
 
 def _read_flag(reader: Reader, what: str) -> bool:

@@ -44,7 +44,7 @@ from .payload import (
     payload_key,
     sealed_chunk_sizes,
 )
-from .seal import body_hasher, signature_message
+from .seal import body_hash, body_hasher, signature_message
 from .wrap import hpke_unwrap, wrap_info
 
 FRAME_PREFIX_BYTES = 4
@@ -142,9 +142,8 @@ class UnverifiedEnvelope:
             Expired, TimestampOutOfWindow: the message is outside its time window.
             CosignatureInvalid: a co-signature that does not verify.
         """
-        hasher = body_hasher(self.sealed_body_length)
-        hasher.update(self._raw[self._body_start : self._body_start + self.sealed_body_length])
-        return _verify(self, hasher.digest(), directory, now, judged_at, freshness)
+        body = self._raw[self._body_start : self._body_start + self.sealed_body_length]
+        return _verify(self, body_hash(body), directory, now, judged_at, freshness)
 
 
 def _verify(
