@@ -33,6 +33,7 @@ from .store.base import DeliveryNotice, HubStore, StoreError
 
 CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
 AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
+PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint"})
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
 PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
@@ -111,7 +112,7 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
             route=route,
             status=status,
             participant=caller.participant_id if caller else None,
-            purpose=request.get("livcr.purpose"),
+            purpose=request.get(PURPOSE),
             ms=round(elapsed * 1000, 2),
         )
 

@@ -124,8 +124,17 @@ async def record_refusal(
     log.info("refusal", participant=caller, action=action, code=code, reason=reason)
 
 
-async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -> Receipt:
+async def accept_envelope(
+    hub: Hub,
+    caller: AuthenticatedRequest,
+    data: bytes,
+    *,
+    note_purpose: Callable[[str], None] | None = None,
+) -> Receipt:
     """Verify, apply policy, store durably, log; return the sender's receipt.
+
+    ``note_purpose`` hears the purpose tag as soon as the header parsed (for the request log,
+    which records it whether the envelope is accepted or refused).
 
     Every refusal is audited before it is raised, with the envelope's message id when it
     parsed, so a refused submission leaves one ``refusal`` leaf and nothing else. The caller's
@@ -139,6 +148,8 @@ async def accept_envelope(hub: Hub, caller: AuthenticatedRequest, data: bytes) -
     try:
         envelope = UnverifiedEnvelope.parse(data)
         message_id = envelope.message_id
+        if note_purpose is not None:
+            note_purpose(envelope.purpose)
         try:
             return await _accept(hub, caller, envelope, data)
         except LivcrError:

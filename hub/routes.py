@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -13,7 +14,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.service.problems import Problem
 
 from . import operations
-from .app import AUDITED, CALLER, HUB, METRICS, caller_of
+from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
 
 MAX_FETCH = 100
 MAX_BATCH = 100
@@ -105,10 +106,21 @@ def query_int(
 
 
 # Envelopes.
+def _noter(request: web.Request) -> Callable[[str], None]:
+    """Records a submitted envelope's purpose for the request's log line (a batch: the last)."""
+
+    def note(purpose: str) -> None:
+        request[PURPOSE] = purpose
+
+    return note
+
+
 async def submit(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     request[AUDITED] = True  # accept_envelope audits every refusal, with the message id
-    receipt = await operations.accept_envelope(hub, caller_of(request), await request.read())
+    receipt = await operations.accept_envelope(
+        hub, caller_of(request), await request.read(), note_purpose=_noter(request)
+    )
     if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)
         return json(receipt.to_json())
     request.app[METRICS].accepted.inc()
@@ -123,7 +135,9 @@ async def submit_batch(request: web.Request) -> web.Response:
     results: list[dict[str, object]] = []
     for envelope in batch.envelopes:
         try:
-            receipt = await operations.accept_envelope(hub, caller_of(request), envelope)
+            receipt = await operations.accept_envelope(
+                hub, caller_of(request), envelope, note_purpose=_noter(request)
+            )
         except LivcrError as exc:
             results.append({"code": exc.code, "detail": exc.wire_reason})
         else:

@@ -125,6 +125,8 @@ async def submit_refused(
         before, actor=sender, action="submit", code=code, message_id=message_id
     )
     assert access["participant"] == sender
+    if message_id != NO_MESSAGE:  # the header parsed: the log line names its purpose
+        assert access["purpose"] == UnverifiedEnvelope.parse(envelope).purpose
     (refusal,) = [e for e in events if e["event"] == "refusal"]
     assert (refusal["participant"], refusal["action"], refusal["code"]) == (sender, "submit", code)
 
@@ -144,7 +146,14 @@ def receipt_for(
 async def test_submit_answers_201_with_a_receipt_whose_proof_verifies(harness: HubHarness) -> None:
     envelope = harness.seal("caw", ["coord"], purpose="aanmelding", case_ref="case-new")
     before = await harness.snapshot()
-    receipt = await harness.client("caw").submit(envelope)
+    with capture_logs() as events:
+        receipt = await harness.client("caw").submit(envelope)
+    (access,) = [e for e in events if e["event"] == "request"]
+    assert (access["participant"], access["purpose"], access["status"]) == (
+        "caw",
+        "aanmelding",
+        201,
+    )
     check_receipt(harness, receipt, envelope)
     assert receipt["leaf_index"] == before.counts["log_size"]
     assert receipt["tree_size"] == before.counts["log_size"] + 2
