@@ -2,10 +2,10 @@
 
 ``create_api(gateway, token)`` builds the aiohttp application that ``livcr gateway serve`` runs on
 localhost or a Unix socket (specs/gateway-api.yaml is its contract). Every request except
-``/healthz`` carries ``Authorization: Bearer <token>``; JSON in, JSON out; every refusal is a
-problem document whose ``code`` is a library error code, one of this API's own
-(``unauthenticated``, ``not_found``, ``halted``, ``hub_unavailable``) or, for a refusal by the
-hub, the hub's own code with the hub's own status.
+``/healthz`` and ``/readyz`` carries ``Authorization: Bearer <token>`` and a Host naming the
+listener; JSON in, JSON out; every refusal is a problem document whose ``code`` is a library
+error code, one of this API's own, or, for a refusal by the hub, the hub's own code with the
+hub's own status. ``POST /v1/messages`` honours an ``Idempotency-Key`` header.
 """
 
 from __future__ import annotations
@@ -14,31 +14,54 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hmac
-import math
 import os
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
 
-import aiohttp
-import msgspec
 import structlog
 from aiohttp import web
 
-from livcr_exchange.bodies import Ident
-from livcr_exchange.constants import MAX_COSIGNERS, MAX_RECIPIENTS
 from livcr_exchange.envelope import Cosignature
-from livcr_exchange.errors import BodySchemaViolation, LivcrError, Malformed
+from livcr_exchange.errors import Malformed
 from livcr_exchange.purposes import decode_body
-from livcr_exchange.service.hub_client import HubRefused
-from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
-from livcr_exchange.wire import check_ident
+from livcr_exchange.service.problems import Problem, problem_middleware
 
-from .core import Gateway, GatewayHalted, HubUnavailable, Receipt, SendRefused, SendTimeout
-from .trust import TrustFailure
+from .api_guards import (
+    GUARD,
+    Guard,
+    access_middleware,
+    auth_middleware,
+    gateway_errors_middleware,
+    host_middleware,
+    listener_hosts,
+)
+from .api_inputs import (
+    CaseOpenIn,
+    CosignatureIn,
+    CosignIn,
+    MeetingIn,
+    MembersIn,
+    SendIn,
+    TransitionIn,
+    case_ref_of,
+    query_ident,
+    query_int,
+    query_seconds,
+    read_json,
+    reply,
+)
+from .api_outbox import (
+    IDEMPOTENCY,
+    IdempotencyIn,
+    idempotency_of,
+    outbox_routes,
+    receipt_json,
+    remembered,
+)
+from .errors import GatewayHalted, SendTimeout
+from .facade import Gateway
+from .metrics import exposition
 
 # Limits of the local API (specs/gateway-api.yaml repeats each of them).
 MAX_API_REQUEST_BYTES = 4 * 1024 * 1024  # the largest purpose body is well under 1 MiB
@@ -48,16 +71,12 @@ DEFAULT_PAGE = 100
 MAX_CURSOR = 2**63 - 1  # a dossier seq is a SQLite integer
 SEND_TIMEOUT_SECONDS = 30.0  # then 202: the message stays queued and will still go
 MIN_TOKEN_LENGTH = 16
-PUBLIC_PATHS = frozenset({"/healthz"})
 
 log = structlog.get_logger("livcr.gateway.api")
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class APISettings:
-    token: bytes
     long_poll_cap: float  # a wait asked for is served up to this many seconds
     send_timeout: float
 
@@ -66,191 +85,10 @@ GATEWAY = web.AppKey("gateway", Gateway)
 SETTINGS = web.AppKey("settings", APISettings)
 STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: long polls return at once
 
-# Request bodies: strict, unknown fields rejected, every list and string bounded.
-KeyIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
-SignatureB64 = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9+/]{86}==\Z")]
-Recipients = Annotated[tuple[Ident, ...], msgspec.Meta(min_length=1, max_length=MAX_RECIPIENTS)]
-Members = Annotated[tuple[Ident, ...], msgspec.Meta(max_length=MAX_RECIPIENTS)]
-Present = Annotated[tuple[Ident, ...], msgspec.Meta(min_length=1, max_length=MAX_RECIPIENTS)]
-
-
-class CosignatureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    signer_id: Ident
-    signer_key_id: KeyIdHex
-    signature: SignatureB64
-
-
-class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    case_ref: Ident
-    purpose: Ident
-    to: Recipients
-    body: msgspec.Raw  # checked against the purpose's schema by the library (422 if not)
-    meeting_ref: Ident | None = None
-    cosignatures: Annotated[tuple[CosignatureIn, ...], msgspec.Meta(max_length=MAX_COSIGNERS)] = ()
-    wait: bool = True
-
-
-class CaseOpenIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    members: Members
-    case_ref: Ident | None = None
-
-
-class MembersIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    add: Members = ()
-    remove: Members = ()
-    owner: Ident | None = None
-
-
-class MeetingIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    meeting_ref: Ident
-    present: Present
-
-
-class TransitionIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    to: Ident
-    reason: Ident | None = None
-
-
-class CosignIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    case_ref: Ident
-    meeting_ref: Ident
-    body: msgspec.Raw
-
-
-_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
-    kind: msgspec.json.Decoder(kind)
-    for kind in (SendIn, CaseOpenIn, MembersIn, MeetingIn, TransitionIn, CosignIn)
-}
-
-
-async def read_json(request: web.Request, kind: type[T]) -> T:
-    """Decode the request body strictly. Raises Problem ``malformed`` (400)."""
-    try:
-        decoded: T = _DECODERS[kind].decode(await request.read())
-    except msgspec.DecodeError as exc:
-        raise Problem("malformed", f"request body: {exc}") from exc
-    return decoded
-
-
-def reply(data: object, status: int = 200) -> web.Response:
-    return web.Response(
-        body=msgspec.json.encode(data), status=status, content_type="application/json"
-    )
-
-
-def case_ref_of(request: web.Request) -> str:
-    """The path's case reference. Raises Malformed (400)."""
-    return check_ident(request.match_info["case_ref"], "case reference")
-
 
 def not_halted(gateway: Gateway) -> None:
     if gateway.halted is not None:
         raise GatewayHalted(gateway.halted)
-
-
-def query_int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    text = request.query.get(name)
-    if text is None:
-        return default
-    if not (text.isascii() and text.isdigit() and len(text) <= 20) or not low <= int(text) <= high:
-        raise Problem("malformed", f"query parameter {name} must be an integer in [{low}, {high}]")
-    return int(text)
-
-
-def query_seconds(request: web.Request, name: str, high: float) -> float:
-    text = request.query.get(name)
-    if text is None:
-        return 0.0
-    try:
-        value = float(text) if text.isascii() else math.nan
-    except ValueError:
-        value = math.nan
-    if not 0 <= value <= high:  # also refuses nan
-        raise Problem("malformed", f"query parameter {name} must be a number in [0, {high:g}]")
-    return value
-
-
-def query_ident(request: web.Request, name: str) -> str | None:
-    text = request.query.get(name)
-    return None if text is None else check_ident(text, name)
-
-
-# Middlewares.
-@web.middleware
-async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line per request: method, route pattern, status, time. No identifier, no content."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    else:
-        status = response.status
-        return response
-    finally:
-        resource = request.match_info.route.resource
-        log.info(
-            "request",
-            method=request.method,
-            route=resource.canonical if resource is not None else "-",
-            status=status,
-            ms=round((time.perf_counter() - started) * 1000, 2),
-        )
-
-
-@web.middleware
-async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Every path but /healthz needs the bearer token (compared in constant time)."""
-    if request.path in PUBLIC_PATHS:
-        return await handler(request)
-    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
-    token = request.app[SETTINGS].token
-    if scheme.lower() != "bearer" or not hmac.compare_digest(
-        presented.strip().encode("utf-8", "replace"), token
-    ):
-        response = problem_response(
-            "unauthenticated", "a valid bearer token is required (the gateway's api.token)", 401
-        )
-        response.headers["WWW-Authenticate"] = 'Bearer realm="livcr-gateway"'
-        return response
-    return await handler(request)
-
-
-@web.middleware
-async def gateway_errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """The gateway's own refusals as Problems; the shared problem middleware renders them.
-
-    Library errors pass through unchanged (the shared middleware maps their codes), except a
-    body that breaks its purpose's schema: 422 here, since the request itself was well formed.
-    """
-    try:
-        return await handler(request)
-    except BodySchemaViolation as exc:
-        raise Problem(exc.code, exc.wire_reason, 422) from exc
-    except (GatewayHalted, TrustFailure) as exc:
-        raise Problem("halted", f"the gateway stopped trusting the hub: {exc}", 503) from exc
-    except SendRefused as exc:
-        raise Problem(exc.code, exc.detail, exc.status) from exc
-    except HubRefused as exc:
-        raise Problem(exc.code, exc.detail, exc.status) from exc
-    except HubUnavailable as exc:
-        raise Problem("hub_unavailable", str(exc), 503) from exc
-    except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
-        raise Problem(
-            "hub_unavailable", f"the hub did not answer: {type(exc).__name__}", 503
-        ) from exc
-    except (web.HTTPException, LivcrError, Problem):
-        raise
-    except Exception as exc:
-        log.exception(
-            "request failed",
-            route=request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "-",
-        )
-        raise Problem("internal_error", "the gateway failed; its log says why", 500) from exc
 
 
 # Handlers.
@@ -262,16 +100,19 @@ async def status(request: web.Request) -> web.Response:
     return reply(await request.app[GATEWAY].status())
 
 
-def receipt_json(receipt: Receipt) -> dict[str, object]:
-    """The receipt as specs/gateway-api.yaml has it: all but the message id null when the hub
-    showed no receipt (``Receipt.proven`` is False)."""
-    return {
-        "message_id": receipt.message_id.hex(),
-        "leaf_index": receipt.leaf_index,
-        "logged_at": receipt.logged_at,
-        "tree_size": receipt.tree_size,
-        "checkpoint": None if receipt.checkpoint is None else receipt.checkpoint.decode("utf-8"),
-    }
+async def readyz(request: web.Request) -> web.Response:
+    """200 once the gateway is connected to the hub and trusts it; 503 until then."""
+    status = await request.app[GATEWAY].status()
+    return reply(
+        {"ready": status["ready"], "degraded": status["degraded"]}, 200 if status["ready"] else 503
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    restarts = {name: health.restarts for name, health in gateway.supervisor.health.items()}
+    text = exposition(await gateway.status(), restarts)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
 def cosignature_of(item: CosignatureIn) -> Cosignature:
@@ -285,6 +126,22 @@ def cosignature_of(item: CosignatureIn) -> Cosignature:
 async def send(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     not_halted(gateway)
+    idempotency = idempotency_of(request, await request.read())
+    if (answer := await remembered(gateway, idempotency)) is not None:
+        return answer
+    running = request.app[IDEMPOTENCY].running
+    if idempotency is not None:
+        if idempotency[0] in running:
+            raise Problem("idempotency_key_in_use", "a request with this key is running", 409)
+        running.add(idempotency[0])
+    try:
+        return await _send(request, gateway, idempotency)
+    finally:
+        if idempotency is not None:
+            running.discard(idempotency[0])
+
+
+async def _send(request: web.Request, gateway: Gateway, idempotency: IdempotencyIn) -> web.Response:
     message = await read_json(request, SendIn)
     # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes.
     body = decode_body(message.purpose, bytes(message.body))
@@ -298,6 +155,7 @@ async def send(request: web.Request) -> web.Response:
             cosignatures=[cosignature_of(c) for c in message.cosignatures],
             wait=message.wait,
             timeout=request.app[SETTINGS].send_timeout,
+            idempotency=idempotency,
         )
     except SendTimeout as exc:
         return reply({"message_id": exc.message_id.hex(), "state": "queued"}, 202)
@@ -306,7 +164,7 @@ async def send(request: web.Request) -> web.Response:
     return reply(receipt_json(outcome), 201)
 
 
-def message_json(record: dict[str, Any]) -> dict[str, object]:
+def message_json(record: dict[str, object]) -> dict[str, object]:
     return {
         "seq": record["seq"],
         "message_id": record["message_id"],
@@ -377,7 +235,14 @@ async def open_case(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     opened = await read_json(request, CaseOpenIn)
     not_halted(gateway)
-    return reply({"case_ref": await gateway.open_case(opened.members, opened.case_ref)}, 201)
+    return reply({"case_ref": await gateway.cases.open_case(opened.members, opened.case_ref)}, 201)
+
+
+async def get_case(request: web.Request) -> web.Response:
+    gateway = request.app[GATEWAY]
+    case_ref = case_ref_of(request)
+    not_halted(gateway)
+    return reply(await gateway.cases.case(case_ref))
 
 
 async def change_members(request: web.Request) -> web.Response:
@@ -385,7 +250,7 @@ async def change_members(request: web.Request) -> web.Response:
     case_ref = case_ref_of(request)
     change = await read_json(request, MembersIn)
     not_halted(gateway)
-    case = await gateway.change_members(
+    case = await gateway.cases.change_members(
         case_ref, add=change.add, remove=change.remove, owner=change.owner
     )
     return reply(case)
@@ -396,7 +261,9 @@ async def record_meeting(request: web.Request) -> web.Response:
     case_ref = case_ref_of(request)
     meeting = await read_json(request, MeetingIn)
     not_halted(gateway)
-    return reply(await gateway.record_meeting(case_ref, meeting.meeting_ref, meeting.present), 201)
+    return reply(
+        await gateway.cases.record_meeting(case_ref, meeting.meeting_ref, meeting.present), 201
+    )
 
 
 async def move_case(request: web.Request) -> web.Response:
@@ -404,7 +271,7 @@ async def move_case(request: web.Request) -> web.Response:
     case_ref = case_ref_of(request)
     transition = await read_json(request, TransitionIn)
     not_halted(gateway)
-    return reply(await gateway.move_case(case_ref, transition.to, transition.reason))
+    return reply(await gateway.cases.move_case(case_ref, transition.to, transition.reason))
 
 
 async def cosign(request: web.Request) -> web.Response:
@@ -447,22 +314,28 @@ def create_api(
         middlewares=[
             access_middleware,
             problem_middleware,
+            host_middleware,
             auth_middleware,
             gateway_errors_middleware,
         ],
     )
     app[GATEWAY] = gateway
-    app[SETTINGS] = APISettings(secret, long_poll_cap, send_timeout)
+    app[GUARD] = Guard(secret)
+    app[SETTINGS] = APISettings(long_poll_cap, send_timeout)
+    outbox_routes(app, gateway)
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_wake_long_polls)
     app.router.add_routes(
         [
             web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
+            web.get("/metrics", metrics),
             web.get("/v1/status", status),
             web.post("/v1/messages", send),
             web.get("/v1/messages", messages),
             web.get("/v1/dossier", dossier),
             web.post("/v1/cases", open_case),
+            web.get("/v1/cases/{case_ref}", get_case),
             web.get("/v1/cases/{case_ref}/export", export),
             web.post("/v1/cases/{case_ref}/erase", erase),
             web.post("/v1/cases/{case_ref}/members", change_members),
@@ -495,6 +368,9 @@ async def serving(
             site = web.TCPSite(runner, host, port)
             await site.start()
             bound_host, bound_port = runner.addresses[0][:2]
+            app[GUARD].hosts = listener_hosts(host, bound_port) | listener_hosts(
+                bound_host, bound_port
+            )
             yield f"http://{bound_host}:{bound_port}"
     finally:
         await runner.cleanup()

@@ -1,8 +1,8 @@
 """`livcr gateway ...`: create a gateway, run it with its local API, and use a running one.
 
-``init`` and ``serve`` work on the gateway's folder; ``send``, ``inbox``, ``export`` and
-``status`` are clients of a running gateway's local API (specs/gateway-api.yaml), reached at the
-address and with the token its configuration names.
+``init``, ``serve`` and ``migrate`` work on the gateway's folder; ``send``, ``inbox``,
+``export``, ``status``, ``outbox`` and ``case`` are clients of a running gateway's local API
+(specs/gateway-api.yaml), reached at the address and with the token its configuration names.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -27,49 +26,22 @@ from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
-from .config import ConfigError, GatewayConfig, load_config
-from .core import PASSPHRASE_ENV, Gateway
+from .cli_client import (
+    call_api,
+    config_option,
+    load,
+    participant_passphrase,
+    read_json_file,
+    read_token,
+    when,
+)
+from .cli_ops import case_group, migrate, outbox_group, wait_until_ready
+from .config import ConfigError, GatewayConfig
+from .facade import Gateway
 from .localbox import LocalKeyError
 from .setup import init_gateway
+from .store import StoreLocked, StoreTooNew
 from .trust import TrustFailure
-
-CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="The gateway's TOML file (made by `livcr gateway init`).",
-)
-
-
-def load(config_path: Path) -> GatewayConfig:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def participant_passphrase(*, confirm: bool = False) -> bytes:
-    value = os.environ.get(PASSPHRASE_ENV)
-    if value is None:
-        value = click.prompt("Key file passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
-
-
-def read_token(config: GatewayConfig) -> str:
-    """The local API's bearer token; refused when other users could read it."""
-    path = config.path(config.api.token_file)
-    try:
-        if path.stat().st_mode & 0o077:
-            raise click.ClickException(f"{path}: the API token is readable by others (chmod 600)")
-        token = path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{path}: cannot read the API token: {exc}") from exc
-    if not token:
-        raise click.ClickException(f"{path}: the API token file is empty")
-    return token
 
 
 @click.group("gateway")
@@ -159,6 +131,8 @@ def serve(config_path: Path) -> None:
         asyncio.run(_serve(config, token, passphrase))
     except (LivcrError, LocalKeyError, TrustFailure, HubRefused, ValueError) as exc:
         raise click.ClickException(f"the gateway did not start: {exc}") from exc
+    except (StoreLocked, StoreTooNew) as exc:
+        raise click.ClickException(f"the gateway did not start: {exc}") from exc
     except aiohttp.ClientError as exc:
         raise click.ClickException(
             f"the gateway did not start: the hub at {config.gateway.hub_url} did not answer: {exc}"
@@ -185,76 +159,6 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
-
-
-# Clients of a running gateway's local API.
-def api_address(config: GatewayConfig) -> tuple[str, aiohttp.BaseConnector | None, str]:
-    """Base URL, connector and a description of where the gateway listens."""
-    api = config.api
-    if api.unix_socket:
-        path = str(config.path(api.unix_socket))
-        return "http://localhost", aiohttp.UnixConnector(path=path), path
-    host = "127.0.0.1" if api.host in {"", "0.0.0.0", "::"} else api.host  # noqa: S104
-    host = f"[{host}]" if ":" in host else host
-    url = f"http://{host}:{api.port}"
-    return url, None, url
-
-
-def call_api(
-    config: GatewayConfig,
-    method: str,
-    path: str,
-    *,
-    body: object = None,
-    params: dict[str, str] | None = None,
-) -> tuple[int, Any]:
-    """One request to the running gateway; the decoded JSON answer.
-
-    Raises:
-        click.ClickException: nothing listens there, or the gateway refused (code and detail).
-    """
-    token = read_token(config)
-
-    async def run() -> tuple[int, Any]:
-        base, connector, where = api_address(config)
-        timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_SECONDS)
-        async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            try:
-                async with session.request(
-                    method,
-                    base + path,
-                    json=body,
-                    params=params,
-                    headers={"Authorization": f"Bearer {token}"},
-                ) as response:
-                    return response.status, await response.json(content_type=None)
-            except (aiohttp.ClientConnectionError, FileNotFoundError) as exc:
-                raise click.ClickException(
-                    f"no gateway answers at {where} ({type(exc).__name__});"
-                    " is `livcr gateway serve` running?"
-                ) from exc
-            except json.JSONDecodeError as exc:
-                raise click.ClickException(f"{where} did not answer with JSON") from exc
-
-    status, answer = asyncio.run(run())
-    if status >= 400:
-        code = answer.get("code", "error") if isinstance(answer, dict) else "error"
-        detail = answer.get("detail", "") if isinstance(answer, dict) else ""
-        raise click.ClickException(f"refused ({status} {code}): {detail}")
-    return status, answer
-
-
-def when(seconds: int | None) -> str:
-    if seconds is None or seconds < 0:
-        return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
-
-
-def read_json_file(handle: BinaryIO, what: str) -> Any:
-    try:
-        return json.loads(handle.read())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise click.ClickException(f"{what} is not JSON: {exc}") from exc
 
 
 @gateway_group.command("send")
@@ -382,9 +286,17 @@ def export(config_path: Path, case_ref: str, out: Path | None) -> None:
 @gateway_group.command("status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click flag)
-    """The running gateway's state: hub connection, outbox, dossier."""
+@click.option(
+    "--wait-ready",
+    type=click.FloatRange(0, 3600),
+    default=None,
+    help="First wait up to SECONDS for the gateway to be ready (exit 1 if it is not).",
+)
+def status(config_path: Path, as_json: bool, wait_ready: float | None) -> None:  # noqa: FBT001
+    """The running gateway's state: hub connection, outbox, quarantine, dossier."""
     config = load(config_path)
+    if wait_ready is not None:
+        wait_until_ready(config, wait_ready)
     _, report = call_api(config, "GET", "/v1/status")
     if as_json:
         click.echo(json.dumps(report, indent=2))
@@ -394,10 +306,17 @@ def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click fl
     click.echo(f"gateway {report['participant']}: {state}, {hub}")
     click.echo(
         f"outbox: {report['outbox_pending']} pending, {report['outbox_failed']} failed;"
+        f" quarantined: {report['quarantined']};"
         f" dossier: {report['dossier_records']} records, {report['unread']} unread"
     )
+    if report["degraded"]:
+        click.echo(f"DEGRADED: restarted after a crash: {', '.join(report['degraded'])}")
     if report["halted"]:
         sys.exit(2)
 
+
+gateway_group.add_command(outbox_group)
+gateway_group.add_command(case_group)
+gateway_group.add_command(migrate)
 
 COMMANDS = (gateway_group,)

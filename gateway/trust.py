@@ -8,16 +8,15 @@ be consistent with the ones it saw before (spec §10). A failure halts sending, 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
-from typing import Any
 
+import msgspec
 import structlog
 
 from livcr_exchange.audit.checkpoint import Checkpoint, open_checkpoint
 from livcr_exchange.audit.merkle import verify_consistency
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
+from livcr_exchange.hub_answers import DirectoryListing
 from livcr_exchange.keys import IdentityPublicKey
 from livcr_exchange.service.hub_client import HubClient, HubRefused
 
@@ -54,7 +53,7 @@ async def fetch_directory(
     """
     listing = await client.directory()
     directory = directory_from_listing(listing, cell_id, root)
-    await store.set_meta(DIRECTORY_META_KEY, json.dumps(listing, sort_keys=True))
+    await store.set_meta(DIRECTORY_META_KEY, msgspec.json.encode(listing).decode())
     return directory
 
 
@@ -70,33 +69,28 @@ async def cached_directory(
     if text is None:
         return None
     try:
-        listing = json.loads(text)
-    except ValueError as exc:
-        raise DirectoryUntrusted(f"the kept directory is not JSON: {exc}") from exc
+        listing = msgspec.json.decode(text, type=DirectoryListing)
+    except msgspec.DecodeError as exc:
+        raise DirectoryUntrusted(f"the kept directory is not a directory listing: {exc}") from exc
     return directory_from_listing(listing, cell_id, root)
 
 
 def directory_from_listing(
-    listing: dict[str, Any], cell_id: str, root: IdentityPublicKey
+    listing: DirectoryListing, cell_id: str, root: IdentityPublicKey
 ) -> Directory:
     """Verify a directory listing (GET /v1/directory) against ``root``.
 
     Raises:
         DirectoryUntrusted: a statement not signed by the root, or for another cell.
     """
-    if listing.get("cell_id") != cell_id or listing.get("root_key") != root.to_text():
+    if listing.cell_id != cell_id or listing.root_key != root.to_text():
         raise DirectoryUntrusted(
-            f"the hub serves cell {listing.get('cell_id')!r} under root"
-            f" {listing.get('root_key')!r}, not the cell {cell_id!r} this gateway was enrolled in"
+            f"the hub serves cell {listing.cell_id!r} under root"
+            f" {listing.root_key!r}, not the cell {cell_id!r} this gateway was enrolled in"
         )
     try:
-        return Directory.from_signed(
-            cell_id,
-            root,
-            [base64.b64decode(e) for e in listing["entries"]],
-            [base64.b64decode(r) for r in listing["revocations"]],
-        )
-    except (LivcrError, KeyError, TypeError, ValueError) as exc:
+        return Directory.from_signed(cell_id, root, listing.entries, listing.revocations)
+    except (LivcrError, ValueError) as exc:
         raise DirectoryUntrusted(
             f"a directory statement does not verify against the root key: {exc}"
         ) from exc

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 import sys
 import time
@@ -16,6 +15,7 @@ from aiohttp import web
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
+from livcr_exchange.service.cli import passphrase_from
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.wire import check_ident
 
@@ -44,10 +44,7 @@ def load(config_path: Path) -> HubConfig:
 
 
 def root_passphrase(*, confirm: bool = False) -> bytes:
-    value = os.environ.get(ROOT_PASSPHRASE_ENV)
-    if value is None:
-        value = click.prompt("Root key passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
+    return passphrase_from(ROOT_PASSPHRASE_ENV, "Root key passphrase", confirm=confirm)
 
 
 def root_key(config: HubConfig, root_file: Path | None) -> Any:

@@ -33,7 +33,14 @@ from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, Replayed, UnknownSender
 from livcr_exchange.hashing import labelled_hash
-from livcr_exchange.policy import CaseView, Decision, MessageFacts, Participant, evaluate_header
+from livcr_exchange.policy import (
+    CaseView,
+    Decision,
+    MessageFacts,
+    Participant,
+    evaluate_header,
+    participant_of,
+)
 from livcr_exchange.request_auth import AuthenticatedRequest
 from livcr_exchange.roles import Role
 from livcr_exchange.service.problems import Problem
@@ -68,7 +75,7 @@ def participant_view(directory: Directory, participant_id: str, at: int) -> Part
         entry = directory.current_entry(participant_id, at)
     except LivcrError:
         return None
-    return Participant(entry.participant_id, entry.role, entry.allowed_purposes)
+    return participant_of(entry)
 
 
 def case_view(record: CaseRecord | None) -> CaseView | None:

@@ -60,6 +60,7 @@ from .errors import (
 )
 from .purposes import CATALOGUE, CaseTie, Purpose, decode_body
 from .roles import Role
+from .statements import DirectoryEntry
 
 
 @dataclass(frozen=True)
@@ -112,6 +113,11 @@ class Participant:
     participant_id: str
     role: Role
     allowed_purposes: frozenset[str]
+
+
+def participant_of(entry: DirectoryEntry) -> Participant:
+    """What policy needs of a directory entry."""
+    return Participant(entry.participant_id, entry.role, entry.allowed_purposes)
 
 
 @dataclass(frozen=True)
@@ -388,8 +394,27 @@ def evaluate_message(
         ValueError: ``sender`` or ``case`` is not the one ``facts`` names (a caller's bug).
     """
     decision = evaluate_header(facts, sender, recipients, case)
-    if not decision.allowed:
-        return decision
+    return decision if not decision.allowed else evaluate_body(facts, body, decision)
+
+
+def evaluate_with_body(
+    facts: MessageFacts, sender: Participant, recipients: Mapping[str, Participant], body: bytes
+) -> Decision:
+    """What a gateway that knows the directory but not the case decides on a message and its
+    body, before sealing or after opening: steps 8-9 first (a broken body is refused as such,
+    whoever sends it), then steps 1-3 and 6 as ``evaluate_before_sealing``.
+
+    Raises:
+        ValueError: ``sender`` is not the one ``facts`` names (a caller's bug).
+    """
+    decision = evaluate_before_sealing(facts, sender, recipients)
+    body_decision = evaluate_body(facts, body, decision)
+    return body_decision if decision.allowed or not body_decision.allowed else decision
+
+
+def evaluate_body(facts: MessageFacts, body: bytes, allowed: Decision) -> Decision:
+    """Steps 8-9: the body decodes under its purpose's schema and names the header's case and
+    meeting; ``allowed`` when it does."""
     try:
         decoded = decode_body(facts.purpose, body)
     except BodySchemaViolation as exc:
@@ -401,7 +426,7 @@ def evaluate_message(
     body_meeting = getattr(decoded, "meeting_ref", None)
     if None not in (body_meeting, facts.meeting_ref) and body_meeting != facts.meeting_ref:
         return _deny(facts, BodySchemaViolation, f"body names meeting {body_meeting}")
-    return decision
+    return allowed
 
 
 def _deny(facts: MessageFacts, error: type[LivcrError], reason: str) -> Decision:

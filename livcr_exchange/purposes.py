@@ -243,14 +243,16 @@ def decode_body(purpose_tag: str, data: bytes) -> Body:
     Raises:
         PurposeNotAllowed: ``purpose_tag`` is not in the catalogue.
         BodySchemaViolation: the bytes are not JSON, break the schema (unknown field, over-long
-            text, missing reason for special-category data, ...) or are tagged with another
-            purpose; the message is msgspec's, naming the offending path.
+            text, missing reason for special-category data, nesting too deep, ...) or are
+            tagged with another purpose; the message is msgspec's, naming the offending path.
     """
     get_purpose(purpose_tag)
     try:
         body: Body = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
         raise BodySchemaViolation(f"{purpose_tag} body: {exc}") from exc
+    except RecursionError as exc:  # nesting deeper than msgspec's limit: no schema allows it
+        raise BodySchemaViolation(f"{purpose_tag} body: nested too deeply") from exc
     tag = purpose_of(body)
     if tag != purpose_tag:
         raise BodySchemaViolation(f"{purpose_tag} body: body is tagged {tag!r}")

@@ -27,7 +27,7 @@ from hubproc import ROOT_PASSPHRASE, HubProcess, free_port
 
 from gateway.api import create_api, serving
 from gateway.config import GatewayConfig, load_config
-from gateway.core import Gateway
+from gateway.facade import Gateway
 from gateway.setup import init_gateway
 from hub import operator
 from hub.config import load_config as load_hub_config

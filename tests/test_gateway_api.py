@@ -147,7 +147,7 @@ def test_healthz_needs_no_token(gws: RunningGateways) -> None:
     [
         (operation.method.upper(), operation.path)
         for operation in (result.ok() for result in SPEC.get_all_operations())
-        if operation.path != "/healthz"
+        if operation.path not in {"/healthz", "/readyz"}
     ],
 )
 @pytest.mark.parametrize("credentials", ["none", "wrong", "basic", "empty"])
@@ -615,14 +615,22 @@ def test_case_lifecycle(gws: RunningGateways) -> None:
     assert mine["afsluiting"]["body"]["deletion_requested"] is True
     assert all(m["body"] is None and m["deleted_at"] for p, m in mine.items() if p not in kept)
 
-    # The coordinator erases its own copy; a second erasure finds nothing left.
+    # The coordinator erases its own copy, the refused form's kept one too; a second erasure
+    # finds nothing left.
     holding = [
         r
         for r in call(coord, "GET", "/v1/dossier", 200, params={"case_ref": case_ref})["records"]
         if r["body"] is not None
     ]
+    failed = [
+        m
+        for m in call(coord, "GET", "/v1/outbox", 200, params={"state": "failed"})["messages"]
+        if m["case_ref"] == case_ref
+    ]
+    assert [m["code"] for m in failed] == ["cosignature_invalid"]
     route = "/v1/cases/{case_ref}/erase"
-    assert call(coord, "POST", route, 200, case_ref=case_ref) == {"erased": len(holding)}
+    erased = call(coord, "POST", route, 200, case_ref=case_ref)
+    assert erased == {"erased": len(holding) + len(failed)}
     assert call(coord, "POST", route, 200, case_ref=case_ref) == {"erased": 0}
     records = call(coord, "GET", "/v1/dossier", 200, params={"case_ref": case_ref})["records"]
     assert all(r["body"] is None for r in records)
@@ -631,7 +639,7 @@ def test_case_lifecycle(gws: RunningGateways) -> None:
 # When the gateway stops trusting the hub, or the hub is away.
 def test_a_halted_gateway_refuses_what_relies_on_the_hub(gws: RunningGateways) -> None:
     caw = gws["caw"]
-    caw.gateway.halted = "test: the hub's log forked"
+    caw.gateway.ctx.halted = "test: the hub's log forked"
     try:
         status = call(caw, "GET", "/v1/status", 200)
         assert status["halted"] == "test: the hub's log forked"
@@ -643,7 +651,7 @@ def test_a_halted_gateway_refuses_what_relies_on_the_hub(gws: RunningGateways) -
         assert problem["code"] == "halted"
         call(caw, "GET", "/v1/dossier", 200)  # local data stays readable
     finally:
-        caw.gateway.halted = None
+        caw.gateway.ctx.halted = None
 
 
 def test_api_on_a_unix_socket(gws: RunningGateways, tmp_path: Path) -> None:

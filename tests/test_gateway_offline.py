@@ -32,18 +32,21 @@ from factories import Cell as KeyCell
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways, load_spec
 from structlog.testing import capture_logs
 
-from gateway.core import RESEAL_AFTER_SECONDS, Gateway, HubUnavailable
+from gateway.errors import HubUnavailable
+from gateway.facade import Gateway
 from gateway.prekeys import PREKEY_CACHE_MAX_AGE, PeerPrekeys
 from gateway.store import GatewayStore
 from gateway.trust import DIRECTORY_META_KEY, DirectoryUntrusted
 from livcr_exchange.constants import MAX_CLOCK_SKEW
 from livcr_exchange.envelope import UnverifiedEnvelope
 from livcr_exchange.errors import KeyRevoked
+from livcr_exchange.hub_answers import ReceiptAnswer
 from livcr_exchange.keys import Suite
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
 from livcr_exchange.roles import Role
-from livcr_exchange.service.hub_client import HubClient
+from livcr_exchange.sending import RESEAL_AFTER_SECONDS
+from livcr_exchange.service.hub_client import HubClient, ReceiptAnswered
 from livcr_exchange.statements import PrekeyStatement
 
 SPEC = load_spec()
@@ -308,17 +311,17 @@ class LosingAnswers:
     """Stands in for a gateway's ``HubClient.submit``: every submission reaches the hub, which
     commits it, but the first answer is lost on its way back (``after_loss`` runs then)."""
 
-    submit: Callable[[bytes], Awaitable[dict[str, Any]]]
-    after_loss: Callable[[dict[str, Any]], None] = lambda _: None
+    submit: Callable[[bytes], Awaitable[ReceiptAnswered]]
+    after_loss: Callable[[ReceiptAnswer], None] = lambda _: None
     sent: list[bytes] = field(default_factory=list)
-    lost: list[dict[str, Any]] = field(default_factory=list)
+    lost: list[ReceiptAnswer] = field(default_factory=list)
 
-    async def __call__(self, envelope: bytes) -> dict[str, Any]:
+    async def __call__(self, envelope: bytes) -> ReceiptAnswered:
         self.sent.append(envelope)
         answer = await self.submit(envelope)
         if not self.lost:
-            self.lost.append(answer)
-            self.after_loss(answer)
+            self.lost.append(answer.receipt)
+            self.after_loss(answer.receipt)
             raise aiohttp.ServerDisconnectedError("the hub's answer was lost")
         return answer
 
@@ -337,7 +340,7 @@ def test_a_committed_attempt_whose_answer_was_lost_ends_with_its_receipt(
     original receipt, which caw checks and returns from ``send``."""
     caw, coord = gws["caw"], gws["coord"]
 
-    def later(_: dict[str, Any]) -> None:
+    def later(_: ReceiptAnswer) -> None:
         caw_clock.offset = RESEAL_AFTER_SECONDS + 30
 
     losing = LosingAnswers(caw.gateway.client.submit, later)
@@ -349,15 +352,12 @@ def test_a_committed_attempt_whose_answer_was_lost_ends_with_its_receipt(
     (first,) = losing.lost
     assert len(losing.sent) == 2
     assert losing.sent[1] == losing.sent[0]  # the same bytes, not sealed again
-    assert (receipt["leaf_index"], receipt["logged_at"]) == (
-        first["leaf_index"],
-        first["logged_at"],
-    )
-    assert receipt["tree_size"] >= first["tree_size"]
+    assert (receipt["leaf_index"], receipt["logged_at"]) == (first.leaf_index, first.logged_at)
+    assert receipt["tree_size"] >= first.tree_size
     assert receipt["checkpoint"].startswith(caw.gateway.config.log_origin + "\n")
     assert outbox(caw, receipt["message_id"]) == ("sent", losing.sent[0])
     record = sent_record(caw, "case-lost-answer")
-    assert (record["leaf_index"], record["logged_at"]) == (first["leaf_index"], first["logged_at"])
+    assert (record["leaf_index"], record["logged_at"]) == (first.leaf_index, first.logged_at)
     assert received(coord, receipt["message_id"])["case_ref"] == "case-lost-answer"
 
 
@@ -370,11 +370,11 @@ def test_a_message_the_hub_holds_without_a_receipt_is_sent_unproven(
     caw, coord = gws["caw"], gws["coord"]
     before = counts(caw)
 
-    def forget_the_index(answer: dict[str, Any]) -> None:
+    def forget_the_index(answer: ReceiptAnswer) -> None:
         with sqlite3.connect(cell.hub.directory / "hub.sqlite3") as connection:
             connection.execute(
                 "UPDATE seen SET leaf_index = NULL WHERE message_id = ?",
-                (bytes.fromhex(answer["message_id"]),),
+                (bytes.fromhex(answer.message_id),),
             )
         connection.close()
 
@@ -386,7 +386,7 @@ def test_a_message_the_hub_holds_without_a_receipt_is_sent_unproven(
     assert warning["event"].startswith("sent, but the hub showed no receipt")
     assert warning["code"] == "replayed"
     assert receipt == {
-        "message_id": losing.lost[0]["message_id"],
+        "message_id": losing.lost[0].message_id,
         "leaf_index": None,
         "logged_at": None,
         "tree_size": None,

@@ -7,7 +7,6 @@ dossier. These tests hand the gateway a delivery directly, as such a hub would.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import os
 import sqlite3
@@ -20,6 +19,7 @@ from gateway_harness import PASSPHRASE, GatewayCell, RunningGateways
 from gateway.prekeys import current_prekey
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.envelope.open import UnverifiedEnvelope
+from livcr_exchange.hub_answers import DeliveryItem
 from livcr_exchange.keyfile import unlock
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
@@ -39,9 +39,7 @@ def gws(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningGateways]:
         cell.hub.stop()
 
 
-def delivery_from(
-    gws: RunningGateways, sender: str, recipient: str, purpose: str
-) -> dict[str, str]:
+def delivery_from(gws: RunningGateways, sender: str, recipient: str, purpose: str) -> DeliveryItem:
     """An envelope ``sender`` really sealed for ``recipient``, as a hub would deliver it."""
     gateway = gws[sender].gateway
     config = gateway.config.gateway
@@ -61,11 +59,8 @@ def delivery_from(
     )
     body = encode_body(example_body(purpose))
     envelope = seal(identity, spec, body, now=now, ttl=DAY, random=os.urandom)
-    return {
-        "message_id": UnverifiedEnvelope.parse(envelope).message_id.hex(),
-        "envelope": base64.b64encode(envelope).decode(),
-        "logged_at": str(now),
-    }
+    message_id = UnverifiedEnvelope.parse(envelope).message_id.hex()
+    return DeliveryItem(0, message_id, now, None, envelope)
 
 
 def stored(
@@ -73,7 +68,7 @@ def stored(
 ) -> list[tuple[object, ...]]:
     database = gws[name].gateway.config.path(gws[name].gateway.config.gateway.database)
     with contextlib.closing(sqlite3.connect(database)) as connection:
-        column = "code" if table == "rejections" else "purpose"
+        column = "code" if table == "quarantine" else "purpose"
         return connection.execute(
             f"SELECT {column} FROM {table} WHERE message_id = ?",  # noqa: S608  (a fixed table)
             (bytes.fromhex(message_id),),
@@ -86,12 +81,12 @@ def test_a_purpose_the_senders_role_may_not_send_is_refused_after_opening(
     # A deelnemer may receive screening questions but only the coordinator may ask them.
     item = delivery_from(gws, "clb", "caw", "screening_vraag")
     gws.loop.run(gws["caw"].gateway.receive(item))
-    assert stored(gws, "caw", "rejections", item["message_id"]) == [("purpose_not_allowed",)]
-    assert stored(gws, "caw", "dossier", item["message_id"]) == []
+    assert stored(gws, "caw", "quarantine", item.message_id) == [("purpose_not_allowed",)]
+    assert stored(gws, "caw", "dossier", item.message_id) == []
 
 
 def test_the_same_purpose_from_the_role_that_may_send_it_is_stored(gws: RunningGateways) -> None:
     item = delivery_from(gws, "coord", "caw", "screening_vraag")
     gws.loop.run(gws["caw"].gateway.receive(item))
-    assert stored(gws, "caw", "rejections", item["message_id"]) == []
-    assert stored(gws, "caw", "dossier", item["message_id"]) == [("screening_vraag",)]
+    assert stored(gws, "caw", "quarantine", item.message_id) == []
+    assert stored(gws, "caw", "dossier", item.message_id) == [("screening_vraag",)]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -29,13 +30,26 @@ PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a s
 SUITES = {"xwing": Suite.XWING, "x25519": Suite.X25519}
 
 
-def read_passphrase(*, confirm: bool) -> bytes:
-    """From $LIVCR_PASSPHRASE, else a hidden prompt."""
-    from_env = os.environ.get(PASSPHRASE_ENV)
+def passphrase_from(variable: str, prompt: str, *, confirm: bool = False) -> bytes:
+    """The passphrase in the environment ``variable``, else asked for on the terminal.
+
+    Raises:
+        click.ClickException: the variable is unset and no terminal is attached to ask on.
+    """
+    from_env = os.environ.get(variable)
     if from_env is not None:
         return from_env.encode("utf-8")
-    value: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
+    if not sys.stdin.isatty():
+        raise click.ClickException(
+            f"{prompt}: set ${variable} (no terminal is attached to ask for it)"
+        )
+    value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
     return value.encode("utf-8")
+
+
+def read_passphrase(*, confirm: bool) -> bytes:
+    """From $LIVCR_PASSPHRASE, else a hidden prompt."""
+    return passphrase_from(PASSPHRASE_ENV, "Passphrase", confirm=confirm)
 
 
 def write_secret(path: Path, data: bytes) -> None:

@@ -1,17 +1,19 @@
 """A signed HTTP client for the hub's /v1 API, used by gateways, tools and tests.
 
-Every request carries the RFC 9421-style signature of spec §11.1; a problem+json answer becomes
-a ``HubRefused`` with the hub's error code.
+Every request carries the RFC 9421-style signature of spec §11.1. Every answer is decoded with
+its type (``livcr_exchange.hub_answers``): a problem+json answer becomes a ``HubRefused`` with
+the hub's error code, and an answer that breaks the contract (not JSON, a field missing, of the
+wrong type or unknown, an unexpected status) a ``HubAnswerInvalid``, which callers treat like a
+hub that did not answer.
 """
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import TypeVar
 from urllib.parse import quote, urlencode
 
 import aiohttp
@@ -19,14 +21,30 @@ import msgspec
 from yarl import URL
 
 from ..hashing import RandomSource
+from ..hub_answers import (
+    AckResult,
+    Answer,
+    BatchResult,
+    CaseView,
+    ConsistencyAnswer,
+    DirectoryListing,
+    InboxPage,
+    InclusionAnswer,
+    PrekeyListing,
+    ProblemAnswer,
+    ReceiptAnswer,
+    StoredCount,
+)
 from ..keys import IdentityKey
 from ..request_auth import RequestTarget, sign_request
 
 LARGE_BODY_BYTES = 1024 * 1024  # aiohttp's threshold for its large-body warning
+A = TypeVar("A", bound=Answer)
+OK = frozenset({200})
 
 
 class HubRefused(Exception):
-    """The hub answered with a problem document."""
+    """The hub answered with a problem document (or another error status)."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
         super().__init__(f"{status} {code}: {detail}")
@@ -35,7 +53,42 @@ class HubRefused(Exception):
         self.detail = detail
 
 
+class HubAnswerInvalid(HubRefused):
+    """The hub's answer breaks the API contract; counted as no answer (status 502)."""
+
+    code_name = "hub_answer_invalid"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(502, self.code_name, detail)
+
+
+class ReceiptAnswered(msgspec.Struct, frozen=True):
+    """A submission's receipt; ``accepted_before``: a resubmission's original one (200)."""
+
+    receipt: ReceiptAnswer
+    accepted_before: bool
+
+
+_DECODERS: dict[type[Answer], msgspec.json.Decoder[Answer]] = {}
+
+
+def decode_answer(kind: type[A], payload: bytes) -> A:
+    """``payload`` decoded as ``kind``. Raises HubAnswerInvalid."""
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        decoder = _DECODERS[kind] = msgspec.json.Decoder(kind)
+    try:
+        answer = decoder.decode(payload)
+    except msgspec.DecodeError as exc:
+        raise HubAnswerInvalid(f"not a {kind.__name__}: {exc}") from exc
+    if not isinstance(answer, kind):  # pragma: no cover  (the decoder's own guarantee)
+        raise HubAnswerInvalid(f"not a {kind.__name__}")
+    return answer
+
+
 class HubClient:
+    """The hub's API as typed calls; see the module docstring for what each raises."""
+
     def __init__(
         self,
         base_url: str,
@@ -64,14 +117,16 @@ class HubClient:
         method: str,
         path: str,
         *,
-        query: dict[str, Any] | None = None,
+        query: Mapping[str, str | int] | None = None,
         body: bytes = b"",
         content_type: str = "application/json",
-    ) -> Any:
-        """Send a signed request; return the decoded JSON (or text) answer.
+        expect: Collection[int] = OK,
+    ) -> tuple[int, bytes]:
+        """Send a signed request; return the status and the raw answer.
 
         Raises:
             HubRefused: the hub answered with a problem document or another error status.
+            HubAnswerInvalid: a status not in ``expect``.
         """
         query_string = urlencode(query or {})
         headers = self.signed_headers(method, path, query_string, body)
@@ -85,70 +140,70 @@ class HubClient:
         # A file-like body is written in pieces; aiohttp warns that raw bytes over 1 MiB would
         # be written in one go, holding up the event loop.
         data = io.BytesIO(body) if len(body) > LARGE_BODY_BYTES else body
-        async with self._session.request(method, url, data=data, headers=headers) as response:
+        async with self._session.request(
+            method, url, data=data, headers=headers, allow_redirects=False
+        ) as response:
             payload = await response.read()
             if response.status >= 400:
                 raise _refusal(response.status, payload)
-            if response.content_type == "application/json":
-                return msgspec.json.decode(payload)
-            return payload
+            if response.status not in expect:
+                raise HubAnswerInvalid(f"unexpected status {response.status} for {path}")
+            return response.status, payload
 
-    async def submit(self, envelope: bytes) -> dict[str, Any]:
-        receipt: dict[str, Any] = await self.call(
-            "POST", "/v1/envelopes", body=envelope, content_type="application/octet-stream"
+    async def typed(
+        self,
+        kind: type[A],
+        method: str,
+        path: str,
+        *,
+        query: Mapping[str, str | int] | None = None,
+        body: bytes = b"",
+        expect: Collection[int] = OK,
+    ) -> A:
+        """``call``, its answer decoded as ``kind``. Raises HubRefused, HubAnswerInvalid."""
+        _, payload = await self.call(method, path, query=query, body=body, expect=expect)
+        return decode_answer(kind, payload)
+
+    async def submit(self, envelope: bytes) -> ReceiptAnswered:
+        status, payload = await self.call(
+            "POST",
+            "/v1/envelopes",
+            body=envelope,
+            content_type="application/octet-stream",
+            expect=(200, 201),
         )
-        return receipt
+        return ReceiptAnswered(decode_answer(ReceiptAnswer, payload), status == 200)
 
-    async def submit_batch(self, envelopes: list[bytes]) -> list[dict[str, Any]]:
-        body = msgspec.json.encode({"envelopes": [_b64(e) for e in envelopes]})
-        results: list[dict[str, Any]] = (await self.call("POST", "/v1/envelopes/batch", body=body))[
-            "results"
-        ]
-        return results
+    async def submit_batch(self, envelopes: Sequence[bytes]) -> BatchResult:
+        body = msgspec.json.encode({"envelopes": list(envelopes)})
+        return await self.typed(BatchResult, "POST", "/v1/envelopes/batch", body=body)
 
-    async def inbox(self, after: int = 0, limit: int = 50) -> dict[str, Any]:
-        page: dict[str, Any] = await self.call(
-            "GET", "/v1/inbox", query={"after": after, "limit": limit}
-        )
-        return page
+    async def inbox(self, after: int = 0, limit: int = 50) -> InboxPage:
+        query = {"after": after, "limit": limit}
+        return await self.typed(InboxPage, "GET", "/v1/inbox", query=query)
 
-    async def ack(self, receipts: list[tuple[bytes, int, bytes]]) -> dict[str, Any]:
-        body = msgspec.json.encode(
-            {
-                "receipts": [
-                    {"message_id": m.hex(), "received_at": t, "signature": _b64(s)}
-                    for m, t, s in receipts
-                ]
-            }
-        )
-        result: dict[str, Any] = await self.call("POST", "/v1/inbox/ack", body=body)
-        return result
+    async def ack(self, receipts: Sequence[tuple[bytes, int, bytes]]) -> AckResult:
+        items = [{"message_id": m.hex(), "received_at": t, "signature": s} for m, t, s in receipts]
+        body = msgspec.json.encode({"receipts": items})
+        return await self.typed(AckResult, "POST", "/v1/inbox/ack", body=body)
 
-    async def directory(self) -> dict[str, Any]:
-        listing: dict[str, Any] = await self.call("GET", "/v1/directory")
-        return listing
+    async def directory(self) -> DirectoryListing:
+        return await self.typed(DirectoryListing, "GET", "/v1/directory")
 
-    async def put_prekeys(self, statements: list[bytes]) -> None:
-        await self.call(
-            "PUT",
-            "/v1/prekeys",
-            body=msgspec.json.encode({"statements": [_b64(s) for s in statements]}),
-        )
+    async def put_prekeys(self, statements: Sequence[bytes]) -> StoredCount:
+        body = msgspec.json.encode({"statements": list(statements)})
+        return await self.typed(StoredCount, "PUT", "/v1/prekeys", body=body)
 
-    async def prekeys(self, participant_ids: list[str]) -> dict[str, list[bytes]]:
-        found = await self.call("GET", "/v1/prekeys", query={"ids": ",".join(participant_ids)})
-        return {
-            pid: [base64.b64decode(s) for s in items] for pid, items in found["prekeys"].items()
-        }
+    async def prekeys(self, participant_ids: Sequence[str]) -> dict[str, list[bytes]]:
+        query = {"ids": ",".join(participant_ids)}
+        return (await self.typed(PrekeyListing, "GET", "/v1/prekeys", query=query)).prekeys
 
-    async def open_case(self, case_ref: str, members: list[str]) -> dict[str, Any]:
-        body = msgspec.json.encode({"case_ref": case_ref, "members": members})
-        case: dict[str, Any] = await self.call("POST", "/v1/cases", body=body)
-        return case
+    async def open_case(self, case_ref: str, members: Sequence[str]) -> CaseView:
+        body = msgspec.json.encode({"case_ref": case_ref, "members": list(members)})
+        return await self.typed(CaseView, "POST", "/v1/cases", body=body, expect=(201,))
 
-    async def case(self, case_ref: str) -> dict[str, Any]:
-        case: dict[str, Any] = await self.call("GET", f"/v1/cases/{case_ref}")
-        return case
+    async def case(self, case_ref: str) -> CaseView:
+        return await self.typed(CaseView, "GET", f"/v1/cases/{case_ref}")
 
     async def change_members(
         self,
@@ -157,40 +212,34 @@ class HubClient:
         add: Sequence[str] = (),
         remove: Sequence[str] = (),
         owner: str | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"add": list(add), "remove": list(remove)}
-        if owner is not None:
-            body["owner"] = owner
-        case: dict[str, Any] = await self.call(
-            "POST", f"/v1/cases/{case_ref}/members", body=msgspec.json.encode(body)
-        )
-        return case
+    ) -> CaseView:
+        change = {"add": list(add), "remove": list(remove)}
+        body = msgspec.json.encode(change if owner is None else {**change, "owner": owner})
+        return await self.typed(CaseView, "POST", f"/v1/cases/{case_ref}/members", body=body)
 
     async def record_meeting(
-        self, case_ref: str, meeting_ref: str, present: list[str]
-    ) -> dict[str, Any]:
-        body = msgspec.json.encode({"meeting_ref": meeting_ref, "present": present})
-        case: dict[str, Any] = await self.call("POST", f"/v1/cases/{case_ref}/meetings", body=body)
-        return case
+        self, case_ref: str, meeting_ref: str, present: Sequence[str]
+    ) -> CaseView:
+        body = msgspec.json.encode({"meeting_ref": meeting_ref, "present": list(present)})
+        path = f"/v1/cases/{case_ref}/meetings"
+        return await self.typed(CaseView, "POST", path, body=body, expect=(201,))
 
-    async def move_case(self, case_ref: str, to: str, reason: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"to": to} if reason is None else {"to": to, "reason": reason}
-        case: dict[str, Any] = await self.call(
-            "POST", f"/v1/cases/{case_ref}/transition", body=msgspec.json.encode(body)
-        )
-        return case
+    async def move_case(self, case_ref: str, to: str, reason: str | None = None) -> CaseView:
+        move = {"to": to} if reason is None else {"to": to, "reason": reason}
+        path = f"/v1/cases/{case_ref}/transition"
+        return await self.typed(CaseView, "POST", path, body=msgspec.json.encode(move))
 
     async def checkpoint(self) -> bytes:
-        note: bytes = await self.call("GET", "/v1/log/checkpoint")
-        return note
+        return (await self.call("GET", "/v1/log/checkpoint"))[1]
 
     async def consistency(self, old: int, new: int) -> list[bytes]:
-        answer = await self.call("GET", "/v1/log/consistency", query={"old": old, "new": new})
-        return [base64.b64decode(h) for h in answer["proof"]]
+        query = {"old": old, "new": new}
+        path = "/v1/log/consistency"
+        return (await self.typed(ConsistencyAnswer, "GET", path, query=query)).proof
 
     async def inclusion(self, index: int, size: int) -> list[bytes]:
-        answer = await self.call("GET", "/v1/log/inclusion", query={"index": index, "size": size})
-        return [base64.b64decode(h) for h in answer["proof"]]
+        query = {"index": index, "size": size}
+        return (await self.typed(InclusionAnswer, "GET", "/v1/log/inclusion", query=query)).proof
 
     async def stream(self) -> aiohttp.ClientWebSocketResponse:
         """Open the push WebSocket (the upgrade request is signed like any other)."""
@@ -199,15 +248,12 @@ class HubClient:
         return await self._session.ws_connect(url, headers=headers, heartbeat=20)
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+_PROBLEM = msgspec.json.Decoder(ProblemAnswer)
 
 
 def _refusal(status: int, payload: bytes) -> HubRefused:
     try:
-        problem = msgspec.json.decode(payload)
-        return HubRefused(
-            status, str(problem.get("code", "http_error")), str(problem.get("detail", ""))
-        )
-    except (msgspec.DecodeError, AttributeError):
+        problem = _PROBLEM.decode(payload)
+    except msgspec.DecodeError:
         return HubRefused(status, "http_error", payload[:200].decode("utf-8", "replace"))
+    return HubRefused(status, problem.code, problem.detail)

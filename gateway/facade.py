@@ -1,0 +1,346 @@
+"""The embedding API: ``async with Gateway.open(config) as gw`` then send, receive, manage cases.
+
+The parts do the work: ``outbox`` sends, ``inbox`` receives, ``prekeys`` keeps keys, ``dossier``
+reads and erases, ``cases`` runs the coordinator's calls. Background tasks (delivery, the push
+stream, maintenance) run under a supervisor: one that crashes is logged, restarted with backoff,
+and the gateway reports ``degraded`` meanwhile. A halted gateway (``GatewayHalted``) neither
+sends nor accepts: what the hub holds for it stays queued there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+
+import aiohttp
+import structlog
+
+from livcr_exchange.directory import Directory
+from livcr_exchange.envelope import Cosignature, HeaderCore, content_digest, cosign
+from livcr_exchange.errors import LivcrError
+from livcr_exchange.hashing import RandomSource
+from livcr_exchange.hub_answers import DeliveryItem
+from livcr_exchange.keyfile import unlock
+from livcr_exchange.policy import Decision, MessageFacts, evaluate_body
+from livcr_exchange.purposes import decode_body
+from livcr_exchange.service.hub_client import HubClient, HubRefused
+
+from .cases import Cases
+from .config import GatewayConfig
+from .context import Context, Message, Receipt
+from .dossier import Dossier
+from .errors import NO_ANSWER, HubUnavailable, hub_not_serving
+from .inbox import Inbox
+from .localbox import LocalBox, read_local_key
+from .outbox import BodyInput, Draft, Outbox, body_bytes
+from .prekeys import OwnPrekeys, PeerPrekeys
+from .store import GatewayStore
+from .supervisor import Supervisor
+from .trust import CheckpointTracker, TrustFailure, cached_directory, fetch_directory
+
+log = structlog.get_logger("livcr.gateway")
+PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
+
+
+class Gateway:
+    """One participant's gateway. Create with ``Gateway.open``; see the module docstring."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.config = ctx.config
+        self.participant_id = ctx.participant_id
+        self.client = ctx.client
+        self.trust = ctx.trust
+        self.peers = PeerPrekeys(ctx.store, ctx.client, ctx.config.suite)
+        self.own_prekeys = OwnPrekeys(ctx)
+        self.outbox = Outbox(ctx, self.peers)
+        self.dossier_ = Dossier(ctx)
+        self.cases = Cases(ctx.client, ctx.random)
+        self.inbox = Inbox(ctx, self.own_prekeys, self.maintain, self._stored, self._hub_is_back)
+        self.supervisor = Supervisor(ctx.config.gateway.retry_initial_seconds)
+        self.connected = ctx.connected
+        self._hub_missed_at_start = False  # then maintenance retries soon, not after an interval
+        ctx.on_halt.append(self._close_stream)
+
+    @property
+    def halted(self) -> str | None:
+        return self.ctx.halted
+
+    @property
+    def directory(self) -> Directory:
+        return self.ctx.directory
+
+    # Life cycle.
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        config: GatewayConfig,
+        *,
+        passphrase: bytes | None = None,
+        clock: Callable[[], int] = lambda: int(time.time()),
+        random: RandomSource = os.urandom,
+        background: bool = True,
+    ) -> AsyncIterator[Gateway]:
+        """Open the gateway: keys, store, verified directory, prekeys, background tasks.
+
+        When the hub does not answer, the gateway starts on the directory it verified last (and
+        verifies again), and catches up with the hub once it answers.
+
+        Raises:
+            DirectoryUntrusted: the hub's (or the kept) directory does not verify.
+            HubUnavailable: the hub did not answer, and no directory was ever verified.
+            WrongPassphrase, LocalKeyError: the key files do not open.
+            StoreLocked: another gateway process has the folder open.
+            StoreTooNew: the store was written by a newer gateway.
+        """
+        if passphrase is None:
+            passphrase = os.environ.get(PASSPHRASE_ENV, "").encode("utf-8")
+        bundle = unlock(config.path(config.gateway.key_file).read_bytes(), passphrase)
+        if bundle.participant_id != config.participant_id:
+            raise ValueError(f"the key file belongs to {bundle.participant_id}")
+        box = LocalBox(read_local_key(config.path(config.gateway.local_key_file)), random)
+        store = GatewayStore(config.path(config.gateway.database))
+        await store.open()
+        session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        client = HubClient(
+            config.gateway.hub_url,
+            config.participant_id,
+            bundle.identity,
+            session,
+            clock=clock,
+            random=random,
+        )
+        trust = CheckpointTracker(store, client, config.log_origin, config.hub_log_key)
+        directory = Directory(config.gateway.cell_id, config.root_key)
+        gateway = cls(
+            Context(config, bundle.identity, store, box, client, clock, random, trust, directory)
+        )
+        try:
+            await gateway._first_round()
+            if background:
+                gateway._start()
+            yield gateway
+        finally:
+            await gateway.supervisor.stop()
+            gateway.outbox.cancel_waiters()
+            await session.close()
+            await store.close()
+
+    async def _first_round(self) -> None:
+        try:
+            await self.maintain()
+        except (*NO_ANSWER, HubRefused) as exc:
+            if not hub_not_serving(exc):
+                raise
+            await self._start_without_hub(exc)
+
+    def _start(self) -> None:
+        self.supervisor.start("outbox", self.outbox.loop)
+        self.supervisor.start("inbox", self.inbox.loop)
+        self.supervisor.start("maintenance", self._maintenance_loop)
+
+    def _close_stream(self, _reason: str) -> None:
+        stream = self.inbox.stream
+        if stream is not None and not stream.closed:
+            self.supervisor.spawn("close-stream", stream.close())
+
+    async def _start_without_hub(self, why: BaseException) -> None:
+        """Open on the directory verified before and the prekey secrets at hand.
+
+        Raises:
+            HubUnavailable: no directory was ever verified.
+            DirectoryUntrusted: the kept directory does not verify.
+        """
+        ctx = self.ctx
+        try:
+            directory = await cached_directory(
+                ctx.store, ctx.config.gateway.cell_id, ctx.config.root_key
+            )
+        except TrustFailure as exc:
+            ctx.halt(str(exc))
+            raise
+        if directory is None:
+            raise HubUnavailable(
+                f"the hub did not answer ({type(why).__name__}) and this gateway has never"
+                " verified a directory: start it once while the hub is reachable"
+            ) from why
+        ctx.directory = directory
+        await self.own_prekeys.load()
+        self._hub_missed_at_start = True
+        log.warning(
+            "the hub did not answer; started on the directory verified before",
+            error=type(why).__name__,
+            participants=len(directory.participants(ctx.clock())),
+        )
+
+    # Keys, directory, log.
+    async def maintain(self) -> None:
+        """Refresh the verified directory; rotate, upload and destroy prekeys; check the log."""
+        ctx = self.ctx
+        try:
+            ctx.directory = await fetch_directory(
+                ctx.client, ctx.config.gateway.cell_id, ctx.config.root_key, ctx.store
+            )
+            await ctx.trust.observe(await ctx.client.checkpoint())
+        except TrustFailure as exc:
+            ctx.halt(str(exc))
+            raise
+        await self.own_prekeys.rotate()
+        await self.peers.refresh(ctx.directory, ctx.participant_id, ctx.clock())
+
+    async def _maintenance_loop(self) -> None:
+        """A round every interval; after a failed round (or a start without the hub) the next
+        comes sooner, backing off like deliveries, so a hub that is back is caught up with."""
+        failures = int(self._hub_missed_at_start)
+        while True:
+            pause = self.config.gateway.maintenance_interval_seconds
+            if failures:
+                pause = min(pause, self.ctx.backoff(failures - 1))
+            await asyncio.sleep(pause)
+            try:
+                await self.maintain()
+                failures = 0
+            except TrustFailure:
+                return
+            except (*NO_ANSWER, HubRefused, LivcrError) as exc:
+                failures += 1
+                log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
+
+    async def _hub_is_back(self) -> None:
+        """Send what waited in the outbox now, not after its backoff."""
+        if await self.ctx.store.retry_now():
+            self.outbox.wake.set()
+
+    def _stored(self, core: HeaderCore, body: bytes) -> None:
+        """A received message was stored: a deletion request is carried out and confirmed."""
+        if core.purpose != "afsluiting":
+            return
+        if getattr(decode_body(core.purpose, body), "deletion_requested", False):
+            self.supervisor.spawn(
+                "confirm-deletion",
+                self.dossier_.confirm_deletion(
+                    core.case_ref, core.sender_id, core.message_id, self._send_later
+                ),
+            )
+
+    async def _send_later(
+        self, case_ref: str, purpose: str, to: list[str], body: dict[str, object]
+    ) -> object:
+        return await self.send(case_ref, purpose, to=to, body=body, wait=False)
+
+    # Sending.
+    async def send(
+        self,
+        case_ref: str,
+        purpose: str,
+        *,
+        to: Iterable[str],
+        body: BodyInput,
+        meeting_ref: str | None = None,
+        cosignatures: Iterable[Cosignature] = (),
+        wait: bool = True,
+        timeout: float = 60.0,
+        idempotency: tuple[str, bytes] | None = None,
+    ) -> Receipt | bytes:
+        """Check, seal and queue a message; with ``wait``, return the hub's checked receipt.
+
+        Without ``wait`` it returns the message id once the outbox holds the message durably
+        (sealed to cached prekeys while the hub does not answer). ``idempotency``: the
+        request's key and hash, stored with the message.
+
+        Raises:
+            GatewayHalted: the gateway stopped trusting the hub.
+            BodySchemaViolation, PurposeNotAllowed, RecipientNotAllowed: refused before sealing.
+            KeyNotValid: a recipient has no valid prekey at the hub.
+            HubUnavailable: the hub did not answer and the message could not be queued.
+            SendRefused: the hub refused the message (its code says why; it is kept as failed).
+            SendTimeout: no receipt within ``timeout``; the message stays queued.
+        """
+        self.ctx.check_running()
+        draft = Draft(
+            case_ref, purpose, sorted(set(to)), body_bytes(body), meeting_ref, list(cosignatures)
+        )
+        self.outbox.check(draft)
+        message_id, waiter = await self.outbox.queue(
+            draft, hub_away_ok=not wait, idempotency=idempotency
+        )
+        if not wait:
+            self.outbox.detach(waiter)
+            return message_id
+        return await self.outbox.wait(message_id, waiter, timeout)
+
+    def cosign(self, case_ref: str, meeting_ref: str, body: BodyInput) -> Cosignature:
+        """This member's co-signature over the exact content of a terugkoppelingsfiche.
+
+        Raises:
+            BodySchemaViolation: the body is not one of this case and meeting.
+        """
+        raw = body_bytes(body)
+        facts = MessageFacts(self.participant_id, "terugkoppelingsfiche", case_ref, (), meeting_ref)
+        evaluate_body(
+            facts, raw, Decision.allow(purpose=facts.purpose, sender_id=facts.sender_id)
+        ).raise_for_denial()
+        return cosign(
+            self.ctx.identity,
+            self.participant_id,
+            cell_id=self.config.gateway.cell_id,
+            case_ref=case_ref,
+            meeting_ref=meeting_ref,
+            purpose="terugkoppelingsfiche",
+            digest=content_digest(raw),
+        )
+
+    # Receiving.
+    async def receive(self, item: DeliveryItem) -> None:
+        """Handle one delivered envelope; see ``Inbox.receive``."""
+        await self.inbox.receive(item)
+
+    async def poll(self) -> int:
+        """Fetch and process what the hub holds for us; see ``Inbox.poll``."""
+        return await self.inbox.poll()
+
+    def messages(self) -> AsyncIterator[Message]:
+        """Every received message, once, in arrival order; waits for more."""
+        return self.dossier_.messages(self.inbox.arrived)
+
+    def arrival(self) -> asyncio.Event:
+        """An event set when the next received message is stored (for long polling): take it
+        before calling ``received`` and wait on it when that returned nothing."""
+        return self.inbox.arrival
+
+    async def received(self, *, after: int = 0, limit: int = 100) -> list[dict[str, object]]:
+        return await self.dossier_.received(after=after, limit=limit)
+
+    async def dossier(
+        self, *, case_ref: str | None = None, purpose: str | None = None
+    ) -> list[dict[str, object]]:
+        return await self.dossier_.records(case_ref=case_ref, purpose=purpose)
+
+    async def export(self, case_ref: str) -> dict[str, object]:
+        self.ctx.check_running()
+        return await self.dossier_.export(case_ref)
+
+    async def erase_case(self, case_ref: str) -> list[bytes]:
+        return await self.dossier_.erase_case(case_ref)
+
+    async def status(self) -> dict[str, object]:
+        counts = await self.ctx.store.counts()
+        degraded = self.supervisor.degraded
+        return {
+            "participant": self.participant_id,
+            "halted": self.halted,
+            "connected": self.connected.is_set(),
+            "degraded": degraded,
+            "ready": self.halted is None and self.connected.is_set(),
+            **counts,
+        }
+
+
+def request_hash(body: bytes) -> bytes:
+    """What an Idempotency-Key is bound to: the request body's hash."""
+    return hashlib.sha256(body).digest()

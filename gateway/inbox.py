@@ -1,0 +1,238 @@
+"""Receiving: every delivered envelope verified, opened and checked on its own, then stored once
+per verified (sender, message id) and acknowledged.
+
+An envelope that fails any check (a library error, or anything unexpected while handling it) is
+quarantined: kept as it came, with its code, and acknowledged, so that the hub's queue moves on
+and the loop goes on. Only what was opened, or kept in quarantine, is acknowledged; the hub's
+word on an envelope's id is never believed over the envelope's signed header. A halted gateway
+neither stores nor acknowledges: what the hub holds for it stays queued there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import aiohttp
+import msgspec
+import structlog
+
+from livcr_exchange.audit.leaves import delivery_receipt_message, envelope_hash
+from livcr_exchange.envelope import HeaderCore, open_envelope
+from livcr_exchange.envelope.open import OpenedMessage, UnverifiedEnvelope
+from livcr_exchange.errors import LivcrError, Malformed, UnknownSender
+from livcr_exchange.hub_answers import DeliveryItem, EnvelopeFrame, PushFrame
+from livcr_exchange.policy import MessageFacts
+from livcr_exchange.service.hub_client import HubAnswerInvalid, HubRefused
+
+from .context import Context
+from .errors import NO_ANSWER, GatewayHalted
+from .prekeys import OwnPrekeys
+from .trust import TrustFailure
+
+log = structlog.get_logger("livcr.gateway.inbox")
+Stored = Callable[[HeaderCore, bytes], None]
+_FRAME = msgspec.json.Decoder(PushFrame)
+UNEXPECTED = "unexpected"  # the quarantine code of a failure that is no library error
+
+
+class Inbox:
+    """The push stream's loop, polling, and the handling of one delivered envelope."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        prekeys: OwnPrekeys,
+        refresh: Callable[[], Awaitable[None]],
+        on_stored: Stored,
+        on_connected: Callable[[], Awaitable[None]],
+    ) -> None:
+        self._ctx = ctx
+        self._prekeys = prekeys
+        self._refresh = refresh
+        self._on_stored = on_stored
+        self._on_connected = on_connected
+        self.stream: aiohttp.ClientWebSocketResponse | None = None
+        self.arrived = asyncio.Event()  # set on each newly stored message (``messages``)
+        self.arrival = asyncio.Event()  # set, then replaced, on each newly stored message
+
+    async def loop(self) -> None:
+        """Follow the push stream; reconnect with backoff when it ends."""
+        ctx = self._ctx
+        delay = ctx.config.gateway.retry_initial_seconds
+        while ctx.halted is None:
+            try:
+                if await self._follow():
+                    delay = ctx.config.gateway.retry_initial_seconds
+            except (*NO_ANSWER, HubRefused) as exc:
+                log.info("hub stream lost; reconnecting", error=type(exc).__name__)
+            except (GatewayHalted, TrustFailure):
+                break  # the halt said why; nothing more is accepted from this hub
+            finally:
+                self.stream = None
+                ctx.connected.clear()
+            await asyncio.sleep(delay)
+            delay = min(ctx.config.gateway.retry_max_seconds, delay * 2)
+        log.warning("push stream closed: the gateway is halted", reason=ctx.halted)
+
+    async def _follow(self) -> bool:
+        """Read the stream until it ends; whether it was connected.
+
+        Raises:
+            HubAnswerInvalid: a frame that breaks the contract (the stream is reopened).
+        """
+        ctx = self._ctx
+        socket = await ctx.client.stream()
+        async with socket:
+            self.stream = socket
+            if ctx.halted is not None:
+                return False
+            ctx.connected.set()
+            await self._on_connected()
+            async for frame in socket:
+                if frame.type != aiohttp.WSMsgType.TEXT or ctx.halted is not None:
+                    break
+                try:
+                    decoded = _FRAME.decode(frame.data)
+                except msgspec.DecodeError as exc:
+                    raise HubAnswerInvalid(f"push frame: {exc}") from exc
+                if isinstance(decoded, EnvelopeFrame):
+                    await self.receive(decoded)
+        return True
+
+    async def poll(self) -> int:
+        """Fetch and process what the hub holds for us (the push stream does this too).
+
+        Raises:
+            GatewayHalted: the gateway stopped trusting the hub.
+            HubRefused, HubAnswerInvalid, aiohttp.ClientError: the hub did not answer well.
+        """
+        self._ctx.check_running()
+        processed, after = 0, 0
+        while True:
+            page = await self._ctx.client.inbox(after=after, limit=50)
+            if not page.envelopes:
+                return processed
+            for item in page.envelopes:
+                await self.receive(item)
+                processed += 1
+            after = page.next_after
+
+    async def receive(self, item: DeliveryItem) -> None:
+        """Verify, open, check and store one delivered envelope (or quarantine it), then
+        acknowledge it.
+
+        Raises:
+            GatewayHalted: the gateway stopped trusting the hub: it neither stores nor
+                acknowledges anything more, so the hub keeps the envelope queued.
+            HubRefused, aiohttp.ClientError, TimeoutError, OSError: the hub did not answer (to
+                a refresh, or the acknowledgement); the envelope stays queued there.
+        """
+        ctx = self._ctx
+        ctx.check_running()
+        try:
+            message_id = await self._accept(item)
+        except (GatewayHalted, TrustFailure, *NO_ANSWER, HubRefused):
+            raise
+        except LivcrError as exc:
+            message_id = await self._quarantine(item, exc.code)
+        except Exception:
+            log.exception("received envelope broke its handling; quarantined")
+            message_id = await self._quarantine(item, UNEXPECTED)
+        ctx.check_running()  # halted while accepting (the directory or log failed)
+        await self._acknowledge(message_id, item.envelope)
+
+    async def _accept(self, item: DeliveryItem) -> bytes:
+        """Open and check ``item``'s envelope and store it once; its verified message id.
+
+        Raises:
+            LivcrError: a check failed.
+        """
+        ctx = self._ctx
+        opened = await self._open(item.envelope, item.logged_at)
+        core = opened.header.core
+        if core.message_id.hex() != item.message_id:
+            raise Malformed(
+                f"delivered as {item.message_id}, the envelope is {core.message_id.hex()}"
+            )
+        await self._check(core, opened.body, item.logged_at)
+        sealed = ctx.box.seal(_aad(core), opened.body)
+        row = (
+            core.message_id,
+            "received",
+            core.case_ref,
+            core.purpose,
+            core.sender_id,
+            ",".join(core.recipient_ids()),
+            core.meeting_ref,
+            item.logged_at,
+            None,
+            sealed,
+        )
+        ctx.check_running()
+        if await ctx.store.store_received(row):
+            log.info("received", purpose=core.purpose)
+            self.arrived.set()
+            self.arrival.set()
+            self.arrival = asyncio.Event()
+            self._on_stored(core, opened.body)
+        return core.message_id
+
+    async def _open(self, envelope: bytes, logged_at: int) -> OpenedMessage:
+        ctx = self._ctx
+
+        def attempt() -> OpenedMessage:
+            return open_envelope(
+                envelope,
+                recipient_id=ctx.participant_id,
+                prekeys=self._prekeys.secrets,
+                directory=ctx.directory,
+                now=ctx.clock(),
+                judged_at=logged_at,
+            )
+
+        try:
+            return attempt()
+        except UnknownSender:
+            await self._refresh()  # a participant enrolled since our last refresh
+            return attempt()
+
+    async def _check(self, core: HeaderCore, body: bytes, logged_at: int) -> None:
+        """What the directory can judge of the message and its body (spec §7.3, §6.6 step 16),
+        at the time the hub logged it. A refusal first refreshes the directory once: the hub
+        may know an enrolment we have not seen.
+
+        Raises:
+            PurposeNotAllowed, RecipientNotAllowed, BodySchemaViolation: it may not exist.
+        """
+        ctx = self._ctx
+        facts = MessageFacts(
+            core.sender_id, core.purpose, core.case_ref, core.recipient_ids(), core.meeting_ref
+        )
+        decision = ctx.decide(facts, body, logged_at)
+        if not decision.allowed and decision.code != "body_schema_violation":
+            await self._refresh()
+            decision = ctx.decide(facts, body, logged_at)
+        decision.raise_for_denial()
+
+    async def _quarantine(self, item: DeliveryItem, code: str) -> bytes:
+        """Keep the envelope as it came, with ``code``; the message id to acknowledge."""
+        try:
+            message_id = UnverifiedEnvelope.parse(item.envelope).message_id
+        except LivcrError:
+            message_id = bytes.fromhex(item.message_id)
+        await self._ctx.store.quarantine(message_id, code, self._ctx.clock(), item.envelope)
+        log.warning("received envelope quarantined", code=code)
+        return message_id
+
+    async def _acknowledge(self, message_id: bytes, envelope: bytes) -> None:
+        ctx = self._ctx
+        received_at = ctx.clock()
+        message = delivery_receipt_message(
+            message_id, envelope_hash(envelope), ctx.participant_id, received_at
+        )
+        await ctx.client.ack([(message_id, received_at, ctx.identity.sign(message))])
+
+
+def _aad(core: HeaderCore) -> bytes:
+    return b"|".join((core.message_id, b"received", core.case_ref.encode(), core.purpose.encode()))

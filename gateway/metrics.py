@@ -1,0 +1,35 @@
+"""The gateway's metrics in the Prometheus text format: its queues, quarantine and health."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+GAUGES = {
+    "outbox_pending": "Messages waiting in the outbox",
+    "outbox_failed": "Messages refused for good, kept until an operator acts",
+    "quarantined": "Received envelopes that failed a check, kept sealed",
+    "dossier_records": "Records in the dossier",
+    "unread": "Received messages not handed over yet",
+}
+
+
+def exposition(status: Mapping[str, object], restarts: Mapping[str, int]) -> str:
+    """The text exposition of ``status`` (``Gateway.status``) and the tasks' restart counts."""
+    lines = []
+    for key, text in GAUGES.items():
+        lines += [f"# HELP livcr_gateway_{key} {text}", f"# TYPE livcr_gateway_{key} gauge"]
+        lines.append(f"livcr_gateway_{key} {int(str(status.get(key, 0)))}")
+    flags = {
+        "connected": ("Connected to the hub's push stream", bool(status.get("connected"))),
+        "halted": ("Stopped trusting the hub", status.get("halted") is not None),
+        "degraded": ("A background task crashed in the last minute", bool(status.get("degraded"))),
+    }
+    for key, (text, value) in flags.items():
+        lines += [f"# HELP livcr_gateway_{key} {text}", f"# TYPE livcr_gateway_{key} gauge"]
+        lines.append(f"livcr_gateway_{key} {int(value)}")
+    lines += [
+        "# HELP livcr_gateway_task_restarts_total Background task restarts after a crash",
+        "# TYPE livcr_gateway_task_restarts_total counter",
+    ]
+    lines += [f'livcr_gateway_task_restarts_total{{task="{t}"}} {n}' for t, n in restarts.items()]
+    return "\n".join(lines) + "\n"

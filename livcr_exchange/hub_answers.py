@@ -1,0 +1,138 @@
+"""The hub's answers to a gateway, as typed documents: encoded by the hub, decoded by the client.
+
+One definition per answer (specs/hub-api.yaml): a receipt, a delivery item, an inbox page, a
+push frame, a directory listing, a batch result, an acknowledgement, a case view, prekey and
+proof listings, and a problem. Unknown fields are refused: a hub that answers something other
+than the contract is not guessed at. Binary values travel as standard base64 (msgspec's own).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+MessageIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
+Count = Annotated[int, msgspec.Meta(ge=0)]
+LeafIndex = Annotated[int, msgspec.Meta(ge=0)]
+
+
+class Answer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """Base of every hub answer."""
+
+
+class ReceiptAnswer(Answer, frozen=True):
+    """POST /v1/envelopes: where an accepted envelope sits in the log, with its proof."""
+
+    message_id: MessageIdHex
+    leaf_index: LeafIndex
+    logged_at: Count
+    tree_size: Annotated[int, msgspec.Meta(ge=1)]
+    checkpoint: str
+    inclusion_proof: list[bytes]
+
+
+class DeliveryItem(Answer, frozen=True):
+    """One envelope the hub holds for the caller (an inbox item)."""
+
+    seq: Count
+    message_id: MessageIdHex
+    logged_at: Count
+    leaf_index: LeafIndex | None
+    envelope: bytes
+
+
+class InboxPage(Answer, frozen=True):
+    """GET /v1/inbox."""
+
+    envelopes: list[DeliveryItem]
+    next_after: Count
+
+
+class EnvelopeFrame(DeliveryItem, frozen=True, tag="envelope", tag_field="type"):
+    """A push frame carrying one delivery item."""
+
+
+class CaughtUpFrame(Answer, frozen=True, tag="caught_up", tag_field="type"):
+    """A push frame: everything pending was sent."""
+
+
+PushFrame = EnvelopeFrame | CaughtUpFrame
+
+
+class DirectoryListing(Answer, frozen=True):
+    """GET /v1/directory: the signed statements, to be verified against the root key."""
+
+    cell_id: str
+    root_key: str
+    entries: list[bytes]
+    revocations: list[bytes]
+
+
+class BatchAccepted(Answer, frozen=True):
+    receipt: ReceiptAnswer
+    accepted_before: bool
+
+
+class BatchRefused(Answer, frozen=True):
+    code: str
+    detail: str
+
+
+class BatchResult(Answer, frozen=True):
+    """POST /v1/envelopes/batch: one result per envelope, in order."""
+
+    results: list[BatchAccepted | BatchRefused]
+
+
+class AckResult(Answer, frozen=True):
+    """POST /v1/inbox/ack."""
+
+    acknowledged: Count
+    leaf_indexes: list[LeafIndex]
+    unknown: list[str]
+
+
+class CaseView(Answer, frozen=True):
+    """A case as the hub reports it (state and members)."""
+
+    case_ref: str
+    state: str
+    owner: str | None
+    referrer: str | None
+    members: list[str]
+    meetings: dict[str, list[str]]
+
+
+class PrekeyListing(Answer, frozen=True):
+    """GET /v1/prekeys: signed prekey statements per participant."""
+
+    prekeys: dict[str, list[bytes]]
+
+
+class StoredCount(Answer, frozen=True):
+    """PUT /v1/prekeys."""
+
+    stored: Count
+
+
+class InclusionAnswer(Answer, frozen=True):
+    index: LeafIndex
+    size: Count
+    proof: list[bytes]
+
+
+class ConsistencyAnswer(Answer, frozen=True):
+    old: Count
+    new: Count
+    proof: list[bytes]
+
+
+class ProblemAnswer(msgspec.Struct, frozen=True):
+    """An RFC 9457 problem document (extra members are allowed by that RFC)."""
+
+    code: str
+    detail: str = ""
+    status: int | None = None
+    type: str = "about:blank"
+    title: str = ""

@@ -1,0 +1,47 @@
+"""Checking a hub's receipt for a submitted envelope: the leaf rebuilt, its inclusion proven."""
+
+from __future__ import annotations
+
+from .audit.checkpoint import Checkpoint
+from .audit.leaves import EnvelopeAccepted, envelope_hash
+from .audit.merkle import leaf_hash, verify_inclusion
+from .envelope.open import UnverifiedEnvelope
+from .errors import ProofInvalid
+from .hub_answers import ReceiptAnswer
+
+
+def verify_receipt(envelope: bytes, receipt: ReceiptAnswer, checkpoint: Checkpoint) -> None:
+    """Check that ``receipt`` proves ``envelope``'s leaf under ``checkpoint`` (opened and
+    verified by the caller): the leaf rebuilt from the envelope and the receipt's time, the tree
+    size the checkpoint's, the inclusion proof valid against its root.
+
+    Raises:
+        ProofInvalid: the receipt names another message or size, or its proof does not verify.
+        Malformed: ``envelope`` does not parse.
+    """
+    parsed = UnverifiedEnvelope.parse(envelope)
+    if receipt.message_id != parsed.message_id.hex():
+        raise ProofInvalid(
+            f"receipt for message {receipt.message_id}, not {parsed.message_id.hex()}"
+        )
+    if checkpoint.size != receipt.tree_size:
+        raise ProofInvalid(
+            f"receipt for tree size {receipt.tree_size} carries a checkpoint of {checkpoint.size}"
+        )
+    leaf = EnvelopeAccepted(
+        receipt.logged_at,
+        parsed.message_id,
+        parsed.sender_id,
+        parsed.purpose,
+        parsed.case_ref,
+        parsed.recipient_ids,
+        envelope_hash(envelope),
+        len(envelope),
+    )
+    verify_inclusion(
+        leaf_hash(leaf.encode()),
+        receipt.leaf_index,
+        receipt.tree_size,
+        receipt.inclusion_proof,
+        checkpoint.root,
+    )
