@@ -27,7 +27,7 @@ from livcr_exchange.service.problems import Problem, problem_middleware, problem
 
 from .config import HubConfig
 from .log import TransparencyLog
-from .operations import delivery_item, record_refusal
+from .operations import envelope_frame, record_refusal
 from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
 
@@ -210,7 +210,7 @@ async def push_notices(hub: Hub, notices: AsyncIterator[DeliveryNotice]) -> None
             try:
                 record = await hub.store.delivery(recipient, notice.message_id)
                 if record is not None:
-                    hub.push.push(recipient, {"type": "envelope", **delivery_item(record)})
+                    hub.push.push(recipient, envelope_frame(record))
             except Exception as exc:  # noqa: BLE001  (one failed push must not stop the others)
                 access_log.warning("push from another process failed", error=str(exc))
 

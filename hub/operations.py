@@ -6,7 +6,6 @@ the store and returns plain values; the HTTP handlers only translate.
 
 from __future__ import annotations
 
-import base64
 import functools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, Replayed, UnknownSender
 from livcr_exchange.hashing import labelled_hash
+from livcr_exchange.hub_answers import DeliveryItem, EnvelopeFrame, ReceiptAnswer
 from livcr_exchange.policy import (
     CaseView,
     Decision,
@@ -103,15 +103,16 @@ class Receipt:
     # proven against the current tree, and nothing new was committed (spec §9.3).
     accepted_before: bool = False
 
-    def to_json(self) -> dict[str, object]:
-        return {
-            "message_id": self.message_id.hex(),
-            "leaf_index": self.leaf_index,
-            "logged_at": self.logged_at,
-            "tree_size": self.tree_size,
-            "checkpoint": self.checkpoint.decode("utf-8"),
-            "inclusion_proof": [base64.b64encode(h).decode() for h in self.inclusion_proof],
-        }
+    def answer(self) -> ReceiptAnswer:
+        """The receipt as the hub answers it (livcr_exchange.hub_answers)."""
+        return ReceiptAnswer(
+            self.message_id.hex(),
+            self.leaf_index,
+            self.logged_at,
+            self.tree_size,
+            self.checkpoint.decode("utf-8"),
+            self.inclusion_proof,
+        )
 
 
 async def record_refusal(
@@ -206,9 +207,9 @@ async def _accept(
     )
     online = [r for r in core.recipient_ids() if hub.push.online(r)]
     if online:  # the frame holds the whole envelope in base64: built only for someone to get it
-        item = delivery_item(DeliveryRecord(0, core.message_id, "", now, index, data))
+        frame = envelope_frame(DeliveryRecord(0, core.message_id, "", now, index, data))
         for recipient in online:
-            hub.push.push(recipient, {"type": "envelope", **item})
+            hub.push.push(recipient, frame)
     return receipt
 
 
@@ -354,14 +355,17 @@ async def leaf_reader(hub: Hub, caller: AuthenticatedRequest) -> Callable[[bytes
     return readable
 
 
-def delivery_item(record: DeliveryRecord) -> dict[str, object]:
-    return {
-        "seq": record.seq,
-        "message_id": record.message_id.hex(),
-        "logged_at": record.accepted_at,
-        "leaf_index": record.leaf_index,
-        "envelope": base64.b64encode(record.blob).decode("ascii"),
-    }
+def delivery_item(record: DeliveryRecord) -> DeliveryItem:
+    return DeliveryItem(
+        record.seq, record.message_id.hex(), record.accepted_at, record.leaf_index, record.blob
+    )
+
+
+def envelope_frame(record: DeliveryRecord) -> EnvelopeFrame:
+    """A push frame carrying one delivery."""
+    return EnvelopeFrame(
+        record.seq, record.message_id.hex(), record.accepted_at, record.leaf_index, record.blob
+    )
 
 
 async def acknowledge(

@@ -11,10 +11,23 @@ from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from livcr_exchange.errors import LivcrError
+from livcr_exchange.hub_answers import (
+    AckResult,
+    BatchItem,
+    BatchResult,
+    CaseView,
+    ConsistencyAnswer,
+    DirectoryListing,
+    InboxPage,
+    InclusionAnswer,
+    PrekeyListing,
+    StoredCount,
+)
 from livcr_exchange.service.problems import Problem
 
 from . import operations
 from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
+from .store.base import CaseRecord
 
 MAX_FETCH = 100
 MAX_BATCH = 100
@@ -122,9 +135,9 @@ async def submit(request: web.Request) -> web.Response:
         hub, caller_of(request), await request.read(), note_purpose=_noter(request)
     )
     if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)
-        return json(receipt.to_json())
+        return json(receipt.answer())
     request.app[METRICS].accepted.inc()
-    return json(receipt.to_json(), status=201)
+    return json(receipt.answer(), status=201)
 
 
 async def submit_batch(request: web.Request) -> web.Response:
@@ -132,19 +145,19 @@ async def submit_batch(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     batch = decode_json(await request.read(), BatchRequest)
     request[AUDITED] = True  # from here on, accept_envelope audits each refused envelope
-    results: list[dict[str, object]] = []
+    results: list[BatchItem] = []
     for envelope in batch.envelopes:
         try:
             receipt = await operations.accept_envelope(
                 hub, caller_of(request), envelope, note_purpose=_noter(request)
             )
         except LivcrError as exc:
-            results.append({"code": exc.code, "detail": exc.wire_reason})
+            results.append(BatchItem(code=exc.code, detail=exc.wire_reason))
         else:
             results.append(
-                {"receipt": receipt.to_json(), "accepted_before": receipt.accepted_before}
+                BatchItem(receipt=receipt.answer(), accepted_before=receipt.accepted_before)
             )
-    return json({"results": results})
+    return json(BatchResult(results))
 
 
 # Inbox.
@@ -154,7 +167,7 @@ async def inbox(request: web.Request) -> web.Response:
     limit = query_int(request, "limit", 50, low=1, high=MAX_FETCH)
     records = await hub.store.pending(caller_of(request).participant_id, after, limit)
     items = [operations.delivery_item(r) for r in records]
-    return json({"envelopes": items, "next_after": records[-1].seq if records else after})
+    return json(InboxPage(items, records[-1].seq if records else after))
 
 
 async def ack(request: web.Request) -> web.Response:
@@ -164,7 +177,7 @@ async def ack(request: web.Request) -> web.Response:
         (bytes.fromhex(r.message_id), r.received_at, unb64(r.signature)) for r in body.receipts
     ]
     indexes, unknown = await operations.acknowledge(hub, caller_of(request), receipts)
-    return json({"acknowledged": len(indexes), "leaf_indexes": indexes, "unknown": unknown})
+    return json(AckResult(len(indexes), indexes, unknown))
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
@@ -182,9 +195,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 if not hub.push.holds(caller.participant_id, socket):
                     return socket  # dropped meanwhile (revoked): it gets nothing more
                 await socket.send_str(
-                    msgspec.json.encode(
-                        {"type": "envelope", **operations.delivery_item(record)}
-                    ).decode()
+                    msgspec.json.encode(operations.envelope_frame(record)).decode()
                 )
             after = records[-1].seq
         if not hub.push.holds(caller.participant_id, socket):
@@ -203,12 +214,12 @@ async def directory(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     statements = await hub.store.statements()
     return json(
-        {
-            "cell_id": hub.config.hub.cell_id,
-            "root_key": hub.root.to_text(),
-            "entries": [b64(s) for kind, _, s in statements if kind == "entry"],
-            "revocations": [b64(s) for kind, _, s in statements if kind == "revocation"],
-        }
+        DirectoryListing(
+            hub.config.hub.cell_id,
+            hub.root.to_text(),
+            [s for kind, _, s in statements if kind == "entry"],
+            [s for kind, _, s in statements if kind == "revocation"],
+        )
     )
 
 
@@ -217,7 +228,7 @@ async def put_prekeys(request: web.Request) -> web.Response:
     count = await operations.upload_prekeys(
         request.app[HUB], caller_of(request), [unb64(s) for s in upload.statements]
     )
-    return json({"stored": count})
+    return json(StoredCount(count))
 
 
 async def get_prekeys(request: web.Request) -> web.Response:
@@ -226,25 +237,19 @@ async def get_prekeys(request: web.Request) -> web.Response:
     if not 1 <= len(ids) <= 64:
         raise Problem("malformed", "ids must list 1 to 64 participant ids")
     found = await hub.store.prekeys(ids, hub.clock())
-    return json(
-        {
-            "prekeys": {
-                pid: [base64.b64encode(s).decode() for s in stmts] for pid, stmts in found.items()
-            }
-        }
-    )
+    return json(PrekeyListing(dict(found)))
 
 
 # Cases.
-def case_json(record: Any) -> dict[str, object]:
-    return {
-        "case_ref": record.case_ref,
-        "state": record.state,
-        "owner": record.owner,
-        "referrer": record.referrer,
-        "members": sorted(record.members),
-        "meetings": {ref: sorted(p) for ref, p in sorted(record.meetings.items())},
-    }
+def case_json(record: CaseRecord) -> CaseView:
+    return CaseView(
+        record.case_ref,
+        record.state,
+        record.owner,
+        record.referrer,
+        sorted(record.members),
+        {ref: sorted(p) for ref, p in sorted(record.meetings.items())},
+    )
 
 
 async def open_case(request: web.Request) -> web.Response:
@@ -310,13 +315,7 @@ async def inclusion(request: web.Request) -> web.Response:
     current = await hub.log.catch_up()
     size = query_int(request, "size", current, low=1, high=current)
     index = query_int(request, "index", high=size - 1)
-    return json(
-        {
-            "index": index,
-            "size": size,
-            "proof": [base64.b64encode(h).decode() for h in hub.log.inclusion(index, size)],
-        }
-    )
+    return json(InclusionAnswer(index, size, hub.log.inclusion(index, size)))
 
 
 async def consistency(request: web.Request) -> web.Response:
@@ -324,13 +323,7 @@ async def consistency(request: web.Request) -> web.Response:
     current = await hub.log.catch_up()
     new = query_int(request, "new", current, low=0, high=current)
     old = query_int(request, "old", low=1, high=new)  # from the empty tree proves nothing
-    return json(
-        {
-            "old": old,
-            "new": new,
-            "proof": [base64.b64encode(h).decode() for h in hub.log.consistency(old, new)],
-        }
-    )
+    return json(ConsistencyAnswer(old, new, hub.log.consistency(old, new)))
 
 
 async def leaves(request: web.Request) -> web.Response:

@@ -69,20 +69,20 @@ class DirectoryListing(Answer, frozen=True):
     revocations: list[bytes]
 
 
-class BatchAccepted(Answer, frozen=True):
-    receipt: ReceiptAnswer
-    accepted_before: bool
+class BatchItem(Answer, frozen=True, omit_defaults=True):
+    """One envelope's result in a batch: a receipt (and whether it is a resubmission's
+    original one), or a refusal's code and detail."""
 
-
-class BatchRefused(Answer, frozen=True):
-    code: str
-    detail: str
+    receipt: ReceiptAnswer | None = None
+    accepted_before: bool | None = None
+    code: str | None = None
+    detail: str | None = None
 
 
 class BatchResult(Answer, frozen=True):
     """POST /v1/envelopes/batch: one result per envelope, in order."""
 
-    results: list[BatchAccepted | BatchRefused]
+    results: list[BatchItem]
 
 
 class AckResult(Answer, frozen=True):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from json_client import JsonClient
 
 from hub import operator
 from hub.config import HubConfig, load_config
@@ -20,7 +21,6 @@ from hub.keyfiles import read_root_key
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
 from livcr_exchange.roles import Role
-from livcr_exchange.service.hub_client import HubClient
 from livcr_exchange.statements import PrekeyStatement
 
 ROOT_PASSPHRASE = "root passphrase for tests"  # noqa: S105  (a test fixture)
@@ -146,8 +146,8 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def client(self, participant_id: str, session: aiohttp.ClientSession) -> HubClient:
-        return HubClient(self.url, participant_id, self.members[participant_id].identity, session)
+    def client(self, participant_id: str, session: aiohttp.ClientSession) -> JsonClient:
+        return JsonClient(self.url, participant_id, self.members[participant_id].identity, session)
 
     def seal(
         self, sender: str, recipients: list[str], body: bytes, purpose: str, case_ref: str

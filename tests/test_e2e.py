@@ -231,7 +231,7 @@ async def submit_around_the_gateway(
     async with aiohttp.ClientSession() as session:
         client = HubClient(cell.hub.url, sender, identity, session)
         listing = await client.directory()
-        entries = [DirectoryEntry.open(base64.b64decode(e), root) for e in listing["entries"]]
+        entries = [DirectoryEntry.open(e, root) for e in listing.entries]
         recipient_key = next(e for e in entries if e.participant_id == recipient).identity_key
         offered = (await client.prekeys([recipient]))[recipient]
         statements = [PrekeyStatement.open(s, recipient_key) for s in offered]
@@ -241,7 +241,7 @@ async def submit_around_the_gateway(
         raw_body = json.dumps(raw).encode()
         envelope = seal(identity, spec, raw_body, now=now, ttl=DAY, random=os.urandom)
         receipt = await client.submit(envelope)
-    return bytes.fromhex(receipt["message_id"])
+    return bytes.fromhex(receipt.receipt.message_id)
 
 
 # Crashes and restarts.

@@ -45,15 +45,28 @@ FORBIDDEN_IN_CORE = {
 FORBIDDEN_CALLS = {"open", "print", "input", "exec", "eval", "__import__"}
 
 
-def imported_roots(path: Path) -> set[str]:
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, as an absolute dotted name: a relative import is resolved
+    against the file's own package (``from ..x import y`` in ``a/b/c.py`` is ``a.x``)."""
     tree = ast.parse(path.read_text(), filename=str(path))
-    roots: set[str] = set()
+    package = list(path.relative_to(ROOT).with_suffix("").parts[:-1])
+    modules: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            roots.add(node.module.split(".")[0])
-    return roots
+            modules.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            if node.level > len(package):
+                raise AssertionError(f"{path}: a relative import above the top package")
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            # ``from . import x`` imports the module ``x`` of that package
+            names = [] if node.module else [f"{module}.{a.name}" for a in node.names]
+            modules.update(names or [module])
+    return modules
+
+
+def imported_roots(path: Path) -> set[str]:
+    return {module.split(".")[0] for module in imported_modules(path)}
 
 
 def called_builtins(path: Path) -> set[str]:
@@ -100,6 +113,24 @@ def test_importing_the_core_loads_no_network_stack() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_core_imports_no_service_module() -> None:
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(
+            m for m in imported_modules(p) if m.startswith("livcr_exchange.service")
+        )
+        for p in core_modules()
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_relative_imports_are_resolved() -> None:
+    """A relative import counts like an absolute one (the check once saw only level 0)."""
+    sample = ROOT / "livcr_exchange" / "envelope" / "open.py"
+    modules = imported_modules(sample)
+    assert "livcr_exchange.errors" in modules  # written ``from ..errors import ...``
+    assert all(not m.startswith(".") for m in modules)
 
 
 def test_services_never_import_each_other() -> None:

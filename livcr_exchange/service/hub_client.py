@@ -112,7 +112,7 @@ class HubClient:
             target, self.participant_id, self._identity, now=self._clock(), random=self._random
         )
 
-    async def call(
+    async def request(
         self,
         method: str,
         path: str,
@@ -161,11 +161,11 @@ class HubClient:
         expect: Collection[int] = OK,
     ) -> A:
         """``call``, its answer decoded as ``kind``. Raises HubRefused, HubAnswerInvalid."""
-        _, payload = await self.call(method, path, query=query, body=body, expect=expect)
+        _, payload = await self.request(method, path, query=query, body=body, expect=expect)
         return decode_answer(kind, payload)
 
     async def submit(self, envelope: bytes) -> ReceiptAnswered:
-        status, payload = await self.call(
+        status, payload = await self.request(
             "POST",
             "/v1/envelopes",
             body=envelope,
@@ -230,7 +230,7 @@ class HubClient:
         return await self.typed(CaseView, "POST", path, body=msgspec.json.encode(move))
 
     async def checkpoint(self) -> bytes:
-        return (await self.call("GET", "/v1/log/checkpoint"))[1]
+        return (await self.request("GET", "/v1/log/checkpoint"))[1]
 
     async def consistency(self, old: int, new: int) -> list[bytes]:
         query = {"old": old, "new": new}

@@ -38,6 +38,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from json_client import JsonClient
 
 from hub.app import HUB, create_app
 from hub.config import HubConfig, parse_config
@@ -60,7 +61,7 @@ from livcr_exchange.keys import IdentityKey, Suite
 from livcr_exchange.purposes import CATALOGUE
 from livcr_exchange.request_auth import RequestTarget, sign_request
 from livcr_exchange.roles import Role
-from livcr_exchange.service.hub_client import HubClient, HubRefused
+from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.statements import Revocation, StatementType
 
 # tests/ holds the shared factories; pytest puts it on sys.path only once it imports a conftest
@@ -175,8 +176,8 @@ class HubHarness:
         """A second, unopened store object on the hub's database (another process's view)."""
         return self.target.new()
 
-    def client(self, participant_id: str) -> HubClient:
-        return HubClient(
+    def client(self, participant_id: str) -> JsonClient:
+        return JsonClient(
             self.url,
             participant_id,
             self.people[participant_id].identity,
