@@ -292,6 +292,25 @@ async def _wake_long_polls(app: web.Application) -> None:
     app[STOPPING].set()
 
 
+ROUTES = [
+    web.get("/healthz", healthz),
+    web.get("/readyz", readyz),
+    web.get("/metrics", metrics),
+    web.get("/v1/status", status),
+    web.post("/v1/messages", send),
+    web.get("/v1/messages", messages),
+    web.get("/v1/dossier", dossier),
+    web.post("/v1/cases", open_case),
+    web.get("/v1/cases/{case_ref}", get_case),
+    web.get("/v1/cases/{case_ref}/export", export),
+    web.post("/v1/cases/{case_ref}/erase", erase),
+    web.post("/v1/cases/{case_ref}/members", change_members),
+    web.post("/v1/cases/{case_ref}/meetings", record_meeting),
+    web.post("/v1/cases/{case_ref}/transition", move_case),
+    web.post("/v1/cosignatures", cosign),
+]
+
+
 def create_api(
     gateway: Gateway,
     token: str | bytes,
@@ -325,25 +344,7 @@ def create_api(
     outbox_routes(app, gateway)
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_wake_long_polls)
-    app.router.add_routes(
-        [
-            web.get("/healthz", healthz),
-            web.get("/readyz", readyz),
-            web.get("/metrics", metrics),
-            web.get("/v1/status", status),
-            web.post("/v1/messages", send),
-            web.get("/v1/messages", messages),
-            web.get("/v1/dossier", dossier),
-            web.post("/v1/cases", open_case),
-            web.get("/v1/cases/{case_ref}", get_case),
-            web.get("/v1/cases/{case_ref}/export", export),
-            web.post("/v1/cases/{case_ref}/erase", erase),
-            web.post("/v1/cases/{case_ref}/members", change_members),
-            web.post("/v1/cases/{case_ref}/meetings", record_meeting),
-            web.post("/v1/cases/{case_ref}/transition", move_case),
-            web.post("/v1/cosignatures", cosign),
-        ]
-    )
+    app.router.add_routes(ROUTES)
     return app
 
 

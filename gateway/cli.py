@@ -75,18 +75,7 @@ def init(
     The identity key is encrypted under a passphrase ($LIVCR_PASSPHRASE or a prompt). Hand the
     public bundle (ID.public.json) to the hub operator for `livcr hub enrol`.
     """
-    for option, check in (
-        ("--participant-id", lambda: check_ident(participant_id, "participant id")),
-        ("--cell-id", lambda: check_ident(cell_id, "cell id")),
-        ("--root-key", lambda: IdentityPublicKey.from_text(root_key)),
-        ("--hub-log-key", lambda: IdentityPublicKey.from_text(hub_log_key)),
-    ):
-        try:
-            check()
-        except LivcrError as exc:
-            raise click.BadParameter(str(exc), param_hint=option) from exc
-    if not hub_url.startswith(("http://", "https://")):
-        raise click.BadParameter("must be an http(s) URL", param_hint="--hub-url")
+    check_init_options(participant_id, cell_id, root_key, hub_url, hub_log_key)
     passphrase = participant_passphrase(confirm=True)
     if not passphrase:
         raise click.ClickException("the key file passphrase may not be empty")
@@ -117,6 +106,24 @@ def init(
     click.echo(f"config:        {directory / 'gateway.toml'}")
     click.echo(f"public bundle: {bundle}  (hand it to the hub operator: livcr hub enrol)")
     click.echo(f"API token:     {config.path(config.api.token_file)}  (mode 0600)")
+
+
+def check_init_options(
+    participant_id: str, cell_id: str, root_key: str, hub_url: str, hub_log_key: str
+) -> None:
+    """Raises click.BadParameter naming the first option that is not well formed."""
+    for option, check in (
+        ("--participant-id", lambda: check_ident(participant_id, "participant id")),
+        ("--cell-id", lambda: check_ident(cell_id, "cell id")),
+        ("--root-key", lambda: IdentityPublicKey.from_text(root_key)),
+        ("--hub-log-key", lambda: IdentityPublicKey.from_text(hub_log_key)),
+    ):
+        try:
+            check()
+        except LivcrError as exc:
+            raise click.BadParameter(str(exc), param_hint=option) from exc
+    if not hub_url.startswith(("http://", "https://")):
+        raise click.BadParameter("must be an http(s) URL", param_hint="--hub-url")
 
 
 @gateway_group.command("serve")
@@ -206,18 +213,22 @@ def send(
     if cosignatures_file is not None:
         request["cosignatures"] = read_json_file(cosignatures_file, "--cosignatures")
     status, answer = call_api(config, "POST", "/v1/messages", body=request)
+    click.echo(sent_line(status, answer))
+
+
+def sent_line(status: int, answer: dict[str, Any]) -> str:
+    """What ``send`` prints of the API's answer."""
     if status == 201 and answer["leaf_index"] is None:
-        click.echo(
+        return (
             f"sent {answer['message_id']}: the hub holds it from an earlier attempt but showed"
             " no receipt; its place in the log is not proven"
         )
-    elif status == 201:
-        click.echo(
+    if status == 201:
+        return (
             f"sent {answer['message_id']}: logged at {when(answer['logged_at'])}"
             f" as leaf {answer['leaf_index']} of a tree of {answer['tree_size']}"
         )
-    else:
-        click.echo(f"queued {answer['message_id']}: the gateway delivers it when the hub answers")
+    return f"queued {answer['message_id']}: the gateway delivers it when the hub answers"
 
 
 @gateway_group.command("inbox")

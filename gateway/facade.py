@@ -25,6 +25,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.hub_answers import DeliveryItem
 from livcr_exchange.keyfile import unlock
+from livcr_exchange.keys import IdentityKey
 from livcr_exchange.policy import Decision, MessageFacts, evaluate_body
 from livcr_exchange.purposes import decode_body
 from livcr_exchange.service.hub_client import HubClient, HubRefused
@@ -107,19 +108,7 @@ class Gateway:
         store = GatewayStore(config.path(config.gateway.database))
         await store.open()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        client = HubClient(
-            config.gateway.hub_url,
-            config.participant_id,
-            bundle.identity,
-            session,
-            clock=clock,
-            random=random,
-        )
-        trust = CheckpointTracker(store, client, config.log_origin, config.hub_log_key)
-        directory = Directory(config.gateway.cell_id, config.root_key)
-        gateway = cls(
-            Context(config, bundle.identity, store, box, client, clock, random, trust, directory)
-        )
+        gateway = cls(_context(config, bundle.identity, store, box, session, clock, random))
         try:
             await gateway._first_round()
             if background:
@@ -132,6 +121,7 @@ class Gateway:
             await store.close()
 
     async def _first_round(self) -> None:
+        """The first maintenance round, or a start on what was verified before."""
         try:
             await self.maintain()
         except (*NO_ANSWER, HubRefused) as exc:
@@ -344,3 +334,20 @@ class Gateway:
 def request_hash(body: bytes) -> bytes:
     """What an Idempotency-Key is bound to: the request body's hash."""
     return hashlib.sha256(body).digest()
+
+
+def _context(
+    config: GatewayConfig,
+    identity: IdentityKey,
+    store: GatewayStore,
+    box: LocalBox,
+    session: aiohttp.ClientSession,
+    clock: Callable[[], int],
+    random: RandomSource,
+) -> Context:
+    client = HubClient(
+        config.gateway.hub_url, config.participant_id, identity, session, clock=clock, random=random
+    )
+    trust = CheckpointTracker(store, client, config.log_origin, config.hub_log_key)
+    directory = Directory(config.gateway.cell_id, config.root_key)
+    return Context(config, identity, store, box, client, clock, random, trust, directory)

@@ -33,6 +33,7 @@ from livcr_exchange.envelope import (
 )
 from livcr_exchange.envelope.open import UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError
+from livcr_exchange.keys import PrekeyPublic
 from livcr_exchange.policy import MessageFacts
 from livcr_exchange.purposes import encode_body
 from livcr_exchange.receipts import verify_receipt
@@ -130,22 +131,8 @@ class Outbox:
         prekeys = await self.peers.current(
             ctx.directory, draft.recipients, ctx.clock(), hub_away_ok=hub_away_ok
         )
-        block = None
-        if draft.cosignatures:
-            block = build_block(content_digest(draft.raw), draft.cosignatures)
-        spec = MessageSpec(
-            ctx.config.gateway.cell_id,
-            ctx.participant_id,
-            draft.purpose,
-            draft.case_ref,
-            prekeys,
-            ctx.config.suite,
-            block,
-            draft.meeting_ref,
-        )
         now = ctx.clock()
-        ttl = ctx.config.gateway.message_ttl_days * DAY
-        envelope = seal(ctx.identity, spec, draft.raw, now=now, ttl=ttl, random=ctx.random)
+        envelope = self._seal(draft, prekeys, now)
         message_id = UnverifiedEnvelope.parse(envelope).message_id
         sealed = ctx.box.seal(
             body_aad(message_id, "sent", draft.case_ref, draft.purpose), draft.raw
@@ -172,6 +159,25 @@ class Outbox:
         log.info("queued", purpose=draft.purpose, recipients=len(draft.recipients))
         self.wake.set()
         return message_id, waiter
+
+    def _seal(self, draft: Draft, prekeys: dict[str, PrekeyPublic], now: int) -> bytes:
+        """The envelope of ``draft``. Raises Malformed, Oversized (from ``seal``)."""
+        ctx = self._ctx
+        block = None
+        if draft.cosignatures:
+            block = build_block(content_digest(draft.raw), draft.cosignatures)
+        spec = MessageSpec(
+            ctx.config.gateway.cell_id,
+            ctx.participant_id,
+            draft.purpose,
+            draft.case_ref,
+            prekeys,
+            ctx.config.suite,
+            block,
+            draft.meeting_ref,
+        )
+        ttl = ctx.config.gateway.message_ttl_days * DAY
+        return seal(ctx.identity, spec, draft.raw, now=now, ttl=ttl, random=ctx.random)
 
     async def wait(
         self, message_id: bytes, waiter: asyncio.Future[Receipt], timeout: float

@@ -79,32 +79,13 @@ def init_gateway(
     config_path = directory / CONFIG_NAME
     text = config_text(participant_id, cell_id, root_key, hub_url, hub_log_key, suite, api_port)
     config = parse_config(text, directory.resolve(), str(config_path))
-    if not passphrase:
-        raise ValueError("the key file passphrase may not be empty")
-    if now <= DAY:
-        raise ValueError(f"now={now} is not a time (Unix seconds)")
+    _check_inputs(passphrase, now)
     bundle_path = directory / f"{participant_id}.public.json"
     targets = _targets(config, config_path, bundle_path)
     for path in targets:
         if os.path.lexists(path):
             raise FileExistsError(path)
-    # Every file's content, made in memory.
-    identity = IdentityKey.from_seed(os.urandom(32))
-    opslimit, memlimit = key_cost
-    key_file = lock(  # libsodium raises ValueError for a cost out of its range
-        SecretBundle(participant_id, identity),
-        passphrase,
-        os.urandom,
-        opslimit=opslimit,
-        memlimit=memlimit,
-    )
-    local_key = os.urandom(KEY_BYTES)
-    prekeys = first_prekeys(config, identity, LocalBox(local_key), now)
-    bundle = {
-        "participant_id": participant_id,
-        "identity_key": identity.public.to_text(),
-        "prekeys": [base64.b64encode(p.statement).decode("ascii") for p in prekeys],
-    }
+    key_file, local_key, prekeys, bundle = _contents(config, passphrase, now, key_cost)
     created = _missing_folders(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -118,6 +99,43 @@ def init_gateway(
         _remove(targets, created)
         raise
     return bundle_path
+
+
+def _check_inputs(passphrase: bytes, now: int) -> None:
+    """Raises ValueError for an empty passphrase or a ``now`` that is no time."""
+    if not passphrase:
+        raise ValueError("the key file passphrase may not be empty")
+    if now <= DAY:
+        raise ValueError(f"now={now} is not a time (Unix seconds)")
+
+
+def _contents(
+    config: GatewayConfig, passphrase: bytes, now: int, key_cost: tuple[int, int]
+) -> tuple[bytes, bytes, list[FirstPrekey], dict[str, object]]:
+    """Every new file's content, made in memory: the key file, the local key, the first
+    prekeys and the public bundle.
+
+    Raises:
+        ValueError: a key-file cost libsodium refuses.
+    """
+    participant_id = config.participant_id
+    identity = IdentityKey.from_seed(os.urandom(32))
+    opslimit, memlimit = key_cost
+    key_file = lock(  # libsodium raises ValueError for a cost out of its range
+        SecretBundle(participant_id, identity),
+        passphrase,
+        os.urandom,
+        opslimit=opslimit,
+        memlimit=memlimit,
+    )
+    local_key = os.urandom(KEY_BYTES)
+    prekeys = first_prekeys(config, identity, LocalBox(local_key), now)
+    bundle: dict[str, object] = {
+        "participant_id": participant_id,
+        "identity_key": identity.public.to_text(),
+        "prekeys": [base64.b64encode(p.statement).decode("ascii") for p in prekeys],
+    }
+    return key_file, local_key, prekeys, bundle
 
 
 def config_text(

@@ -187,10 +187,7 @@ def enrol(
 ) -> None:
     """Sign a directory entry for a participant's public bundle and publish it."""
     config = load(config_path)
-    try:
-        public = operator.PublicBundle.from_json(json.loads(bundle.read_text()))
-    except (LivcrError, KeyError, TypeError, ValueError) as exc:
-        raise click.ClickException(f"{bundle}: not a valid public bundle: {exc}") from exc
+    public = read_bundle(bundle)
     root = root_key(config, root_file)
     chosen = None if purposes is None else [p.strip() for p in purposes.split(",") if p.strip()]
 
@@ -216,6 +213,14 @@ def enrol(
         f"enrolled {entry.participant_id} as {entry.role.value} ({entry.organisation}), "
         f"{len(entry.allowed_purposes)} purposes, {len(public.prekeys)} prekeys"
     )
+
+
+def read_bundle(path: Path) -> operator.PublicBundle:
+    """A participant's public bundle. Raises click.ClickException when it is not one."""
+    try:
+        return operator.PublicBundle.from_json(json.loads(path.read_text()))
+    except (LivcrError, KeyError, TypeError, ValueError) as exc:
+        raise click.ClickException(f"{path}: not a valid public bundle: {exc}") from exc
 
 
 @hub_group.command("revoke")

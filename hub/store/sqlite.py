@@ -30,6 +30,7 @@ from .base import (
     DeliveryNotice,
     DeliveryRecord,
     DuplicateEnvelope,
+    NewEnvelope,
     StoreError,
     WriteBatch,
 )
@@ -516,35 +517,7 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
     indexes = tuple(range(first_index, first_index + len(batch.leaves)))
     envelope_leaf = dict(zip(range(len(batch.envelopes)), indexes, strict=False))
     for position, env in enumerate(batch.envelopes):
-        leaf_index = envelope_leaf.get(position, -1)
-        try:
-            c.execute(
-                "INSERT INTO seen (sender_id, message_id, expires_at, leaf_index)"
-                " VALUES (?, ?, ?, ?)",
-                (env.sender_id, env.message_id, env.expires_at, leaf_index),
-            )
-        except sqlite3.IntegrityError as exc:
-            raise DuplicateEnvelope(
-                f"message {env.message_id.hex()} from {env.sender_id} was accepted before"
-            ) from exc
-        c.execute(
-            "INSERT INTO envelopes (message_id, sender_id, purpose, case_ref, accepted_at,"
-            " expires_at, leaf_index, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                env.message_id,
-                env.sender_id,
-                env.purpose,
-                env.case_ref,
-                env.accepted_at,
-                env.expires_at,
-                leaf_index,
-                env.blob,
-            ),
-        )
-        c.executemany(
-            "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
-            [(r, env.message_id) for r in env.recipients],
-        )
+        _insert_envelope(c, env, envelope_leaf.get(position, -1))
     for recipient_id, message_id in batch.acks:
         c.execute(
             "DELETE FROM deliveries WHERE recipient_id = ? AND message_id = ?",
@@ -555,17 +528,7 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
             "(SELECT 1 FROM deliveries WHERE message_id = ?)",
             (message_id, message_id),
         )
-    for kind, participant_id, signed in batch.statements:
-        c.execute(
-            "INSERT INTO statements (kind, participant_id, signed) VALUES (?, ?, ?)",
-            (kind, participant_id, signed),
-        )
-    for participant_id, prekey_id, statement, not_before, not_after in batch.prekeys:
-        c.execute(
-            "INSERT INTO prekeys (participant_id, prekey_id, statement, not_before, not_after) "
-            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, prekey_id) DO NOTHING",
-            (participant_id, prekey_id, statement, not_before, not_after),
-        )
+    _apply_directory(c, batch)
     for case in batch.cases:
         _schedule_purge(c, case)
         c.execute(
@@ -585,6 +548,56 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
         ],
     )
     return indexes
+
+
+def _insert_envelope(c: sqlite3.Connection, env: NewEnvelope, leaf_index: int) -> None:
+    """An accepted envelope, its (sender, message id) pair and its deliveries.
+
+    Raises:
+        DuplicateEnvelope: the pair was accepted before.
+    """
+    try:
+        c.execute(
+            "INSERT INTO seen (sender_id, message_id, expires_at, leaf_index) VALUES (?, ?, ?, ?)",
+            (env.sender_id, env.message_id, env.expires_at, leaf_index),
+        )
+    except sqlite3.IntegrityError as exc:
+        raise DuplicateEnvelope(
+            f"message {env.message_id.hex()} from {env.sender_id} was accepted before"
+        ) from exc
+    c.execute(
+        "INSERT INTO envelopes (message_id, sender_id, purpose, case_ref, accepted_at,"
+        " expires_at, leaf_index, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            env.message_id,
+            env.sender_id,
+            env.purpose,
+            env.case_ref,
+            env.accepted_at,
+            env.expires_at,
+            leaf_index,
+            env.blob,
+        ),
+    )
+    c.executemany(
+        "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
+        [(r, env.message_id) for r in env.recipients],
+    )
+
+
+def _apply_directory(c: sqlite3.Connection, batch: WriteBatch) -> None:
+    """The batch's directory statements and prekeys."""
+    for kind, participant_id, signed in batch.statements:
+        c.execute(
+            "INSERT INTO statements (kind, participant_id, signed) VALUES (?, ?, ?)",
+            (kind, participant_id, signed),
+        )
+    for participant_id, prekey_id, statement, not_before, not_after in batch.prekeys:
+        c.execute(
+            "INSERT INTO prekeys (participant_id, prekey_id, statement, not_before, not_after) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (participant_id, prekey_id) DO NOTHING",
+            (participant_id, prekey_id, statement, not_before, not_after),
+        )
 
 
 _CASE_COLUMNS = (
