@@ -15,69 +15,29 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError, UnknownSender
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.replay import ReplayCache
-from livcr_exchange.request_auth import AuthenticatedRequest, RequestTarget, verify_request
+from livcr_exchange.request_auth import RequestTarget, verify_request
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
+from .appkeys import AUDITED, CALLER, HUB, METRICS, PURPOSE, HubMetrics
 from .config import HubConfig
 from .log import TransparencyLog
 from .operations import envelope_frame, record_refusal
+from .routes import add_routes
 from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
 
-CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
-AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
-PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint"})
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
 PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
 
 access_log = structlog.get_logger("livcr.hub.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class HubMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "livcr_hub_requests",
-            "Requests by route and status",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "livcr_hub_request_seconds", "Request latency", ["route"], registry=self.registry
-        )
-        self.envelopes = Counter(
-            "livcr_hub_envelopes_accepted",
-            "Envelopes accepted",
-            ["purpose"],
-            registry=self.registry,
-        )
-        # Children bound once: ``labels()`` takes the metric's lock and builds a key per call,
-        # and every request would pay that three times. The metrics keep a child per label set
-        # for good anyway, so holding them here adds nothing that grows.
-        self.accepted = self.envelopes.labels("any")
-        self._per_route: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
-
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        """Count one request of ``route`` answered with ``status`` and record its latency."""
-        children = self._per_route.get((route, status))
-        if children is None:
-            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
-            self._per_route[(route, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
-
-
-HUB = web.AppKey("hub", Hub)
-METRICS = web.AppKey("metrics", HubMetrics)
 
 
 def system_clock() -> int:
@@ -215,10 +175,6 @@ async def push_notices(hub: Hub, notices: AsyncIterator[DeliveryNotice]) -> None
                 access_log.warning("push from another process failed", error=str(exc))
 
 
-def caller_of(request: web.Request) -> AuthenticatedRequest:
-    return request[CALLER]
-
-
 def create_app(
     config: HubConfig,
     *,
@@ -228,7 +184,6 @@ def create_app(
     random: RandomSource = os.urandom,
 ) -> web.Application:
     """Build the hub application. The store is opened and closed with the app."""
-    from .routes import add_routes  # noqa: PLC0415  (routes import this module's keys)
 
     app = web.Application(
         client_max_size=config.hub.max_request_bytes,

@@ -26,7 +26,7 @@ from livcr_exchange.hub_answers import (
 from livcr_exchange.service.problems import Problem
 
 from . import operations
-from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
+from .appkeys import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
 from .store.base import CaseRecord
 
 MAX_FETCH = 100

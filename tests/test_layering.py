@@ -137,3 +137,33 @@ def test_services_never_import_each_other() -> None:
     for package, other in (("hub", "gateway"), ("gateway", "hub")):
         for path in (ROOT / package).rglob("*.py") if (ROOT / package).exists() else []:
             assert other not in imported_roots(path), f"{path} imports {other}"
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def test_no_import_cycles_in_the_services() -> None:
+    """hub.app and hub.routes once imported each other (one of them inside a function)."""
+    graph: dict[str, set[str]] = {}
+    for package in ("hub", "gateway"):
+        for path in (ROOT / package).rglob("*.py"):
+            graph[module_name(path)] = imported_modules(path)
+    for name in graph:  # a name imported from a package counts as the package's module
+        graph[name] = {m if m in graph else m.rsplit(".", 1)[0] for m in graph[name]} & set(graph)
+
+    def cycle_from(start: str) -> list[str] | None:
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    return [*path, start]
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*path, nxt]))
+        return None
+
+    cycles = [c for name in sorted(graph) if (c := cycle_from(name)) and name.count(".")]
+    assert cycles == []
