@@ -17,10 +17,10 @@ import structlog
 from aiohttp import web
 
 from livcr_exchange.errors import BodySchemaViolation, LivcrError
-from livcr_exchange.service.hub_client import HubAnswerInvalid, HubRefused
+from livcr_exchange.service.hub_client import HubAnswerInvalid
 from livcr_exchange.service.problems import Problem, problem_response
 
-from .errors import GatewayHalted, HubUnavailable, SendRefused
+from .errors import GatewayHalted, HubUnavailable
 from .trust import TrustFailure
 
 log = structlog.get_logger("livcr.gateway.api")
@@ -124,14 +124,10 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
         raise Problem("malformed", "the request nests too deeply", 400) from exc
     except (GatewayHalted, TrustFailure) as exc:
         raise Problem("halted", f"the gateway stopped trusting the hub: {exc}", 503) from exc
-    except SendRefused as exc:
-        raise Problem(exc.code, exc.detail, exc.status) from exc
     except HubAnswerInvalid as exc:
         raise Problem(
             "hub_unavailable", f"the hub's answer broke the contract: {exc}", 503
         ) from exc
-    except HubRefused as exc:
-        raise Problem(exc.code, exc.detail, exc.status) from exc
     except HubUnavailable as exc:
         raise Problem("hub_unavailable", str(exc), 503) from exc
     except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:

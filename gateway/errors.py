@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from livcr_exchange.service.hub_client import HubRefused
+from livcr_exchange.service.problems import Problem
 
 # What a hub that does not answer raises (a 5xx answer, or one that breaks the contract, counts
 # as none: the hub is not serving).
@@ -19,14 +20,12 @@ class HubUnavailable(ConnectionError):
     """The hub did not answer, and what was asked cannot be done without it; nothing was stored."""
 
 
-class SendRefused(Exception):
-    """The hub refused a message for good; ``code`` and ``status`` are the hub's answer."""
+class SendRefused(Problem):
+    """The hub refused a message for good; ``code``, ``detail`` and ``status`` are its answer.
+    The message is kept as failed (``livcr gateway outbox``)."""
 
-    def __init__(self, code: str, detail: str, status: int = 400) -> None:
-        super().__init__(f"{code}: {detail}")
-        self.code = code
-        self.detail = detail
-        self.status = status
+    def __str__(self) -> str:
+        return f"{self.code}: {self.detail}"
 
 
 class SendTimeout(TimeoutError):

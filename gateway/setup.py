@@ -20,6 +20,7 @@ from pathlib import Path
 from livcr_exchange.constants import SECRET_KEY_MEMLIMIT, SECRET_KEY_OPSLIMIT
 from livcr_exchange.keyfile import SecretBundle, lock
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
+from livcr_exchange.service.files import write_private
 from livcr_exchange.statements import PrekeyStatement
 
 from .config import GatewayConfig, parse_config
@@ -29,15 +30,6 @@ from .store import GatewayStore
 CONFIG_NAME = "gateway.toml"
 DAY = 86_400
 SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")  # a stale one would be read as ours
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the start and write ``data``; refuse to overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 @dataclass(frozen=True)

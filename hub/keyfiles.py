@@ -9,6 +9,7 @@ from pathlib import Path
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keyfile import SecretBundle, lock, unlock
 from livcr_exchange.keys import IdentityKey
+from livcr_exchange.service.files import write_private
 from livcr_exchange.wire import b64, unb64
 
 LOG_KEY_PREFIX = "livcr-ed25519-secret:"
@@ -17,15 +18,6 @@ ROOT_BUNDLE_ID = "cell-root"
 
 class KeyFileError(Exception):
     """A key file that is missing, readable by others, or not what it claims to be."""
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the first byte, refusing to overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
 
 
 def write_log_key(path: Path, key: IdentityKey) -> None:

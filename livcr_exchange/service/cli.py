@@ -24,6 +24,7 @@ from ..keyfile import SecretBundle, lock
 from ..keys import IdentityKey, PrekeySecret, Suite
 from ..statements import PrekeyStatement
 from ..wire import check_ident
+from .files import write_private
 from .vectors import load_vector_dir
 
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
@@ -52,15 +53,6 @@ def read_passphrase(*, confirm: bool) -> bytes:
     return passphrase_from(PASSPHRASE_ENV, "Passphrase", confirm=confirm)
 
 
-def write_secret(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the start, refusing to overwrite."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def make_key_files(
     participant_id: str,
     out_dir: Path,
@@ -84,7 +76,7 @@ def make_key_files(
     out_dir.mkdir(parents=True, exist_ok=True)
     secret_path = out_dir / f"{participant_id}.secret"
     public_path = out_dir / f"{participant_id}.public.json"
-    write_secret(
+    write_private(
         secret_path, lock(SecretBundle(participant_id, identity, prekeys), passphrase, os.urandom)
     )
     public = {

@@ -37,20 +37,22 @@ from ..hub_answers import (
 )
 from ..keys import IdentityKey
 from ..request_auth import RequestTarget, sign_request
+from .problems import Problem
 
 LARGE_BODY_BYTES = 1024 * 1024  # aiohttp's threshold for its large-body warning
 A = TypeVar("A", bound=Answer)
 OK = frozenset({200})
 
 
-class HubRefused(Exception):
-    """The hub answered with a problem document (or another error status)."""
+class HubRefused(Problem):
+    """The hub answered with a problem document (or another error status): its code, detail
+    and status, which a service may pass on as they are."""
 
     def __init__(self, status: int, code: str, detail: str) -> None:
-        super().__init__(f"{status} {code}: {detail}")
-        self.status = status
-        self.code = code
-        self.detail = detail
+        super().__init__(code, detail, status)
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.code}: {self.detail}"
 
 
 class HubAnswerInvalid(HubRefused):

@@ -41,11 +41,14 @@ STATUS_BY_CODE: dict[str, int] = {
 
 
 class Problem(Exception):
-    """A refusal that is not a protocol error (unknown route object, wrong role, bad query)."""
+    """A refusal with a stable ``code``, a ``detail`` for people and an HTTP ``status``: what a
+    service answers (and, as ``HubRefused``, what a client of the hub receives) besides the
+    library's own errors. The one class for every such refusal of hub and gateway."""
 
     def __init__(self, code: str, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
         self.code = code
+        self.detail = detail
         self.status = status or STATUS_BY_CODE.get(code, 400)
 
 
@@ -81,8 +84,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         log.info("refused", code=exc.code, reason=str(exc), path=request.path, status=status)
         return problem_response(exc.code, exc.wire_reason, status)
     except Problem as exc:
-        log.info("refused", code=exc.code, reason=str(exc), path=request.path, status=exc.status)
-        return problem_response(exc.code, str(exc), exc.status)
+        log.info("refused", code=exc.code, reason=exc.detail, path=request.path, status=exc.status)
+        return problem_response(exc.code, exc.detail, exc.status)
     except web.HTTPRequestEntityTooLarge as exc:
         return problem_response("oversized", exc.text or "request body too large", 413)
     except web.HTTPException as exc:
