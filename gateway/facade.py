@@ -1,9 +1,10 @@
 """The embedding API: ``async with Gateway.open(config) as gw`` then send, receive, manage cases.
 
 The parts do the work: ``outbox`` sends, ``inbox`` receives, ``prekeys`` keeps keys, ``dossier``
-reads and erases, ``cases`` runs the coordinator's calls. Background tasks (delivery, the push
-stream, maintenance) run under a supervisor: one that crashes is logged, restarted with backoff,
-and the gateway reports ``degraded`` meanwhile. A halted gateway (``GatewayHalted``) neither
+reads and erases, ``cases`` runs the coordinator's calls, ``upkeep`` keeps directory, log and
+prekeys current. Background tasks (delivery, the push stream, maintenance) run under a
+supervisor: one that crashes is logged, restarted with backoff, and the gateway reports
+``degraded`` meanwhile. A halted gateway (``GatewayHalted``) neither
 sends nor accepts: what the hub holds for it stays queued there.
 """
 
@@ -21,27 +22,26 @@ import structlog
 
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Cosignature, HeaderCore, content_digest, cosign
-from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.hub_answers import DeliveryItem
 from livcr_exchange.keyfile import unlock
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.policy import Decision, MessageFacts, evaluate_body
 from livcr_exchange.purposes import decode_body
-from livcr_exchange.service.hub_client import HubClient, HubRefused
+from livcr_exchange.service.hub_client import HubClient
 
 from .cases import Cases
 from .config import GatewayConfig
 from .context import Context, Message, Receipt
 from .dossier import Dossier
-from .errors import NO_ANSWER, HubUnavailable, hub_not_serving
 from .inbox import Inbox
 from .localbox import LocalBox, read_local_key
 from .outbox import BodyInput, Draft, Outbox, body_bytes
 from .prekeys import OwnPrekeys, PeerPrekeys
 from .store import GatewayStore
 from .supervisor import Supervisor
-from .trust import CheckpointTracker, TrustFailure, cached_directory, fetch_directory
+from .trust import CheckpointTracker
+from .upkeep import Upkeep
 
 log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
@@ -61,10 +61,10 @@ class Gateway:
         self.outbox = Outbox(ctx, self.peers)
         self.dossier_ = Dossier(ctx)
         self.cases = Cases(ctx.client, ctx.random)
+        self.upkeep = Upkeep(ctx, self.own_prekeys, self.peers)
         self.inbox = Inbox(ctx, self.own_prekeys, self.maintain, self._stored, self._hub_is_back)
         self.supervisor = Supervisor(ctx.config.gateway.retry_initial_seconds)
         self.connected = ctx.connected
-        self._hub_missed_at_start = False  # then maintenance retries soon, not after an interval
         ctx.on_halt.append(self._close_stream)
 
     @property
@@ -110,7 +110,7 @@ class Gateway:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         gateway = cls(_context(config, bundle.identity, store, box, session, clock, random))
         try:
-            await gateway._first_round()
+            await gateway.upkeep.first_round()
             if background:
                 gateway._start()
             yield gateway
@@ -120,86 +120,15 @@ class Gateway:
             await session.close()
             await store.close()
 
-    async def _first_round(self) -> None:
-        """The first maintenance round, or a start on what was verified before."""
-        try:
-            await self.maintain()
-        except (*NO_ANSWER, HubRefused) as exc:
-            if not hub_not_serving(exc):
-                raise
-            await self._start_without_hub(exc)
-
     def _start(self) -> None:
         self.supervisor.start("outbox", self.outbox.loop)
         self.supervisor.start("inbox", self.inbox.loop)
-        self.supervisor.start("maintenance", self._maintenance_loop)
+        self.supervisor.start("maintenance", self.upkeep.loop)
 
     def _close_stream(self, _reason: str) -> None:
         stream = self.inbox.stream
         if stream is not None and not stream.closed:
             self.supervisor.spawn("close-stream", stream.close())
-
-    async def _start_without_hub(self, why: BaseException) -> None:
-        """Open on the directory verified before and the prekey secrets at hand.
-
-        Raises:
-            HubUnavailable: no directory was ever verified.
-            DirectoryUntrusted: the kept directory does not verify.
-        """
-        ctx = self.ctx
-        try:
-            directory = await cached_directory(
-                ctx.store, ctx.config.gateway.cell_id, ctx.config.root_key
-            )
-        except TrustFailure as exc:
-            ctx.halt(str(exc))
-            raise
-        if directory is None:
-            raise HubUnavailable(
-                f"the hub did not answer ({type(why).__name__}) and this gateway has never"
-                " verified a directory: start it once while the hub is reachable"
-            ) from why
-        ctx.directory = directory
-        await self.own_prekeys.load()
-        self._hub_missed_at_start = True
-        log.warning(
-            "the hub did not answer; started on the directory verified before",
-            error=type(why).__name__,
-            participants=len(directory.participants(ctx.clock())),
-        )
-
-    # Keys, directory, log.
-    async def maintain(self) -> None:
-        """Refresh the verified directory; rotate, upload and destroy prekeys; check the log."""
-        ctx = self.ctx
-        try:
-            ctx.directory = await fetch_directory(
-                ctx.client, ctx.config.gateway.cell_id, ctx.config.root_key, ctx.store
-            )
-            await ctx.trust.observe(await ctx.client.checkpoint())
-        except TrustFailure as exc:
-            ctx.halt(str(exc))
-            raise
-        await self.own_prekeys.rotate()
-        await self.peers.refresh(ctx.directory, ctx.participant_id, ctx.clock())
-
-    async def _maintenance_loop(self) -> None:
-        """A round every interval; after a failed round (or a start without the hub) the next
-        comes sooner, backing off like deliveries, so a hub that is back is caught up with."""
-        failures = int(self._hub_missed_at_start)
-        while True:
-            pause = self.config.gateway.maintenance_interval_seconds
-            if failures:
-                pause = min(pause, self.ctx.backoff(failures - 1))
-            await asyncio.sleep(pause)
-            try:
-                await self.maintain()
-                failures = 0
-            except TrustFailure:
-                return
-            except (*NO_ANSWER, HubRefused, LivcrError) as exc:
-                failures += 1
-                log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
 
     async def _hub_is_back(self) -> None:
         """Send what waited in the outbox now, not after its backoff."""
@@ -222,6 +151,10 @@ class Gateway:
         self, case_ref: str, purpose: str, to: list[str], body: dict[str, object]
     ) -> object:
         return await self.send(case_ref, purpose, to=to, body=body, wait=False)
+
+    async def maintain(self) -> None:
+        """Refresh the directory, rotate prekeys, check the log; see ``Upkeep.maintain``."""
+        await self.upkeep.maintain()
 
     # Sending.
     async def send(
