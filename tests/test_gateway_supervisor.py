@@ -43,7 +43,7 @@ async def test_a_task_that_returns_is_not_restarted() -> None:
     supervisor = Supervisor(initial_backoff=0.01)
     supervisor.start("once", once)
     # Its task ends with the job: no restart to wait for.
-    await asyncio.wait_for(asyncio.gather(*supervisor._tasks), 5)  # noqa: SLF001
+    await asyncio.wait_for(asyncio.gather(*supervisor._tasks), 5)
     await supervisor.stop()
     assert runs == [1]
     assert supervisor.degraded == []
