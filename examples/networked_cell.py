@@ -56,7 +56,7 @@ KBO = {
     "clb": "0862000002",
     "ocmw": "0212000032",
     "school": "0419000012",
-    "toezicht": "0216000093",
+    "toezichtcommissie": "0216000093",  # the supervisory commission: audits only
 }
 SERVICES = (
     ("coord", Role.COORDINATOR, "preventiedienst, coordinator of the cell"),
@@ -66,6 +66,7 @@ SERVICES = (
     ("ocmw", Role.DEELNEMER, "OCMW (social services)"),
     ("school", Role.AANMELDER_EXTERN, "a secondary school, external referrer"),
 )
+SUPERVISOR = "toezichtcommissie"
 DAY = 86_400
 START_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 20.0
@@ -870,10 +871,11 @@ class Scenario:
     def oversight(self, audit_dir: Path) -> None:
         heading("The supervisor's oversight report (livcr audit)")
         audit_dir.mkdir(parents=True, exist_ok=True)
-        secret, public = audit_dir / "toezicht.secret", audit_dir / "toezicht.public.json"
+        secret = audit_dir / f"{SUPERVISOR}.secret"
+        public = audit_dir / f"{SUPERVISOR}.public.json"
         config, run = str(self.cell.hub_config), self.cell.livcr
         for args in (
-            ("keys", "new", "toezicht", "--out", str(audit_dir), "--prekeys", "1"),
+            ("keys", "new", SUPERVISOR, "--out", str(audit_dir), "--prekeys", "1"),
             (
                 "hub",
                 "enrol",
@@ -884,7 +886,7 @@ class Scenario:
                 "--role",
                 "toezicht",
                 "--organisation",
-                KBO["toezicht"],
+                KBO[SUPERVISOR],
                 "--valid-days",
                 "30",
             ),
@@ -926,9 +928,12 @@ class Scenario:
         sent = len(self.sent) + self.confirmations
         check(tables["messages_by_purpose_and_month"]["total"] == sent, "every message counted")
         line(f"messages: {sent} in total; per purpose and month, under 5 shown as '<5'")
-        (audit_dir / "scenario.json").write_text(
-            json.dumps({"case_ref": self.case, "markers": self.marker.issued})
-        )
+        purposes = Counter(s.purpose for s in self.sent)
+        purposes["wissingsbevestiging"] += self.confirmations
+        logged = Counter(code for _, _, code, is_logged in self.refusals if is_logged)
+        done = {"case_ref": self.case, "markers": self.marker.issued, "purposes": purposes}
+        done |= {"participants": [*self.s, SUPERVISOR], "refusals": logged}
+        (audit_dir / "scenario.json").write_text(json.dumps(done))  # what a test compares
         line(f"report: {audit_dir / 'report' / 'report.html'} (and report.json, signed)")
 
 
@@ -965,7 +970,7 @@ def main() -> int:
         scenario.hub_view()
         scenario.verify_log()
         scenario.search_plaintext()
-        scenario.oversight(args.audit_dir or folder / "toezicht")
+        scenario.oversight(args.audit_dir or folder / SUPERVISOR)
         ok = True
     except Exception as exc:  # noqa: BLE001  (any failure is reported; the exit status says it)
         print(f"\nFAILED: {type(exc).__name__}: {exc}")

@@ -14,7 +14,7 @@ LABEL_WIDTH: Final = 240
 ROW_HEIGHT: Final = 22
 STYLE: Final = """
 body { font: 14px/1.45 system-ui, sans-serif; color: #1d2433; margin: 24px auto;
-       max-width: 980px; padding: 0 16px; }
+       max-width: 1100px; padding: 0 16px; }
 h1 { font-size: 24px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px;
      border-bottom: 2px solid #d8dee9; padding-bottom: 4px; }
 .meta { color: #4c566a; } .ok { color: #2e7d32; font-weight: 600; }
@@ -27,6 +27,7 @@ table.facts td { text-align: left; } .pair { display: flex; flex-wrap: wrap; gap
 tr.total td, td.total { font-weight: 600; background: #f5f7fa; }
 td.hidden { color: #8a5a00; background: #fff6e0; }
 .legend { font-size: 12px; color: #4c566a; } code { font-size: 12px; word-break: break-all; }
+svg { display: block; margin-bottom: 10px; }
 svg text { font: 12px system-ui, sans-serif; fill: #1d2433; }
 """
 
