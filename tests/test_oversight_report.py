@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import itertools
 import json
 
 import pytest
@@ -139,23 +140,26 @@ def evidence_of(
     revocations: list[bytes],
     *,
     earlier: int | None = None,
+    cosigned: int | None = None,
     deleted: frozenset[int] = frozenset(),
 ) -> Evidence:
     data = [leaf.encode() for leaf in leaves]
     tree = LeafHashList(leaf_hash(d) for d in data)
-    notes = [
-        sign_checkpoint(Checkpoint(ORIGIN, len(data), root_hash(tree, len(data))), ORIGIN, LOG)
-    ]
-    proofs = []
-    if earlier is not None:
-        old = Checkpoint(ORIGIN, earlier, root_hash(tree, earlier))
-        notes.insert(0, sign_checkpoint(old, ORIGIN, LOG))
-        proof = consistency_proof(tree, earlier, len(data))
-        proofs.append(
-            ConsistencyRecord(
-                old=earlier, new=len(data), proof=[base64.b64encode(h).decode() for h in proof]
-            )
+
+    def note(size: int) -> bytes:
+        return sign_checkpoint(Checkpoint(ORIGIN, size, root_hash(tree, size)), ORIGIN, LOG)
+
+    sizes = sorted(s for s in (earlier, cosigned) if s is not None)
+    notes = [cosign(note(s)) if s == cosigned else note(s) for s in sizes]
+    notes.append(note(len(data)))
+    proofs = [
+        ConsistencyRecord(
+            old=a,
+            new=b,
+            proof=[base64.b64encode(h).decode() for h in consistency_proof(tree, a, b)],
         )
+        for a, b in itertools.pairwise([*sizes, len(data)])
+    ]
     return Evidence(
         format=EVIDENCE_FORMAT,
         cell_id=CELL,
@@ -166,6 +170,7 @@ def evidence_of(
         directory_entries=[base64.b64encode(e).decode() for e in entries],
         directory_revocations=[base64.b64encode(r).decode() for r in revocations],
         checkpoints=[n.decode() for n in notes],
+        previous_audit_size=earlier,
         consistency=proofs,
         leaves=[
             LeafRecord(
@@ -176,6 +181,12 @@ def evidence_of(
             for i, d in enumerate(data)
         ],
     )
+
+
+def cosign(note: bytes) -> bytes:
+    """The note with a witness's line after the log's (any signed-note line counts)."""
+    witness = sign_note(note[: note.rindex(b"\n\n") + 1], "witness.example/dpo", AUDITOR)
+    return note + witness[witness.rindex(b"\n\n") + 2 :]
 
 
 def auditor() -> Auditor:
@@ -314,19 +325,17 @@ def test_verification_catches_a_changed_leaf_a_rollback_and_an_unlogged_statemen
 
 
 def test_consistency_with_an_earlier_audit_and_deleted_leaves() -> None:
-    report = build(earlier=10, deleted=frozenset({6}))
+    report = build(earlier=10, cosigned=14, deleted=frozenset({6}))
     log = report.logs[0]
     assert log.consistent_from_size == 10
     assert log.leaves_deleted_by_retention == 1
-    assert [seen.size for seen in report.witness] == [10, len(scenario()[2])]
+    assert [seen.size for seen in report.witness] == [10, 14, len(scenario()[2])]
+    assert [seen.cosignatures for seen in report.witness] == [0, 1, 0]
 
 
 def test_cosignature_lines_are_counted_by_key_name() -> None:
-    note = sign_checkpoint(Checkpoint(ORIGIN, 3, bytes(32)), ORIGIN, LOG)
-    text = note[: note.rindex(b"\n\n") + 1]
-    witness = sign_note(text, "witness.example/dpo", AUDITOR)
-    cosigned = note + witness[witness.rindex(b"\n\n") + 2 :]
-    _, seen = checkpoint_seen(cosigned, ORIGIN, LOG.public.raw)
+    note = cosign(sign_checkpoint(Checkpoint(ORIGIN, 3, bytes(32)), ORIGIN, LOG))
+    _, seen = checkpoint_seen(note, ORIGIN, LOG.public.raw)
     assert (seen.log_signatures, seen.cosignatures, seen.cosigners) == (
         1,
         1,

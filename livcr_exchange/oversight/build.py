@@ -8,7 +8,7 @@ from .evidence import VerifiedLog
 from .model import REPORT_FORMAT, Auditor, Count, LogSummary, Report, Table
 from .suppression import Position
 from .tables import ExactTable, publish
-from .tally import tally
+from .tally import DAY, tally
 
 
 def cell_report(
@@ -16,7 +16,7 @@ def cell_report(
 ) -> Report:
     """The suppressed report of one cell; ``now`` judges retention and dates the report."""
     last = log.checkpoints[-1]
-    times = [leaf.logged_at for leaf in log.leaves]
+    times = [leaf.logged_at // DAY * DAY for leaf in log.leaves]  # days: no event's instant
     summary = LogSummary(
         cell_id=log.cell_id,
         origin=log.origin,

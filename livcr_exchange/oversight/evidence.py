@@ -56,7 +56,8 @@ class Evidence(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     fetched_at: int
     directory_entries: list[str]
     directory_revocations: list[str]
-    checkpoints: list[str]  # signed notes, by size ascending; an earlier audit's first
+    checkpoints: list[str]  # signed notes by size, the current one last (spec §16.1)
+    previous_audit_size: int | None = None  # the size of the last checkpoint an earlier audit saw
     consistency: list[ConsistencyRecord]
     leaves: list[LeafRecord]
 
@@ -117,6 +118,10 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
     ]
     if not seen:
         raise CheckpointInvalid("the evidence holds no checkpoint")
+    if evidence.previous_audit_size is not None and evidence.previous_audit_size not in {
+        c.size for c, _ in seen
+    }:
+        raise Malformed("the earlier audit's checkpoint is not among the checkpoints")
     for checkpoint, _ in seen:
         if checkpoint.origin != evidence.origin:
             raise CheckpointInvalid(f"a checkpoint of another log: {checkpoint.origin!r}")
@@ -136,7 +141,6 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
         if statement_hash not in logged:
             raise ProofInvalid(f"a directory statement of {statement.participant_id} is not logged")
         statements[statement_hash] = statement
-    first = seen[0][0].size
     return VerifiedLog(
         cell_id=evidence.cell_id,
         origin=evidence.origin,
@@ -147,7 +151,7 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
         withheld=withheld,
         statements_logged=len(statements),
         statements=statements,
-        consistent_from_size=first if len(seen) > 1 and first > 0 else None,
+        consistent_from_size=evidence.previous_audit_size or None,
     )
 
 

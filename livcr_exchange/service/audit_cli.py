@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import time
 from pathlib import Path
 
@@ -59,6 +60,9 @@ def _earlier_notes(path: Path | None) -> list[str]:
         return decode_evidence(data).checkpoints
 
 
+COSIGNED_PATH = "/v1/log/cosigned"  # a quorum-cosigned checkpoint, where the hub serves one
+
+
 async def fetch_evidence(
     client: HubClient,
     *,
@@ -71,22 +75,25 @@ async def fetch_evidence(
 ) -> Evidence:
     """Everything needed to check the log offline: directory, checkpoints, proofs, leaves.
 
+    The checkpoints are the last one an earlier audit saw (if any), the newest cosigned one (if
+    the hub serves one) and the current one, last; each with the consistency proof to the next.
+
     Raises:
         HubRefused: the hub refused a request.
     """
     directory = await client.directory()
     note = (await client.checkpoint()).decode("utf-8")
-    size = int(note.split("\n")[1]) if note.count("\n") > 1 else 0
+    size = _size_of(note)
+    cosigned = await _cosigned(client)
+    before = sorted([*earlier[-1:], *cosigned], key=_size_of)
+    notes = [*before, note]
     consistency = []
-    for old_note in earlier:
-        old_size = int(old_note.split("\n")[1])
-        if 0 < old_size <= size:
-            proof = await client.consistency(old_size, size)
-            consistency.append(
-                ConsistencyRecord(
-                    old=old_size, new=size, proof=[base64.b64encode(h).decode() for h in proof]
-                )
-            )
+    for old, new in itertools.pairwise(notes):
+        old_size, new_size = _size_of(old), _size_of(new)
+        if 0 < old_size <= new_size <= size:
+            proof = await client.consistency(old_size, new_size) if old_size < new_size else []
+            encoded = [base64.b64encode(h).decode() for h in proof]
+            consistency.append(ConsistencyRecord(old=old_size, new=new_size, proof=encoded))
     leaves: list[LeafRecord] = []
     while len(leaves) < size:
         end = min(size, len(leaves) + LEAF_PAGE)
@@ -109,10 +116,28 @@ async def fetch_evidence(
         fetched_at=now,
         directory_entries=list(directory["entries"]),
         directory_revocations=list(directory["revocations"]),
-        checkpoints=[*earlier[-1:], note],
+        checkpoints=notes,
+        previous_audit_size=_size_of(earlier[-1]) if earlier else None,
         consistency=consistency,
         leaves=leaves,
     )
+
+
+def _size_of(note: str) -> int:
+    """The tree size line of a checkpoint note (verified later, offline); -1 if unreadable."""
+    lines = note.split("\n")
+    return int(lines[1]) if len(lines) > 2 and lines[1].isdigit() else -1
+
+
+async def _cosigned(client: HubClient) -> list[str]:
+    """The hub's newest cosigned checkpoint, or nothing if it serves none (yet)."""
+    try:
+        note = await client.call("GET", COSIGNED_PATH)
+    except HubRefused as exc:
+        if exc.status == 404:
+            return []
+        raise
+    return [note.decode("utf-8")] if isinstance(note, bytes) else []
 
 
 @click.group("audit")
