@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from oversight_checks import assert_nothing_derivable
 
-from livcr_exchange.oversight.model import SECONDARY_MARK
+from livcr_exchange.oversight import regional_report
+from livcr_exchange.oversight.model import REPORT_FORMAT, SECONDARY_MARK, Auditor, Report
 from livcr_exchange.oversight.suppression import Layout, determined, suppress, values_of
 from livcr_exchange.oversight.tables import ExactTable, publish
 
@@ -92,3 +93,56 @@ def test_zero_is_published_and_threshold_one_hides_nothing() -> None:
     assert suppress(layout, values, 1) == (set(), set())
     primary, _ = suppress(layout, values, 5)
     assert ("cell", 0, 0) not in primary
+
+
+def cell_report_of(tables: list[ExactTable], threshold: int) -> Report:
+    return Report(
+        format=REPORT_FORMAT,
+        scope="cell",
+        generated_at=0,
+        threshold=threshold,
+        retention_days=365,
+        auditor=Auditor(organisation="0207437468", role="toezicht", key="k"),
+        logs=[],
+        witness=[],
+        tables=[publish(t, threshold) for t in tables],
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.integers(2, 4).flatmap(
+        lambda columns: st.lists(
+            st.lists(st.lists(COUNTS, min_size=columns, max_size=columns), min_size=1, max_size=4),
+            min_size=2,
+            max_size=3,
+        )
+    )
+)
+def test_a_regional_sum_keeps_every_hidden_count_hidden(cells: list[list[list[int]]]) -> None:
+    rows = max(len(c) for c in cells)
+    padded = [c + [[0] * len(c[0])] * (rows - len(c)) for c in cells]
+    parts = [cell_report_of([exact_table(c)], 5) for c in padded]
+    region = regional_report(parts, now=0, threshold=5, auditor=parts[0].auditor).tables[0]
+    true = exact_table(
+        [[sum(c[r][k] for c in padded) for k in range(len(padded[0][0]))] for r in range(rows)]
+    )
+    exact = hidden_exact(true)
+    shown = {
+        **{(r, c): v for r, row in enumerate(region.cells) for c, v in enumerate(row)},
+        **{(r, len(true.columns)): v for r, v in enumerate(region.row_totals)},
+        **{(len(true.rows), c): v for c, v in enumerate(region.column_totals)},
+        (len(true.rows), len(true.columns)): region.total,
+    }
+    for position, value in shown.items():
+        if isinstance(value, int):
+            assert value == exact[position]
+    hidden = {p: exact[p] for p, v in shown.items() if isinstance(v, str)}
+    assert_nothing_derivable(region, hidden)
+    # Whatever a part hid stays hidden in the sum.
+    for part in parts:
+        table = part.tables[0]
+        for r, row in enumerate(table.cells):
+            for c, value in enumerate(row):
+                if isinstance(value, str):
+                    assert isinstance(region.cells[r][c], str)

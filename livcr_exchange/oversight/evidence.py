@@ -85,6 +85,13 @@ def _unb64(text: str, what: str) -> bytes:
         raise Malformed(f"{what} is not base64") from exc
 
 
+def _utf8(note: str) -> bytes:
+    try:
+        return note.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate from a JSON escape
+        raise CheckpointInvalid("a checkpoint note is not valid Unicode text") from exc
+
+
 def decode_evidence(data: bytes) -> Evidence:
     """Raises Malformed for a file that is not audit evidence of this format."""
     try:
@@ -113,8 +120,7 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
     revocations = [_unb64(s, "revocation") for s in evidence.directory_revocations]
     directory = Directory.from_signed(evidence.cell_id, root, entries, revocations)
     seen = [
-        checkpoint_seen(note.encode("utf-8"), evidence.origin, log_key)
-        for note in evidence.checkpoints
+        checkpoint_seen(_utf8(note), evidence.origin, log_key) for note in evidence.checkpoints
     ]
     if not seen:
         raise CheckpointInvalid("the evidence holds no checkpoint")

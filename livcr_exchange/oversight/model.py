@@ -196,6 +196,8 @@ def _check_table(table: Table, marks: set[str]) -> None:
         or len(table.column_totals) != margin
     ):
         raise Malformed(f"table {table.id!r} does not have the shape its labels give")
+    if len(set(table.rows)) != rows or len(set(table.columns)) != columns:
+        raise Malformed(f"table {table.id!r} names a row or column twice")
     counts = [c for row in table.cells for c in row] + table.row_totals + table.column_totals
     for count in [*counts, table.total]:
         if isinstance(count, str) and count not in marks:
