@@ -119,9 +119,7 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
     entries = [_unb64(s, "directory entry") for s in evidence.directory_entries]
     revocations = [_unb64(s, "revocation") for s in evidence.directory_revocations]
     directory = Directory.from_signed(evidence.cell_id, root, entries, revocations)
-    seen = [
-        checkpoint_seen(_utf8(note), evidence.origin, log_key) for note in evidence.checkpoints
-    ]
+    seen = [checkpoint_seen(_utf8(note), evidence.origin, log_key) for note in evidence.checkpoints]
     if not seen:
         raise CheckpointInvalid("the evidence holds no checkpoint")
     if evidence.previous_audit_size is not None and evidence.previous_audit_size not in {
