@@ -128,6 +128,21 @@ class ConsistencyAnswer(Answer, frozen=True):
     proof: list[bytes]
 
 
+class LeafItem(Answer, frozen=True):
+    """One log leaf: its hash, and its data unless retention deleted or the hub withheld it."""
+
+    index: LeafIndex
+    hash: str  # standard base64
+    data: str | None  # standard base64
+    withheld: bool = False
+
+
+class LeavesPage(Answer, frozen=True):
+    """GET /v1/log/leaves."""
+
+    leaves: list[LeafItem]
+
+
 class ProblemAnswer(msgspec.Struct, frozen=True):
     """An RFC 9457 problem document (extra members are allowed by that RFC)."""
 

@@ -97,15 +97,10 @@ async def fetch_evidence(
     leaves: list[LeafRecord] = []
     while len(leaves) < size:
         end = min(size, len(leaves) + LEAF_PAGE)
-        page = await client.call("GET", "/v1/log/leaves", query={"start": len(leaves), "end": end})
+        page = await client.leaves(len(leaves), end)
         leaves += [
-            LeafRecord(
-                index=item["index"],
-                hash=item["hash"],
-                data=item["data"],
-                withheld=bool(item.get("withheld", False)),
-            )
-            for item in page["leaves"]
+            LeafRecord(index=item.index, hash=item.hash, data=item.data, withheld=item.withheld)
+            for item in page.leaves
         ]
     return Evidence(
         format=EVIDENCE_FORMAT,
@@ -114,8 +109,8 @@ async def fetch_evidence(
         root_key=root_key,
         log_key=log_key,
         fetched_at=now,
-        directory_entries=list(directory["entries"]),
-        directory_revocations=list(directory["revocations"]),
+        directory_entries=[base64.b64encode(e).decode() for e in directory.entries],
+        directory_revocations=[base64.b64encode(r).decode() for r in directory.revocations],
         checkpoints=notes,
         previous_audit_size=_size_of(earlier[-1]) if earlier else None,
         consistency=consistency,
@@ -132,12 +127,12 @@ def _size_of(note: str) -> int:
 async def _cosigned(client: HubClient) -> list[str]:
     """The hub's newest cosigned checkpoint, or nothing if it serves none (yet)."""
     try:
-        note = await client.call("GET", COSIGNED_PATH)
+        note = await client.text(COSIGNED_PATH)
     except HubRefused as exc:
         if exc.status == 404:
             return []
         raise
-    return [note.decode("utf-8")] if isinstance(note, bytes) else []
+    return [note.decode("utf-8")]
 
 
 @click.group("audit")

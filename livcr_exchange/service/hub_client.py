@@ -30,6 +30,7 @@ from ..hub_answers import (
     DirectoryListing,
     InboxPage,
     InclusionAnswer,
+    LeavesPage,
     PrekeyListing,
     ProblemAnswer,
     ReceiptAnswer,
@@ -230,6 +231,14 @@ class HubClient:
         move = {"to": to} if reason is None else {"to": to, "reason": reason}
         path = f"/v1/cases/{case_ref}/transition"
         return await self.typed(CaseView, "POST", path, body=msgspec.json.encode(move))
+
+    async def leaves(self, start: int, end: int) -> LeavesPage:
+        query = {"start": start, "end": end}
+        return await self.typed(LeavesPage, "GET", "/v1/log/leaves", query=query)
+
+    async def text(self, path: str) -> bytes:
+        """A text document the hub serves at ``path`` (a checkpoint note). Raises HubRefused."""
+        return (await self.request("GET", path))[1]
 
     async def checkpoint(self) -> bytes:
         return (await self.request("GET", "/v1/log/checkpoint"))[1]

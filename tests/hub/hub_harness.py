@@ -61,7 +61,7 @@ from livcr_exchange.keys import IdentityKey, Suite
 from livcr_exchange.purposes import CATALOGUE
 from livcr_exchange.request_auth import RequestTarget, sign_request
 from livcr_exchange.roles import Role
-from livcr_exchange.service.hub_client import HubRefused
+from livcr_exchange.service.hub_client import HubClient, HubRefused
 from livcr_exchange.statements import Revocation, StatementType
 
 # tests/ holds the shared factories; pytest puts it on sys.path only once it imports a conftest
@@ -178,6 +178,16 @@ class HubHarness:
 
     def client(self, participant_id: str) -> JsonClient:
         return JsonClient(
+            self.url,
+            participant_id,
+            self.people[participant_id].identity,
+            self.session,
+            clock=self.clock,
+        )
+
+    def typed_client(self, participant_id: str) -> HubClient:
+        """A client as the gateway and the tools use it: every answer typed."""
+        return HubClient(
             self.url,
             participant_id,
             self.people[participant_id].identity,

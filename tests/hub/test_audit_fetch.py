@@ -20,7 +20,7 @@ harness_fixture = hub_harness.harness_fixture
 
 async def fetch(harness: HubHarness, auditor: str, earlier: list[str]) -> Evidence:
     return await fetch_evidence(
-        harness.client(auditor),
+        harness.typed_client(auditor),
         cell_id=CELL_ID,
         origin=ORIGIN,
         root_key=harness.cell.root.public.to_text(),
