@@ -13,7 +13,7 @@ import msgspec
 import structlog
 
 from livcr_exchange.audit.checkpoint import Checkpoint, open_checkpoint
-from livcr_exchange.audit.merkle import verify_consistency
+from livcr_exchange.audit.continuity import check_consistent, proof_needed
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.hub_answers import DirectoryListing
@@ -134,16 +134,18 @@ class CheckpointTracker:
         return checkpoint
 
     async def _check_consistent(self, old: Checkpoint, new: Checkpoint) -> None:
-        if new.size == old.size:
-            if new.root != old.root:
-                raise LogForked(f"two different roots for tree size {new.size}")
-            return
-        small, large = (old, new) if old.size < new.size else (new, old)
-        if small.size == 0:
-            return
+        """The core's continuity rule, the proof fetched from the hub.
+
+        Raises:
+            LogForked: the checkpoints contradict each other, or the hub cannot prove they
+                do not.
+            HubRefused, aiohttp.ClientError: the hub did not answer (the next round retries).
+        """
         try:
-            proof = await self._client.consistency(small.size, large.size)
-            verify_consistency(small.size, large.size, small.root, large.root, proof)
+            sizes = proof_needed(old, new)
+            if sizes is None:
+                return
+            check_consistent(old, new, await self._client.consistency(*sizes))
         except LivcrError as exc:
             raise LogForked(
                 f"checkpoint {new.size} is not consistent with checkpoint {old.size}: {exc}"

@@ -28,10 +28,10 @@ from livcr_exchange.audit.leaves import (
 )
 from livcr_exchange.audit.merkle import leaf_hash
 from livcr_exchange.cases import INITIAL_STATE, CaseState, ClosureReason, transition
+from livcr_exchange.constants import LABEL_STATEMENT
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, Replayed, UnknownSender
-from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.hub_answers import DeliveryItem, EnvelopeFrame, ReceiptAnswer
 from livcr_exchange.policy import (
     CaseView,
@@ -60,7 +60,7 @@ from .visibility import SEES_EVERY_LEAF, case_of, leaf_is_readable
 
 log = structlog.get_logger("livcr.hub")
 NO_MESSAGE = bytes(16)
-STATEMENT_HASH_LABEL = b"livcr-exchange/v1 statement\x00"
+STATEMENT_HASH_LABEL = LABEL_STATEMENT  # the core's; named here for the hub's tests
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -424,12 +424,7 @@ async def upload_prekeys(hub: Hub, caller: AuthenticatedRequest, statements: lis
         )
         batch.leaves.append(
             pending_leaf(
-                DirectoryChange(
-                    hub.clock(),
-                    StatementType.PREKEY,
-                    caller.participant_id,
-                    labelled_hash(STATEMENT_HASH_LABEL, signed),
-                )
+                DirectoryChange.of(hub.clock(), StatementType.PREKEY, caller.participant_id, signed)
             )
         )
     await hub.store.commit(batch)

@@ -22,7 +22,6 @@ from livcr_exchange.audit.merkle import LeafHashList, leaf_hash, root_hash
 from livcr_exchange.cases import CaseState
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
-from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey, IdentityPublicKey
 from livcr_exchange.policy import roles_on_some_case
 from livcr_exchange.purposes import CATALOGUE
@@ -31,7 +30,7 @@ from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocatio
 
 from .config import HubConfig
 from .keyfiles import write_log_key, write_root_key
-from .operations import STATEMENT_HASH_LABEL, pending_leaf
+from .operations import pending_leaf
 from .store.base import HubStore, StoreError, WriteBatch
 from .store.migrations import MigrationReport
 from .store.sqlite import SQLiteStore
@@ -228,8 +227,7 @@ async def revoke(
 
 
 def _directory_leaf(now: int, kind: StatementType, participant_id: str, signed: bytes) -> Any:
-    leaf = DirectoryChange(now, kind, participant_id, labelled_hash(STATEMENT_HASH_LABEL, signed))
-    return pending_leaf(leaf)
+    return pending_leaf(DirectoryChange.of(now, kind, participant_id, signed))
 
 
 async def load_directory(store: HubStore, config: HubConfig) -> Directory:

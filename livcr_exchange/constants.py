@@ -14,6 +14,8 @@ LABEL_KEY_ID: Final = b"livcr-exchange/v1 key id\x00"
 LABEL_DIRECTORY_ENTRY: Final = b"livcr-exchange/v1 directory entry\x00"
 LABEL_REVOCATION: Final = b"livcr-exchange/v1 revocation\x00"
 LABEL_PREKEY: Final = b"livcr-exchange/v1 prekey\x00"
+# A directory-change leaf names its signed statement by this hash (spec §10).
+LABEL_STATEMENT: Final = b"livcr-exchange/v1 statement\x00"
 LABEL_HEADER_CORE: Final = b"livcr-exchange/v1 header core\x00"
 LABEL_WRAP_INFO: Final = b"livcr-exchange/v1 wrap\x00"
 LABEL_COMMITMENT: Final = b"livcr-exchange/v1 key commitment\x00"

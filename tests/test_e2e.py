@@ -200,10 +200,10 @@ def test_body_with_an_unknown_field_is_refused_after_opening(cell: Cell) -> None
     referral = body("aanmelding") | {"nickname": "Sammy"}
     message_id = asyncio.run(submit_around_the_gateway(cell, "caw", "coord", case_ref, referral))
     deadline = time.monotonic() + 15
-    while not coord.query("SELECT code FROM rejections WHERE message_id = ?", message_id):
+    while not coord.query("SELECT code FROM quarantine WHERE message_id = ?", message_id):
         assert time.monotonic() < deadline, coord.log()[-2000:]
         time.sleep(0.05)
-    assert coord.query("SELECT code FROM rejections WHERE message_id = ?", message_id) == [
+    assert coord.query("SELECT code FROM quarantine WHERE message_id = ?", message_id) == [
         ("body_schema_violation",)
     ]
     assert coord.dossier(case_ref) == []
@@ -519,7 +519,7 @@ def test_gateway_halts_on_a_log_that_forks(tmp_path: Path) -> None:
             "SELECT COUNT(*) FROM deliveries WHERE message_id = ?", waiting
         ) == [(1,)]
         assert coord.query("SELECT COUNT(*) FROM dossier WHERE message_id = ?", waiting) == [(0,)]
-        assert coord.query("SELECT COUNT(*) FROM rejections WHERE message_id = ?", waiting) == [
+        assert coord.query("SELECT COUNT(*) FROM quarantine WHERE message_id = ?", waiting) == [
             (0,)
         ]
         later = coord.wait_status(lambda s: s["connected"] is False, timeout=10)

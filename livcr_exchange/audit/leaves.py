@@ -14,6 +14,7 @@ from ..constants import (
     HASH_BYTES,
     LABEL_DELIVERY_RECEIPT,
     LABEL_ENVELOPE_HASH,
+    LABEL_STATEMENT,
     MAX_RECIPIENTS,
     MESSAGE_ID_BYTES,
     SIGNATURE_BYTES,
@@ -100,12 +101,24 @@ class DeliveryReceipt:
         )
 
 
+def statement_hash(signed: bytes) -> bytes:
+    """How a directory-change leaf names a signed statement."""
+    return labelled_hash(LABEL_STATEMENT, signed)
+
+
 @dataclass(frozen=True)
 class DirectoryChange:
     logged_at: int
     statement_type: int  # 0x01 entry, 0x02 revocation, 0x03 prekey
     participant_id: str
     statement_hash: bytes
+
+    @classmethod
+    def of(
+        cls, logged_at: int, statement_type: int, participant_id: str, signed: bytes
+    ) -> DirectoryChange:
+        """The leaf that logs the signed statement ``signed``."""
+        return cls(logged_at, statement_type, participant_id, statement_hash(signed))
 
     def encode(self) -> bytes:
         return (

@@ -20,10 +20,10 @@ import msgspec
 
 from ..audit.checkpoint import Checkpoint
 from ..audit.leaves import DirectoryChange, Leaf, decode_leaf
+from ..audit.leaves import statement_hash as leaf_statement_hash
 from ..audit.merkle import LeafHashList, leaf_hash, root_hash, verify_consistency
 from ..directory import Directory
 from ..errors import CheckpointInvalid, Malformed, ProofInvalid
-from ..hashing import labelled_hash
 from ..keys import IdentityPublicKey
 from ..statements import DirectoryEntry, Revocation
 from .model import CheckpointSeen
@@ -31,7 +31,6 @@ from .witnessing import checkpoint_seen
 
 EVIDENCE_FORMAT: Final = "livcr-audit-evidence/1"
 # The hash a directory-change leaf carries of its signed statement (spec §10.4).
-STATEMENT_HASH_LABEL: Final = b"livcr-exchange/v1 statement\x00"
 
 
 class LeafRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -141,7 +140,7 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
         *zip(revocations, directory.revocations, strict=True),
     ]
     for signed, statement in pairs:
-        statement_hash = labelled_hash(STATEMENT_HASH_LABEL, signed)
+        statement_hash = leaf_statement_hash(signed)
         if statement_hash not in logged:
             raise ProofInvalid(f"a directory statement of {statement.participant_id} is not logged")
         statements[statement_hash] = statement
