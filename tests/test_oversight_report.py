@@ -30,7 +30,6 @@ from livcr_exchange.errors import (
     ProofInvalid,
     UnknownSender,
 )
-from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.oversight import (
     Auditor,
@@ -43,7 +42,6 @@ from livcr_exchange.oversight import (
 )
 from livcr_exchange.oversight.evidence import (
     EVIDENCE_FORMAT,
-    STATEMENT_HASH_LABEL,
     ConsistencyRecord,
     Evidence,
     LeafRecord,
@@ -78,7 +76,7 @@ def entry(pid: str, role: Role, key: IdentityKey) -> bytes:
 
 
 def statement_leaf(at: int, kind: StatementType, pid: str, signed: bytes) -> DirectoryChange:
-    return DirectoryChange(at, kind, pid, labelled_hash(STATEMENT_HASH_LABEL, signed))
+    return DirectoryChange.of(at, kind, pid, signed)
 
 
 def scenario() -> tuple[list[bytes], list[bytes], list[Leaf]]:
