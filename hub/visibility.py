@@ -11,6 +11,7 @@ from __future__ import annotations
 from livcr_exchange.audit.leaves import (
     CaseMembership,
     CaseTransition,
+    DeliveryDropped,
     DeliveryReceipt,
     DirectoryChange,
     EnvelopeAccepted,
@@ -30,7 +31,7 @@ def named_participants(leaf: Leaf) -> frozenset[str]:
     match leaf:
         case EnvelopeAccepted():
             named = (leaf.sender_id, *leaf.recipients)
-        case DeliveryReceipt():
+        case DeliveryReceipt() | DeliveryDropped():
             named = (leaf.recipient_id,)
         case CaseMembership():
             named = (leaf.actor_id, *leaf.added, *leaf.removed)

@@ -15,7 +15,8 @@ from typing import Any
 import msgspec
 
 from .audit.checkpoint import open_checkpoint
-from .audit.merkle import verify_consistency, verify_inclusion
+from .audit.leaves import decode_leaf
+from .audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from .cases import CaseState, ClosureReason, transition
 from .directory import Directory
 from .envelope import open_envelope
@@ -166,6 +167,20 @@ class CheckpointVector(Vector, tag="checkpoint", frozen=True):
         return OK
 
 
+class LeafVector(Vector, tag="log_leaf", frozen=True):
+    leaf: str  # hex of the leaf's canonical encoding
+    leaf_hash: str  # hex; a receiver recomputes it (spec §10.1)
+    fields: dict[str, Any] = {}  # the decoded fields, bytes as hex, for expect == "ok"
+
+    def run(self) -> str:
+        data = bytes.fromhex(self.leaf)
+        decoded = decode_leaf(data)
+        if leaf_hash(data).hex() != self.leaf_hash or decoded.encode() != data:
+            return "leaf_differs"
+        actual = {k: v.hex() if isinstance(v, bytes) else v for k, v in vars(decoded).items()}
+        return OK if actual == self.fields else "leaf_differs"
+
+
 class InclusionVector(Vector, tag="inclusion_proof", frozen=True):
     leaf_hash: str  # hex
     index: int
@@ -298,6 +313,7 @@ VectorKinds = (
     | KeyLookupVector
     | SecretKeyFileVector
     | CheckpointVector
+    | LeafVector
     | InclusionVector
     | ConsistencyVector
     | PolicyVector

@@ -23,6 +23,7 @@ from typing import Any
 import nacl.utils
 
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
+from livcr_exchange.audit.leaves import DeliveryDropped, DropReason
 from livcr_exchange.audit.merkle import (
     LeafHashList,
     consistency_proof,
@@ -850,6 +851,7 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
             "root": root_hash(tree, 7).hex(),
         }
 
+    yield from leaf_vectors()
     proof = inclusion_proof(tree, 5, 7)
     yield inclusion("inclusion_proof_ok", "ok", 5, proof, tree.leaf(5))
     yield inclusion("inclusion_proof_wrong_index", "proof_invalid", 4, proof, tree.leaf(5))
@@ -882,6 +884,41 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
         "consistency_proof_tampered_hash", "proof_invalid", 3, [*good[:-1], flip(good[-1], 31)]
     )
     yield consistency("consistency_proof_truncated", "proof_invalid", 3, good[:-1])
+
+
+def leaf_vectors() -> Iterator[dict[str, Any]]:
+    """The delivery-dropped leaf (spec §10.4): one positive, a reason outside the list, a cut."""
+    dropped = DeliveryDropped(
+        1_760_000_000,
+        det("dropped message id", 16),
+        "caw",
+        det("dropped envelope hash", 32),
+        3_145_728,
+        DropReason.UNDELIVERABLE,
+    )
+    good = dropped.encode()
+
+    def vector(name: str, expect: str, data: bytes, **fields: Any) -> dict[str, Any]:
+        return {
+            "kind": "log_leaf",
+            "name": name,
+            "expect": expect,
+            "leaf": data.hex(),
+            "leaf_hash": leaf_hash(data).hex(),
+            **fields,
+        }
+
+    values = {k: v.hex() if isinstance(v, bytes) else str(v) for k, v in vars(dropped).items()}
+    values["logged_at"], values["size"] = dropped.logged_at, dropped.size
+    yield vector("leaf_delivery_dropped_ok", "ok", good, fields=values)
+    other = good[: -len(b"undeliverable")] + b"because-i-can"
+    yield vector(
+        "leaf_delivery_dropped_unknown_reason",
+        "malformed",
+        other,
+        comment="the reason is an ident from the closed list of spec §10.4",
+    )
+    yield vector("leaf_delivery_dropped_truncated", "malformed", good[:-1])
 
 
 POLICY_PARTICIPANTS: dict[str, dict[str, Any]] = {
@@ -1172,7 +1209,7 @@ AREAS: dict[str, str] = {
     "receiver check (spec §6.6).",
     "statements": "Directory entries, revocations, prekey statements and key lookups (spec §5).",
     "keyfile": "Passphrase-protected secret-key files (spec §5.7).",
-    "audit": "Checkpoints and Merkle inclusion and consistency proofs (spec §10).",
+    "audit": "Checkpoints, log leaves, Merkle inclusion and consistency proofs (spec §10).",
     "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",
