@@ -22,6 +22,8 @@ from livcr_exchange.wire import check_ident
 from . import operator
 from .app import create_app
 from .config import ConfigError, HubConfig, load_config
+from .console import cli as console_cli
+from .console.app import console_listener
 from .keyfiles import KeyFileError, read_log_key, read_root_key
 from .store.base import StoreError
 
@@ -82,11 +84,22 @@ def hub_group() -> None:
     default=None,
     help="Keep the store in this PostgreSQL database (postgresql://...) instead of SQLite.",
 )
-def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
-    """Create a cell in DIRECTORY: root key, log key, config; the store is made on first use.
+@click.option(
+    "--console-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="The operator's console's port on 127.0.0.1 [default: --port + 100].",
+)
+def init(
+    directory: Path, cell_id: str, port: int, dsn: str | None, console_port: int | None
+) -> None:
+    """Create a cell in DIRECTORY: root key, log key, config, console operator `admin`; the
+    store is made on first use.
 
     The root key is encrypted under a passphrase ($LIVCR_ROOT_PASSPHRASE or a prompt); keep it
-    offline once participants are enrolled. With --dsn, run `livcr hub migrate` next.
+    offline once participants are enrolled. The console operator's password is
+    $LIVCR_OPERATOR_PASSWORD, or a random one shown once. With --dsn, run `livcr hub migrate`
+    next.
     """
     try:
         check_ident(cell_id, "cell id")
@@ -98,7 +111,12 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
         raise click.BadParameter("a postgresql:// URL on one line", param_hint="--dsn")
     try:
         made = operator.init_cell(
-            directory, cell_id, root_passphrase(confirm=True), port=port, dsn=dsn
+            directory,
+            cell_id,
+            root_passphrase(confirm=True),
+            port=port,
+            dsn=dsn,
+            console_port=console_port or (port + 100 if port <= 65435 else port - 100),
         )
     except FileExistsError as exc:
         raise click.ClickException(
@@ -107,6 +125,9 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
     click.echo(f"config:   {made['config']}")
     click.echo(f"root key: {made['root_key']}  (secret in root.secret, passphrase-protected)")
     click.echo(f"log key:  {made['log_key']}  (secret in log.key, mode 0600)")
+    password = console_cli.create_first_operator(load(Path(made["config"])), "admin")
+    shown = f"password {password} (shown once)" if password else "password from the environment"
+    click.echo(f"console:  operator admin, {shown}")
 
 
 @hub_group.command("serve")
@@ -136,6 +157,8 @@ def serve(config_path: Path, port: int | None) -> None:
             config.path(config.tls.cert_file), config.path(config.tls.key_file)
         )
     app = create_app(config, store=operator.open_store(config), log_key=log_key)
+    if config.console is not None:
+        app.cleanup_ctx.append(console_listener(config.console, ssl_context))
     web.run_app(
         app,
         host=config.hub.host,
@@ -378,5 +401,8 @@ def audit_export(
         out.write_text(lines)
         click.echo(f"wrote {len(records)} records to {out}", err=True)
 
+
+for _command in console_cli.COMMANDS:
+    hub_group.add_command(_command)
 
 COMMANDS = (hub_group,)

@@ -37,6 +37,15 @@ class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The operator's console: its own listener, apart from the participants' API."""
+
+    host: str = "127.0.0.1"  # loopback: reach it through an SSH tunnel or a local proxy
+    port: Port = 8701
+    operators_file: str = "operators.json"  # Argon2id hashes of the operator credentials, 0600
+    session_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 480
+
+
 class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cell_id: str
     root_key: str  # livcr-ed25519:... (the cell root's public key)
@@ -49,6 +58,7 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     )
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 365
     checkpoint_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    locale: Literal["nl", "en"] = "nl"  # the operator's console speaks Dutch or English
 
 
 class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -57,6 +67,7 @@ class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     logging: LoggingConfig = LoggingConfig()
     tls: TLSConfig | None = None
     base_dir: str = "."  # set by load_config: relative paths are relative to the file
+    console: ConsoleConfig | None = None  # no [console] section: no operator's console
 
     @property
     def origin(self) -> str:

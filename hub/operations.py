@@ -119,8 +119,9 @@ async def record_refusal(
 
     ``reason`` is the precise one, for our own log only; the leaf holds the code.
     """
-    leaf = Refusal(hub.clock(), caller, action, code, message_id)
-    await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)]))
+    now = hub.clock()
+    leaf = Refusal(now, caller, action, code, message_id)
+    await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)], refusals=[(now, code)]))
     log.info("refusal", participant=caller, action=action, code=code, reason=reason)
 
 

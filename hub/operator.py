@@ -80,12 +80,19 @@ async def opened(config: HubConfig) -> AsyncIterator[HubStore]:
 
 
 def init_cell(
-    directory: Path, cell_id: str, passphrase: bytes, *, port: int = 8700, dsn: str | None = None
+    directory: Path,
+    cell_id: str,
+    passphrase: bytes,
+    *,
+    port: int = 8700,
+    dsn: str | None = None,
+    console_port: int | None = None,
 ) -> dict[str, Path | str]:
     """Create a cell's root key, the hub's log key and a config; the store is made on first use.
 
     With ``dsn`` the store is that PostgreSQL database (`livcr hub migrate` prepares it), else
-    a SQLite file beside the config.
+    a SQLite file beside the config. With ``console_port`` the config has a [console] section:
+    the operator's console listens there on 127.0.0.1.
 
     Raises:
         FileExistsError: the folder already holds a cell.
@@ -115,6 +122,12 @@ def init_cell(
         )
         + "[logging]\n"
         'format = "json"\n'
+        + (
+            ""
+            if console_port is None
+            else f'\n[console]\nhost = "127.0.0.1"\nport = {console_port}\n'
+            'operators_file = "operators.json"\n'
+        )
     )
     return {
         "config": config_path,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from livcr_exchange.errors import Replayed
 
@@ -97,6 +97,7 @@ class WriteBatch:
     prekeys: list[tuple[str, bytes, bytes, int, int]] = field(default_factory=list)
     cases: list[CaseRecord] = field(default_factory=list)  # upserts, whole record
     leaves: list[PendingLeaf] = field(default_factory=list)
+    refusals: list[tuple[int, str]] = field(default_factory=list)  # (at, code): no content
 
 
 @dataclass(frozen=True)
@@ -216,4 +217,12 @@ class HubStore(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Queue depths and sizes for `livcr hub status` and /metrics."""
+        ...
+
+    async def operator_rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query of the operator's console (hub/console/queries.py).
+
+        ``sql`` is constant text in portable SQL with ``?`` placeholders; every value is a
+        bound parameter.
+        """
         ...

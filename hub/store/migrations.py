@@ -126,10 +126,37 @@ _RESUBMISSION: tuple[Statement, ...] = (
             WHERE e.message_id = seen.message_id AND e.sender_id = seen.sender_id)""",
 )
 
+_CONSOLE: tuple[Statement, ...] = (
+    # The operator's console reads queue ages and sizes per recipient from one index, without
+    # joining a queue of 10^5 deliveries to its envelopes on every page.
+    "ALTER TABLE deliveries ADD COLUMN accepted_at BIGINT",
+    "ALTER TABLE deliveries ADD COLUMN size BIGINT",
+    """UPDATE deliveries SET
+        accepted_at = (SELECT e.accepted_at FROM envelopes e
+            WHERE e.message_id = deliveries.message_id),
+        size = (SELECT length(e.blob) FROM envelopes e
+            WHERE e.message_id = deliveries.message_id)""",
+    """CREATE INDEX IF NOT EXISTS deliveries_recipient_age
+        ON deliveries (recipient_id, accepted_at, size)""",
+    # Refused requests, content-free (time and code only), to chart refusals by code over time;
+    # the refusal leaves say the same but are not indexed by time.
+    """CREATE TABLE IF NOT EXISTS refusals (
+        seq {seq},
+        at BIGINT NOT NULL,
+        code TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS refusals_at ON refusals (at, code)",
+    # Retention rounds that removed something: when, and how many rows (counts only).
+    """CREATE TABLE IF NOT EXISTS purges (
+        seq {seq},
+        at BIGINT NOT NULL,
+        removed BIGINT NOT NULL)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline", _BASELINE),
     Migration(2, "scale-out: shared request nonces, purge queue, queue indexes", _SCALE_OUT),
     Migration(3, "resubmission: the log index of each accepted pair", _RESUBMISSION),
+    Migration(4, "console: queue ages per recipient, refusals and purges by time", _CONSOLE),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -411,6 +411,12 @@ class SQLiteStore:
 
         return await self._read_with(run)
 
+    async def operator_rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await self._read_with(
+            lambda c: c.execute(sql, tuple(params)).fetchall()
+        )
+        return rows
+
     async def purge_due(self, now: int, limit: int) -> int:
         def run(c: sqlite3.Connection) -> int:
             removed = 0
@@ -429,6 +435,8 @@ class SQLiteStore:
                         "DELETE FROM purge_queue WHERE case_ref = ? AND due_at = ?",
                         (case_ref, due_at),
                     )
+            if removed:  # the console's retention page: when, and how many rows (no names)
+                c.execute("INSERT INTO purges (at, removed) VALUES (?, ?)", (now, removed))
             return removed
 
         removed = await self._write_with(run)
@@ -542,8 +550,9 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
             ),
         )
         c.executemany(
-            "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
-            [(r, env.message_id) for r in env.recipients],
+            "INSERT INTO deliveries (recipient_id, message_id, accepted_at, size)"
+            " VALUES (?, ?, ?, ?)",
+            [(r, env.message_id, env.accepted_at, len(env.blob)) for r in env.recipients],
         )
     for recipient_id, message_id in batch.acks:
         c.execute(
@@ -577,6 +586,7 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
             " purge_after = excluded.purge_after",
             case_to_row(case),
         )
+    c.executemany("INSERT INTO refusals (at, code) VALUES (?, ?)", batch.refusals)
     c.executemany(
         "INSERT INTO leaves (idx, leaf_hash, data, case_ref) VALUES (?, ?, ?, ?)",
         [
