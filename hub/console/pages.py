@@ -51,7 +51,7 @@ async def overview(view: View) -> str:
     rows = [
         (w["serving"], "serving", f"{w['yes_since']} {time_html(view.started_at, w)}"),
         (w["store"], "store", f"{escape(hub.config.store.kind)}, {w['reachable']}"),
-        (w["log_size"], "log-size", str(hub.log.size)),
+        (w["log_size"], "log-size", str(await hub.store.tree_size())),
         (w["last_checkpoint"], "checkpoint-size", str(size)),
         (w["cosignatures"], "cosignatures", str(cosigned)),
         (w["pending"], "pending-total", str(await queries.pending_total(hub.store))),
@@ -158,7 +158,7 @@ async def log_page(view: View) -> str:
         f'<button type="submit">{w["verify_start"]}</button></form>'
     )
     return (
-        facts([(w["log_size"], "log-size", str(hub.log.size))])
+        facts([(w["log_size"], "log-size", str(await hub.store.tree_size()))])
         + f"<h2>{w['checkpoints_chart']}</h2>{chart}"
         + f"<h2>{w['verify']}</h2><p>{w['incremental']}</p>{form}"
         + _verification_html(verification, w)

@@ -10,31 +10,26 @@ case references, the message ids and the names of the people in the bodies.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import os
 import sqlite3
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import msgspec
+from hubproc import ROOT_PASSPHRASE, HubProcess, free_port
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from hubproc import ROOT_PASSPHRASE, HubProcess, free_port  # noqa: E402
-
-from hub import operator  # noqa: E402
-from hub.console.operators import add_operator  # noqa: E402
-from hub.keyfiles import read_root_key  # noqa: E402
-from livcr_exchange.purpose_examples import example_body  # noqa: E402
-from livcr_exchange.purposes import CATALOGUE  # noqa: E402
-from livcr_exchange.roles import Role  # noqa: E402
-from livcr_exchange.service.hub_client import HubRefused  # noqa: E402
+from hub import operator
+from hub.console.operators import add_operator
+from hub.keyfiles import read_root_key
+from livcr_exchange.purpose_examples import example_body
+from livcr_exchange.purposes import CATALOGUE
+from livcr_exchange.roles import Role
+from livcr_exchange.service.hub_client import HubRefused
 
 OPERATOR = "oncall"
 PASSWORD = "a console password for tests"  # noqa: S105  (a test fixture)
@@ -46,7 +41,7 @@ ROLES = {
     "ocmw": Role.DEELNEMER,
     "school": Role.AANMELDER_EXTERN,
 }
-# (sender, recipients, purpose)
+# Each message: its sender, its recipients, its purpose.
 REFERRAL = (
     ("school", ["coord"], "aanmelding"),
     ("coord", ["school"], "terugkoppeling_aanmelder"),
@@ -143,6 +138,10 @@ async def _populate(cell: DemoCell) -> None:
         for sender in ("caw", "caw", "school"):
             with contextlib.suppress(HubRefused):
                 await hub.client(sender, session).submit(b"not an envelope")
+        answer = _body("screening_antwoord")  # the school was never asked: not its purpose
+        envelope = hub.seal("school", ["coord"], answer, "screening_antwoord", cell.case_refs[1])
+        with contextlib.suppress(HubRefused):
+            await hub.client("school", session).submit(envelope)
 
 
 async def _send(
@@ -159,8 +158,3 @@ async def _send(
 
 def _body(purpose: str) -> bytes:
     return msgspec.json.encode(example_body(purpose))
-
-
-def count_lines(rows: list[tuple[Any, ...]]) -> Iterator[str]:
-    for row in rows:
-        yield " ".join(str(v) for v in row)
