@@ -84,7 +84,7 @@ async def test_drop_removes_one_delivery_and_logs_a_leaf(store: HubStore) -> Non
     assert dropped.size == 64
     assert await deliveries.list_queue(store, "clb", 10) == []
     assert len(await deliveries.list_queue(store, "coord", 10)) == 1  # the other recipient's stays
-    ((index, _, data),) = await store.leaves(dropped.leaf_index, dropped.leaf_index + 1)
+    ((_, _, data),) = await store.leaves(dropped.leaf_index, dropped.leaf_index + 1)
     assert data is not None
     leaf = decode_leaf(data)
     assert isinstance(leaf, DeliveryDropped)
