@@ -6,6 +6,7 @@ returns the body; ``layout.page`` frames it.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
@@ -248,7 +249,8 @@ async def deliveries_page(view: View, message: str = "") -> str:
     parts = [f'<p class="notice" role="status">{message}</p>' if message else ""]
     parts.append(table(w["queues"], head, summary, metric="queues"))
     parts.append(f"<h2>{w['stuck']}</h2><p>{w['drop_note']}</p>")
-    for pid in waiting:
+    oldest = await asyncio.gather(*(queries.oldest(hub.store, p, OLDEST_SHOWN) for p in waiting))
+    for pid, queued in zip(waiting, oldest, strict=True):
         rows = [
             [
                 str(d.seq),
@@ -257,7 +259,7 @@ async def deliveries_page(view: View, message: str = "") -> str:
                 str(d.size),
                 _drop_form(view, pid, d.seq),
             ]
-            for d in await queries.oldest(hub.store, pid, OLDEST_SHOWN)
+            for d in queued
         ]
         head = [w["delivery"], w["accepted"], w["age"], w["bytes"], w["drop"]]
         parts.append(table(escape(pid), head, rows, metric=f"oldest-{escape(pid)}"))

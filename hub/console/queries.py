@@ -14,12 +14,17 @@ HOUR = 3600
 DAY = 86_400
 WEEK = 7 * DAY
 
-# One pass over the (recipient_id, accepted_at, size) index: no join with the envelopes.
-_QUEUES = """SELECT recipient_id, COUNT(*), COALESCE(SUM(size), 0), MIN(accepted_at),
-    SUM(CASE WHEN accepted_at <= ? THEN 1 ELSE 0 END),
-    SUM(CASE WHEN accepted_at <= ? THEN 1 ELSE 0 END),
-    SUM(CASE WHEN accepted_at <= ? THEN 1 ELSE 0 END)
-    FROM deliveries GROUP BY recipient_id ORDER BY recipient_id"""
+# Per recipient: the hourly counts kept by the store's triggers (migration 4), the oldest
+# delivery by an index seek, and how many wait longer than each age, in whole hours before the
+# age's hour. The rows of the hour an age falls in are then counted one by one (_BOUNDARY).
+_QUEUES = """SELECT h.recipient_id, SUM(h.deliveries), SUM(h.bytes),
+    (SELECT MIN(d.accepted_at) FROM deliveries d WHERE d.recipient_id = h.recipient_id),
+    SUM(CASE WHEN h.hour < ? THEN h.deliveries ELSE 0 END),
+    SUM(CASE WHEN h.hour < ? THEN h.deliveries ELSE 0 END),
+    SUM(CASE WHEN h.hour < ? THEN h.deliveries ELSE 0 END)
+    FROM delivery_hours h GROUP BY h.recipient_id ORDER BY h.recipient_id"""
+_BOUNDARY = """SELECT recipient_id, COUNT(*) FROM deliveries
+    WHERE accepted_at >= ? AND accepted_at <= ? GROUP BY recipient_id"""
 _OLDEST = """SELECT seq, accepted_at, size FROM deliveries WHERE recipient_id = ?
     ORDER BY accepted_at, seq LIMIT ?"""
 _REFUSALS = """SELECT at / ?, code, COUNT(*) FROM refusals WHERE at >= ?
@@ -33,7 +38,7 @@ _PURGE_QUEUE = """SELECT COUNT(*), MIN(due_at),
 _LAST_PURGE = "SELECT at, removed FROM purges ORDER BY seq DESC LIMIT 1"
 _PURGES_SINCE = "SELECT COUNT(*), COALESCE(SUM(removed), 0) FROM purges WHERE at >= ?"
 _CHECKPOINTS = "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT ?"
-_PENDING = "SELECT COUNT(*) FROM deliveries"
+_PENDING = "SELECT COALESCE(SUM(deliveries), 0) FROM delivery_hours"
 
 
 @dataclass(frozen=True)
@@ -75,12 +80,19 @@ async def pending_total(store: HubStore) -> int:
 
 
 async def queues(store: HubStore, now: int) -> dict[str, Queue]:
-    rows = await store.operator_rows(_QUEUES, (now - HOUR, now - DAY, now - WEEK))
+    """Every recipient with pending deliveries: its count, bytes, oldest and ages (exact)."""
+    ages = (now - HOUR, now - DAY, now - WEEK)
+    hours = [age // HOUR for age in ages]
+    rows = await store.operator_rows(_QUEUES, hours)
+    older = {str(r[0]): [int(r[4]), int(r[5]), int(r[6])] for r in rows}
+    for n, (age, hour) in enumerate(zip(ages, hours, strict=True)):
+        for pid, count in await store.operator_rows(_BOUNDARY, (hour * HOUR, age)):
+            if str(pid) in older:
+                older[str(pid)][n] += int(count)
     return {
-        str(r[0]): Queue(
-            str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]), int(r[5]), int(r[6])
-        )
+        str(r[0]): Queue(str(r[0]), int(r[1]), int(r[2]), int(r[3]), *older[str(r[0])])
         for r in rows
+        if int(r[1]) > 0
     }
 
 

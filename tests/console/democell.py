@@ -98,10 +98,12 @@ def people_names() -> set[str]:
     return names
 
 
-def create(folder: Path, dsn: str | None = None) -> DemoCell:
-    """The cell, configured with a console and one operator; not started."""
+def create(folder: Path, dsn: str | None = None, locale: str = "nl") -> DemoCell:
+    """The cell, configured with a console in ``locale`` and one operator; not started."""
     hub = HubProcess.create(folder, dict(ROLES), dsn=dsn)
     console_port = free_port()
+    text = hub.config_path.read_text()
+    hub.config_path.write_text(text.replace("[hub]\n", f'[hub]\nlocale = "{locale}"\n', 1))
     with hub.config_path.open("a") as config:
         config.write(f'\n[console]\nport = {console_port}\noperators_file = "operators.json"\n')
     add_operator(folder / "operators.json", OPERATOR, PASSWORD)

@@ -22,7 +22,7 @@ from livcr_exchange.audit.leaves import (
     envelope_hash,
 )
 
-NOW = 1_800_000_000
+NOW = 1_800_001_234  # not on an hour: the ages' boundaries fall inside hours
 FAR = 10**10
 
 
@@ -64,10 +64,15 @@ async def test_queues_by_age_and_size(store: HubStore) -> None:
     await store.commit(envelope(2, ("coord",), NOW - 2 * queries.DAY, 50))
     await store.commit(envelope(3, ("coord",), NOW - 2 * queries.HOUR, 25))
     await store.commit(envelope(4, ("coord",), NOW - 60, 10))
+    await store.commit(envelope(5, ("coord",), NOW - queries.HOUR - 10, 1))  # just over an hour
+    await store.commit(envelope(6, ("coord",), NOW - queries.HOUR + 10, 1))  # just under
     found = await queries.queues(store, NOW)
-    assert found["coord"] == queries.Queue("coord", 4, 185, NOW - 8 * queries.DAY, 3, 2, 1)
+    assert found["coord"] == queries.Queue("coord", 6, 187, NOW - 8 * queries.DAY, 4, 2, 1)
     assert found["clb"] == queries.Queue("clb", 1, 100, NOW - 8 * queries.DAY, 1, 1, 1)
-    assert await queries.pending_total(store) == 5
+    assert await queries.pending_total(store) == 7
+    await store.commit(WriteBatch(acks=[("coord", (5).to_bytes(16, "big"))]))
+    found = await queries.queues(store, NOW)
+    assert found["coord"] == queries.Queue("coord", 5, 186, NOW - 8 * queries.DAY, 3, 2, 1)
     oldest = await queries.oldest(store, "coord", 2)
     assert [(d.accepted_at, d.size) for d in oldest] == [
         (NOW - 8 * queries.DAY, 100),
