@@ -58,16 +58,18 @@ class Sessions:
     _sessions: dict[str, Session] = field(default_factory=dict)
     _failures: dict[str, list[float]] = field(default_factory=dict)
     _operators: dict[str, bytes] = field(default_factory=dict)
-    _operators_mtime: float = -1.0
+    _operators_version: tuple[int, int] = (-1, -1)
 
     def operators(self) -> dict[str, bytes]:
         """The credentials file, re-read when it changed (`livcr hub operator add|remove`)."""
         try:
-            mtime = self.operators_file.stat().st_mtime
+            found = self.operators_file.stat()
         except FileNotFoundError:
             return {}
-        if mtime != self._operators_mtime:
-            self._operators, self._operators_mtime = read_operators(self.operators_file), mtime
+        version = (found.st_ino, found.st_mtime_ns)  # each write replaces the file
+        if version != self._operators_version:
+            self._operators = read_operators(self.operators_file)
+            self._operators_version = version
         return self._operators
 
     def throttled(self, name: str) -> bool:
