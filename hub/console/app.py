@@ -33,6 +33,8 @@ STATIC = Path(__file__).parent / "static"
 CONSOLE_HUB = web.AppKey("console_hub", Hub)
 VERIFICATION = web.AppKey("verification", Verification)
 STARTED_AT = web.AppKey("started_at", int)
+# One drop at a time: a double-submitted form must find the delivery gone, not log it twice.
+DROP_LOCK = web.AppKey("drop_lock", asyncio.Lock)
 PageBody = Callable[[pages.View], Awaitable[str]]
 
 
@@ -47,6 +49,7 @@ def create_console_app(hub: Hub, console: ConsoleConfig, *, tls: bool) -> web.Ap
     )
     app[VERIFICATION] = Verification()
     app[STARTED_AT] = hub.clock()
+    app[DROP_LOCK] = asyncio.Lock()
     app.router.add_get("/login", show_login)
     app.router.add_post("/login", do_login)
     app.router.add_post("/logout", do_logout)
@@ -139,9 +142,10 @@ async def drop_delivery(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="participant, delivery and a listed reason") from exc
     view = _view(request)
     try:
-        dropped = await deliveries.drop(
-            view.hub.store, pid, seq, reason, now=view.now, operator=request[SESSION].operator
-        )
+        async with request.app[DROP_LOCK]:
+            dropped = await deliveries.drop(
+                view.hub.store, pid, seq, reason, now=view.now, operator=request[SESSION].operator
+            )
     except deliveries.NoSuchDelivery:
         message = view.words["drop_gone"]
     else:

@@ -3,7 +3,9 @@ session, and every answer's headers, error pages included."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,15 +18,19 @@ from hub.config import ConsoleConfig, parse_config
 from hub.console import security
 from hub.console.app import create_console_app
 from hub.console.operators import add_operator, remove_operator
+from hub.store.base import NewEnvelope, WriteBatch
 from hub.store.sqlite import SQLiteStore
+from livcr_exchange.audit.leaves import DeliveryDropped, decode_leaf
 from livcr_exchange.keys import IdentityKey
 
 ROOT = IdentityKey.from_seed(bytes(32))
 PASSWORD = "an operator password"  # noqa: S105  (a test fixture)
+FAR = 10**10
 
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[str]:
+    """The console's URL; one delivery waits for coord."""
     text = f'[hub]\ncell_id = "gent"\nroot_key = "{ROOT.public.to_text()}"\nlocale = "en"\n'
     config = parse_config(text + "checkpoint_interval_seconds = 3600\n", tmp_path)
     add_operator(tmp_path / "operators.json", "oncall", PASSWORD)
@@ -32,6 +38,9 @@ async def console(tmp_path: Path) -> AsyncIterator[str]:
     hub_app = create_app(config, store=store, log_key=IdentityKey.from_seed(bytes(range(32))))
     async with TestServer(hub_app) as hub_server:
         hub = hub_server.app[HUB]
+        message_id = bytes(range(16))
+        envelope = NewEnvelope(message_id, "caw", "aanmelding", "c-1", ("coord",), 1, FAR, b"x")
+        await hub.store.commit(WriteBatch(envelopes=[envelope]))
         async with TestServer(create_console_app(hub, ConsoleConfig(), tls=False)) as server:
             yield str(server.make_url(""))
 
@@ -71,3 +80,28 @@ async def test_removing_an_operator_ends_its_session(console: str, tmp_path: Pat
         async with http.get(console + "/", allow_redirects=False) as answer:
             assert answer.status == 303
             assert answer.headers["Location"] == "/login"
+
+
+async def test_a_double_submitted_drop_is_logged_once(console: str, tmp_path: Path) -> None:
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+        assert await log_in(http, console, PASSWORD) == 200
+        async with http.get(console + "/deliveries") as answer:
+            html = await answer.text()
+        match = re.search(r'name="csrf" value="([^"]+)"', html)
+        assert match is not None
+        seq = re.search(r'name="delivery" value="(\d+)"', html)
+        assert seq is not None
+        form = {"csrf": match.group(1), "participant": "coord", "delivery": seq.group(1)}
+        form["reason"] = "too_old"
+
+        async def drop() -> str:
+            async with http.post(console + "/deliveries/drop", data=form) as answer:
+                assert answer.status == 200
+                return await answer.text()
+
+        answers = await asyncio.gather(drop(), drop())
+    assert sum("logged as leaf" in a for a in answers) == 1
+    with sqlite3.connect(tmp_path / "hub.sqlite3") as connection:
+        rows = connection.execute("SELECT data FROM leaves").fetchall()
+    dropped = [d for (d,) in rows if isinstance(decode_leaf(bytes(d)), DeliveryDropped)]
+    assert len(dropped) == 1

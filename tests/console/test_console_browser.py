@@ -15,6 +15,7 @@ from browser import available, chromium, log_in, metric, wait_for
 from democell import OPERATOR, PASSWORD, DemoCell, create, populate
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select
 
 from livcr_exchange.audit.leaves import DeliveryDropped, DropReason, decode_leaf
@@ -193,3 +194,20 @@ async def test_headers_csrf_and_the_api_port(cell: DemoCell) -> None:
         for path in (*PAGES, "/login", "/static/console.js"):
             async with http.get(cell.hub.url + path, allow_redirects=False) as answer:
                 assert answer.status == 404, path  # the participants' API serves no console
+
+
+def test_keyboard_reaches_the_skip_link_and_every_form_has_labels(
+    cell: DemoCell, driver: webdriver.Chrome
+) -> None:
+    for path in PAGES:
+        driver.get(cell.console_url + path)
+        driver.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
+        assert driver.switch_to.active_element.get_attribute("class") == "skip"
+        for field in driver.find_elements(By.CSS_SELECTOR, "select, input:not([type=hidden])"):
+            labels = driver.find_elements(
+                By.CSS_SELECTOR, f"label[for='{field.get_attribute('id')}']"
+            )
+            assert labels, f"{path}: a field without a label"
+        for chart in driver.find_elements(By.CSS_SELECTOR, "svg"):
+            assert chart.get_attribute("role") == "img"
+            assert chart.get_attribute("aria-labelledby")
