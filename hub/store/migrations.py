@@ -170,11 +170,16 @@ _CONSOLE: tuple[Statement, ...] = (
         END""",
     ),
     # PostgreSQL: once per statement, over the rows it inserted or deleted (a group commit
-    # inserts hundreds at once).
+    # inserts hundreds at once). Each first locks the counts it will change in one order, so
+    # processes acknowledging and accepting at once cannot deadlock on them.
     (
         "postgresql",
         """CREATE OR REPLACE FUNCTION livcr_deliveries_counted() RETURNS trigger
         LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM 1 FROM delivery_hours h
+                WHERE (h.recipient_id, h.hour) IN
+                    (SELECT recipient_id, accepted_at / 3600 FROM added)
+                ORDER BY h.recipient_id, h.hour FOR UPDATE;
             INSERT INTO delivery_hours (recipient_id, hour, deliveries, bytes)
                 SELECT recipient_id, accepted_at / 3600, COUNT(*), SUM(size) FROM added
                 GROUP BY recipient_id, accepted_at / 3600
@@ -188,11 +193,17 @@ _CONSOLE: tuple[Statement, ...] = (
         "postgresql",
         """CREATE OR REPLACE FUNCTION livcr_deliveries_uncounted() RETURNS trigger
         LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM 1 FROM delivery_hours h
+                WHERE (h.recipient_id, h.hour) IN
+                    (SELECT recipient_id, accepted_at / 3600 FROM removed)
+                ORDER BY h.recipient_id, h.hour FOR UPDATE;
             UPDATE delivery_hours h SET deliveries = h.deliveries - g.n, bytes = h.bytes - g.b
                 FROM (SELECT recipient_id, accepted_at / 3600 AS hour, COUNT(*) AS n,
                              SUM(size) AS b FROM removed GROUP BY 1, 2) g
                 WHERE h.recipient_id = g.recipient_id AND h.hour = g.hour;
-            DELETE FROM delivery_hours WHERE deliveries <= 0;
+            DELETE FROM delivery_hours h USING (SELECT DISTINCT recipient_id,
+                    accepted_at / 3600 AS hour FROM removed) g
+                WHERE h.recipient_id = g.recipient_id AND h.hour = g.hour AND h.deliveries <= 0;
             RETURN NULL;
         END $$""",
     ),

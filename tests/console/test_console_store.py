@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -156,3 +157,46 @@ async def test_migration_4_fills_ages_of_queued_deliveries(tmp_path: Path) -> No
         assert found["coord"] == queries.Queue("coord", 1, 33, NOW - 50, 0, 0, 0)
     finally:
         await store.close()
+
+
+async def test_counts_stay_exact_under_concurrent_acks_on_postgresql(pg_dsn: str) -> None:
+    """Two hub processes acknowledging one queue at once, while a third accepts: the hourly
+    counts end equal to the rows, and no statement fails (no deadlock on the counts)."""
+    from hub.store.postgres import PostgresStore  # noqa: PLC0415
+
+    await PostgresStore(pg_dsn).migrate()
+    stores = [PostgresStore(pg_dsn, pool_size=4) for _ in range(3)]
+    for opened in stores:
+        await opened.open()
+    try:
+        for n in range(0, 200, 20):
+            batch = WriteBatch()
+            for m in range(n, n + 20):
+                one = envelope(m, ("coord", "clb"), NOW - m * queries.HOUR // 4, 10)
+                batch.envelopes += one.envelopes
+            await stores[0].commit(batch)
+
+        async def ack(store: HubStore, numbers: list[int]) -> None:
+            for start in range(0, len(numbers), 7):
+                acks = [("coord", m.to_bytes(16, "big")) for m in numbers[start : start + 7]]
+                await store.commit(WriteBatch(acks=acks))
+
+        async def accept() -> None:
+            for m in range(200, 260):
+                await stores[2].commit(envelope(m, ("coord",), NOW - m * 60, 10))
+
+        await asyncio.gather(
+            ack(stores[0], list(range(0, 200, 2))),
+            ack(stores[1], list(range(199, 0, -2))),
+            accept(),
+        )
+        found = await queries.queues(stores[0], NOW)
+        rows = await stores[0].operator_rows(
+            "SELECT recipient_id, COUNT(*) FROM deliveries GROUP BY recipient_id", ()
+        )
+        assert {pid: q.count for pid, q in found.items()} == {str(p): int(c) for p, c in rows}
+        assert found["coord"].count == 60
+        assert found["clb"].count == 200
+    finally:
+        for opened in stores:
+            await opened.close()
