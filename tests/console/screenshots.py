@@ -45,13 +45,22 @@ def main(out: Path) -> int:
                 for name, path in PAGES.items():
                     if name != "login":
                         driver.get(cell.console_url + path)
-                        height = driver.execute_script("return document.body.scrollHeight")
-                        driver.set_window_size(1280, max(int(height) + 40, 600))
+                        _whole_page(driver)
                         driver.save_screenshot(str(out / f"{name}.png"))
                     print(f"wrote {out / name}.png")  # noqa: T201  (a make target reports its output)
         finally:
             cell.hub.stop()
     return 0
+
+
+def _whole_page(driver: object) -> None:
+    """Make the viewport as tall as the page, so the screenshot holds all of it."""
+    metrics = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})  # type: ignore[attr-defined]
+    height = int(metrics["cssContentSize"]["height"]) + 16
+    driver.execute_cdp_cmd(  # type: ignore[attr-defined]
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1280, "height": max(height, 600), "deviceScaleFactor": 1, "mobile": False},
+    )
 
 
 def _verified(driver: object, base_url: str) -> bool:
