@@ -55,6 +55,17 @@ class SigningLog:
         checkpoint = Checkpoint(self.origin, size, root_hash(self.tree, size))
         return sign_checkpoint(checkpoint, self.origin, self.key)
 
+    # The hub collector's CheckpointSource protocol.
+    def checkpoint_note(self, size: int) -> bytes:
+        return self.note(size)
+
+    def consistency(self, old_size: int, new_size: int) -> list[bytes]:
+        return consistency_proof(self.tree, old_size, new_size)
+
+    @property
+    def size(self) -> int:
+        return len(self.tree)
+
     def request(self, old: int, new: int) -> bytes:
         proof = consistency_proof(self.tree, old, new) if 0 < old < new else []
         return AddCheckpoint(old, tuple(proof), self.note(new)).encode()

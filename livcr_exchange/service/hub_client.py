@@ -184,6 +184,21 @@ class HubClient:
         note: bytes = await self.call("GET", "/v1/log/checkpoint")
         return note
 
+    async def cosigned(self) -> bytes | None:
+        """The newest checkpoint with a quorum of witness cosignatures (spec §10.7), or None
+        when the hub has none yet.
+
+        Raises:
+            HubRefused: any other refusal.
+        """
+        try:
+            note: bytes = await self.call("GET", "/v1/log/cosigned")
+        except HubRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return note
+
     async def consistency(self, old: int, new: int) -> list[bytes]:
         answer = await self.call("GET", "/v1/log/consistency", query={"old": old, "new": new})
         return [base64.b64decode(h) for h in answer["proof"]]
