@@ -80,6 +80,7 @@ from .trust import (
     cached_directory,
     fetch_directory,
 )
+from .witness_key import read_witness_key
 from .witnessing import WitnessMonitor
 
 log = structlog.get_logger("livcr.gateway")
@@ -229,6 +230,7 @@ class Gateway:
             config.log_origin,
             config.hub_log_key,
             clock,
+            read_witness_key(config.path(".")),
         )
         self.directory = Directory(config.gateway.cell_id, config.root_key)
         self.peers = PeerPrekeys(store, self.client, config.suite)
@@ -364,6 +366,7 @@ class Gateway:
             )
             await self.trust.observe(await self.client.checkpoint())
             await self.witnesses.update_policy()
+            await self.witnesses.cosign(self.client)
             await self.witnesses.round(self.client)
         except TrustFailure as exc:
             self._halt(str(exc))

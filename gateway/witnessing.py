@@ -15,16 +15,18 @@ import json
 from collections.abc import Callable
 from typing import Any, Final
 
+import aiohttp
 import structlog
 
-from livcr_exchange.audit.cosignature import verify_cosigned_checkpoint
+from livcr_exchange.audit.cosignature import cosign, verify_cosigned_checkpoint
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey
-from livcr_exchange.service.hub_client import HubClient
+from livcr_exchange.service.hub_client import HubClient, HubRefused
 from livcr_exchange.witness_policy import WitnessPolicy, empty_policy
 
 from .store import GatewayStore
 from .trust import DIRECTORY_META_KEY, CheckpointTracker, DirectoryUntrusted, TrustFailure
+from .witness_key import GatewayWitness
 
 log = structlog.get_logger("livcr.gateway.witnessing")
 WITNESS_GRACE_ROUNDS: Final = 3
@@ -48,9 +50,12 @@ class WitnessMonitor:
         log_origin: str,
         log_key: IdentityPublicKey,
         clock: Callable[[], int],
+        witness: GatewayWitness | None = None,
         grace_rounds: int = WITNESS_GRACE_ROUNDS,
     ) -> None:
         self._clock = clock
+        self.witness = witness
+        self._cosigned_size = -1
         self._store = store
         self._tracker = tracker
         self._cell_id = cell_id
@@ -99,6 +104,30 @@ class WitnessMonitor:
             self.policy = policy
             await self._store.set_meta(POLICY_META_KEY, served)
             log.info("witness policy", sequence=policy.sequence, quorum=policy.quorum)
+
+    async def cosign(self, client: HubClient) -> None:
+        """As one of the cell's witnesses, cosign the largest checkpoint this gateway verified
+        and send the cosignature to the hub (spec §10.7).
+
+        Every checkpoint the tracker holds is consistent with every other (it halts the gateway
+        otherwise) and only the largest is cosigned, so this witness never cosigns a rollback
+        or a fork of what it cosigned before: its state is the tracker's.
+
+        Best effort: a hub that does not take it is logged, and the next round tries again.
+        """
+        latest = await self._tracker.latest()
+        if self.witness is None or latest is None or latest[0].size <= self._cosigned_size:
+            return
+        if self.witness.public not in self.policy.witnesses:
+            return  # not (or no longer) a witness of this cell
+        checkpoint, note = latest
+        line = cosign(checkpoint.body(), self.witness.name, self.witness.key, self._clock())
+        try:
+            await client.offer_cosignature(note + line)
+        except (HubRefused, aiohttp.ClientError, TimeoutError) as exc:
+            log.warning("the hub did not take this gateway's cosignature", error=str(exc))
+            return
+        self._cosigned_size = checkpoint.size
 
     def is_witnessed(self, leaf_index: int | None) -> bool:
         return leaf_index is not None and 0 <= leaf_index < self.witnessed_size

@@ -253,7 +253,7 @@ def create_app(
     app.cleanup_ctx.append(_directory_ctx)
     app.on_shutdown.append(_close_streams)
     add_routes(app)
-    install_witnessing(app, hub.log, store, config, hub.log.catch_up)
+    install_witnessing(app, hub.log, store, config, hub.log.catch_up, log_key.public.raw, hub.clock)
     return app
 
 

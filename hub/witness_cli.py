@@ -95,7 +95,11 @@ def _describe(policy: WitnessPolicy) -> str:
 @witness_group.command("add")
 @config_option
 @click.argument("vkey")
-@click.option("--url", required=True, help="Where the witness takes add-checkpoint.")
+@click.option(
+    "--url",
+    default=None,
+    help="Where the witness takes add-checkpoint; none for a gateway, which sends its own.",
+)
 @click.option("--quorum", type=click.IntRange(0, 16), default=None, help="A new quorum k.")
 @root_option
 def add(config_path: Path, vkey: str, url: str, quorum: int | None, root_file: Path | None) -> None:
@@ -108,7 +112,9 @@ def add(config_path: Path, vkey: str, url: str, quorum: int | None, root_file: P
     current = _current(config)
     witnesses = [w for w in current.witnesses if w.name != key.name] + [key]
     policy = _publish(config, root_file, witnesses, current.quorum if quorum is None else quorum)
-    write_witness_urls(config, {**read_witness_urls(config), key.name: url})
+    urls = read_witness_urls(config)
+    urls.pop(key.name, None)
+    write_witness_urls(config, urls if url is None else {**urls, key.name: url})
     click.echo(_describe(policy))
 
 

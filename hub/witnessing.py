@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -19,6 +19,8 @@ import aiohttp
 import structlog
 from aiohttp import web
 
+from livcr_exchange.audit.checkpoint import open_checkpoint
+from livcr_exchange.audit.cosignature import valid_cosignature_lines
 from livcr_exchange.audit.leaves import DirectoryChange
 from livcr_exchange.audit.witness import (
     AddCheckpoint,
@@ -26,7 +28,7 @@ from livcr_exchange.audit.witness import (
     parse_cosignature_lines,
     parse_size,
 )
-from livcr_exchange.errors import LivcrError
+from livcr_exchange.errors import CosignatureInvalid, LivcrError
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.witness_policy import WITNESS_POLICY_TYPE, WitnessPolicy
@@ -115,6 +117,11 @@ class CheckpointSource(Protocol):
     def consistency(self, old_size: int, new_size: int) -> list[bytes]: ...
 
 
+# Sizes whose cosignature lines are kept: gateways cosign the size they saw, which may trail
+# the hub's newest by a few group commits.
+KEPT_SIZES = 16
+
+
 @dataclass
 class CosignatureCollector:
     """Asks witnesses to cosign; remembers what each cosigned and the newest cosigned note."""
@@ -122,6 +129,7 @@ class CosignatureCollector:
     source: CheckpointSource
     session: aiohttp.ClientSession | None = None  # set while the app runs
     witness_sizes: dict[str, int] = field(default_factory=dict)  # name -> last size cosigned
+    lines: dict[int, dict[str, bytes]] = field(default_factory=dict)  # size -> name -> line(s)
     latest: bytes | None = None  # the newest note with a quorum of cosignatures
     latest_size: int = -1
 
@@ -129,15 +137,24 @@ class CosignatureCollector:
         """Ask every witness in ``urls`` to cosign the checkpoint of ``size``; return how many
         did. The note is kept (``latest``) when at least ``quorum`` did (and one at least)."""
         note = self.source.checkpoint_note(size)
-        answers = await asyncio.gather(
-            *(self._ask(name, url, note, size) for name, url in urls.items())
-        )
-        lines = [line for answer in answers for line in answer]
-        cosigners = sum(1 for answer in answers if answer)
-        if cosigners >= max(quorum, 1) and size >= self.latest_size:
-            self.latest = merge_signatures(note, lines)
+        names = list(urls)
+        answers = await asyncio.gather(*(self._ask(name, urls[name], note, size) for name in names))
+        for name, answer in zip(names, answers, strict=True):
+            if answer:
+                self.add(size, {name: b"".join(answer)}, quorum)
+        return sum(1 for answer in answers if answer)
+
+    def add(self, size: int, lines: Mapping[str, bytes], quorum: int) -> None:
+        """Keep verified cosignature lines (by witness name) for ``size``; promote the note of
+        ``size`` to ``latest`` once ``quorum`` witnesses (and one at least) cosigned it."""
+        kept = self.lines.setdefault(size, {})
+        kept.update(lines)
+        while len(self.lines) > KEPT_SIZES:
+            del self.lines[min(self.lines)]
+        if size in self.lines and len(kept) >= max(quorum, 1) and size >= self.latest_size:
+            note = self.source.checkpoint_note(size)
+            self.latest = merge_signatures(note, list(kept.values()))
             self.latest_size = size
-        return cosigners
 
     async def _ask(self, name: str, url: str, note: bytes, size: int) -> list[bytes]:
         """One witness: add-checkpoint, following a 409's size once. [] when it refuses."""
@@ -203,17 +220,62 @@ class CatchUp(Protocol):
     async def __call__(self) -> int: ...
 
 
+async def offer_cosignature(request: web.Request) -> web.Response:
+    """POST /v1/log/cosignatures: a gateway that is a witness sends its cosignature on the
+    hub's checkpoint it verified, as the checkpoint's note with its line added (spec §10.7)."""
+    witnessing = request.app[WITNESSING]
+    found = await current_policy(witnessing.store, witnessing.config)
+    if found is None or not found[0].witnesses:
+        raise CosignatureInvalid("the cell's witness policy names no witnesses")
+    policy = found[0]
+    note = await request.read()
+    lines = valid_cosignature_lines(
+        note,
+        witnessing.config.origin,
+        witnessing.log_public,
+        policy.witnesses,
+        now=witnessing.clock(),
+    )
+    if not lines:
+        raise CosignatureInvalid("no valid cosignature of a witness of the policy")
+    size = open_checkpoint(note, witnessing.config.origin, witnessing.log_public).size
+    witnessing.collector.add(size, lines, policy.quorum)
+    return web.json_response({"accepted": sorted(lines)}, status=202)
+
+
+@dataclass(frozen=True)
+class Witnessing:
+    """What the witness routes need from the hub."""
+
+    collector: CosignatureCollector
+    store: HubStore
+    config: HubConfig
+    log_public: bytes
+    clock: Callable[[], int]
+
+
+WITNESSING = web.AppKey("witnessing", Witnessing)
+
+
 def install_witnessing(
     app: web.Application,
     source: CheckpointSource,
     store: HubStore,
     config: HubConfig,
     catch_up: CatchUp,
+    log_public: bytes,
+    clock: Callable[[], int],
 ) -> None:
-    """Serve GET /v1/log/cosigned and run the collector beside the app."""
+    """Serve GET /v1/log/cosigned and POST /v1/log/cosignatures; run the collector."""
     collector = CosignatureCollector(source)
     app[COLLECTOR] = collector
-    app.add_routes([web.get("/v1/log/cosigned", cosigned)])
+    app[WITNESSING] = Witnessing(collector, store, config, log_public, clock)
+    app.add_routes(
+        [
+            web.get("/v1/log/cosigned", cosigned),
+            web.post("/v1/log/cosignatures", offer_cosignature),
+        ]
+    )
 
     async def context(_: web.Application) -> AsyncIterator[None]:
         async with aiohttp.ClientSession() as session:

@@ -293,3 +293,37 @@ def verify_cosignature_line(body: bytes, line: bytes, witness: WitnessKey) -> Co
     if not matched:
         raise CosignatureInvalid(f"the line is not by witness {witness.name!r} and its key")
     return Cosignature(witness.name, _open_cosignature(body, matched[0][1], witness))
+
+
+def valid_cosignature_lines(
+    note: bytes,
+    log_name: str,
+    log_public: bytes,
+    witnesses: Sequence[WitnessKey],
+    *,
+    now: int,
+    max_future: int = MAX_CLOCK_SKEW,
+) -> dict[str, bytes]:
+    """The signature lines of a cosigned checkpoint that count (see ``witness_coverage``), one
+    per witness name, each a complete line with its newline, for merging into another copy.
+
+    Raises:
+        CheckpointInvalid: the note is not a checkpoint signed by the log key.
+    """
+    coverage = witness_coverage(
+        note, log_name, log_public, witnesses, now=now, max_future=max_future
+    )
+    counted = {c.witness for c in coverage.valid}
+    body, lines = split_note(note)
+    found: dict[str, bytes] = {}
+    for name, key_id, raw in lines:
+        if name in counted and name not in found:
+            witness = next(w for w in witnesses if w.name == name)
+            if key_id != witness.key_id:
+                continue
+            try:
+                _open_cosignature(body, raw, witness)
+            except CosignatureInvalid:
+                continue
+            found[name] = f"{SIGNATURE_LINE_PREFIX}{name} {_std_b64(key_id + raw)}\n".encode()
+    return found
