@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from .audit.cosignature import WitnessKey
+from .audit.cosignature import Coverage, WitnessKey, witness_coverage
 from .constants import ED25519_PUBLIC_BYTES, LABEL_WITNESS_POLICY, SIGNATURE_BYTES
 from .errors import Malformed
 from .keys import IdentityKey, IdentityPublicKey
@@ -44,6 +44,19 @@ class WitnessPolicy:
             raise Malformed("witness names must be unique and in ascending order")
         if len({w.public for w in self.witnesses}) != len(self.witnesses):
             raise Malformed("two witnesses share one public key")
+
+    def coverage(self, note: bytes, log_name: str, log_public: bytes, *, now: int) -> Coverage:
+        """Count this policy's witnesses that validly cosign ``note`` (an auditor's count: a
+        bad line is listed in ``invalid``, not raised).
+
+        Raises:
+            CheckpointInvalid: the note is not a checkpoint signed by the log key.
+        """
+        return witness_coverage(note, log_name, log_public, self.witnesses, now=now)
+
+    def is_met(self, coverage: Coverage) -> bool:
+        """Whether ``coverage`` reaches this policy's quorum (never, with quorum 0)."""
+        return self.quorum > 0 and coverage.count() >= self.quorum
 
     def encode(self) -> bytes:
         writer = (

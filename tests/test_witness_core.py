@@ -85,6 +85,12 @@ def test_coverage_counts_valid_lines_and_lists_bad_ones() -> None:
     coverage = witness_coverage(note, log.origin, log.key.public.raw, [a, b], now=NOW)
     assert coverage.count() == 0
     assert coverage.invalid == ("w/a",)
+    policy = WitnessPolicy("cell", 1, 1, (a, b))
+    good = note + cosign(body, "w/a", a_key, NOW)
+    counted = policy.coverage(good, log.origin, log.key.public.raw, now=NOW)
+    assert [c.witness for c in counted.valid] == ["w/a"]
+    assert policy.is_met(counted)
+    assert not WitnessPolicy("cell", 1, 0, (a, b)).is_met(counted)
 
 
 def test_policy_round_trip() -> None:
