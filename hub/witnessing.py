@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ log = structlog.get_logger("livcr.hub.witnessing")
 WITNESS_URLS_NAME = "witness-urls.json"
 POLICY_KIND = "witness_policy"  # the statements table's kind for a signed witness policy
 ASK_TIMEOUT_SECONDS = 10.0
+POLICY_REFRESH_SECONDS = 10.0  # how stale the collector's view of the policy may be
 
 
 async def current_policy(store: HubStore, config: HubConfig) -> tuple[WitnessPolicy, bytes] | None:
@@ -132,6 +134,8 @@ class CosignatureCollector:
     lines: dict[int, dict[str, bytes]] = field(default_factory=dict)  # size -> name -> line(s)
     latest: bytes | None = None  # the newest note with a quorum of cosignatures
     latest_size: int = -1
+    policy: WitnessPolicy | None = None  # the policy in force, as last read
+    policy_read_at: float | None = None  # time.monotonic() of that read
 
     async def collect(self, size: int, urls: Mapping[str, str], quorum: int) -> int:
         """Ask every witness in ``urls`` to cosign the checkpoint of ``size``; return how many
@@ -206,12 +210,19 @@ async def cosigned(request: web.Request) -> web.Response:
 async def collect_round(
     collector: CosignatureCollector, store: HubStore, config: HubConfig, size: int
 ) -> None:
-    """Collect for ``size`` if it is newer than what was collected, under the current policy."""
-    found = await current_policy(store, config)
-    urls = read_witness_urls(config)
-    if found is None or not found[0].witnesses or size <= collector.latest_size:
+    """Collect for ``size`` if it is newer than what was collected, under the current policy
+    (read again at most every POLICY_REFRESH_SECONDS)."""
+    if size <= collector.latest_size:
         return
-    policy = found[0]
+    now = time.monotonic()
+    if collector.policy_read_at is None or now - collector.policy_read_at >= POLICY_REFRESH_SECONDS:
+        found = await current_policy(store, config)
+        collector.policy = None if found is None else found[0]
+        collector.policy_read_at = now
+    policy = collector.policy
+    urls = read_witness_urls(config)
+    if policy is None or not urls:
+        return
     wanted = {w.name: urls[w.name] for w in policy.witnesses if w.name in urls}
     await collector.collect(size, wanted, policy.quorum)
 
