@@ -179,9 +179,10 @@ class CosignatureCollector:
                 log.warning("witness unreachable", witness=name, error=str(exc))
                 return []
             if known > size:
-                # The witness cosigned a larger tree of this log than the hub now has: the
-                # hub's log was rolled back, and no witness will cosign it again.
-                log.error("witness holds a larger tree than the log", witness=name, size=known)
+                # The witness cosigned a larger tree than this process has: another process
+                # on the same store is ahead (the next round catches up), or the log was
+                # rolled back, and then no witness will cosign it again.
+                log.warning("witness holds a larger tree", witness=name, size=known, own=size)
                 return []
             self.witness_sizes[name] = known
         return []
@@ -208,23 +209,24 @@ async def cosigned(request: web.Request) -> web.Response:
 
 
 async def collect_round(
-    collector: CosignatureCollector, store: HubStore, config: HubConfig, size: int
+    collector: CosignatureCollector, store: HubStore, config: HubConfig, catch_up: CatchUp
 ) -> None:
-    """Collect for ``size`` if it is newer than what was collected, under the current policy
-    (read again at most every POLICY_REFRESH_SECONDS)."""
-    if size <= collector.latest_size:
-        return
+    """Ask the witnesses with a URL to cosign the newest checkpoint if it is newer than the
+    last cosigned one. The policy is read again at most every POLICY_REFRESH_SECONDS; without
+    such witnesses the round costs the store nothing."""
     now = time.monotonic()
     if collector.policy_read_at is None or now - collector.policy_read_at >= POLICY_REFRESH_SECONDS:
         found = await current_policy(store, config)
         collector.policy = None if found is None else found[0]
         collector.policy_read_at = now
     policy = collector.policy
-    urls = read_witness_urls(config)
-    if policy is None or not urls:
+    urls = read_witness_urls(config) if policy is not None and policy.witnesses else {}
+    wanted = {w.name: urls[w.name] for w in policy.witnesses if w.name in urls} if policy else {}
+    if policy is None or not wanted:
         return
-    wanted = {w.name: urls[w.name] for w in policy.witnesses if w.name in urls}
-    await collector.collect(size, wanted, policy.quorum)
+    size = await catch_up()
+    if size > collector.latest_size:
+        await collector.collect(size, wanted, policy.quorum)
 
 
 class CatchUp(Protocol):
@@ -296,7 +298,7 @@ def install_witnessing(
                 while True:
                     await asyncio.sleep(config.hub.checkpoint_interval_seconds)
                     try:
-                        await collect_round(collector, store, config, await catch_up())
+                        await collect_round(collector, store, config, catch_up)
                     except Exception:  # a failed round is logged; the next one retries
                         log.exception("cosignature round failed")
 
