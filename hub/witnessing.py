@@ -21,7 +21,12 @@ import structlog
 from aiohttp import web
 
 from livcr_exchange.audit.checkpoint import open_checkpoint
-from livcr_exchange.audit.cosignature import valid_cosignature_lines
+from livcr_exchange.audit.cosignature import (
+    WitnessKey,
+    split_note,
+    valid_cosignature_lines,
+    verify_cosignature_line,
+)
 from livcr_exchange.audit.leaves import DirectoryChange
 from livcr_exchange.audit.witness import (
     AddCheckpoint,
@@ -137,16 +142,24 @@ class CosignatureCollector:
     policy: WitnessPolicy | None = None  # the policy in force, as last read
     policy_read_at: float | None = None  # time.monotonic() of that read
 
-    async def collect(self, size: int, urls: Mapping[str, str], quorum: int) -> int:
-        """Ask every witness in ``urls`` to cosign the checkpoint of ``size``; return how many
-        did. The note is kept (``latest``) when at least ``quorum`` did (and one at least)."""
+    async def collect(self, size: int, witnesses: Mapping[WitnessKey, str], quorum: int) -> int:
+        """Ask every witness (key -> URL) to cosign the checkpoint of ``size``; return how many
+        did validly. The note is kept (``latest``) when at least ``quorum`` did (and one at
+        least). A line that does not verify as its witness's is dropped, never served: a
+        receiver refuses a note with a bad line of a known witness (spec §10.6)."""
         note = self.source.checkpoint_note(size)
-        names = list(urls)
-        answers = await asyncio.gather(*(self._ask(name, urls[name], note, size) for name in names))
-        for name, answer in zip(names, answers, strict=True):
-            if answer:
-                self.add(size, {name: b"".join(answer)}, quorum)
-        return sum(1 for answer in answers if answer)
+        keys = list(witnesses)
+        answers = await asyncio.gather(
+            *(self._ask(key.name, witnesses[key], note, size) for key in keys)
+        )
+        body = split_note(note)[0]
+        counted = 0
+        for key, answer in zip(keys, answers, strict=True):
+            valid = [line for line in answer if _verifies(body, line, key)]
+            if valid:
+                counted += 1
+                self.add(size, {key.name: b"".join(valid)}, quorum)
+        return counted
 
     def add(self, size: int, lines: Mapping[str, bytes], quorum: int) -> None:
         """Keep verified cosignature lines (by witness name) for ``size``; promote the note of
@@ -221,12 +234,22 @@ async def collect_round(
         collector.policy_read_at = now
     policy = collector.policy
     urls = read_witness_urls(config) if policy is not None and policy.witnesses else {}
-    wanted = {w.name: urls[w.name] for w in policy.witnesses if w.name in urls} if policy else {}
+    wanted = {w: urls[w.name] for w in policy.witnesses if w.name in urls} if policy else {}
     if policy is None or not wanted:
         return
     size = await catch_up()
     if size > collector.latest_size:
         await collector.collect(size, wanted, policy.quorum)
+
+
+def _verifies(body: bytes, line: bytes, witness: WitnessKey) -> bool:
+    try:
+        verify_cosignature_line(body, line, witness)
+    except LivcrError as exc:
+        log.warning("witness answered a line that is not its cosignature", witness=witness.name)
+        log.debug("bad cosignature line", reason=str(exc))
+        return False
+    return True
 
 
 class CatchUp(Protocol):

@@ -111,7 +111,7 @@ class Cell:
     base: SigningLog
     hub: TwoFacedHub
     gateways: dict[str, Path]
-    urls: dict[str, str]
+    urls: dict[WitnessKey, str]
     session: aiohttp.ClientSession
 
     def collector(self, owner: str, view: SigningLog) -> CosignatureCollector:
@@ -195,7 +195,10 @@ async def cell(folders: Folders, tmp_path: Path) -> AsyncIterator[Cell]:
         runners.append(await serve(create_app(witness), folders.witness_ports[name]))
     hub = TwoFacedHub(folders.listing, {})
     runners.append(await serve(hub.app(), folders.hub_port))
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in folders.witness_ports.items()}
+    urls = {
+        WitnessKey(name, folders.witness_keys[name].public.raw): f"http://127.0.0.1:{port}"
+        for name, port in folders.witness_ports.items()
+    }
     try:
         async with aiohttp.ClientSession() as session:
             yield Cell(base, hub, folders.gateways, urls, session)
@@ -259,7 +262,7 @@ async def test_rollback_to_an_older_snapshot(cell: Cell) -> None:
     collector = cell.collector("caw", restored)
     cell.hub.views["clb"] = restored
     cell.hub.collectors["clb"] = collector
-    collector.witness_sizes = dict.fromkeys(cell.urls, 10)  # what the hub had learnt
+    collector.witness_sizes = {key.name: 10 for key in cell.urls}  # what the hub had learnt
     assert await collector.collect(12, cell.urls, QUORUM) == 0  # 422: not an extension
     collector.witness_sizes = {}
     assert await collector.collect(12, cell.urls, QUORUM) == 0  # 409 with 10, then 422
@@ -272,3 +275,15 @@ async def test_rollback_to_an_older_snapshot(cell: Cell) -> None:
     assert seen_before.rounds == 1
     assert newcomer.halted is not None
     assert newcomer.rounds <= WITNESS_GRACE_ROUNDS
+
+
+async def test_the_hub_serves_no_line_that_does_not_verify(cell: Cell) -> None:
+    """A witness answering under a key the policy does not give it adds nothing: a note with a
+    bad line of a known witness would be refused by every receiver."""
+    stranger = IdentityKey.from_seed(os.urandom(32)).public.raw
+    rekeyed = {WitnessKey(key.name, stranger): url for key, url in cell.urls.items()}
+    collector = cell.collector("caw", cell.base)
+    assert await collector.collect(10, rekeyed, 1) == 0
+    assert collector.latest is None
+    assert await collector.collect(10, cell.urls, QUORUM) == 3
+    assert collector.latest is not None
