@@ -26,6 +26,7 @@ from .console import cli as console_cli
 from .console.app import console_listener
 from .keyfiles import KeyFileError, read_log_key, read_root_key
 from .store.base import StoreError
+from .witness_cli import witness_group
 
 ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 
@@ -402,6 +403,7 @@ def audit_export(
         click.echo(f"wrote {len(records)} records to {out}", err=True)
 
 
+hub_group.add_command(witness_group)
 for _command in console_cli.COMMANDS:
     hub_group.add_command(_command)
 

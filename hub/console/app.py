@@ -21,6 +21,7 @@ from ..app import HUB
 from ..config import ConsoleConfig
 from ..state import Hub
 from ..store.base import StoreError
+from ..witnessing import COLLECTOR
 from . import deliveries, pages
 from .i18n import Words
 from .layout import PATHS, login_page, page
@@ -35,11 +36,20 @@ VERIFICATION = web.AppKey("verification", Verification)
 STARTED_AT = web.AppKey("started_at", int)
 # One drop at a time: a double-submitted form must find the delivery gone, not log it twice.
 DROP_LOCK = web.AppKey("drop_lock", asyncio.Lock)
+CosignedNote = Callable[[], bytes | None]
+COSIGNED: web.AppKey[CosignedNote] = web.AppKey("cosigned")
 PageBody = Callable[[pages.View], Awaitable[str]]
 
 
-def create_console_app(hub: Hub, console: ConsoleConfig, *, tls: bool) -> web.Application:
-    """The console for ``hub``; its store must be open while the console serves."""
+def create_console_app(
+    hub: Hub,
+    console: ConsoleConfig,
+    *,
+    tls: bool,
+    cosigned: CosignedNote = lambda: None,
+) -> web.Application:
+    """The console for ``hub``; its store must be open while the console serves. ``cosigned``
+    gives the newest checkpoint witnesses cosigned (hub/witnessing.py), if any."""
     app = web.Application(
         middlewares=[headers_middleware, session_middleware], client_max_size=64 * 1024
     )
@@ -50,6 +60,7 @@ def create_console_app(hub: Hub, console: ConsoleConfig, *, tls: bool) -> web.Ap
     app[VERIFICATION] = Verification()
     app[STARTED_AT] = hub.clock()
     app[DROP_LOCK] = asyncio.Lock()
+    app[COSIGNED] = cosigned
     app.router.add_get("/login", show_login)
     app.router.add_post("/login", do_login)
     app.router.add_post("/logout", do_logout)
@@ -79,6 +90,7 @@ def _view(request: web.Request) -> pages.View:
         request[SESSION].csrf,
         request.app[STARTED_AT],
         request.app[VERIFICATION],
+        request.app[COSIGNED](),
     )
 
 
@@ -179,7 +191,13 @@ def console_listener(
     """A cleanup context serving the console beside the hub app it is added to."""
 
     async def serve(app: web.Application) -> AsyncIterator[None]:
-        console_app = create_console_app(app[HUB], console, tls=ssl_context is not None)
+        collector = app.get(COLLECTOR)
+        console_app = create_console_app(
+            app[HUB],
+            console,
+            tls=ssl_context is not None,
+            cosigned=lambda: None if collector is None else collector.latest,
+        )
         runner = web.AppRunner(console_app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, console.host, console.port, ssl_context=ssl_context)

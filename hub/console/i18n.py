@@ -31,6 +31,10 @@ WORDS: dict[str, tuple[str, str]] = {
     "log_size": ("Loggrootte (bladeren)", "Log size (leaves)"),
     "last_checkpoint": ("Laatste checkpoint (grootte)", "Last checkpoint (size)"),
     "cosignatures": ("Getuigenhandtekeningen", "Witness cosignatures"),
+    "cosigned_checkpoint": (
+        "Laatste checkpoint met getuigen (grootte)",
+        "Last witnessed checkpoint (size)",
+    ),
     "pending": ("Wachtende afleveringen", "Pending deliveries"),
     "refusals_24h": ("Weigeringen, laatste 24 u", "Refusals, last 24 h"),
     "connected_now": ("Nu verbonden", "Connected now"),

@@ -34,6 +34,7 @@ class View:
     csrf: str
     started_at: int
     verification: Verification
+    cosigned: bytes | None = None  # the newest checkpoint a quorum of witnesses cosigned
 
 
 def signature_lines(note: bytes) -> list[str]:
@@ -43,18 +44,31 @@ def signature_lines(note: bytes) -> list[str]:
     return [line.split(" ")[1] for line in block.splitlines() if line.startswith("\u2014 ")]
 
 
+def _witnessed(view: View, stored: bytes | None) -> tuple[str, str]:
+    """(cosignature count, size of the note they are on): the newest cosigned checkpoint this
+    process holds (spec §10.7), else the last stored one (whose lines are the log's only)."""
+    note = view.cosigned or stored
+    if note is None:
+        return "0", view.words["none"]
+    names = signature_lines(note)
+    count = sum(1 for name in names if name != view.hub.log.key_name)
+    size = note.decode("utf-8", "replace").split("\n")[1] if view.cosigned else view.words["none"]
+    return str(count), escape(size)
+
+
 async def overview(view: View) -> str:
     hub, w = view.hub, view.words
     latest = await queries.recent_checkpoints(hub.store, 1)
-    size, names = (latest[0][0], signature_lines(latest[0][1])) if latest else (0, [])
-    cosigned = sum(1 for name in names if name != hub.log.key_name)
+    size, stored = (latest[0][0], latest[0][1]) if latest else (0, None)
+    cosignatures, cosigned_size = _witnessed(view, stored)
     connected = sum(1 for pid in hub.directory.participants(view.now) if hub.push.online(pid))
     rows = [
         (w["serving"], "serving", f"{w['yes_since']} {time_html(view.started_at, w)}"),
         (w["store"], "store", f"{escape(hub.config.store.kind)}, {w['reachable']}"),
         (w["log_size"], "log-size", str(await hub.store.tree_size())),
         (w["last_checkpoint"], "checkpoint-size", str(size)),
-        (w["cosignatures"], "cosignatures", str(cosigned)),
+        (w["cosigned_checkpoint"], "cosigned-size", cosigned_size),
+        (w["cosignatures"], "cosignatures", cosignatures),
         (w["pending"], "pending-total", str(await queries.pending_total(hub.store))),
         (
             w["refusals_24h"],

@@ -105,3 +105,28 @@ async def test_a_double_submitted_drop_is_logged_once(console: str, tmp_path: Pa
         rows = connection.execute("SELECT data FROM leaves").fetchall()
     dropped = [d for (d,) in rows if isinstance(decode_leaf(bytes(d)), DeliveryDropped)]
     assert len(dropped) == 1
+
+
+async def test_the_overview_counts_the_witnesses_cosignatures(tmp_path: Path) -> None:
+    text = f'[hub]\ncell_id = "gent"\nroot_key = "{ROOT.public.to_text()}"\n'
+    config = parse_config(text + "checkpoint_interval_seconds = 3600\n", tmp_path)
+    add_operator(tmp_path / "operators.json", "oncall", PASSWORD)
+    hub_app = create_app(
+        config, store=SQLiteStore(tmp_path / "h.sqlite3"), log_key=IdentityKey.from_seed(bytes(32))
+    )
+    async with TestServer(hub_app) as hub_server:
+        hub = hub_server.app[HUB]
+        note = hub.log.checkpoint_note(0)
+        # Two witnesses' lines, as the collector merges them (only their count is shown).
+        cosigned = (
+            note + "\u2014 w1.example/witness AAAA\n\u2014 w2.example/witness BBBB\n".encode()
+        )
+        console_app = create_console_app(hub, ConsoleConfig(), tls=False, cosigned=lambda: cosigned)
+        async with TestServer(console_app) as server:
+            url = str(server.make_url(""))
+            async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+                assert await log_in(http, url, PASSWORD) == 200
+                async with http.get(url + "/") as answer:
+                    html = await answer.text()
+    assert '<dd data-metric="cosignatures">2</dd>' in html
+    assert '<dd data-metric="cosigned-size">0</dd>' in html
