@@ -22,9 +22,15 @@ from livcr_exchange.errors import LivcrError, UnknownSender
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.replay import ReplayCache
-from livcr_exchange.request_auth import AuthenticatedRequest, RequestTarget, verify_request
+from livcr_exchange.request_auth import (
+    AuthenticatedRequest,
+    RequestTarget,
+    check_request_headers,
+    verify_request,
+)
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
+from .admission import body_cap, declared_length, held_body
 from .config import HubConfig
 from .log import TransparencyLog
 from .operations import delivery_item, record_refusal
@@ -32,6 +38,7 @@ from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
 
 CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
+BODY = web.RequestKey("body", bytes)  # the request body, read by auth_middleware
 AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
 PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
 PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint"})
@@ -131,6 +138,10 @@ async def store_middleware(request: web.Request, handler: Handler) -> web.Stream
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Verify the request signature against the directory (spec §11.1) before any handler.
 
+    What the headers alone show (their form, the participant, its key's validity) is checked
+    before a byte of the body is read; the body is then read under its route's cap, the memory
+    budget and a deadline (hub/admission.py), and the signature over it checked last.
+
     A refusal of an authenticated request is audited with one ``refusal`` leaf (spec §10),
     unless the handler audited it itself (``AUDITED``: envelope submissions, which name the
     envelope's message id).
@@ -138,7 +149,32 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path in PUBLIC_PATHS or not request.path.startswith("/v1/"):
         return await handler(request)
     hub = request.app[HUB]
-    body = await request.read()
+    declared_length(request, body_cap(hub.config.hub, request.path))
+    await _check_headers(hub, request)
+    async with held_body(request, hub.config.hub, hub.body_budget) as body:
+        request[BODY] = body
+        caller = await _verify(hub, request, body)
+        request[CALLER] = caller
+        try:
+            return await handler(request)
+        except (LivcrError, Problem) as exc:
+            if not request.get(AUDITED, False):
+                action = request.match_info.handler.__name__
+                await record_refusal(hub, caller.participant_id, action, exc.code, str(exc))
+            raise
+
+
+async def _check_headers(hub: Hub, request: web.Request) -> None:
+    """The header pre-check, with one more look at the store for a key the directory does not
+    know (its participant may have been enrolled a moment ago)."""
+    now = hub.clock()
+    try:
+        check_request_headers(request.headers, await hub.current_directory(), now=now)
+    except UnknownSender:
+        check_request_headers(request.headers, await hub.directory_after_miss(), now=now)
+
+
+async def _verify(hub: Hub, request: web.Request, body: bytes) -> AuthenticatedRequest:
     # The query exactly as sent: the decoded form is ambiguous ("a=1%26b=2" and "a=1&b=2" decode
     # alike) and is not what a client that percent-encodes (as urlencode does) has signed.
     target = RequestTarget(request.method, request.path, request.rel_url.raw_query_string, body)
@@ -153,14 +189,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         caller = verify_request(target, request.headers, directory, now=now, nonces=nonces)
     if nonces.claimed is not None:  # other hub processes on the store must refuse it too
         await hub.store.claim_nonce(*nonces.claimed, now)
-    request[CALLER] = caller
-    try:
-        return await handler(request)
-    except (LivcrError, Problem) as exc:
-        if not request.get(AUDITED, False):
-            action = request.match_info.handler.__name__
-            await record_refusal(hub, caller.participant_id, action, exc.code, str(exc))
-        raise
+    return caller
 
 
 class SharedNonces(ReplayCache):
@@ -219,6 +248,10 @@ def caller_of(request: web.Request) -> AuthenticatedRequest:
     return request[CALLER]
 
 
+def body_of(request: web.Request) -> bytes:
+    return request[BODY]
+
+
 def create_app(
     config: HubConfig,
     *,
@@ -233,6 +266,13 @@ def create_app(
     app = web.Application(
         client_max_size=config.hub.max_request_bytes,
         middlewares=[access_middleware, store_middleware, problem_middleware, auth_middleware],
+        # The keep-alive timer also runs from a connection's start until its first request is
+        # whole: the header deadline. A body left unread (refused before it was read, or too
+        # slow) is not drained: the connection closes after the answer.
+        handler_args={
+            "keepalive_timeout": config.hub.header_timeout_seconds,
+            "lingering_time": 0,
+        },
     )
     root = config.root_key
     hub = Hub(

@@ -14,7 +14,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.service.problems import Problem
 
 from . import operations
-from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
+from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, body_of, caller_of
 
 MAX_FETCH = 100
 MAX_BATCH = 100
@@ -119,7 +119,7 @@ async def submit(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     request[AUDITED] = True  # accept_envelope audits every refusal, with the message id
     receipt = await operations.accept_envelope(
-        hub, caller_of(request), await request.read(), note_purpose=_noter(request)
+        hub, caller_of(request), body_of(request), note_purpose=_noter(request)
     )
     if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)
         return json(receipt.to_json())
@@ -130,7 +130,7 @@ async def submit(request: web.Request) -> web.Response:
 async def submit_batch(request: web.Request) -> web.Response:
     """Several envelopes in one request; each gets its own receipt or problem."""
     hub = request.app[HUB]
-    batch = decode_json(await request.read(), BatchRequest)
+    batch = decode_json(body_of(request), BatchRequest)
     request[AUDITED] = True  # from here on, accept_envelope audits each refused envelope
     results: list[dict[str, object]] = []
     for envelope in batch.envelopes:
@@ -159,7 +159,7 @@ async def inbox(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    body = decode_json(await request.read(), AckRequest)
+    body = decode_json(body_of(request), AckRequest)
     receipts = [
         (bytes.fromhex(r.message_id), r.received_at, unb64(r.signature)) for r in body.receipts
     ]
@@ -213,7 +213,7 @@ async def directory(request: web.Request) -> web.Response:
 
 
 async def put_prekeys(request: web.Request) -> web.Response:
-    upload = decode_json(await request.read(), PrekeyUpload)
+    upload = decode_json(body_of(request), PrekeyUpload)
     count = await operations.upload_prekeys(
         request.app[HUB], caller_of(request), [unb64(s) for s in upload.statements]
     )
@@ -248,7 +248,7 @@ def case_json(record: Any) -> dict[str, object]:
 
 
 async def open_case(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), CaseOpen)
+    body = decode_json(body_of(request), CaseOpen)
     record = await operations.open_case(
         request.app[HUB], caller_of(request), body.case_ref, body.members
     )
@@ -264,7 +264,7 @@ async def get_case(request: web.Request) -> web.Response:
 
 
 async def change_members(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), MembersChange)
+    body = decode_json(body_of(request), MembersChange)
     record = await operations.change_members(
         request.app[HUB],
         caller_of(request),
@@ -277,7 +277,7 @@ async def change_members(request: web.Request) -> web.Response:
 
 
 async def record_meeting(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), MeetingIn)
+    body = decode_json(body_of(request), MeetingIn)
     record = await operations.record_meeting(
         request.app[HUB],
         caller_of(request),
@@ -289,7 +289,7 @@ async def record_meeting(request: web.Request) -> web.Response:
 
 
 async def move_case(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), TransitionIn)
+    body = decode_json(body_of(request), TransitionIn)
     record = await operations.move_case(
         request.app[HUB], caller_of(request), request.match_info["case_ref"], body.to, body.reason
     )
