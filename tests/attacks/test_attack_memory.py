@@ -3,8 +3,13 @@ beyond its body budget, slow senders are cut off at their deadline, /healthz sta
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
 import attack_process
-from flood import Flood, healthz_seconds
+import pytest
+from flood import Flood, SlowSender, healthz_seconds, slow_request
 from hubproc import HubProcess
 
 from hub.config import HubSection
@@ -35,3 +40,21 @@ async def test_floods_of_big_and_slow_bodies_stay_within_the_budget(
     assert max(figures.slow_closed_after) <= BODY_DEADLINE + 1000 / 131072 + MARGIN, figures
     assert figures.healthz_worst < 1.0, figures
     assert await healthz_seconds(hub_process.port) < 1.0
+
+
+@pytest.fixture(name="impatient_hub")
+def impatient_hub_fixture(store_kind: str, tmp_path: Path) -> Iterator[HubProcess]:
+    """A hub whose header deadline is 2 s instead of the default 20 s."""
+    with attack_process.hub_process(store_kind, tmp_path, "header_timeout_seconds = 2") as hub:
+        yield hub
+
+
+async def test_slow_headers_are_cut_off_at_the_header_deadline(impatient_hub: HubProcess) -> None:
+    senders = [SlowSender() for _ in range(8)]
+    head = b"POST /v1/cases HTTP/1.1\r\nHost: hub\r\n"
+    await asyncio.gather(
+        *(slow_request(impatient_hub.port, head, b"X-Slow: 1\r\n", 0.3, s) for s in senders)
+    )
+    closed = [s.closed_after for s in senders]
+    assert all(c is not None and c <= 2 + MARGIN for c in closed), closed
+    assert await healthz_seconds(impatient_hub.port) < 1.0
