@@ -203,7 +203,8 @@ class HubStore(Protocol):
     async def claim_nonce(
         self, participant_id: str, nonce: bytes, expires_at: int, now: int
     ) -> None:
-        """Record a request-signature nonce for every hub process that shares this store.
+        """Record a request-signature nonce durably, for every hub process that shares this
+        store and for this one after a restart (a request replayed then is refused too).
 
         Raises:
             Replayed: another process (or this one) took the nonce and it has not expired.

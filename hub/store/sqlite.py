@@ -23,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from livcr_exchange.errors import Replayed
+
 from .base import (
     Acceptance,
     CaseRecord,
@@ -37,6 +39,9 @@ from .migrations import MigrationReport, migrate_sqlite
 from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
 
 T = TypeVar("T")
+CLAIM_NONCE = """INSERT INTO request_nonces (participant_id, nonce, expires_at) VALUES (?, ?, ?)
+    ON CONFLICT (participant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+    WHERE request_nonces.expires_at <= ?"""
 MAX_GROUP = 256  # batches per transaction; bounds the latency one commit adds
 POINT_READ_LEAVES = 2 * MAX_GROUP  # leaf hashes read on the event loop (_point_read) at most
 BUSY_TIMEOUT_SECONDS = 30  # how long a write waits for another writer before it fails
@@ -229,12 +234,21 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
 
-    async def _write_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write_with(
+        self, fn: Callable[[sqlite3.Connection], T], *, synchronous: str = "FULL"
+    ) -> T:
         connection = self._require(self._write)
 
         def run(conn: sqlite3.Connection) -> T:
-            with _Transaction(conn, self._writer_lock):
-                return fn(conn)
+            if synchronous == "FULL":
+                with _Transaction(conn, self._writer_lock):
+                    return fn(conn)
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            try:
+                with _Transaction(conn, self._writer_lock):
+                    return fn(conn)
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")
 
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -375,6 +389,7 @@ class SQLiteStore:
                 c.execute("DELETE FROM deliveries WHERE message_id = ?", (message_id,))
                 c.execute("DELETE FROM envelopes WHERE message_id = ?", (message_id,))
             c.execute("DELETE FROM seen WHERE expires_at <= ?", (now,))
+            c.execute("DELETE FROM request_nonces WHERE expires_at <= ?", (now,))
             return len(ids)
 
         return await self._write_with(run)
@@ -439,8 +454,21 @@ class SQLiteStore:
     async def claim_nonce(
         self, participant_id: str, nonce: bytes, expires_at: int, now: int
     ) -> None:
-        """Nothing to share: one hub process serves a SQLite file, and its in-memory replay
-        cache (``Hub.nonces``) has already refused a repeated nonce."""
+        """Record the nonce in ``request_nonces``, so a request replayed after a restart is
+        refused too. Its commit does not wait for the disk (``synchronous=NORMAL``): in WAL mode
+        that survives the hub's process dying; a power loss reopens at most the five-minute
+        window (the next group commit's fsync takes the nonce along).
+
+        Raises:
+            Replayed: the nonce was claimed before and has not expired.
+            StoreError: the database cannot be written.
+        """
+
+        def run(c: sqlite3.Connection) -> int:
+            return c.execute(CLAIM_NONCE, (participant_id, nonce, expires_at, now)).rowcount
+
+        if not await self._write_with(run, synchronous="NORMAL"):
+            raise Replayed(f"request nonce of {participant_id} was used before")
 
     def delivery_notices(self) -> AsyncIterator[DeliveryNotice] | None:
         return None  # one process: operations push to its own sockets
