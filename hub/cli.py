@@ -17,6 +17,7 @@ from aiohttp import web
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.private import serve_privately
 from livcr_exchange.wire import check_ident
 
 from . import operator
@@ -125,6 +126,11 @@ def serve(config_path: Path, port: int | None) -> None:
     """
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
+    sqlite = config.path(config.store.path) if config.store.kind == "sqlite" else None
+    try:
+        serve_privately(config.path("."), sqlite)
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the hub's files private: {exc}") from exc
     try:
         log_key = read_log_key(config.path(config.hub.log_key_file))
     except KeyFileError as exc:

@@ -259,7 +259,8 @@ async def get_case(request: web.Request) -> web.Response:
     caller = caller_of(request)
     record = await operations.existing_case(request.app[HUB], request.match_info["case_ref"])
     if caller.participant_id not in record.members and caller.entry.role.value != "coordinator":
-        raise Problem("not_found", "no such case")  # non-members learn nothing, not even existence
+        # Non-members learn nothing, not even existence: the answer for an unknown reference.
+        raise Problem("not_found", operations.NO_SUCH_CASE)
     return json(case_json(record))
 
 

@@ -160,6 +160,10 @@ class HubStore(Protocol):
 
     async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None: ...
 
+    async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
+        """The message ids of the case's envelopes still waiting for ``recipient_id``."""
+        ...
+
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         """The envelope accepted from ``sender_id`` under ``message_id``, while the pair is
         remembered (spec §9.3: at least until its expiry); None when it is not."""

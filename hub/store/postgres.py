@@ -377,6 +377,16 @@ class PostgresStore:
         )
         return delivery_from_row(rows[0]) if rows else None
 
+    async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
+        rows = await self._fetch(
+            "SELECT d.message_id FROM deliveries d JOIN envelopes e"
+            " ON e.message_id = d.message_id WHERE d.recipient_id = $1 AND e.case_ref = $2"
+            " ORDER BY d.seq",
+            recipient_id,
+            case_ref,
+        )
+        return [bytes(r[0]) for r in rows]
+
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         rows = await self._fetch(ACCEPTANCE_SELECT, sender_id, message_id)
         return acceptance_from_row(rows[0]) if rows else None

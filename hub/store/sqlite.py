@@ -323,6 +323,17 @@ class SQLiteStore:
         )
         return None if row is None else delivery_from_row(row)
 
+    async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
+        rows = await self._read_with(
+            lambda c: c.execute(
+                "SELECT d.message_id FROM deliveries d JOIN envelopes e"
+                " ON e.message_id = d.message_id WHERE d.recipient_id = ? AND e.case_ref = ?"
+                " ORDER BY d.seq",
+                (recipient_id, case_ref),
+            ).fetchall()
+        )
+        return [bytes(r[0]) for r in rows]
+
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         row = self._point_read(
             lambda c: c.execute(_ACCEPTANCE_SELECT, (sender_id, message_id)).fetchone()

@@ -34,6 +34,7 @@ class LeafType(enum.IntEnum):
     CASE_MEMBERSHIP = 0x05
     MEETING_RECORDED = 0x06
     REFUSAL = 0x07
+    DELIVERY_WITHDRAWN = 0x08
 
 
 def envelope_hash(envelope: bytes) -> bytes:
@@ -197,6 +198,28 @@ class Refusal:
         )
 
 
+@dataclass(frozen=True)
+class DeliveryWithdrawn:
+    """An envelope of a case taken from the queue of a member removed from that case before
+    it fetched it: removal cuts what is still queued too."""
+
+    logged_at: int
+    message_id: bytes
+    recipient_id: str
+    case_ref: str
+    actor_id: str  # who removed the member
+
+    def encode(self) -> bytes:
+        return (
+            _start(LeafType.DELIVERY_WITHDRAWN, self.logged_at)
+            .fixed(self.message_id, MESSAGE_ID_BYTES)
+            .ident(self.recipient_id)
+            .ident(self.case_ref)
+            .ident(self.actor_id)
+            .getvalue()
+        )
+
+
 Leaf = (
     EnvelopeAccepted
     | DeliveryReceipt
@@ -205,6 +228,7 @@ Leaf = (
     | CaseMembership
     | MeetingRecorded
     | Refusal
+    | DeliveryWithdrawn
 )
 
 
@@ -273,6 +297,14 @@ def decode_leaf(data: bytes) -> Leaf:
                 reader.ident(),
                 reader.ident(),
                 reader.fixed(MESSAGE_ID_BYTES),
+            )
+        case LeafType.DELIVERY_WITHDRAWN:
+            leaf = DeliveryWithdrawn(
+                logged_at,
+                reader.fixed(MESSAGE_ID_BYTES),
+                reader.ident(),
+                reader.ident(),
+                reader.ident(),
             )
         case _:
             raise Malformed(f"unknown leaf type {code:#04x}")

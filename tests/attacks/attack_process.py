@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# tests/ for the shared helpers, tests/hub for hub_harness (the attack tests import this first).
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hub"))
 from hubproc import HubProcess
 from pgdb import fresh_database
 
