@@ -41,7 +41,7 @@ CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middlewar
 BODY = web.RequestKey("body", bytes)  # the request body, read by auth_middleware
 AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
 PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint"})
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/log/checkpoint"})
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
 PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
 
@@ -131,6 +131,7 @@ async def store_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except StoreError as exc:
         access_log.error("store unavailable", error=str(exc))
+        request.app[HUB].readiness.store_failed()
         return problem_response("store_unavailable", "the hub's store is unavailable", 503)
 
 
@@ -306,7 +307,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await hub.store.open()
     await hub.refresh_directory()
     await hub.log.catch_up()
+    hub.readiness.started = True
     yield
+    hub.readiness.started = False
     await hub.push.close_all()
     with contextlib.suppress(Exception):
         await hub.log.save_checkpoint()

@@ -360,6 +360,15 @@ async def healthz(request: web.Request) -> web.Response:
     return json({"status": "ok", "log_size": await hub.store.tree_size()})
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the hub can do its work (its store commits, its log is loaded), else 503."""
+    hub = request.app[HUB]
+    problems = await hub.readiness.problems(hub.store, hub.clock())
+    if problems:
+        return json({"status": "not_ready", "problems": problems}, status=503)
+    return json({"status": "ready"})
+
+
 async def metrics(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     counts = await hub.store.counts()
@@ -389,6 +398,7 @@ def add_routes(app: web.Application) -> None:
             web.get("/v1/log/consistency", consistency),
             web.get("/v1/log/leaves", leaves),
             web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
             web.get("/metrics", metrics),
         ]
     )

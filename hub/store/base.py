@@ -204,6 +204,15 @@ class HubStore(Protocol):
         """
         ...
 
+    async def probe_write(self, now: int) -> None:
+        """Commit one small write (the time of this probe, in ``meta``): whether the store can
+        commit at all, for /readyz.
+
+        Raises:
+            StoreError: it cannot (disk full, read-only, unreachable).
+        """
+        ...
+
     async def claim_nonce(
         self, participant_id: str, nonce: bytes, expires_at: int, now: int
     ) -> None:

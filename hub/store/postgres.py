@@ -387,6 +387,16 @@ class PostgresStore:
         )
         return [bytes(r[0]) for r in rows]
 
+    async def probe_write(self, now: int) -> None:
+        try:
+            await self._require().execute(
+                "INSERT INTO meta (key, value) VALUES ('ready_probe', $1)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                str(now),
+            )
+        except DB_ERRORS as exc:
+            raise StoreError(f"postgresql: {exc}") from exc
+
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         rows = await self._fetch(ACCEPTANCE_SELECT, sender_id, message_id)
         return acceptance_from_row(rows[0]) if rows else None

@@ -39,6 +39,8 @@ from .migrations import MigrationReport, migrate_sqlite
 from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
 
 T = TypeVar("T")
+PROBE_WRITE = """INSERT INTO meta (key, value) VALUES ('ready_probe', ?)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
 CLAIM_NONCE = """INSERT INTO request_nonces (participant_id, nonce, expires_at) VALUES (?, ?, ?)
     ON CONFLICT (participant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
     WHERE request_nonces.expires_at <= ?"""
@@ -124,10 +126,18 @@ class SQLiteStore:
 
     # Lifecycle.
     async def open(self) -> None:
+        """Open (creating and migrating) the database.
+
+        Raises:
+            StoreError: it cannot be opened or written (missing folder, read-only, corrupt).
+        """
         loop = asyncio.get_running_loop()
-        self._write = await loop.run_in_executor(self._writer_thread, self._open_writer)
-        self._read = await loop.run_in_executor(self._reader_thread, _connect, self.path)
-        self._point = _connect(self.path)
+        try:
+            self._write = await loop.run_in_executor(self._writer_thread, self._open_writer)
+            self._read = await loop.run_in_executor(self._reader_thread, _connect, self.path)
+            self._point = _connect(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"sqlite {self.path}: {exc}") from exc
         self._committer = asyncio.create_task(self._commit_loop(), name="hub-group-commit")
 
     def _open_writer(self) -> sqlite3.Connection:
@@ -461,6 +471,9 @@ class SQLiteStore:
         if removed:
             await self._forget_old_pages()
         return removed
+
+    async def probe_write(self, now: int) -> None:
+        await self._write_with(lambda c: c.execute(PROBE_WRITE, (str(now),)))
 
     async def claim_nonce(
         self, participant_id: str, nonce: bytes, expires_at: int, now: int
