@@ -15,7 +15,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError, UnknownSender
@@ -28,11 +27,13 @@ from livcr_exchange.request_auth import (
     check_request_headers,
     verify_request,
 )
+from livcr_exchange.service.http_noise import CLIENT_GONE, LIMIT
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
 from .admission import body_cap, declared_length, held_body
 from .config import HubConfig
 from .log import TransparencyLog
+from .metrics import HubMetrics
 from .operations import delivery_item, record_refusal
 from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
@@ -41,46 +42,13 @@ CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middlewar
 BODY = web.RequestKey("body", bytes)  # the request body, read by auth_middleware
 AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
 PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
+REFUSED = web.RequestKey("refused", str)  # the code of a refusal, for the metrics
 PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/log/checkpoint"})
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
 PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
 
 access_log = structlog.get_logger("livcr.hub.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class HubMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "livcr_hub_requests",
-            "Requests by route and status",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "livcr_hub_request_seconds", "Request latency", ["route"], registry=self.registry
-        )
-        self.envelopes = Counter(
-            "livcr_hub_envelopes_accepted",
-            "Envelopes accepted",
-            ["purpose"],
-            registry=self.registry,
-        )
-        # Children bound once: ``labels()`` takes the metric's lock and builds a key per call,
-        # and every request would pay that three times. The metrics keep a child per label set
-        # for good anyway, so holding them here adds nothing that grows.
-        self.accepted = self.envelopes.labels("any")
-        self._per_route: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
-
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        """Count one request of ``route`` answered with ``status`` and record its latency."""
-        children = self._per_route.get((route, status))
-        if children is None:
-            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
-            self._per_route[(route, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
 
 
 HUB = web.AppKey("hub", Hub)
@@ -93,7 +61,11 @@ def system_clock() -> int:
 
 @web.middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line per request: who, which route, purpose, outcome. Never content."""
+    """One log line per request: who, which route, purpose, outcome. Never content.
+
+    A client that went away before its answer is status 499, not an error of the hub; such
+    lines are rate-limited, since a client decides how many there are.
+    """
     started = time.perf_counter()
     status = 500
     try:
@@ -101,27 +73,48 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except ConnectionError:
+        status = CLIENT_GONE
+        return web.Response(status=CLIENT_GONE)  # nobody reads it: aiohttp drops it quietly
+    except asyncio.CancelledError:
+        status = CLIENT_GONE
+        raise
     else:
         status = response.status
         return response
     finally:
-        route = (
-            request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "-"
-        )
-        caller = request.get(CALLER)
-        elapsed = time.perf_counter() - started
-        request.app[METRICS].observe(route, status, elapsed)
-        access_log.info(
-            "request",
-            method=request.method,
-            route=route,
-            status=status,
-            participant=caller.participant_id if caller else None,
-            purpose=request.get(PURPOSE),
-            ms=round(elapsed * 1000, 2),
-        )
+        _log_request(request, status, time.perf_counter() - started)
+
+
+def _log_request(request: web.Request, status: int, elapsed: float) -> None:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource else "-"
+    metrics = request.app[METRICS]
+    metrics.observe(route, status, elapsed)
+    if (code := request.get(REFUSED)) is not None:
+        metrics.refused(code)
+    if status == CLIENT_GONE and not LIMIT.allow("client_gone"):
+        return
+    caller = request.get(CALLER)
+    access_log.info(
+        "request",
+        method=request.method,
+        route=route,
+        status=status,
+        participant=caller.participant_id if caller else None,
+        purpose=request.get(PURPOSE),
+        ms=round(elapsed * 1000, 2),
+    )
+
+
+@web.middleware
+async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Note a refusal's code for the metrics (problem_middleware, outside, answers it)."""
+    try:
+        return await handler(request)
+    except (LivcrError, Problem) as exc:
+        request[REFUSED] = exc.code
+        raise
 
 
 @web.middleware
@@ -132,6 +125,7 @@ async def store_middleware(request: web.Request, handler: Handler) -> web.Stream
     except StoreError as exc:
         access_log.error("store unavailable", error=str(exc))
         request.app[HUB].readiness.store_failed()
+        request[REFUSED] = "store_unavailable"
         return problem_response("store_unavailable", "the hub's store is unavailable", 503)
 
 
@@ -266,7 +260,13 @@ def create_app(
 
     app = web.Application(
         client_max_size=config.hub.max_request_bytes,
-        middlewares=[access_middleware, store_middleware, problem_middleware, auth_middleware],
+        middlewares=[
+            access_middleware,
+            store_middleware,
+            problem_middleware,
+            refusal_middleware,
+            auth_middleware,
+        ],
         # The keep-alive timer also runs from a connection's start until its first request is
         # whole: the header deadline. A body left unread (refused before it was read, or too
         # slow) is not drained: the connection closes after the answer.

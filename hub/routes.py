@@ -15,6 +15,7 @@ from livcr_exchange.service.problems import Problem
 
 from . import operations
 from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, body_of, caller_of
+from .metrics import gauge_lines
 
 MAX_FETCH = 100
 MAX_BATCH = 100
@@ -123,7 +124,7 @@ async def submit(request: web.Request) -> web.Response:
     )
     if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)
         return json(receipt.to_json())
-    request.app[METRICS].accepted.inc()
+    request.app[METRICS].accepted(request[PURPOSE])
     return json(receipt.to_json(), status=201)
 
 
@@ -141,6 +142,8 @@ async def submit_batch(request: web.Request) -> web.Response:
         except LivcrError as exc:
             results.append({"code": exc.code, "detail": exc.wire_reason})
         else:
+            if not receipt.accepted_before:
+                request.app[METRICS].accepted(request[PURPOSE])
             results.append(
                 {"receipt": receipt.to_json(), "accepted_before": receipt.accepted_before}
             )
@@ -371,9 +374,13 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     hub = request.app[HUB]
+    now = hub.clock()
     counts = await hub.store.counts()
+    counts["cases_purged"] = await hub.store.purged_cases(now)
+    counts["connected_gateways"] = sum(len(s) for s in hub.push.sockets.values())
+    ages = {"deliveries_pending_by_age__age": await hub.store.pending_by_age(now)}
     text = generate_latest(request.app[METRICS].registry).decode()
-    gauges = "".join(f"livcr_hub_{name} {value}\n" for name, value in sorted(counts.items()))
+    gauges = gauge_lines(counts, ages)
     return web.Response(text=text + gauges, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 

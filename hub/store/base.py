@@ -99,6 +99,16 @@ class WriteBatch:
     leaves: list[PendingLeaf] = field(default_factory=list)
 
 
+AGE_BUCKETS = ("under_1m", "under_1h", "under_1d", "over_1d")
+PENDING_BY_AGE = """SELECT CASE WHEN {now} - e.accepted_at < 60 THEN 'under_1m'
+    WHEN {now} - e.accepted_at < 3600 THEN 'under_1h'
+    WHEN {now} - e.accepted_at < 86400 THEN 'under_1d' ELSE 'over_1d' END AS age, COUNT(*)
+    FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id GROUP BY age"""
+PURGED_CASES = """SELECT COUNT(*) FROM cases c WHERE c.purge_after IS NOT NULL
+    AND c.purge_after <= {now} AND NOT EXISTS
+    (SELECT 1 FROM purge_queue q WHERE q.case_ref = c.case_ref)"""
+
+
 @dataclass(frozen=True)
 class CommitResult:
     """Where this batch's leaves landed and how large the log was after the group commit."""
@@ -230,4 +240,13 @@ class HubStore(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Queue depths and sizes for `livcr hub status` and /metrics."""
+        ...
+
+    async def pending_by_age(self, now: int) -> dict[str, int]:
+        """Deliveries waiting, by how long ago their envelope was accepted: ``under_1m``,
+        ``under_1h``, ``under_1d``, ``over_1d`` (every bucket present, zeros included)."""
+        ...
+
+    async def purged_cases(self, now: int) -> int:
+        """Cases whose retention purge is done (closed, due, and off the purge schedule)."""
         ...

@@ -42,6 +42,9 @@ import structlog
 from livcr_exchange.errors import Replayed
 
 from .base import (
+    AGE_BUCKETS,
+    PENDING_BY_AGE,
+    PURGED_CASES,
     Acceptance,
     CaseRecord,
     CommitResult,
@@ -386,6 +389,13 @@ class PostgresStore:
             case_ref,
         )
         return [bytes(r[0]) for r in rows]
+
+    async def pending_by_age(self, now: int) -> dict[str, int]:
+        rows = await self._fetch(PENDING_BY_AGE.format(now="$1::bigint"), now)
+        return dict.fromkeys(AGE_BUCKETS, 0) | {age: int(n) for age, n in rows}
+
+    async def purged_cases(self, now: int) -> int:
+        return int(await self._value(PURGED_CASES.format(now="$1::bigint"), now))
 
     async def probe_write(self, now: int) -> None:
         try:

@@ -26,6 +26,9 @@ from typing import Any, TypeVar
 from livcr_exchange.errors import Replayed
 
 from .base import (
+    AGE_BUCKETS,
+    PENDING_BY_AGE,
+    PURGED_CASES,
     Acceptance,
     CaseRecord,
     CommitResult,
@@ -446,6 +449,15 @@ class SQLiteStore:
             }
 
         return await self._read_with(run)
+
+    async def pending_by_age(self, now: int) -> dict[str, int]:
+        sql = PENDING_BY_AGE.format(now="?")
+        rows = await self._read_with(lambda c: c.execute(sql, (now, now, now)).fetchall())
+        return dict.fromkeys(AGE_BUCKETS, 0) | {age: int(n) for age, n in rows}
+
+    async def purged_cases(self, now: int) -> int:
+        sql = PURGED_CASES.format(now="?")
+        return int(await self._read_with(lambda c: c.execute(sql, (now,)).fetchone()[0]))
 
     async def purge_due(self, now: int, limit: int) -> int:
         def run(c: sqlite3.Connection) -> int:

@@ -197,7 +197,7 @@ async def test_healthz_and_metrics(harness: HubHarness) -> None:
     assert samples["livcr_hub_deliveries_pending"] == 1
     assert samples['livcr_hub_requests_total{route="/v1/envelopes",status="201"}'] == 1
     assert samples['livcr_hub_requests_total{route="/v1/cases",status="201"}'] == 1
-    assert samples['livcr_hub_envelopes_accepted_total{purpose="any"}'] == 1
+    assert samples['livcr_hub_envelopes_accepted_total{purpose="screening_vraag"}'] == 1
     # Metrics name routes, never case references or participants.
     assert CASE not in text
     assert "caw" not in text
