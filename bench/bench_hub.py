@@ -66,7 +66,7 @@ from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry
 
 CELL = "cell-bench"
-CASE_REF = "case-bench"
+CASE_REF = "case-ijqnmwfamfcrodj6yfrwqs37ea"
 PURPOSE = "screening_vraag"  # coordinator -> member deelnemer, on a case in screening
 SENDER, RECIPIENT = "coord", "caw"
 BODY_BYTES = 1024

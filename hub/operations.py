@@ -29,7 +29,13 @@ from livcr_exchange.audit.leaves import (
     envelope_hash,
 )
 from livcr_exchange.audit.merkle import leaf_hash
-from livcr_exchange.cases import INITIAL_STATE, CaseState, ClosureReason, transition
+from livcr_exchange.cases import (
+    INITIAL_STATE,
+    CaseState,
+    ClosureReason,
+    check_case_ref,
+    transition,
+)
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, Replayed, UnknownSender
@@ -175,6 +181,7 @@ async def _accept(
     now = hub.clock()
     if envelope.sender_id != caller.participant_id:
         raise UnknownSender("the envelope's sender is not the authenticated participant")
+    check_case_ref(envelope.case_ref)
     directory = await hub.current_directory()
     verified = envelope.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
     core = verified.header.core
@@ -472,7 +479,7 @@ def require_coordinator(caller: AuthenticatedRequest) -> None:
 
 
 async def existing_case(hub: Hub, case_ref: str) -> CaseRecord:
-    record = await hub.store.case(check_ident(case_ref, "case reference"))
+    record = await hub.store.case(check_case_ref(case_ref))
     if record is None:
         raise Problem("not_found", NO_SUCH_CASE)
     return record
@@ -483,7 +490,7 @@ async def open_case(
     hub: Hub, caller: AuthenticatedRequest, case_ref: str, members: list[str]
 ) -> CaseRecord:
     require_coordinator(caller)
-    check_ident(case_ref, "case reference")
+    check_case_ref(case_ref)
     if await hub.store.case(case_ref) is not None:
         raise Problem("conflict", f"case {case_ref} exists")
     now = hub.clock()

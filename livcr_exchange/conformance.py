@@ -16,7 +16,7 @@ import msgspec
 
 from .audit.checkpoint import open_checkpoint
 from .audit.merkle import verify_consistency, verify_inclusion
-from .cases import CaseState, ClosureReason, transition
+from .cases import CaseState, ClosureReason, check_case_ref, mint_case_ref, transition
 from .directory import Directory
 from .envelope import open_envelope
 from .errors import LivcrError
@@ -290,6 +290,19 @@ class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
         return OK
 
 
+class CaseRefVector(Vector, tag="case_ref", frozen=True):
+    case_ref: str
+    random: str | None = None  # hex of the 16 bytes it was minted from (valid vectors)
+
+    def run(self) -> str:
+        if self.random is not None:
+            drawn = bytes.fromhex(self.random)
+            if mint_case_ref(lambda _: drawn) != self.case_ref:
+                return "mint_mismatch"
+        check_case_ref(self.case_ref)
+        return OK
+
+
 VectorKinds = (
     EnvelopeVector
     | DirectoryEntryVector
@@ -302,6 +315,7 @@ VectorKinds = (
     | ConsistencyVector
     | PolicyVector
     | CaseTransitionVector
+    | CaseRefVector
     | RequestSignatureVector
 )
 
