@@ -29,6 +29,7 @@ from gateway_harness import (
 )
 
 from gateway.api import MAX_API_REQUEST_BYTES, create_api, serving
+from livcr_exchange.cases import check_case_ref
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
 
@@ -762,3 +763,18 @@ def test_spec_states_every_limit() -> None:
         value = getattr(api, name)
         assert f"`{name}` = {int(value)}" in text, name
         assert value == int(value), name
+
+
+def test_gateways_mint_case_references_nobody_can_guess(gws: RunningGateways) -> None:
+    """The coordinator's gateway mints a new case's reference, and so does a referring gateway
+    for a referral sent without one (spec §8.3); every other purpose must name its case."""
+    opened = new_case(gws, ["caw"])
+    assert check_case_ref(opened) == opened
+    after = cursor(gws["coord"])
+    referral = {"purpose": "aanmelding", "to": ["coord"], "body": body("aanmelding")}
+    sent = call(gws["caw"], "POST", "/v1/messages", 201, json=referral)
+    assert check_case_ref(sent["case_ref"]) == sent["case_ref"] != opened
+    assert receive(gws["coord"], after, "aanmelding", sent["case_ref"])["sender_id"] == "caw"
+    question = {"purpose": "screening_vraag", "to": ["caw"], "body": body("screening_vraag")}
+    problem = call(gws["coord"], "POST", "/v1/messages", 400, json=question)
+    assert problem["code"] == "malformed"

@@ -390,6 +390,7 @@ def test_a_message_the_hub_holds_without_a_receipt_is_sent_unproven(
     assert warning["code"] == "replayed"
     assert receipt == {
         "message_id": losing.lost[0]["message_id"],
+        "case_ref": "case-xgop3pmmk6ao57zqkk6egtnbdm",
         "leaf_index": None,
         "logged_at": None,
         "tree_size": None,
