@@ -24,6 +24,7 @@ from .config import HubSection
 # Routes whose bodies are envelopes (up to ``max_request_bytes``); every other route is capped
 # at ``max_control_request_bytes``.
 ENVELOPE_ROUTES = frozenset({"/v1/envelopes", "/v1/envelopes/batch"})
+BODY = web.RequestKey("body", bytes)  # the request body, read by the hub's auth middleware
 READ_CHUNK = 64 * 1024
 
 
@@ -44,6 +45,11 @@ class BodyBudget:
 
     def release(self, size: int) -> None:
         self.held -= size
+
+
+def body_of(request: web.Request) -> bytes:
+    """The body of an authenticated request, as read (and counted) before its handler ran."""
+    return request[BODY]
 
 
 def body_cap(section: HubSection, path: str) -> int:

@@ -30,20 +30,22 @@ from livcr_exchange.request_auth import (
 from livcr_exchange.service.http_noise import CLIENT_GONE, LIMIT
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
-from .admission import body_cap, declared_length, held_body
+from .admission import BODY, body_cap, declared_length, held_body
 from .config import HubConfig
 from .log import TransparencyLog
 from .metrics import HubMetrics
 from .operations import delivery_item, record_refusal
 from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
+from .witnessing import install_witnessing
 
 CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
-BODY = web.RequestKey("body", bytes)  # the request body, read by auth_middleware
 AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
 PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
 REFUSED = web.RequestKey("refused", str)  # the code of a refusal, for the metrics
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/v1/log/checkpoint"})
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/v1/log/checkpoint", "/v1/log/cosigned"}
+)
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
 PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
 
@@ -243,10 +245,6 @@ def caller_of(request: web.Request) -> AuthenticatedRequest:
     return request[CALLER]
 
 
-def body_of(request: web.Request) -> bytes:
-    return request[BODY]
-
-
 def create_app(
     config: HubConfig,
     *,
@@ -293,6 +291,7 @@ def create_app(
     app.cleanup_ctx.append(_directory_ctx)
     app.on_shutdown.append(_close_streams)
     add_routes(app)
+    install_witnessing(app, hub.log, store, config, hub.log.catch_up, log_key.public.raw, hub.clock)
     return app
 
 
