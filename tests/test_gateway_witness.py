@@ -49,7 +49,10 @@ async def scenario(cell: GatewayCell, witnesses: list[WitnessKey]) -> None:
         Gateway.open(cell.config("clb"), passphrase=PASSPHRASE, background=False) as clb,
     ):
         receipt = await caw.send(
-            "case-kedv7k6frbzwhhcbumuwrqre7m", "aanmelding", to=["coord"], body=example_body("aanmelding")
+            "case-kedv7k6frbzwhhcbumuwrqre7m",
+            "aanmelding",
+            to=["coord"],
+            body=example_body("aanmelding"),
         )
         assert isinstance(receipt, Receipt)
         assert receipt.leaf_index is not None
