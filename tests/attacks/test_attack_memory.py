@@ -19,6 +19,9 @@ DEFAULTS = HubSection(cell_id="x", root_key="x")
 BUDGET = DEFAULTS.body_memory_budget_bytes
 BODY_DEADLINE = DEFAULTS.body_grace_seconds  # the slow bodies declare only 1000 bytes
 MARGIN = 5.0  # seconds of scheduling slack on a loaded machine
+# /healthz while the hub reads and hashes two 64 MiB bodies on the event loop: well under a
+# second on an idle machine, up to about one on two cores shared with other test runs.
+HEALTHZ_FAST = 2.0
 
 
 async def test_floods_of_big_and_slow_bodies_stay_within_the_budget(
@@ -38,8 +41,8 @@ async def test_floods_of_big_and_slow_bodies_stay_within_the_budget(
     assert set(figures.big_statuses) <= {400, 401, 503, None}, figures.big_statuses
     assert len(figures.slow_closed_after) == flood.count
     assert max(figures.slow_closed_after) <= BODY_DEADLINE + 1000 / 131072 + MARGIN, figures
-    assert figures.healthz_worst < 1.0, figures
-    assert await healthz_seconds(hub_process.port) < 1.0
+    assert figures.healthz_worst < HEALTHZ_FAST, figures
+    assert await healthz_seconds(hub_process.port) < HEALTHZ_FAST
 
 
 @pytest.fixture(name="impatient_hub")
@@ -57,4 +60,4 @@ async def test_slow_headers_are_cut_off_at_the_header_deadline(impatient_hub: Hu
     )
     closed = [s.closed_after for s in senders]
     assert all(c is not None and c <= 2 + MARGIN for c in closed), closed
-    assert await healthz_seconds(impatient_hub.port) < 1.0
+    assert await healthz_seconds(impatient_hub.port) < HEALTHZ_FAST
