@@ -81,10 +81,11 @@ class CosignatureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    case_ref: Ident
     purpose: Ident
     to: Recipients
     body: msgspec.Raw  # checked against the purpose's schema by the library (422 if not)
+    # Omitted on a referral (aanmelding): the gateway mints the new case's reference.
+    case_ref: Ident | None = None
     meeting_ref: Ident | None = None
     cosignatures: Annotated[tuple[CosignatureIn, ...], msgspec.Meta(max_length=MAX_COSIGNERS)] = ()
     wait: bool = True
@@ -288,9 +289,14 @@ async def send(request: web.Request) -> web.Response:
     message = await read_json(request, SendIn)
     # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes.
     body = decode_body(message.purpose, bytes(message.body))
+    case_ref = message.case_ref
+    if case_ref is None:
+        if message.purpose != "aanmelding":
+            raise Malformed("case_ref is required; only a referral (aanmelding) opens a case")
+        case_ref = gateway.new_case_ref()
     try:
         outcome = await gateway.send(
-            message.case_ref,
+            case_ref,
             message.purpose,
             to=message.to,
             body=body,
@@ -300,10 +306,12 @@ async def send(request: web.Request) -> web.Response:
             timeout=request.app[SETTINGS].send_timeout,
         )
     except SendTimeout as exc:
-        return reply({"message_id": exc.message_id.hex(), "state": "queued"}, 202)
+        return reply(
+            {"message_id": exc.message_id.hex(), "state": "queued", "case_ref": case_ref}, 202
+        )
     if isinstance(outcome, bytes):
-        return reply({"message_id": outcome.hex(), "state": "queued"}, 202)
-    return reply(receipt_json(outcome), 201)
+        return reply({"message_id": outcome.hex(), "state": "queued", "case_ref": case_ref}, 202)
+    return reply({**receipt_json(outcome), "case_ref": case_ref}, 201)
 
 
 def message_json(record: dict[str, Any]) -> dict[str, object]:

@@ -24,6 +24,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.private import serve_privately
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
@@ -154,6 +155,10 @@ def serve(config_path: Path) -> None:
     """Run the gateway and its local API until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
+    try:
+        serve_privately(config.path("."), config.path(config.gateway.database))
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the gateway's files private: {exc}") from exc
     token = read_token(config)
     passphrase = participant_passphrase()
     try:

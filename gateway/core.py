@@ -35,6 +35,7 @@ import structlog
 from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
 from livcr_exchange.audit.merkle import leaf_hash, verify_inclusion
 from livcr_exchange.bodies import Body
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.constants import (
     CONTENT_KEY_BYTES,
     MAX_CLOCK_SKEW,
@@ -1042,7 +1043,7 @@ class Gateway:
     # Cases (the coordinator's calls; the hub refuses them from anyone else).
     def new_case_ref(self) -> str:
         """A fresh pseudonymous case reference: random, meaningless, never derived from a person."""
-        return "case-" + base64.b32encode(self._random(10)).decode("ascii").lower()
+        return mint_case_ref(self._random)
 
     async def open_case(self, members: Iterable[str], case_ref: str | None = None) -> str:
         case_ref = case_ref or self.new_case_ref()

@@ -17,6 +17,7 @@ from aiohttp import web
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.private import serve_privately
 from livcr_exchange.wire import check_ident
 
 from . import operator
@@ -147,27 +148,43 @@ def serve(config_path: Path, port: int | None) -> None:
     """
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
+    sqlite = config.path(config.store.path) if config.store.kind == "sqlite" else None
+    try:
+        serve_privately(config.path("."), sqlite)
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the hub's files private: {exc}") from exc
     try:
         log_key = read_log_key(config.path(config.hub.log_key_file))
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    ssl_context = None
-    if config.tls is not None:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(
-            config.path(config.tls.cert_file), config.path(config.tls.key_file)
-        )
     app = create_app(config, store=operator.open_store(config), log_key=log_key)
+    host, port = config.hub.host, config.hub.port if port is None else port
+    ssl_context = _tls_context(config)
     if config.console is not None:
         app.cleanup_ctx.append(console_listener(config.console, ssl_context))
-    web.run_app(
-        app,
-        host=config.hub.host,
-        port=config.hub.port if port is None else port,
-        ssl_context=ssl_context,
-        access_log=None,
-        print=lambda text: click.echo(text, err=True),
-    )
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            ssl_context=ssl_context,
+            access_log=None,
+            print=lambda text: click.echo(text, err=True),
+        )
+    except OSError as exc:  # the port is taken, the address is not ours, ...
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.path(config.tls.cert_file), config.path(config.tls.key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise click.ClickException(f"tls: cannot load the certificate or key: {exc}") from exc
+    return context
 
 
 @hub_group.command("migrate")

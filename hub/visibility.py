@@ -13,6 +13,7 @@ from livcr_exchange.audit.leaves import (
     CaseTransition,
     DeliveryDropped,
     DeliveryReceipt,
+    DeliveryWithdrawn,
     DirectoryChange,
     EnvelopeAccepted,
     Leaf,
@@ -41,13 +42,21 @@ def named_participants(leaf: Leaf) -> frozenset[str]:
             named = (leaf.actor_id,)
         case DirectoryChange():
             named = (leaf.participant_id,)
+        case DeliveryWithdrawn():
+            named = (leaf.recipient_id, leaf.actor_id)
     return frozenset(named)
 
 
 def case_of(leaf: Leaf) -> str | None:
     """The case a leaf is about, if any."""
     match leaf:
-        case EnvelopeAccepted() | CaseMembership() | MeetingRecorded() | CaseTransition():
+        case (
+            EnvelopeAccepted()
+            | CaseMembership()
+            | MeetingRecorded()
+            | CaseTransition()
+            | DeliveryWithdrawn()
+        ):
             return leaf.case_ref
     return None
 

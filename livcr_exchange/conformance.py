@@ -24,7 +24,7 @@ from .audit.cosignature import (
 from .audit.leaves import decode_leaf
 from .audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from .audit.witness import Cosigned, LogKey, decide, parse_add_checkpoint
-from .cases import CaseState, ClosureReason, transition
+from .cases import CaseState, ClosureReason, check_case_ref, mint_case_ref, transition
 from .directory import Directory
 from .envelope import open_envelope
 from .errors import LivcrError
@@ -313,6 +313,19 @@ class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
         return OK
 
 
+class CaseRefVector(Vector, tag="case_ref", frozen=True):
+    case_ref: str
+    random: str | None = None  # hex of the 16 bytes it was minted from (valid vectors)
+
+    def run(self) -> str:
+        if self.random is not None:
+            drawn = bytes.fromhex(self.random)
+            if mint_case_ref(lambda _: drawn) != self.case_ref:
+                return "mint_mismatch"
+        check_case_ref(self.case_ref)
+        return OK
+
+
 class WitnessKeyVector(Vector, tag="witness_key", frozen=True):
     vkey: str
     witness: str | None = None  # expected values for expect == "ok"
@@ -424,6 +437,7 @@ VectorKinds = (
     | ConsistencyVector
     | PolicyVector
     | CaseTransitionVector
+    | CaseRefVector
     | RequestSignatureVector
     | WitnessKeyVector
     | CosignatureVector

@@ -33,6 +33,7 @@ from livcr_exchange.audit.merkle import (
     leaf_hash,
     root_hash,
 )
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.constants import MAX_CLOCK_SKEW, MAX_HEADER_BYTES
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
@@ -1129,6 +1130,33 @@ def case_vectors() -> Iterator[dict[str, Any]]:
         "case_reason_without_closing", "illegal_transition", "in_screening", "geagendeerd", "andere"
     )
     yield case("case_leaves_gewist", "illegal_transition", "gewist", "in_screening")
+    yield from case_ref_vectors()
+
+
+def case_ref_vectors() -> Iterator[dict[str, Any]]:
+    """Case references (spec §8.3): minted ones, and forms the hub refuses."""
+
+    def ref(name: str, expect: str, text: str, random: bytes | None = None) -> dict[str, Any]:
+        return {
+            "kind": "case_ref",
+            "name": name,
+            "expect": expect,
+            "case_ref": text,
+            "random": None if random is None else random.hex(),
+        }
+
+    for label, drawn in (("counting", bytes(range(16))), ("random", det("case ref", 16))):
+        yield ref(f"case_ref_ok_{label}", "ok", mint_case_ref(lambda _, d=drawn: d), drawn)
+    minted = mint_case_ref(lambda _: det("case ref", 16))
+    yield ref("case_ref_guessable", "malformed", "case-0001")
+    yield ref("case_ref_short", "malformed", minted[:-1])
+    yield ref("case_ref_long", "malformed", minted + "a")
+    yield ref("case_ref_upper_case", "malformed", minted.upper())
+    yield ref("case_ref_wrong_prefix", "malformed", "zaak-" + minted.removeprefix("case-"))
+    yield ref("case_ref_not_base32", "malformed", minted[:-2] + "1" + minted[-1])
+    # The last letter's two low bits must be zero: one spelling per 16 bytes.
+    tail = "abcdefghijklmnopqrstuvwxyz234567"
+    yield ref("case_ref_non_canonical", "malformed", minted[:-1] + tail[tail.index(minted[-1]) + 1])
 
 
 def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:

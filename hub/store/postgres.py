@@ -42,6 +42,9 @@ import structlog
 from livcr_exchange.errors import Replayed
 
 from .base import (
+    AGE_BUCKETS,
+    PENDING_BY_AGE,
+    PURGED_CASES,
     Acceptance,
     CaseRecord,
     CommitResult,
@@ -379,6 +382,33 @@ class PostgresStore:
             message_id,
         )
         return delivery_from_row(rows[0]) if rows else None
+
+    async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
+        rows = await self._fetch(
+            "SELECT d.message_id FROM deliveries d JOIN envelopes e"
+            " ON e.message_id = d.message_id WHERE d.recipient_id = $1 AND e.case_ref = $2"
+            " ORDER BY d.seq",
+            recipient_id,
+            case_ref,
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def pending_by_age(self, now: int) -> dict[str, int]:
+        rows = await self._fetch(PENDING_BY_AGE.format(now="$1::bigint"), now)
+        return dict.fromkeys(AGE_BUCKETS, 0) | {age: int(n) for age, n in rows}
+
+    async def purged_cases(self, now: int) -> int:
+        return int(await self._value(PURGED_CASES.format(now="$1::bigint"), now))
+
+    async def probe_write(self, now: int) -> None:
+        try:
+            await self._require().execute(
+                "INSERT INTO meta (key, value) VALUES ('ready_probe', $1)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                str(now),
+            )
+        except DB_ERRORS as exc:
+            raise StoreError(f"postgresql: {exc}") from exc
 
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         rows = await self._fetch(ACCEPTANCE_SELECT, sender_id, message_id)

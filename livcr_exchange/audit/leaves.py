@@ -35,6 +35,7 @@ class LeafType(enum.IntEnum):
     MEETING_RECORDED = 0x06
     REFUSAL = 0x07
     DELIVERY_DROPPED = 0x08
+    DELIVERY_WITHDRAWN = 0x09
 
 
 class DropReason(enum.StrEnum):
@@ -245,6 +246,28 @@ def _read_dropped(logged_at: int, reader: Reader) -> DeliveryDropped:
         raise Malformed(f"unknown drop reason {reason!r}") from None
 
 
+@dataclass(frozen=True)
+class DeliveryWithdrawn:
+    """An envelope of a case taken from the queue of a member removed from that case before
+    it fetched it: removal cuts what is still queued too."""
+
+    logged_at: int
+    message_id: bytes
+    recipient_id: str
+    case_ref: str
+    actor_id: str  # who removed the member
+
+    def encode(self) -> bytes:
+        return (
+            _start(LeafType.DELIVERY_WITHDRAWN, self.logged_at)
+            .fixed(self.message_id, MESSAGE_ID_BYTES)
+            .ident(self.recipient_id)
+            .ident(self.case_ref)
+            .ident(self.actor_id)
+            .getvalue()
+        )
+
+
 Leaf = (
     EnvelopeAccepted
     | DeliveryReceipt
@@ -254,6 +277,7 @@ Leaf = (
     | MeetingRecorded
     | Refusal
     | DeliveryDropped
+    | DeliveryWithdrawn
 )
 
 
@@ -325,6 +349,14 @@ def decode_leaf(data: bytes) -> Leaf:
             )
         case LeafType.DELIVERY_DROPPED:
             leaf = _read_dropped(logged_at, reader)
+        case LeafType.DELIVERY_WITHDRAWN:
+            leaf = DeliveryWithdrawn(
+                logged_at,
+                reader.fixed(MESSAGE_ID_BYTES),
+                reader.ident(),
+                reader.ident(),
+                reader.ident(),
+            )
         case _:
             raise Malformed(f"unknown leaf type {code:#04x}")
     reader.finish()
