@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import secrets
@@ -42,6 +41,7 @@ from gateway.setup import init_gateway
 from hub import operator
 from hub.config import load_config as load_hub_config
 from hub.keyfiles import read_log_key, read_root_key
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import decode_body
 from livcr_exchange.roles import Role
@@ -400,7 +400,7 @@ class Scenario:
         self.sent: list[Sent] = []
         # (sender, purpose, code, whether the hub logs it: not when the sender is revoked)
         self.refusals: list[tuple[str, str, str, bool]] = []
-        self.case = "case-" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
+        self.case = mint_case_ref(secrets.token_bytes)  # 128 random bits (spec §8.3)
         now = int(time.time())
         self.now = now
         self.meeting = f"overleg-{iso_date(now + 7 * DAY)}"

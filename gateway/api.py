@@ -145,9 +145,14 @@ async def _send(request: web.Request, gateway: Gateway, idempotency: Idempotency
     message = await read_json(request, SendIn)
     # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes.
     body = decode_body(message.purpose, bytes(message.body))
+    case_ref = message.case_ref
+    if case_ref is None:
+        if message.purpose != "aanmelding":
+            raise Malformed("case_ref is required; only a referral (aanmelding) opens a case")
+        case_ref = gateway.cases.new_case_ref()
     try:
         outcome = await gateway.send(
-            message.case_ref,
+            case_ref,
             message.purpose,
             to=message.to,
             body=body,
@@ -158,10 +163,12 @@ async def _send(request: web.Request, gateway: Gateway, idempotency: Idempotency
             idempotency=idempotency,
         )
     except SendTimeout as exc:
-        return reply({"message_id": exc.message_id.hex(), "state": "queued"}, 202)
+        return reply(
+            {"message_id": exc.message_id.hex(), "state": "queued", "case_ref": case_ref}, 202
+        )
     if isinstance(outcome, bytes):
-        return reply({"message_id": outcome.hex(), "state": "queued"}, 202)
-    return reply(receipt_json(outcome), 201)
+        return reply({"message_id": outcome.hex(), "state": "queued", "case_ref": case_ref}, 202)
+    return reply({**receipt_json(outcome), "case_ref": case_ref}, 201)
 
 
 def message_json(record: dict[str, object]) -> dict[str, object]:

@@ -30,10 +30,11 @@ class CosignatureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    case_ref: Ident
     purpose: Ident
     to: Recipients
     body: msgspec.Raw  # checked against the purpose's schema by the library (422 if not)
+    # Omitted on a referral (aanmelding): the gateway mints the new case's reference.
+    case_ref: Ident | None = None
     meeting_ref: Ident | None = None
     cosignatures: Annotated[tuple[CosignatureIn, ...], msgspec.Meta(max_length=MAX_COSIGNERS)] = ()
     wait: bool = True

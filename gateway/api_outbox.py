@@ -67,9 +67,10 @@ def answer_of(row: OutboxRow) -> web.Response:
     Raises:
         Problem: the message was refused (kept as failed) or discarded.
     """
+    minted = {"case_ref": row.case_ref}  # the reference a referral's send minted, told again
     if row.state is OutboxState.SENT:
         if row.receipt is None:
-            return reply(receipt_json(Receipt.unproven(row.message_id)), 201)
+            return reply({**receipt_json(Receipt.unproven(row.message_id)), **minted}, 201)
         answer = msgspec.json.decode(row.receipt, type=ReceiptAnswer)
         receipt = Receipt(
             row.message_id,
@@ -78,9 +79,9 @@ def answer_of(row: OutboxRow) -> web.Response:
             answer.tree_size,
             answer.checkpoint.encode(),
         )
-        return reply(receipt_json(receipt), 201)
+        return reply({**receipt_json(receipt), **minted}, 201)
     if row.state is OutboxState.PENDING:
-        return reply({"message_id": row.message_id.hex(), "state": "queued"}, 202)
+        return reply({"message_id": row.message_id.hex(), "state": "queued", **minted}, 202)
     code = row.last_error or "refused"
     raise Problem(code, row.detail or f"the message was {row.state.value}", 409)
 

@@ -3,9 +3,9 @@ reports it."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable
 
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.hub_answers import CaseView
 from livcr_exchange.service.hub_client import HubClient
@@ -20,7 +20,7 @@ class Cases:
 
     def new_case_ref(self) -> str:
         """A fresh pseudonymous case reference: random, meaningless, never derived from a person."""
-        return "case-" + base64.b32encode(self._random(10)).decode("ascii").lower()
+        return mint_case_ref(self._random)
 
     async def open_case(self, members: Iterable[str], case_ref: str | None = None) -> str:
         """Open a case; its reference (a new one unless given). Raises HubRefused."""

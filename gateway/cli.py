@@ -23,6 +23,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.private import serve_privately
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
@@ -42,6 +43,7 @@ from .localbox import LocalKeyError
 from .setup import init_gateway
 from .store import StoreLocked, StoreTooNew
 from .trust import TrustFailure
+from .witness_cli import witness_key
 
 
 @click.group("gateway")
@@ -132,6 +134,10 @@ def serve(config_path: Path) -> None:
     """Run the gateway and its local API until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
+    try:
+        serve_privately(config.path("."), config.path(config.gateway.database))
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the gateway's files private: {exc}") from exc
     token = read_token(config)
     passphrase = participant_passphrase()
     try:
@@ -329,5 +335,6 @@ def status(config_path: Path, as_json: bool, wait_ready: float | None) -> None: 
 gateway_group.add_command(outbox_group)
 gateway_group.add_command(case_group)
 gateway_group.add_command(migrate)
+gateway_group.add_command(witness_key)
 
 COMMANDS = (gateway_group,)

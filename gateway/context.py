@@ -24,6 +24,7 @@ from .errors import GatewayHalted
 from .localbox import LocalBox
 from .store import GatewayStore
 from .trust import CheckpointTracker
+from .witnessing import WitnessMonitor
 
 log = structlog.get_logger("livcr.gateway")
 DAY = 86_400
@@ -87,6 +88,7 @@ class Context:
     random: RandomSource
     trust: CheckpointTracker
     directory: Directory
+    witnesses: WitnessMonitor
     halted: str | None = None
     on_halt: list[Callable[[str], None]] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)

@@ -46,6 +46,7 @@ class Dossier:
             "meeting_ref": row.meeting_ref,
             "logged_at": row.logged_at,
             "leaf_index": row.leaf_index,
+            "witnessed": self._ctx.witnesses.is_witnessed(row.leaf_index),
             "body": None if raw is None else json.loads(raw),
             "deleted_at": row.deleted_at,
         }

@@ -42,6 +42,8 @@ from .store import GatewayStore
 from .supervisor import Supervisor
 from .trust import CheckpointTracker
 from .upkeep import Upkeep
+from .witness_key import read_witness_key
+from .witnessing import WitnessMonitor
 
 log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
@@ -56,6 +58,7 @@ class Gateway:
         self.participant_id = ctx.participant_id
         self.client = ctx.client
         self.trust = ctx.trust
+        self.witnesses = ctx.witnesses
         self.peers = PeerPrekeys(ctx.store, ctx.client, ctx.config.suite)
         self.own_prekeys = OwnPrekeys(ctx)
         self.outbox = Outbox(ctx, self.peers)
@@ -197,6 +200,11 @@ class Gateway:
             return message_id
         return await self.outbox.wait(message_id, waiter, timeout)
 
+    def is_witnessed(self, receipt: Receipt) -> bool:
+        """Whether a checkpoint with a quorum of witness cosignatures covers the receipt's leaf
+        (spec §10.7); always False under a policy with quorum 0."""
+        return self.ctx.witnesses.is_witnessed(receipt.leaf_index)
+
     def cosign(self, case_ref: str, meeting_ref: str, body: BodyInput) -> Cosignature:
         """This member's co-signature over the exact content of a terugkoppelingsfiche.
 
@@ -260,6 +268,8 @@ class Gateway:
             "connected": self.connected.is_set(),
             "degraded": degraded,
             "ready": self.halted is None and self.connected.is_set(),
+            "witness_quorum": self.ctx.witnesses.policy.quorum,
+            "witnessed_size": self.ctx.witnesses.witnessed_size,
             **counts,
         }
 
@@ -282,5 +292,15 @@ def _context(
         config.gateway.hub_url, config.participant_id, identity, session, clock=clock, random=random
     )
     trust = CheckpointTracker(store, client, config.log_origin, config.hub_log_key)
+    witnesses = WitnessMonitor(
+        store,
+        trust,
+        config.gateway.cell_id,
+        config.root_key,
+        config.log_origin,
+        config.hub_log_key,
+        clock,
+        read_witness_key(config.path(".")),
+    )
     directory = Directory(config.gateway.cell_id, config.root_key)
-    return Context(config, identity, store, box, client, clock, random, trust, directory)
+    return Context(config, identity, store, box, client, clock, random, trust, directory, witnesses)

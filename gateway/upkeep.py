@@ -34,6 +34,7 @@ class Upkeep:
             DirectoryUntrusted: the hub's (or the kept) directory does not verify.
             HubUnavailable: the hub did not answer, and no directory was ever verified.
         """
+        await self._ctx.witnesses.load()
         try:
             await self.maintain()
         except (*NO_ANSWER, HubRefused) as exc:
@@ -71,13 +72,17 @@ class Upkeep:
         )
 
     async def maintain(self) -> None:
-        """Refresh the verified directory; rotate, upload and destroy prekeys; check the log."""
+        """Refresh the verified directory; check the log and its witnesses (and cosign as one);
+        rotate, upload and destroy prekeys."""
         ctx = self._ctx
         try:
             ctx.directory = await fetch_directory(
                 ctx.client, ctx.config.gateway.cell_id, ctx.config.root_key, ctx.store
             )
             await ctx.trust.observe(await ctx.client.checkpoint())
+            await ctx.witnesses.update_policy()
+            await ctx.witnesses.cosign(ctx.client)
+            await ctx.witnesses.round(ctx.client)
         except TrustFailure as exc:
             ctx.halt(str(exc))
             raise

@@ -17,13 +17,17 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.cli import passphrase_from
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.private import serve_privately
 from livcr_exchange.wire import check_ident
 
 from . import operator
 from .app import create_app
 from .config import ConfigError, HubConfig, load_config
+from .console import cli as console_cli
+from .console.app import console_listener
 from .keyfiles import KeyFileError, read_log_key, read_root_key
 from .store.base import StoreError
+from .witness_cli import witness_group
 
 ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 
@@ -79,11 +83,22 @@ def hub_group() -> None:
     default=None,
     help="Keep the store in this PostgreSQL database (postgresql://...) instead of SQLite.",
 )
-def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
-    """Create a cell in DIRECTORY: root key, log key, config; the store is made on first use.
+@click.option(
+    "--console-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="The operator's console's port on 127.0.0.1 [default: --port + 100].",
+)
+def init(
+    directory: Path, cell_id: str, port: int, dsn: str | None, console_port: int | None
+) -> None:
+    """Create a cell in DIRECTORY: root key, log key, config, console operator `admin`; the
+    store is made on first use.
 
     The root key is encrypted under a passphrase ($LIVCR_ROOT_PASSPHRASE or a prompt); keep it
-    offline once participants are enrolled. With --dsn, run `livcr hub migrate` next.
+    offline once participants are enrolled. The console operator's password is
+    $LIVCR_OPERATOR_PASSWORD, or a random one shown once. With --dsn, run `livcr hub migrate`
+    next.
     """
     try:
         check_ident(cell_id, "cell id")
@@ -95,7 +110,12 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
         raise click.BadParameter("a postgresql:// URL on one line", param_hint="--dsn")
     try:
         made = operator.init_cell(
-            directory, cell_id, root_passphrase(confirm=True), port=port, dsn=dsn
+            directory,
+            cell_id,
+            root_passphrase(confirm=True),
+            port=port,
+            dsn=dsn,
+            console_port=console_port or (port + 100 if port <= 65435 else port - 100),
         )
     except FileExistsError as exc:
         raise click.ClickException(
@@ -104,6 +124,9 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
     click.echo(f"config:   {made['config']}")
     click.echo(f"root key: {made['root_key']}  (secret in root.secret, passphrase-protected)")
     click.echo(f"log key:  {made['log_key']}  (secret in log.key, mode 0600)")
+    password = console_cli.create_first_operator(load(Path(made["config"])), "admin")
+    shown = f"password {password} (shown once)" if password else "password from the environment"
+    click.echo(f"console:  operator admin, {shown}")
 
 
 @hub_group.command("serve")
@@ -122,25 +145,43 @@ def serve(config_path: Path, port: int | None) -> None:
     """
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
+    sqlite = config.path(config.store.path) if config.store.kind == "sqlite" else None
+    try:
+        serve_privately(config.path("."), sqlite)
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the hub's files private: {exc}") from exc
     try:
         log_key = read_log_key(config.path(config.hub.log_key_file))
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    ssl_context = None
-    if config.tls is not None:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(
-            config.path(config.tls.cert_file), config.path(config.tls.key_file)
-        )
     app = create_app(config, store=operator.open_store(config), log_key=log_key)
-    web.run_app(
-        app,
-        host=config.hub.host,
-        port=config.hub.port if port is None else port,
-        ssl_context=ssl_context,
-        access_log=None,
-        print=lambda text: click.echo(text, err=True),
-    )
+    host, port = config.hub.host, config.hub.port if port is None else port
+    ssl_context = _tls_context(config)
+    if config.console is not None:
+        app.cleanup_ctx.append(console_listener(config.console, ssl_context))
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            ssl_context=ssl_context,
+            access_log=None,
+            print=lambda text: click.echo(text, err=True),
+        )
+    except OSError as exc:  # the port is taken, the address is not ours, ...
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from exc
+
+
+def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.path(config.tls.cert_file), config.path(config.tls.key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise click.ClickException(f"tls: cannot load the certificate or key: {exc}") from exc
+    return context
 
 
 @hub_group.command("migrate")
@@ -380,5 +421,9 @@ def audit_export(
         out.write_text(lines)
         click.echo(f"wrote {len(records)} records to {out}", err=True)
 
+
+hub_group.add_command(witness_group)
+for _command in console_cli.COMMANDS:
+    hub_group.add_command(_command)
 
 COMMANDS = (hub_group,)

@@ -37,6 +37,15 @@ class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The operator's console: its own listener, apart from the participants' API."""
+
+    host: str = "127.0.0.1"  # loopback: reach it through an SSH tunnel or a local proxy
+    port: Port = 8701
+    operators_file: str = "operators.json"  # Argon2id hashes of the operator credentials, 0600
+    session_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 480
+
+
 class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cell_id: str
     root_key: str  # livcr-ed25519:... (the cell root's public key)
@@ -47,8 +56,24 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = (
         64 * 1024 * 1024
     )
+    # Bodies of every other route than the envelope routes (hub/admission.py).
+    max_control_request_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = (
+        1024 * 1024
+    )
+    # Request bodies held in memory at once, across the process: a body being read counts
+    # twice its length (the buffer and its copy), a body being handled once.
+    body_memory_budget_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 * 1024**3)] = (
+        256 * 1024 * 1024
+    )
+    # A connection that has not sent a whole request line and headers by then is closed (also
+    # how long an idle keep-alive connection stays open).
+    header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 20.0
+    # A body of n bytes must arrive within body_grace_seconds + n / body_min_rate_bytes.
+    body_grace_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    body_min_rate_bytes: Annotated[int, msgspec.Meta(ge=1, le=1024**3)] = 128 * 1024
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 365
     checkpoint_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    locale: Literal["nl", "en"] = "nl"  # the operator's console speaks Dutch or English
 
 
 class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -57,6 +82,7 @@ class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     logging: LoggingConfig = LoggingConfig()
     tls: TLSConfig | None = None
     base_dir: str = "."  # set by load_config: relative paths are relative to the file
+    console: ConsoleConfig | None = None  # no [console] section: no operator's console
 
     @property
     def origin(self) -> str:
@@ -87,6 +113,12 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig
     except LivcrError as exc:
         raise ConfigError(f"{source}: {exc} - at `$.hub`") from exc
     _check_store(config.store, source)
+    if config.hub.body_memory_budget_bytes < 2 * config.hub.max_request_bytes:
+        raise ConfigError(
+            f"{source}: hub.body_memory_budget_bytes must be at least twice"
+            " hub.max_request_bytes (a body counts twice while it is read)"
+            " - at `$.hub.body_memory_budget_bytes`"
+        )
     return config
 
 

@@ -79,12 +79,19 @@ async def opened(config: HubConfig) -> AsyncIterator[HubStore]:
 
 
 def init_cell(
-    directory: Path, cell_id: str, passphrase: bytes, *, port: int = 8700, dsn: str | None = None
+    directory: Path,
+    cell_id: str,
+    passphrase: bytes,
+    *,
+    port: int = 8700,
+    dsn: str | None = None,
+    console_port: int | None = None,
 ) -> dict[str, Path | str]:
     """Create a cell's root key, the hub's log key and a config; the store is made on first use.
 
     With ``dsn`` the store is that PostgreSQL database (`livcr hub migrate` prepares it), else
-    a SQLite file beside the config.
+    a SQLite file beside the config. With ``console_port`` the config has a [console] section:
+    the operator's console listens there on 127.0.0.1.
 
     Raises:
         FileExistsError: the folder already holds a cell.
@@ -97,11 +104,23 @@ def init_cell(
     log_key = IdentityKey.from_seed(os.urandom(32))
     write_root_key(directory / "root.secret", root, passphrase)
     write_log_key(directory / "log.key", log_key)
-    config_path.write_text(
+    config_path.write_text(_cell_config(cell_id, root.public.to_text(), port, dsn, console_port))
+    return {
+        "config": config_path,
+        "root_key": root.public.to_text(),
+        "log_key": log_key.public.to_text(),
+    }
+
+
+def _cell_config(
+    cell_id: str, root_key: str, port: int, dsn: str | None, console_port: int | None
+) -> str:
+    """The text of a new cell's hub.toml."""
+    return (
         "# livcr hub configuration (see README: hub operators)\n"
         "[hub]\n"
         f'cell_id = "{cell_id}"\n'
-        f'root_key = "{root.public.to_text()}"\n'
+        f'root_key = "{root_key}"\n'
         'log_key_file = "log.key"\n'
         'host = "127.0.0.1"\n'
         f"port = {port}\n"
@@ -114,12 +133,13 @@ def init_cell(
         )
         + "[logging]\n"
         'format = "json"\n'
+        + (
+            ""
+            if console_port is None
+            else f'\n[console]\nhost = "127.0.0.1"\nport = {console_port}\n'
+            'operators_file = "operators.json"\n'
+        )
     )
-    return {
-        "config": config_path,
-        "root_key": root.public.to_text(),
-        "log_key": log_key.public.to_text(),
-    }
 
 
 def default_purposes(role: Role) -> frozenset[str]:

@@ -1,9 +1,10 @@
 """The hub's answers to a gateway, as typed documents: encoded by the hub, decoded by the client.
 
 One definition per answer (specs/hub-api.yaml): a receipt, a delivery item, an inbox page, a
-push frame, a directory listing, a batch result, an acknowledgement, a case view, prekey and
-proof listings, and a problem. Unknown fields are refused: a hub that answers something other
-than the contract is not guessed at. Binary values travel as standard base64 (msgspec's own).
+push frame, a directory listing (with the witness policy), a batch result, an acknowledgement, a
+case view, prekey and proof listings, accepted cosignatures, and a problem. Unknown fields are
+refused: a hub that answers something other than the contract is not guessed at. Binary values
+travel as standard base64 (msgspec's own).
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ class DirectoryListing(Answer, frozen=True):
     root_key: str
     entries: list[bytes]
     revocations: list[bytes]
+    # The root-signed witness policy (spec §10.7), standard base64; None when the cell has none.
+    witness_policy: str | None = None
 
 
 class BatchItem(Answer, frozen=True, omit_defaults=True):
@@ -141,6 +144,12 @@ class LeavesPage(Answer, frozen=True):
     """GET /v1/log/leaves."""
 
     leaves: list[LeafItem]
+
+
+class CosignaturesAccepted(Answer, frozen=True):
+    """POST /v1/log/cosignatures: the witness names whose cosignature lines the hub took."""
+
+    accepted: list[str]
 
 
 class ProblemAnswer(msgspec.Struct, frozen=True):

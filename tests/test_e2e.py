@@ -42,6 +42,7 @@ from cellproc import (
 from hubproc import free_port
 
 from gateway.setup import init_gateway
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.keyfile import unlock
 from livcr_exchange.keys import IdentityKey, IdentityPublicKey
@@ -70,7 +71,7 @@ def body(tag: str, **changes: Any) -> dict[str, Any]:
 
 
 def new_case() -> str:
-    return "case-" + os.urandom(8).hex()
+    return mint_case_ref(os.urandom)
 
 
 def load_example(name: str) -> ModuleType:

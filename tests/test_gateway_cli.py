@@ -184,7 +184,7 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
 
         body = write_body(tmp_path / "referral.json", "aanmelding")
         code, output = run(
-            "gateway", "send", "--config", caw_config, "--case", "case-cli-1",
+            "gateway", "send", "--config", caw_config, "--case", "case-h6uh6empvp4zla6f4kweufkblq",
             "--purpose", "aanmelding", "--to", "coord", "--body", str(body),
         )  # fmt: skip
         assert code == 0, output
@@ -196,7 +196,7 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         assert code == 0, output
         lines = output.splitlines()
         assert "aanmelding" in lines[0]
-        assert "case-cli-1" in lines[0]
+        assert "case-h6uh6empvp4zla6f4kweufkblq" in lines[0]
         assert lines[0].endswith("from caw")
         assert lines[-1].startswith("next: --after ")
         after = lines[-1].split()[-1]
@@ -207,15 +207,23 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         code, output = run("gateway", "inbox", "--config", coord_config, "--after", after)
         assert (code, output.strip()) == (0, f"no messages after {after}")
 
-        code, output = run("gateway", "export", "case-cli-1", "--config", caw_config)
+        code, output = run(
+            "gateway", "export", "case-h6uh6empvp4zla6f4kweufkblq", "--config", caw_config
+        )
         assert code == 0, output
         export = json.loads(output)
-        assert export["case_ref"] == "case-cli-1"
+        assert export["case_ref"] == "case-h6uh6empvp4zla6f4kweufkblq"
         assert [r["message_id"] for r in export["records"]] == [message_id]
         assert "inclusion_proof" in export["records"][0]
         out = tmp_path / "export.json"
         code, output = run(
-            "gateway", "export", "case-cli-1", "--config", caw_config, "--out", str(out)
+            "gateway",
+            "export",
+            "case-h6uh6empvp4zla6f4kweufkblq",
+            "--config",
+            caw_config,
+            "--out",
+            str(out),
         )
         assert code == 0, output
         assert json.loads(out.read_text())["records"] == export["records"]
@@ -225,14 +233,14 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({**json.loads(body.read_text()), "extra": 1}))
         code, output = run(
-            "gateway", "send", "--config", caw_config, "--case", "case-cli-2",
+            "gateway", "send", "--config", caw_config, "--case", "case-lgf6gqyambw4b2pov7o4cfxvkm",
             "--purpose", "aanmelding", "--to", "coord", "--body", str(bad),
         )  # fmt: skip
         assert code == 1
         assert "refused (422 body_schema_violation)" in output
         (tmp_path / "not.json").write_text("{")
         code, output = run(
-            "gateway", "send", "--config", caw_config, "--case", "case-cli-2",
+            "gateway", "send", "--config", caw_config, "--case", "case-lgf6gqyambw4b2pov7o4cfxvkm",
             "--purpose", "aanmelding", "--to", "coord", "--body", str(tmp_path / "not.json"),
         )  # fmt: skip
         assert code == 1

@@ -17,6 +17,7 @@ from typing import Any
 
 import msgspec
 import pytest
+from factories import case_ref
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways
 
 from livcr_exchange.envelope import MessageSpec, seal
@@ -126,7 +127,7 @@ def test_a_clock_step_delays_queued_messages_and_loses_none(
     cell.hub.stop()
     wait_for("caw sees the hub gone", lambda: not status_of(caw)["connected"])
     try:
-        ids = [send(caw, f"case-clock-{i}", wait=False)["message_id"] for i in range(5)]
+        ids = [send(caw, case_ref(f"clock-{i}"), wait=False)["message_id"] for i in range(5)]
         caw_clock.offset = 400
         cell.hub.start()
         wait_for(
@@ -172,10 +173,10 @@ def test_a_poison_envelope_is_quarantined_and_the_next_message_delivered(
     next message arrives within seconds."""
     caw, coord = gws["caw"], gws["coord"]
     before = status_of(coord)["quarantined"]
-    poison = sealed_by(gws, "caw", "coord", POISON_BODY, "case-poison")
+    poison = sealed_by(gws, "caw", "coord", POISON_BODY, case_ref("poison"))
     client = caw.gateway.client
     gws.loop.run(client.submit(poison))
-    valid = send(caw, "case-after-poison")["message_id"]
+    valid = send(caw, case_ref("after-poison"))["message_id"]
     wait_for("the next message delivered", lambda: valid in received_ids(coord), timeout=10)
     status = status_of(coord)
     assert status["quarantined"] == before + 1
@@ -199,7 +200,7 @@ def test_an_envelope_that_breaks_its_handling_is_quarantined_not_fatal(
     caw, coord = gws["caw"], gws["coord"]
     inbox = coord.gateway.inbox
     real = inbox._check
-    broken_case = "case-broken-handling"
+    broken_case = case_ref("broken-handling")
 
     async def breaks(core: Any, body: bytes, logged_at: int) -> None:
         if core.case_ref == broken_case:
@@ -208,7 +209,7 @@ def test_an_envelope_that_breaks_its_handling_is_quarantined_not_fatal(
 
     monkeypatch.setattr(inbox, "_check", breaks)
     first = send(caw, broken_case)["message_id"]
-    second = send(caw, "case-after-the-bug")["message_id"]
+    second = send(caw, case_ref("after-the-bug"))["message_id"]
     wait_for("the next message delivered", lambda: second in received_ids(coord), timeout=10)
     assert first not in received_ids(coord)
     listing = coord.request("GET", "/v1/quarantine").json()["envelopes"]
@@ -224,9 +225,11 @@ def test_the_opened_header_decides_which_message_arrived(
     the envelope it opened: the hub can neither make it skip a message nor file one under
     another id."""
     caw, coord = gws["caw"], gws["coord"]
-    held = send(caw, "case-held")["message_id"]
+    held = send(caw, case_ref("held"))["message_id"]
     wait_for("the first message delivered", lambda: held in received_ids(coord))
-    envelope = sealed_by(gws, "caw", "coord", encode_body(example_body("aanmelding")), "case-new")
+    envelope = sealed_by(
+        gws, "caw", "coord", encode_body(example_body("aanmelding")), case_ref("new")
+    )
     true_id = UnverifiedEnvelope.parse(envelope).message_id
     acknowledged: list[tuple[bytes, int, bytes]] = []
 
@@ -262,7 +265,7 @@ def test_a_receipt_without_logged_at_is_retried_not_fatal(
         return answer
 
     monkeypatch.setattr(client, "submit", submit)
-    answer = send(caw, "case-bad-receipt")
+    answer = send(caw, case_ref("bad-receipt"))
     message_id = answer["message_id"]
     assert answer["leaf_index"] is not None  # 201 with the receipt, not 202 after a wait
     assert bytes.fromhex(message_id) == UnverifiedEnvelope.parse(broken[0]).message_id

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 import pytest
+from factories import case_ref
 from gateway_harness import GatewayCell, RunningGateway, RunningGateways, load_spec
 from structlog.testing import capture_logs
 
@@ -88,11 +89,15 @@ def test_json_nested_too_deep_is_refused_not_a_server_error(gws: RunningGateways
     headers = {"Content-Type": "application/json"}
     whole = call(caw, "POST", "/v1/messages", 400, data=DEEP, headers=headers)
     assert whole["code"] == "malformed"
-    inside = '{"case_ref":"case-deep","purpose":"aanmelding","to":["coord"],"body":' + DEEP + "}"
+    inside = (
+        '{"case_ref":"case-3hn7cyxoew762vdrdql35yppca","purpose":"aanmelding","to":["coord"],"body":'
+        + DEEP
+        + "}"
+    )
     problem = call(caw, "POST", "/v1/messages", 400, data=inside, headers=headers)
     assert problem["code"] == "malformed"
     in_body = (
-        '{"case_ref":"case-deep","purpose":"aanmelding","to":["coord"],'
+        '{"case_ref":"case-3hn7cyxoew762vdrdql35yppca","purpose":"aanmelding","to":["coord"],'
         '"body":{"x":' + "[" * 1200 + "]" * 1200 + ',"purpose":"aanmelding"}}'
     )
     problem = call(caw, "POST", "/v1/messages", 400, data=in_body, headers=headers)
@@ -122,14 +127,14 @@ def test_a_client_that_goes_away_is_not_blamed_on_the_hub(gws: RunningGateways) 
 # Idempotency-Key.
 def test_an_idempotency_key_sends_once(gws: RunningGateways) -> None:
     caw, coord = gws["caw"], gws["coord"]
-    request = referral("case-idempotent")
+    request = referral(case_ref("idempotent"))
     key = {"Idempotency-Key": "retry-1"}
     first = call(caw, "POST", "/v1/messages", 201, json=request, headers=key)
     again = call(caw, "POST", "/v1/messages", 201, json=request, headers=key)
     assert again == first
-    other = call(caw, "POST", "/v1/messages", 422, json=referral("case-other"), headers=key)
+    other = call(caw, "POST", "/v1/messages", 422, json=referral(case_ref("other")), headers=key)
     assert other["code"] == "idempotency_key_reused"
-    records = call(caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-idempotent"})
+    records = call(caw, "GET", "/v1/dossier", 200, params={"case_ref": case_ref("idempotent")})
     assert [r["message_id"] for r in records["records"]] == [first["message_id"]]
     wait_for(
         "delivered once",
@@ -137,13 +142,13 @@ def test_an_idempotency_key_sends_once(gws: RunningGateways) -> None:
             [
                 r["message_id"]
                 for r in call(
-                    coord, "GET", "/v1/dossier", 200, params={"case_ref": "case-idempotent"}
+                    coord, "GET", "/v1/dossier", 200, params={"case_ref": case_ref("idempotent")}
                 )["records"]
             ]
             == [first["message_id"]]
         ),
     )
-    queued = {**referral("case-idempotent-2"), "wait": False}
+    queued = {**referral(case_ref("idempotent-2")), "wait": False}
     key = {"Idempotency-Key": "retry-2"}
     answer = call(caw, "POST", "/v1/messages", 202, json=queued, headers=key)
     repeated = gws["caw"].request("POST", "/v1/messages", json=queued, headers=key)
@@ -180,7 +185,9 @@ def test_a_case_as_the_hub_reports_it(gws: RunningGateways) -> None:
     opened = call(coord, "POST", "/v1/cases", 201, json={"members": ["caw"]})
     case = call(coord, "GET", "/v1/cases/{case_ref}", 200, case_ref=opened["case_ref"])
     assert (case["state"], case["members"]) == ("signaal_ontvangen", ["caw", "coord"])
-    problem = call(gws["caw"], "GET", "/v1/cases/{case_ref}", 404, case_ref="case-nobody-knows")
+    problem = call(
+        gws["caw"], "GET", "/v1/cases/{case_ref}", 404, case_ref=case_ref("nobody-knows")
+    )
     assert problem["code"] == "not_found"
 
 
@@ -190,7 +197,7 @@ def test_a_refused_message_is_kept_until_retried_or_discarded(gws: RunningGatewa
     message stays, with its code, listed as failed; a retry fails again; a discard ends it."""
     caw = gws["caw"]
     request = {
-        "case_ref": "case-unknown",
+        "case_ref": case_ref("unknown"),
         "purpose": "screening_antwoord",
         "to": ["coord"],
         "body": ANSWER,
@@ -198,7 +205,7 @@ def test_a_refused_message_is_kept_until_retried_or_discarded(gws: RunningGatewa
     problem = call(caw, "POST", "/v1/messages", 409, json=request)
     assert problem["code"] == "case_state_forbids"
     failed = call(caw, "GET", "/v1/outbox", 200, params={"state": "failed"})["messages"]
-    (row,) = [m for m in failed if m["case_ref"] == "case-unknown"]
+    (row,) = [m for m in failed if m["case_ref"] == case_ref("unknown")]
     assert (row["state"], row["code"]) == ("failed", "case_state_forbids")
     assert call(caw, "GET", "/v1/status", 200)["outbox_failed"] >= 1
     message_id = row["message_id"]
@@ -215,5 +222,7 @@ def test_a_refused_message_is_kept_until_retried_or_discarded(gws: RunningGatewa
     assert call(caw, "POST", route, 404, message_id=message_id)["code"] == "not_found"
     listing = call(caw, "GET", "/v1/outbox", 200, params={"state": "discarded"})["messages"]
     assert message_id in {m["message_id"] for m in listing}
-    records = call(caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-unknown"})["records"]
+    records = call(caw, "GET", "/v1/dossier", 200, params={"case_ref": case_ref("unknown")})[
+        "records"
+    ]
     assert records == []

@@ -97,7 +97,7 @@ def test_the_gateway_walk_through_runs_as_written(tmp_path: Path) -> None:
         script = script.replace(port, str(free_port()))
     result = run_block(script, tmp_path / "cell")
     assert "sent " in result.stdout  # the hub's receipt, its inclusion proof checked
-    assert re.search(r"aanmelding\s+case-0001\s+from caw", result.stdout)
+    assert re.search(r"aanmelding\s+case-3qjq2aszrm73emf4k3xvf3l4he\s+from caw", result.stdout)
     assert "log verified" in result.stdout
     export = (tmp_path / "cell" / "export.json").read_text()
-    assert '"case_ref": "case-0001"' in export
+    assert '"case_ref": "case-3qjq2aszrm73emf4k3xvf3l4he"' in export

@@ -27,6 +27,7 @@ from ..hub_answers import (
     BatchResult,
     CaseView,
     ConsistencyAnswer,
+    CosignaturesAccepted,
     DirectoryListing,
     InboxPage,
     InclusionAnswer,
@@ -242,6 +243,33 @@ class HubClient:
 
     async def checkpoint(self) -> bytes:
         return (await self.request("GET", "/v1/log/checkpoint"))[1]
+
+    async def cosigned(self) -> bytes | None:
+        """The newest checkpoint with a quorum of witness cosignatures (spec §10.7), or None
+        when the hub has none yet.
+
+        Raises:
+            HubRefused: any other refusal.
+        """
+        try:
+            return (await self.request("GET", "/v1/log/cosigned"))[1]
+        except HubRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def offer_cosignature(self, note: bytes) -> list[str]:
+        """Send this gateway's witness cosignature, as the checkpoint note with its line added
+        (spec §10.7); return the witness names the hub accepted.
+
+        Raises:
+            HubRefused: the line is not a valid cosignature of a witness of the policy.
+            HubAnswerInvalid: the answer is not a CosignaturesAccepted.
+        """
+        _, payload = await self.request(
+            "POST", "/v1/log/cosignatures", body=note, content_type="text/plain", expect=(202,)
+        )
+        return decode_answer(CosignaturesAccepted, payload).accepted
 
     async def consistency(self, old: int, new: int) -> list[bytes]:
         query = {"old": old, "new": new}
