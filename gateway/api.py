@@ -38,6 +38,7 @@ from livcr_exchange.service.problems import Problem, problem_middleware, problem
 from livcr_exchange.wire import check_ident
 
 from .core import Gateway, GatewayHalted, HubUnavailable, Receipt, SendRefused, SendTimeout
+from .submission import PurposeTagMismatch, tagged_body
 from .trust import TrustFailure
 
 # Limits of the local API (specs/gateway-api.yaml repeats each of them).
@@ -229,6 +230,8 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
         return await handler(request)
     except BodySchemaViolation as exc:
         raise Problem(exc.code, exc.wire_reason, 422) from exc
+    except PurposeTagMismatch as exc:
+        raise Problem(exc.code, str(exc), 422) from exc
     except (GatewayHalted, TrustFailure) as exc:
         raise Problem("halted", f"the gateway stopped trusting the hub: {exc}", 503) from exc
     except SendRefused as exc:
@@ -286,8 +289,11 @@ async def send(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     not_halted(gateway)
     message = await read_json(request, SendIn)
-    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes.
-    body = decode_body(message.purpose, bytes(message.body))
+    # Roles before the body: a sender that may not use the purpose is told so first.
+    gateway.check_sendable(message.purpose, message.case_ref, message.to, message.meeting_ref)
+    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes; a body
+    # that leaves out its purpose tag gets it here.
+    body = decode_body(message.purpose, tagged_body(message.purpose, bytes(message.body)))
     try:
         outcome = await gateway.send(
             message.case_ref,
@@ -410,7 +416,8 @@ async def move_case(request: web.Request) -> web.Response:
 async def cosign(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     asked = await read_json(request, CosignIn)
-    body = decode_body("terugkoppelingsfiche", bytes(asked.body))
+    fiche = "terugkoppelingsfiche"
+    body = decode_body(fiche, tagged_body(fiche, bytes(asked.body)))
     signature = gateway.cosign(asked.case_ref, asked.meeting_ref, body)
     return reply(
         {

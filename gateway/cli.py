@@ -24,6 +24,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
@@ -260,7 +261,12 @@ def read_json_file(handle: BinaryIO, what: str) -> Any:
 @gateway_group.command("send")
 @config_option
 @click.option("--case", "case_ref", required=True, help="The case reference.")
-@click.option("--purpose", required=True, help="The purpose tag, e.g. `aanmelding`.")
+@click.option(
+    "--purpose",
+    type=PURPOSE_CHOICE,
+    required=True,
+    help="The purpose (`livcr purposes list`); the body may leave out its tag.",
+)
 @click.option("--to", "recipients", required=True, help="Recipient ids, comma-separated.")
 @click.option(
     "--body",

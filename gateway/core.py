@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import msgspec
 import structlog
 
 from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
@@ -73,6 +72,7 @@ from .config import GatewayConfig
 from .localbox import LocalBox, read_local_key
 from .prekeys import PeerPrekeys, current_prekey
 from .store import DossierRow, GatewayStore, OutboxRow
+from .submission import tagged_body
 from .trust import (
     CheckpointTracker,
     LogForked,
@@ -457,7 +457,8 @@ class Gateway:
 
         Raises:
             GatewayHalted: the gateway stopped trusting the hub.
-            BodySchemaViolation, PurposeNotAllowed, RecipientNotAllowed: refused before sealing.
+            PurposeNotAllowed, RecipientNotAllowed: refused before sealing (checked first).
+            PurposeTagMismatch, BodySchemaViolation: the body is refused before sealing.
             KeyNotValid: a recipient has no valid prekey at the hub.
             HubUnavailable: the hub did not answer and (with ``wait``, or for want of a recent
                 cached prekey of every recipient) the message could not be queued.
@@ -467,9 +468,11 @@ class Gateway:
         if self.halted is not None:
             raise GatewayHalted(self.halted)
         recipients = sorted(set(to))
-        raw = self._body_bytes(body)
+        # Who may send what to whom first: a sender that may not use the purpose learns that,
+        # not which field its body lacks.
+        self.check_sendable(purpose, case_ref, recipients, meeting_ref)
+        raw = self._body_bytes(purpose, body)
         check_body(purpose, raw, case_ref, meeting_ref)
-        self._check_roles(purpose, case_ref, recipients, meeting_ref)
         prekeys = await self._recipient_prekeys(recipients, hub_away_ok=not wait)
         signatures = list(cosignatures)
         block = build_block(content_digest(raw), signatures) if signatures else None
@@ -527,15 +530,14 @@ class Gateway:
                 self._waiters.pop(message_id, None)
 
     @staticmethod
-    def _body_bytes(body: Body | bytes | dict[str, Any]) -> bytes:
-        if isinstance(body, bytes):
-            return body
-        if isinstance(body, dict):
-            return msgspec.json.encode(body)
+    def _body_bytes(purpose: str, body: Body | bytes | dict[str, Any]) -> bytes:
+        """Raises PurposeTagMismatch: a JSON body tagged with another purpose."""
+        if isinstance(body, bytes | dict):
+            return tagged_body(purpose, body)
         return encode_body(body)
 
-    def _check_roles(
-        self, purpose: str, case_ref: str, recipients: list[str], meeting_ref: str | None
+    def check_sendable(
+        self, purpose: str, case_ref: str, recipients: Iterable[str], meeting_ref: str | None
     ) -> None:
         """What the verified directory alone can tell before sealing (spec §7.3): the purpose,
         and the roles that may send and receive it; the hub checks the case too.
@@ -544,7 +546,9 @@ class Gateway:
             PurposeNotAllowed, RecipientNotAllowed: the policy's denial, with the hub's code.
             UnknownSender, KeyRevoked, KeyNotValid: this gateway's own entry is not usable.
         """
-        facts = MessageFacts(self.participant_id, purpose, case_ref, tuple(recipients), meeting_ref)
+        facts = MessageFacts(
+            self.participant_id, purpose, case_ref, tuple(sorted(set(recipients))), meeting_ref
+        )
         decision = self._directory_decision(facts, self._clock())
         if not decision.allowed:
             log.info("refused before sealing", purpose=purpose, code=decision.code)
@@ -618,7 +622,7 @@ class Gateway:
             return row
         raw = self._box.open(_aad(row.message_id, "sent", row.case_ref, row.purpose), sealed)
         recipients = list(core.recipient_ids())
-        self._check_roles(core.purpose, core.case_ref, recipients, core.meeting_ref)
+        self.check_sendable(core.purpose, core.case_ref, recipients, core.meeting_ref)
         spec = MessageSpec(
             core.cell_id,
             core.sender_id,
@@ -1006,7 +1010,7 @@ class Gateway:
     # Co-signatures.
     def cosign(self, case_ref: str, meeting_ref: str, body: Body | bytes) -> Cosignature:
         """This member's co-signature over the exact content of a terugkoppelingsfiche."""
-        raw = self._body_bytes(body)
+        raw = self._body_bytes("terugkoppelingsfiche", body)
         check_body("terugkoppelingsfiche", raw, case_ref, meeting_ref)
         return cosign(
             self._identity,

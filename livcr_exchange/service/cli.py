@@ -1,4 +1,4 @@
-"""The core's subcommands of ``livcr``: ``keys``, ``inspect`` and ``vectors``.
+"""The core's subcommands of ``livcr``: ``keys``, ``inspect``, ``vectors`` and ``purposes``.
 
 This is service glue: it reads files, the clock and the system's randomness, then calls the
 pure core with them.
@@ -23,6 +23,7 @@ from ..keyfile import SecretBundle, lock
 from ..keys import IdentityKey, PrekeySecret, Suite
 from ..statements import PrekeyStatement
 from ..wire import check_ident
+from .purposes_cli import purposes_group
 from .vectors import load_vector_dir
 
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
@@ -220,4 +221,4 @@ def vectors_verify(vector_dir: Path, verbose: bool) -> None:  # noqa: FBT001  (c
         raise SystemExit(1)
 
 
-COMMANDS = (keys_group, inspect, vectors_group)
+COMMANDS = (keys_group, inspect, vectors_group, purposes_group)
