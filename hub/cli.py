@@ -19,7 +19,7 @@ from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.wire import check_ident
 
-from . import operator
+from . import operator, readiness
 from .app import create_app
 from .config import ConfigError, HubConfig, load_config
 from .keyfiles import KeyFileError, read_log_key, read_root_key
@@ -271,27 +271,86 @@ def keys(config_path: Path, which: str | None) -> None:
 @hub_group.command("status")
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click flag)
-    """Participants, open cases by state, queue depths, log size."""
+@click.option(
+    "--wait-ready",
+    type=click.FloatRange(0, 3600),
+    default=None,
+    metavar="SECONDS",
+    help="First wait up to SECONDS for the hub to serve; exit 3 if it does not.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="The serving process's port, when not the config's (`serve --port`).",
+)
+def status(
+    config_path: Path,
+    as_json: bool,  # noqa: FBT001  (click flag)
+    wait_ready: float | None,
+    port: int | None,
+) -> None:
+    """Serving or not, version, log, participants, revocations, cases and queue depths."""
     config = load(config_path)
+    url = readiness.hub_url(config, port)
+    if wait_ready is None:
+        serving = readiness.probe(url) is not None
+    else:
+        try:
+            readiness.wait_ready(url, wait_ready)
+        except readiness.NotReady as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(3)
+        serving = True
 
     async def run() -> dict[str, Any]:
         async with operator.opened(config) as store:
             return await operator.status(store, config, int(time.time()))
 
     report = asyncio.run(run())
+    report["serving"] = {"url": url, "ready": serving}
     if as_json:
         click.echo(json.dumps(report, indent=2))
         return
-    click.echo(
-        f"cell {report['cell_id']}: log size {report['log_size']}, "
-        f"{report['queue']['deliveries_pending']} deliveries pending "
-        f"({report['queue']['envelopes']} envelopes)"
-    )
-    for p in report["participants"]:
-        click.echo(f"  {p['id']:<20} {p['role']:<16} {p['organisation']:<12} {p['status']}")
+    for line in status_lines(report):
+        click.echo(line)
+
+
+def status_lines(report: dict[str, Any]) -> list[str]:
+    """``hub status`` for a person to read."""
+    where = report["serving"]["url"]
+    serving = f"serving at {where}" if report["serving"]["ready"] else f"NOT serving at {where}"
+    checkpoint = report["last_checkpoint"]
+    if checkpoint is None:
+        signed = "no checkpoint signed yet"
+    else:
+        at = checkpoint["logged_at"] or "time deleted by retention"
+        signed = f"last checkpoint at size {checkpoint['size']} ({at})"
+    lines = [
+        (
+            f"cell {report['cell_id']}: {serving}; livcr-exchange {report['version']},"
+            f" store schema {report['schema']}"
+        ),
+        (
+            f"log size {report['log_size']}, {signed}; {report['queue']['deliveries_pending']}"
+            f" deliveries pending ({report['queue']['envelopes']} envelopes)"
+        ),
+        "participants:",
+    ]
+    lines += [
+        f"  {p['id']:<20} {p['role']:<16} {p['organisation']:<12} {p['status']},"
+        f" enrolled until {p['enrolled_until']}"
+        for p in report["participants"]
+    ]
+    if report["revocations"]:
+        lines.append("revocations:")
+        lines += [
+            f"  {r['id']:<20} key {r['key_id'][:16]} revoked at {r['revoked_at']}: {r['reason']}"
+            for r in report["revocations"]
+        ]
     states = ", ".join(f"{k}: {v}" for k, v in report["open_cases_by_state"].items()) or "none"
-    click.echo(f"open cases: {states}; closed: {report['closed_cases']}")
+    lines.append(f"open cases: {states}; closed: {report['closed_cases']}")
+    return lines
 
 
 @hub_group.group("log")

@@ -7,6 +7,7 @@ every leaf its place in the one log), and they never touch content: there is non
 from __future__ import annotations
 
 import base64
+import importlib.metadata
 import json
 import os
 from collections import Counter
@@ -28,12 +29,13 @@ from livcr_exchange.policy import roles_on_some_case
 from livcr_exchange.purposes import CATALOGUE
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation, StatementType
+from livcr_exchange.times import iso8601
 
 from .config import HubConfig
 from .keyfiles import write_log_key, write_root_key
 from .operations import STATEMENT_HASH_LABEL, pending_leaf
 from .store.base import HubStore, StoreError, WriteBatch
-from .store.migrations import MigrationReport
+from .store.migrations import SCHEMA_VERSION, MigrationReport
 from .store.sqlite import SQLiteStore
 
 CONFIG_NAME = "hub.toml"
@@ -244,9 +246,10 @@ async def load_directory(store: HubStore, config: HubConfig) -> Directory:
 
 
 async def status(store: HubStore, config: HubConfig, now: int) -> dict[str, Any]:
+    """What `livcr hub status` shows; times in ISO 8601."""
     directory = await load_directory(store, config)
     usable = directory.participants(now)
-    all_ids = sorted({e.participant_id for e in directory.entries})
+    latest = {e.participant_id: e for e in sorted(directory.entries, key=lambda e: e.not_before)}
     cases = await store.cases()
     counts = await store.counts()
     open_cases = Counter(
@@ -254,14 +257,27 @@ async def status(store: HubStore, config: HubConfig, now: int) -> dict[str, Any]
     )
     return {
         "cell_id": config.hub.cell_id,
+        "version": package_version(),
+        "schema": SCHEMA_VERSION,
+        "last_checkpoint": await _last_checkpoint(store),
         "participants": [
             {
                 "id": pid,
-                "role": usable[pid].role.value if pid in usable else "-",
-                "organisation": usable[pid].organisation if pid in usable else "-",
+                "role": entry.role.value,
+                "organisation": entry.organisation,
                 "status": "active" if pid in usable else "revoked or expired",
+                "enrolled_until": iso8601(entry.not_after),
             }
-            for pid in all_ids
+            for pid, entry in sorted(latest.items())
+        ],
+        "revocations": [
+            {
+                "id": r.participant_id,
+                "key_id": r.identity_key_id.hex(),
+                "revoked_at": iso8601(r.revoked_at),
+                "reason": r.reason,
+            }
+            for r in sorted(directory.revocations, key=lambda r: r.revoked_at)
         ],
         "open_cases_by_state": dict(sorted(open_cases.items())),
         "closed_cases": sum(
@@ -273,6 +289,27 @@ async def status(store: HubStore, config: HubConfig, now: int) -> dict[str, Any]
         },
         "log_size": counts["log_size"],
     }
+
+
+def package_version() -> str:
+    """The installed livcr-exchange version."""
+    try:
+        return importlib.metadata.version("livcr-exchange")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+async def _last_checkpoint(store: HubStore) -> dict[str, Any] | None:
+    """The newest stored checkpoint's size and when its last leaf was logged (None: no leaf
+    yet, or its data is gone by retention)."""
+    sizes = [size for size, _ in await store.checkpoints()]
+    if not sizes or max(sizes) == 0:
+        return None
+    size = max(sizes)
+    leaves = await store.leaves(size - 1, size)
+    data = leaves[0][2] if leaves else None
+    at = None if data is None else iso8601(decode_leaf(data).logged_at)
+    return {"size": size, "logged_at": at}
 
 
 @dataclass(frozen=True)
@@ -353,7 +390,9 @@ async def export_audit(
 def _leaf_record(leaf: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {"type": type(leaf).__name__}
     for name, value in vars(leaf).items():
-        if isinstance(value, bytes):
+        if name.endswith("_at") and isinstance(value, int):
+            fields[name] = iso8601(value)  # read by a person: a supervisor or DPO
+        elif isinstance(value, bytes):
             fields[name] = value.hex()
         elif isinstance(value, tuple):
             fields[name] = list(value)

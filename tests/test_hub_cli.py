@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -98,12 +99,35 @@ def test_enrol_status_revoke_and_export(cell: Path, cell_config: str) -> None:
     code, output = run("hub", "status", "--config", config, "--json")
     statuses = {p["id"]: p["status"] for p in json.loads(output)["participants"]}
     assert statuses["caw"] == "revoked or expired"
+    code, output = run("hub", "status", "--config", config)
+    assert code == 0, output
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.search(
+        rf"^cell gent: NOT serving at http://127\.0\.0\.1:8700; livcr-exchange ", output
+    )
+    assert re.search(r"store schema \d+\nlog size \d+, no checkpoint signed yet;", output)
+    assert re.search(
+        rf"^  caw +deelnemer .* revoked or expired, enrolled until {iso}$", output, re.M
+    )
+    assert re.search(
+        rf"^revocations:\n  caw +key [0-9a-f]{{16}} revoked at {iso}: left the cell$", output, re.M
+    )
     code, output = run("hub", "audit", "export", "--config", config)
     records = [json.loads(line) for line in output.splitlines()]
+    assert all(re.fullmatch(iso, r["logged_at"]) for r in records)  # for a person to read
     assert [r["type"] for r in records].count("DirectoryChange") == len(records)
     assert {r["statement_type"] for r in records} == {1, 2, 3}
     code, output = run("hub", "log", "verify", "--config", config)
     assert code == 0, output
+
+
+def test_status_waits_for_readiness_with_a_deadline(cell: Path) -> None:
+    config = cell / "cell" / "hub.toml"
+    result = CliRunner().invoke(
+        main, ["hub", "status", "--config", str(config), "--wait-ready", "0.3"], env=ENV
+    )
+    assert result.exit_code == 3
+    assert "the hub at http://127.0.0.1:8700 did not answer ready within 0.3 s" in result.output
 
 
 def test_enrol_refuses_a_wrong_passphrase(cell: Path) -> None:
