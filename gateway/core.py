@@ -21,6 +21,7 @@ import base64
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -29,7 +30,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import structlog
 
 from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
 from livcr_exchange.audit.merkle import leaf_hash, verify_inclusion
@@ -69,6 +69,7 @@ from livcr_exchange.service.hub_client import HubClient, HubRefused
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement
 
 from .config import GatewayConfig
+from .eventlog import EventLogger, event_logger
 from .localbox import LocalBox, read_local_key
 from .prekeys import PeerPrekeys, current_prekey
 from .store import DossierRow, GatewayStore, OutboxRow
@@ -81,7 +82,6 @@ from .trust import (
     fetch_directory,
 )
 
-log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 DAY = 86_400
 PERMANENT_STATUSES = range(400, 500)
@@ -202,8 +202,10 @@ class Gateway:
         session: aiohttp.ClientSession,
         clock: Callable[[], int],
         random: RandomSource,
+        logger: EventLogger | None = None,
     ) -> None:
         self.config = config
+        self.log = event_logger(logger)
         self.participant_id = config.participant_id
         self._identity = identity
         self._store = store
@@ -244,8 +246,13 @@ class Gateway:
         clock: Callable[[], int] = lambda: int(time.time()),
         random: RandomSource = os.urandom,
         background: bool = True,
+        logger: logging.Logger | EventLogger | None = None,
     ) -> AsyncIterator[Gateway]:
         """Open the gateway: keys, store, verified directory, prekeys, background tasks.
+
+        ``logger`` takes the gateway's log: a stdlib ``logging.Logger`` or a structlog logger,
+        so that an application embedding the gateway keeps its own output; by default it is
+        structlog's ``livcr.gateway``.
 
         When the hub does not answer, the gateway starts on the directory it verified last (and
         verifies again): it serves its dossier and queues what ``send(wait=False)`` can seal to
@@ -266,7 +273,9 @@ class Gateway:
         store = GatewayStore(config.path(config.gateway.database))
         await store.open()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        gateway = cls(config, bundle.identity, store, box, session, clock, random)
+        gateway = cls(
+            config, bundle.identity, store, box, session, clock, random, event_logger(logger)
+        )
         try:
             try:
                 await gateway.maintain()
@@ -303,7 +312,7 @@ class Gateway:
         pushes (it keeps those queued); the push stream is closed and not reopened."""
         if self.halted is None:
             self.halted = reason
-            log.error("gateway halted: the hub is not trustworthy", reason=reason)
+            self.log.error("gateway halted: the hub is not trustworthy", reason=reason)
             for waiter in self._waiters.values():
                 if not waiter.done():
                     waiter.set_exception(GatewayHalted(reason))
@@ -338,7 +347,7 @@ class Gateway:
         self.directory = directory
         await self._load_prekeys()
         self._hub_missed_at_start = True
-        log.warning(
+        self.log.warning(
             "the hub did not answer; started on the directory verified before",
             error=type(why).__name__,
             participants=len(directory.participants(self._clock())),
@@ -367,7 +376,7 @@ class Gateway:
             if peers:
                 await self.peers.fetch(self.directory, peers, now)
         except (*NO_ANSWER, HubRefused, LivcrError) as exc:
-            log.warning("prekeys of the other participants not refreshed", error=str(exc))
+            self.log.warning("prekeys of the other participants not refreshed", error=str(exc))
 
     async def _rotate_prekeys(self) -> None:
         now = self._clock()
@@ -379,7 +388,7 @@ class Gateway:
             rows = await self._store.prekeys()
         destroyed = await self._store.destroy_prekeys_before(now - MAX_DELIVERY_DELAY)
         if destroyed:
-            log.info("prekey secrets destroyed", count=destroyed)
+            self.log.info("prekey secrets destroyed", count=destroyed)
         # Loaded before the upload: a hub that stops answering now must not leave this
         # gateway unable to open what was sealed to its keys.
         await self._load_prekeys()
@@ -427,7 +436,7 @@ class Gateway:
                 return
             except (aiohttp.ClientError, HubRefused, TimeoutError, LivcrError) as exc:
                 failures += 1
-                log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
+                self.log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
 
     def _backoff(self, attempts: int) -> float:
         """Seconds to wait after ``attempts`` earlier tries: doubling, capped."""
@@ -515,7 +524,7 @@ class Gateway:
             dossier,
             now,
         )
-        log.info("queued", purpose=purpose, recipients=len(recipients))
+        self.log.info("queued", purpose=purpose, recipients=len(recipients))
         self._outbox_wake.set()
         if not wait:
             waiter.add_done_callback(_observe)
@@ -551,7 +560,7 @@ class Gateway:
         )
         decision = self._directory_decision(facts, self._clock())
         if not decision.allowed:
-            log.info("refused before sealing", purpose=purpose, code=decision.code)
+            self.log.info("refused before sealing", purpose=purpose, code=decision.code)
         decision.raise_for_denial()
 
     def _directory_decision(self, facts: MessageFacts, at: int) -> Decision:
@@ -592,7 +601,7 @@ class Gateway:
                     f"{why} and no recent verified prekey of {', '.join(missing)} is cached;"
                     " nothing was queued"
                 ) from exc
-            log.info("hub away: sealing to cached prekeys", recipients=len(recipients))
+            self.log.info("hub away: sealing to cached prekeys", recipients=len(recipients))
         chosen = {}
         for recipient in recipients:
             statement = current_prekey(found[recipient])
@@ -642,7 +651,7 @@ class Gateway:
         )
         envelope = seal_from_parts(self._identity, spec, parts, raw)[1]
         await self._store.replace_envelope(row.message_id, envelope)
-        log.info("stale envelope sealed again", waited_seconds=now - core.timestamp)
+        self.log.info("stale envelope sealed again", waited_seconds=now - core.timestamp)
         return dataclasses.replace(row, envelope=envelope)
 
     async def _outbox_loop(self) -> None:
@@ -686,7 +695,7 @@ class Gateway:
         try:
             return await self._reseal(row)
         except LivcrError as exc:
-            log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
+            self.log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
             await self._fail(row, exc.code, exc)
         except (*NO_ANSWER, HubRefused) as exc:
             if isinstance(exc, HubRefused) and not hub_not_serving(exc):
@@ -726,7 +735,7 @@ class Gateway:
         bytes (spec §9.3): it accepted other bytes under the message id (sealed again after an
         attempt it committed) or can no longer show their log record. The message was sent;
         the dossier marks its log position unknown (-1) and the receipt claims no proof."""
-        log.warning(
+        self.log.warning(
             "sent, but the hub showed no receipt: its place in the log is not proven",
             code=exc.code,
             purpose=row.purpose,
@@ -738,7 +747,7 @@ class Gateway:
         """The message is refused for good: recorded with ``code``; ``send`` raises ``outcome``."""
         await self._store.mark_failed(row.message_id, code)
         self._settle(row.message_id, outcome)
-        log.warning("message refused", code=code, purpose=row.purpose)
+        self.log.warning("message refused", code=code, purpose=row.purpose)
 
     async def _receipt_answered(self, row: OutboxRow, answer: dict[str, Any]) -> None:
         """Check the hub's receipt like any (a resubmission's too) and mark the message sent."""
@@ -762,7 +771,7 @@ class Gateway:
     async def _retry(self, row: OutboxRow, reason: str) -> None:
         delay = self._backoff(row.attempts)
         await self._store.retry_later(row.message_id, time.time() + delay, reason)
-        log.info(
+        self.log.info(
             "delivery retry", attempts=row.attempts + 1, in_seconds=round(delay, 2), reason=reason
         )
 
@@ -825,7 +834,7 @@ class Gateway:
                         if item.get("type") == "envelope":
                             await self.receive(item)
             except (aiohttp.ClientError, HubRefused, TimeoutError, OSError) as exc:
-                log.info("hub stream lost; reconnecting", error=type(exc).__name__)
+                self.log.info("hub stream lost; reconnecting", error=type(exc).__name__)
             except (GatewayHalted, TrustFailure):
                 break  # _halt said why; nothing more is accepted from this hub
             finally:
@@ -833,7 +842,7 @@ class Gateway:
                 self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(self.config.gateway.retry_max_seconds, delay * 2)
-        log.warning("push stream closed: the gateway is halted", reason=self.halted)
+        self.log.warning("push stream closed: the gateway is halted", reason=self.halted)
 
     async def _hub_is_back(self) -> None:
         """Send what waited in the outbox now, not after its backoff."""
@@ -885,7 +894,7 @@ class Gateway:
             decoded = check_body(core.purpose, opened.body, core.case_ref, core.meeting_ref)
         except LivcrError as exc:
             await self._store.record_rejection(message_id, exc.code, now)
-            log.warning("received envelope rejected", code=exc.code)
+            self.log.warning("received envelope rejected", code=exc.code)
             return
         sealed = self._box.seal(
             _aad(message_id, "received", core.case_ref, core.purpose), opened.body
@@ -905,7 +914,7 @@ class Gateway:
         if self.halted is not None:
             raise GatewayHalted(self.halted)
         if await self._store.store_received(row):
-            log.info("received", purpose=core.purpose)
+            self.log.info("received", purpose=core.purpose)
             self._inbox_event.set()
             self._arrival.set()
             self._arrival = asyncio.Event()
@@ -962,8 +971,13 @@ class Gateway:
         )
         await self.client.ack([(message_id, received_at, self._identity.sign(message))])
 
-    async def messages(self) -> AsyncIterator[Message]:
-        """Every received message, once, in arrival order; waits for more."""
+    async def messages(self, *, follow: bool = True) -> AsyncIterator[Message]:
+        """Every received message, once, in arrival order.
+
+        With ``follow`` (the default) it then waits for more and never ends by itself: a
+        service's receiving loop. With ``follow=False`` it ends once the messages received so
+        far are handed over.
+        """
         while True:
             self._inbox_event.clear()
             rows = await self._store.dossier(unconsumed=True, limit=100)
@@ -971,6 +985,8 @@ class Gateway:
                 yield self._message(row)
                 await self._store.mark_consumed(row.seq)
             if not rows:
+                if not follow:
+                    return
                 await self._inbox_event.wait()
 
     def arrival(self) -> asyncio.Event:
@@ -1126,7 +1142,9 @@ class Gateway:
                 case_ref, "wissingsbevestiging", to=[coordinator], body=body, wait=False
             )
         except (LivcrError, GatewayHalted) as exc:
-            log.exception("deletion confirmation not sent", code=getattr(exc, "code", "halted"))
+            self.log.exception(
+                "deletion confirmation not sent", code=getattr(exc, "code", "halted")
+            )
 
     async def status(self) -> dict[str, Any]:
         counts = await self._store.counts()

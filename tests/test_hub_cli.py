@@ -103,7 +103,7 @@ def test_enrol_status_revoke_and_export(cell: Path, cell_config: str) -> None:
     assert code == 0, output
     iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
     assert re.search(
-        rf"^cell gent: NOT serving at http://127\.0\.0\.1:8700; livcr-exchange ", output
+        r"^cell gent: NOT serving at http://127\.0\.0\.1:8700; livcr-exchange ", output
     )
     assert re.search(r"store schema \d+\nlog size \d+, no checkpoint signed yet;", output)
     assert re.search(
