@@ -22,6 +22,7 @@ import click
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
+from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
@@ -41,6 +42,8 @@ config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
+    envvar=CONFIG_ENV,
+    show_envvar=True,
     help="The gateway's TOML file (made by `livcr gateway init`).",
 )
 
@@ -53,10 +56,8 @@ def load(config_path: Path) -> GatewayConfig:
 
 
 def participant_passphrase(*, confirm: bool = False) -> bytes:
-    value = os.environ.get(PASSPHRASE_ENV)
-    if value is None:
-        value = click.prompt("Key file passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
+    """From $LIVCR_PASSPHRASE, else typed at the terminal. Raises click.ClickException."""
+    return passphrase_from(PASSPHRASE_ENV, "Key file passphrase", confirm=confirm)
 
 
 def read_token(config: GatewayConfig) -> str:
@@ -186,6 +187,28 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+@gateway_group.group("config")
+def config_group() -> None:
+    """The gateway's configuration file."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: Path) -> None:
+    """Validate the configuration and the files it names; say what it sets up."""
+    config = load(config_path)
+    read_token(config)
+    for name in (config.gateway.key_file, config.gateway.local_key_file):
+        if not config.path(name).is_file():
+            raise click.ClickException(f"{config_path}: {config.path(name)} is missing")
+    _, _, where = api_address(config)
+    click.echo(f"{config_path}: valid")
+    click.echo(
+        f"  {config.participant_id} in cell {config.gateway.cell_id},"
+        f" hub {config.gateway.hub_url}, local API {where}"
+    )
 
 
 # Clients of a running gateway's local API.

@@ -87,6 +87,11 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> GatewayCo
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    if "hub" in raw and "gateway" not in raw:
+        raise ConfigError(
+            f"{source}: this is a hub's configuration (it has a [hub] section);"
+            " gateway commands take the gateway's gateway.toml (made by `livcr gateway init`)"
+        )
     raw["base_dir"] = str(base_dir)
     try:
         config = msgspec.convert(raw, GatewayConfig)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
 import sys
 import time
@@ -16,7 +15,9 @@ from aiohttp import web
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
+from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
 from . import operator, readiness
@@ -26,12 +27,15 @@ from .keyfiles import KeyFileError, read_log_key, read_root_key
 from .store.base import StoreError
 
 ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
+MIN_ROOT_PASSPHRASE_CHARS = 12  # a few words; the key file's Argon2id cost does the rest
 
 config_option = click.option(
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
+    envvar=CONFIG_ENV,
+    show_envvar=True,
     help="The hub's TOML file (made by `livcr hub init`).",
 )
 
@@ -44,10 +48,8 @@ def load(config_path: Path) -> HubConfig:
 
 
 def root_passphrase(*, confirm: bool = False) -> bytes:
-    value = os.environ.get(ROOT_PASSPHRASE_ENV)
-    if value is None:
-        value = click.prompt("Root key passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
+    """From $LIVCR_ROOT_PASSPHRASE, else typed at the terminal. Raises click.ClickException."""
+    return passphrase_from(ROOT_PASSPHRASE_ENV, "Root key passphrase", confirm=confirm)
 
 
 def root_key(config: HubConfig, root_file: Path | None) -> Any:
@@ -96,10 +98,14 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
         not dsn.startswith(("postgresql://", "postgres://")) or any(c in dsn for c in "\r\n")
     ):
         raise click.BadParameter("a postgresql:// URL on one line", param_hint="--dsn")
-    try:
-        made = operator.init_cell(
-            directory, cell_id, root_passphrase(confirm=True), port=port, dsn=dsn
+    passphrase = root_passphrase(confirm=True)
+    if len(passphrase.decode("utf-8")) < MIN_ROOT_PASSPHRASE_CHARS:
+        raise click.ClickException(
+            f"the root key passphrase must be at least {MIN_ROOT_PASSPHRASE_CHARS} characters:"
+            " it guards the key that vouches for every participant"
         )
+    try:
+        made = operator.init_cell(directory, cell_id, passphrase, port=port, dsn=dsn)
     except FileExistsError as exc:
         raise click.ClickException(
             f"{exc.args[0]} exists: {directory} already holds a cell"
@@ -177,6 +183,10 @@ def migrate(config_path: Path) -> None:
 @click.option("--purposes", default=None, help="Comma-separated; default: all the role can use.")
 @click.option("--valid-days", type=click.IntRange(1, 3650), default=365, show_default=True)
 @click.option(
+    "--replace", is_flag=True, help="Replace the entry of a participant enrolled already."
+)
+@click.option("--reenrol", is_flag=True, help="Enrol a revoked participant again (a new key).")
+@click.option(
     "--root-key", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None
 )
 def enrol(
@@ -186,9 +196,15 @@ def enrol(
     organisation: str,
     purposes: str | None,
     valid_days: int,
+    replace: bool,  # noqa: FBT001  (click flag)
+    reenrol: bool,  # noqa: FBT001  (click flag)
     root_file: Path | None,
 ) -> None:
-    """Sign a directory entry for a participant's public bundle and publish it."""
+    """Sign a directory entry for a participant's public bundle and publish it.
+
+    A participant enrolled already is replaced only with --replace (which shows what changes),
+    a revoked one enrolled again only with --reenrol.
+    """
     config = load(config_path)
     try:
         public = operator.PublicBundle.from_json(json.loads(bundle.read_text()))
@@ -197,9 +213,12 @@ def enrol(
     root = root_key(config, root_file)
     chosen = None if purposes is None else [p.strip() for p in purposes.split(",") if p.strip()]
 
-    async def run() -> Any:
+    async def run() -> tuple[Any, Any]:
         async with operator.opened(config) as store:
-            return await operator.enrol(
+            previous = operator.previous_entry(
+                await operator.load_directory(store, config), public.participant_id
+            )
+            entry = await operator.enrol(
                 store,
                 config,
                 root,
@@ -209,12 +228,18 @@ def enrol(
                 purposes=chosen,
                 now=int(time.time()),
                 valid_days=valid_days,
+                replace=replace,
+                reenrol=reenrol,
             )
+            return previous, entry
 
     try:
-        entry = asyncio.run(run())
+        previous, entry = asyncio.run(run())
     except (LivcrError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if previous is not None and replace and not reenrol:
+        for change in operator.enrolment_changes(previous, entry):
+            click.echo(f"  {change}")
     click.echo(
         f"enrolled {entry.participant_id} as {entry.role.value} ({entry.organisation}), "
         f"{len(entry.allowed_purposes)} purposes, {len(public.prekeys)} prekeys"
@@ -233,18 +258,26 @@ def revoke(config_path: Path, participant_id: str, reason: str, root_file: Path 
     config = load(config_path)
     root = root_key(config, root_file)
 
-    async def run() -> int:
+    async def run() -> tuple[int, Any]:
         async with operator.opened(config) as store:
             done = await operator.revoke(
                 store, config, root, participant_id, reason=reason, at=int(time.time())
             )
-            return len(done)
+            return len(done), await operator.load_directory(store, config)
 
     try:
-        count = asyncio.run(run())
+        count, directory = asyncio.run(run())
     except (LookupError, LivcrError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"revoked {count} key(s) of {participant_id}")
+    if count:
+        click.echo(f"revoked {count} key(s) of {participant_id}")
+        return
+    earlier = [r for r in directory.revocations if r.participant_id == participant_id]
+    first = min(earlier, key=lambda r: r.revoked_at)
+    click.echo(
+        f"{participant_id} was revoked already at {iso8601(first.revoked_at)}"
+        f" ({first.reason}); nothing changed"
+    )
 
 
 @hub_group.command("keys")
@@ -351,6 +384,36 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     states = ", ".join(f"{k}: {v}" for k, v in report["open_cases_by_state"].items()) or "none"
     lines.append(f"open cases: {states}; closed: {report['closed_cases']}")
     return lines
+
+
+@hub_group.group("config")
+def config_group() -> None:
+    """The hub's configuration file."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: Path) -> None:
+    """Validate the configuration and the files it names; say what it sets up."""
+    config = load(config_path)
+    try:
+        read_log_key(config.path(config.hub.log_key_file))
+    except KeyFileError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if config.tls is not None:
+        for name in (config.tls.cert_file, config.tls.key_file):
+            if not config.path(name).is_file():
+                raise click.ClickException(
+                    f"{config_path}: tls file {config.path(name)} is missing"
+                )
+    store = (
+        f"SQLite {config.path(config.store.path)}"
+        if config.store.kind == "sqlite"
+        else "PostgreSQL (its address is in store.dsn)"
+    )
+    click.echo(f"{config_path}: valid")
+    click.echo(f"  cell {config.hub.cell_id}, serving {readiness.hub_url(config)}")
+    click.echo(f"  store: {store}; log key: {config.path(config.hub.log_key_file)}")
 
 
 @hub_group.group("log")

@@ -76,6 +76,11 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    if "gateway" in raw and "hub" not in raw:
+        raise ConfigError(
+            f"{source}: this is a gateway's configuration (it has a [gateway] section);"
+            " hub commands take the hub's hub.toml (made by `livcr hub init`)"
+        )
     raw["base_dir"] = str(base_dir)
     try:
         config = msgspec.convert(raw, HubConfig)

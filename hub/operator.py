@@ -154,6 +154,11 @@ class PublicBundle:
         return cls(str(data["participant_id"]), identity, prekeys)
 
 
+class EnrolmentRefused(ValueError):
+    """An enrolment or revocation the operator did not ask for explicitly; the message says
+    which option asks for it."""
+
+
 async def enrol(
     store: HubStore,
     config: HubConfig,
@@ -165,20 +170,36 @@ async def enrol(
     purposes: Iterable[str] | None,
     now: int,
     valid_days: int,
+    replace: bool = False,
+    reenrol: bool = False,
 ) -> DirectoryEntry:
-    """Sign a directory entry with the root key and store it with the bundle's prekeys."""
+    """Sign a directory entry with the root key and store it with the bundle's prekeys.
+
+    Raises:
+        EnrolmentRefused: an unknown purpose; a participant enrolled already (without
+            ``replace``: the message shows what would change); a revoked one (without
+            ``reenrol``); a revoked key (never: a revoked key stays revoked).
+        ValueError: ``root`` is not the cell's root key.
+    """
     if root.public != config.root_key:
         raise ValueError("this root key is not the one the hub's config names")
+    chosen = default_purposes(role) if purposes is None else frozenset(purposes)
+    unknown = sorted(chosen - set(CATALOGUE))
+    if unknown:
+        raise EnrolmentRefused(
+            f"unknown purposes: {', '.join(unknown)} (`livcr purposes list` names them all)"
+        )
     entry = DirectoryEntry(
         config.hub.cell_id,
         bundle.participant_id,
         organisation,
         role,
         bundle.identity_key,
-        frozenset(purposes) if purposes is not None else default_purposes(role),
+        chosen,
         now,
         now + valid_days * DAY,
     )
+    _check_enrolment(await load_directory(store, config), entry, replace=replace, reenrol=reenrol)
     signed = entry.sign(root)
     batch = WriteBatch(statements=[("entry", entry.participant_id, signed)])
     batch.leaves.append(
@@ -202,6 +223,63 @@ async def enrol(
     return entry
 
 
+def previous_entry(directory: Directory, participant_id: str) -> DirectoryEntry | None:
+    """The participant's latest-starting entry, if it was ever enrolled."""
+    entries = [e for e in directory.entries if e.participant_id == participant_id]
+    return max(entries, key=lambda e: e.not_before) if entries else None
+
+
+def enrolment_changes(previous: DirectoryEntry, entry: DirectoryEntry) -> list[str]:
+    """What replacing ``previous`` by ``entry`` changes, one line per field."""
+    changes = []
+    for name, before, after in (
+        ("role", previous.role.value, entry.role.value),
+        ("organisation", previous.organisation, entry.organisation),
+        ("identity key", previous.identity_key.to_text(), entry.identity_key.to_text()),
+        ("valid until", iso8601(previous.not_after), iso8601(entry.not_after)),
+    ):
+        if before != after:
+            changes.append(f"{name}: {before} -> {after}")
+    added = sorted(entry.allowed_purposes - previous.allowed_purposes)
+    removed = sorted(previous.allowed_purposes - entry.allowed_purposes)
+    if added or removed:
+        changes.append(
+            "purposes: " + " ".join([*(f"+{p}" for p in added), *(f"-{p}" for p in removed)])
+        )
+    return changes
+
+
+def _check_enrolment(
+    directory: Directory, entry: DirectoryEntry, *, replace: bool, reenrol: bool
+) -> None:
+    """Raises EnrolmentRefused: see ``enrol``."""
+    previous = previous_entry(directory, entry.participant_id)
+    if previous is None:
+        return
+    revoked = {r.identity_key_id: r for r in directory.revocations}
+    mine = revoked.get(entry.identity_key.key_id)
+    if mine is not None:
+        raise EnrolmentRefused(
+            f"the key of {entry.participant_id} was revoked at {iso8601(mine.revoked_at)}"
+            f" ({mine.reason}) and stays revoked: enrol a new key (`livcr keys new`)"
+        )
+    theirs = revoked.get(previous.identity_key.key_id)
+    if theirs is not None:
+        if not reenrol:
+            raise EnrolmentRefused(
+                f"{entry.participant_id} was revoked at {iso8601(theirs.revoked_at)}"
+                f" ({theirs.reason}); say --reenrol to enrol it again"
+            )
+        return
+    if not replace:
+        changes = enrolment_changes(previous, entry) or ["nothing but the signature date"]
+        raise EnrolmentRefused(
+            f"{entry.participant_id} is enrolled already ({previous.role.value},"
+            f" {previous.organisation}); say --replace to replace its entry, which changes:\n"
+            + "\n".join(f"  {c}" for c in changes)
+        )
+
+
 async def revoke(
     store: HubStore,
     config: HubConfig,
@@ -211,11 +289,19 @@ async def revoke(
     reason: str,
     at: int,
 ) -> list[Revocation]:
-    """Revoke every key of a participant from ``at`` on. Raises LookupError if none is known."""
+    """Revoke every key of a participant from ``at`` on; the revocations made, none when every
+    key was revoked already (revoking twice changes nothing).
+
+    Raises:
+        LookupError: the participant was never enrolled.
+    """
     directory = await load_directory(store, config)
     keys = {e.identity_key.key_id for e in directory.entries if e.participant_id == participant_id}
     if not keys:
         raise LookupError(f"{participant_id} is not enrolled")
+    keys -= {r.identity_key_id for r in directory.revocations}
+    if not keys:
+        return []
     batch = WriteBatch()
     revocations = [
         Revocation(config.hub.cell_id, participant_id, key_id, at, reason)

@@ -23,6 +23,7 @@ from ..keyfile import SecretBundle, lock
 from ..keys import IdentityKey, PrekeySecret, Suite
 from ..statements import PrekeyStatement
 from ..wire import check_ident
+from .cli_env import passphrase_from
 from .purposes_cli import purposes_group
 from .vectors import load_vector_dir
 
@@ -31,12 +32,8 @@ SUITES = {"xwing": Suite.XWING, "x25519": Suite.X25519}
 
 
 def read_passphrase(*, confirm: bool) -> bytes:
-    """From $LIVCR_PASSPHRASE, else a hidden prompt."""
-    from_env = os.environ.get(PASSPHRASE_ENV)
-    if from_env is not None:
-        return from_env.encode("utf-8")
-    value: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
+    """From $LIVCR_PASSPHRASE, else a hidden prompt. Raises click.ClickException (neither)."""
+    return passphrase_from(PASSPHRASE_ENV, "Passphrase", confirm=confirm)
 
 
 def write_secret(path: Path, data: bytes) -> None:
