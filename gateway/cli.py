@@ -8,6 +8,7 @@ address and with the token its configuration names.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import signal
@@ -19,6 +20,7 @@ from typing import Any, BinaryIO
 
 import aiohttp
 import click
+import structlog
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
@@ -172,6 +174,14 @@ def serve(config_path: Path) -> None:
 async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log = structlog.get_logger("livcr.gateway")
+    facts = {
+        "version": importlib.metadata.version("livcr-exchange"),
+        "cell": config.gateway.cell_id,
+        "participant": config.participant_id,
+        "store": f"sqlite:{config.path(config.gateway.database).resolve()}",
+        "hub": config.gateway.hub_url,
+    }
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
@@ -180,10 +190,11 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
             socket_path = str(config.path(api.unix_socket)) if api.unix_socket else ""
             app = create_api(gateway, token)
             async with serving(app, host=api.host, port=api.port, unix_socket=socket_path) as at:
-                click.echo(f"gateway {config.participant_id}: local API on {at}", err=True)
+                facts["listen"] = at
+                log.info("gateway started", **facts)
                 await stop.wait()
-                click.echo("stopping", err=True)
-        click.echo("stopped", err=True)
+                log.info("gateway stopping", **facts)
+        log.info("gateway stopped", **facts)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 from aiohttp import web
 
 from livcr_exchange.errors import LivcrError
@@ -142,14 +143,31 @@ def serve(config_path: Path, port: int | None) -> None:
             config.path(config.tls.cert_file), config.path(config.tls.key_file)
         )
     app = create_app(config, store=operator.open_store(config), log_key=log_key)
+    facts = {
+        "version": operator.package_version(),
+        "cell": config.hub.cell_id,
+        "store": store_description(config),
+        "listen": f"{'https' if ssl_context else 'http'}://{config.hub.host}:"
+        f"{config.hub.port if port is None else port}",
+    }
+    log = structlog.get_logger("livcr.hub")
     web.run_app(
         app,
         host=config.hub.host,
         port=config.hub.port if port is None else port,
         ssl_context=ssl_context,
         access_log=None,
-        print=lambda text: click.echo(text, err=True),
+        # aiohttp announces here once it listens: a JSON line instead of its text banner.
+        print=lambda _banner: log.info("hub started", **facts),
     )
+    log.info("hub stopped", **facts)
+
+
+def store_description(config: HubConfig) -> str:
+    """Which store, for a log line: a SQLite file's path; never a DSN (it may hold a password)."""
+    if config.store.kind == "sqlite":
+        return f"sqlite:{config.path(config.store.path).resolve()}"
+    return "postgresql"
 
 
 @hub_group.command("migrate")

@@ -264,7 +264,10 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         assert not socket_path.exists()
         for served in (coord, caw):
             log = served.log.read_text()
-            assert "stopped" in log
+            events = [json.loads(line)["event"] for line in log.splitlines()]  # JSON only
+            assert events[0] == "gateway started"
+            assert "gateway stopping" in events
+            assert events[-1] == "gateway stopped"
             assert "Traceback" not in log
 
         code, output = run("gateway", "status", "--config", caw_config)
