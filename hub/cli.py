@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 import sys
 import time
@@ -18,6 +19,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.progress import CommandProgress
 from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
@@ -179,13 +181,40 @@ def migrate(config_path: Path) -> None:
     wait for each other. A SQLite store also migrates itself when it opens.
     """
     config = load(config_path)
-    report = asyncio.run(operator.migrate(config))
+    with CommandProgress(f"migrating the {config.store.kind} store", None):
+        report = asyncio.run(operator.migrate(config))
     if report.applied:
         click.echo(f"{config.store.kind} store: schema {report.before} -> {report.after}")
         for name in report.applied:
             click.echo(f"  applied {name}")
     else:
         click.echo(f"{config.store.kind} store: schema {report.after}, up to date")
+
+
+@hub_group.command("purge")
+@config_option
+@click.option("--dry-run", is_flag=True, help="Only list the cases whose data would go.")
+def purge(config_path: Path, dry_run: bool) -> None:  # noqa: FBT001  (click flag)
+    """Delete now what retention says must go: the envelopes and leaf data of cases closed more
+    than retention_days ago (the serving hub also does it in the background)."""
+    config = load(config_path)
+    now = int(time.time())
+
+    async def run(progress: CommandProgress) -> tuple[list[tuple[str, int]], int]:
+        async with operator.opened(config) as store:
+            due = await operator.cases_due_for_purge(store, now)
+            if dry_run or not due:
+                return due, 0
+            return due, await operator.purge(store, now, on_rows=progress.advance)
+
+    with CommandProgress("purging (rows removed)", None) as progress:
+        due, removed = asyncio.run(run(progress))
+    for case_ref, at in due:
+        click.echo(f"  {case_ref}: retention over since {iso8601(at)}")
+    if dry_run:
+        click.echo(f"would purge {len(due)} case(s); nothing deleted (--dry-run)")
+    else:
+        click.echo(f"purged {len(due)} case(s): {removed} rows deleted; the log still verifies")
 
 
 @hub_group.command("enrol")
@@ -464,11 +493,14 @@ def log_verify(config_path: Path, store_path: Path | None) -> None:
             config.base_dir,
         )
 
-    async def run() -> operator.LogReport:
+    async def run(progress: CommandProgress) -> operator.LogReport:
         async with operator.opened(config) as store:
-            return await operator.verify_log(store, config, log_public)
+            return await operator.verify_log(
+                store, config, log_public, on_size=progress.set_total, on_leaves=progress.advance
+            )
 
-    report = asyncio.run(run())
+    with CommandProgress("verifying the log's leaves", None) as progress:
+        report = asyncio.run(run(progress))
     for problem in report.problems:
         click.echo(f"PROBLEM {problem}")
     verdict = "verified" if report.ok else "FAILED"
@@ -500,23 +532,33 @@ def audit_export(
 ) -> None:
     """Export log records as JSON lines: who sent what kind of message to whom, when. No content."""
     config = load(config_path)
+    # Streamed: each record is written as it is read, never the whole log in memory.
+    handle = (
+        sys.stdout
+        if out is None
+        else os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w")
+    )
 
-    async def run() -> list[dict[str, Any]]:
+    async def run(progress: CommandProgress) -> int:
+        written = 0
         async with operator.opened(config) as store:
-            return [
-                r
-                async for r in operator.export_audit(
-                    store, config, organisation=organisation, case_ref=case_ref
-                )
-            ]
+            progress.set_total(await store.tree_size())
+            async for record in operator.export_audit(
+                store, config, organisation=organisation, case_ref=case_ref
+            ):
+                handle.write(json.dumps(record, sort_keys=True) + "\n")
+                written += 1
+                progress.set(record["index"] + 1)
+        return written
 
-    records = asyncio.run(run())
-    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    if out is None:
-        click.echo(lines, nl=False)
-    else:
-        out.write_text(lines)
-        click.echo(f"wrote {len(records)} records to {out}", err=True)
+    try:
+        with CommandProgress("exporting the log's records", None) as progress:
+            count = asyncio.run(run(progress))
+    finally:
+        if out is not None:
+            handle.close()
+    if out is not None:
+        click.echo(f"wrote {count} records to {out}", err=True)
 
 
 COMMANDS = (hub_group,)

@@ -11,7 +11,7 @@ import importlib.metadata
 import json
 import os
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -398,6 +398,38 @@ async def _last_checkpoint(store: HubStore) -> dict[str, Any] | None:
     return {"size": size, "logged_at": at}
 
 
+PURGE_BATCH = 500  # rows per store call, as the serving hub's background rounds take them
+
+
+async def cases_due_for_purge(store: HubStore, now: int) -> list[tuple[str, int]]:
+    """Closed cases whose retention period is over and whose leaves still hold data:
+    (case reference, purge due at)."""
+    size = await store.tree_size()
+    due = []
+    for case in await store.cases():
+        if case.purge_after is None or case.purge_after > now:
+            continue
+        if any(data is not None for _, _, data in await store.leaves(0, size, case.case_ref)):
+            due.append((case.case_ref, case.purge_after))
+    return sorted(due)
+
+
+async def purge(store: HubStore, now: int, on_rows: Callable[[int], None] | None = None) -> int:
+    """Run the retention purge to the end now, in bounded batches; the rows removed.
+
+    The serving hub does the same in the background; this is for an operator who wants it done
+    (or a hub that is not serving). Leaf hashes stay, so the log still verifies.
+    """
+    removed = 0
+    while True:
+        done = await store.purge_due(now, PURGE_BATCH)
+        removed += done
+        if on_rows is not None:
+            on_rows(done)
+        if done == 0:  # the round that finds nothing left takes the cases off the schedule
+            return removed
+
+
 @dataclass(frozen=True)
 class LogReport:
     leaves: int
@@ -410,18 +442,31 @@ class LogReport:
         return not self.problems
 
 
-async def verify_log(store: HubStore, config: HubConfig, log_public_key: bytes) -> LogReport:
+async def verify_log(
+    store: HubStore,
+    config: HubConfig,
+    log_public_key: bytes,
+    *,
+    on_size: Callable[[int], None] | None = None,
+    on_leaves: Callable[[int], None] | None = None,
+) -> LogReport:
     """Recompute the tree from the stored leaves and check every stored checkpoint against it.
 
     A modified leaf fails its hash; a removed one leaves a gap; a reordered or replaced one
-    changes the roots the signed checkpoints fixed.
+    changes the roots the signed checkpoints fixed. ``on_size`` hears the log's size first,
+    ``on_leaves`` each batch's number of leaves (for progress).
     """
     problems: list[str] = []
     size = await store.tree_size()
+    if on_size is not None:
+        on_size(size)
     tree = LeafHashList()
     retained = 0
     for start in range(0, size, 10_000):
-        for index, stored_hash, data in await store.leaves(start, min(size, start + 10_000)):
+        batch = await store.leaves(start, min(size, start + 10_000))
+        if on_leaves is not None:
+            on_leaves(len(batch))
+        for index, stored_hash, data in batch:
             if index != len(tree):
                 problems.append(f"leaf {len(tree)} is missing (next stored index is {index})")
                 return LogReport(len(tree), 0, retained, problems)
@@ -436,9 +481,18 @@ async def verify_log(store: HubStore, config: HubConfig, log_public_key: bytes) 
                     problems.append(f"leaf {index}: {exc}")
             tree.append(stored_hash)
     checkpoints = await store.checkpoints()
+    problems += _checkpoint_problems(checkpoints, tree, config.origin, log_public_key)
+    return LogReport(len(tree), len(checkpoints), retained, problems)
+
+
+def _checkpoint_problems(
+    checkpoints: list[tuple[int, bytes]], tree: LeafHashList, origin: str, log_public_key: bytes
+) -> list[str]:
+    """What is wrong with the stored checkpoints, against the recomputed tree."""
+    problems = []
     for checkpoint_size, note in checkpoints:
         try:
-            checkpoint = open_checkpoint(note, config.origin, log_public_key)
+            checkpoint = open_checkpoint(note, origin, log_public_key)
         except LivcrError as exc:
             problems.append(f"checkpoint {checkpoint_size}: {exc}")
             continue
@@ -448,7 +502,7 @@ async def verify_log(store: HubStore, config: HubConfig, log_public_key: bytes) 
             )
         elif checkpoint.root != root_hash(tree, checkpoint.size):
             problems.append(f"checkpoint {checkpoint_size}: root differs from the recomputed log")
-    return LogReport(len(tree), len(checkpoints), retained, problems)
+    return problems
 
 
 async def export_audit(
