@@ -31,7 +31,7 @@ from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation, StatementType
 from livcr_exchange.times import iso8601
 
-from .config import HubConfig
+from .config import MEANINGS, HubConfig
 from .keyfiles import write_log_key, write_root_key
 from .operations import STATEMENT_HASH_LABEL, pending_leaf
 from .store.base import HubStore, StoreError, WriteBatch
@@ -100,29 +100,38 @@ def init_cell(
     log_key = IdentityKey.from_seed(os.urandom(32))
     write_root_key(directory / "root.secret", root, passphrase)
     write_log_key(directory / "log.key", log_key)
+    store: dict[str, object] = (
+        {"kind": "sqlite", "path": "hub.sqlite3"}
+        if dsn is None
+        else {"kind": "postgresql", "dsn": dsn}
+    )
+    hub = {
+        "cell_id": cell_id,
+        "root_key": root.public.to_text(),
+        "log_key_file": "log.key",
+        "host": "127.0.0.1",
+        "port": port,
+        "retention_days": 365,
+    }
     config_path.write_text(
-        "# livcr hub configuration (see README: hub operators)\n"
-        "[hub]\n"
-        f'cell_id = "{cell_id}"\n'
-        f'root_key = "{root.public.to_text()}"\n'
-        'log_key_file = "log.key"\n'
-        'host = "127.0.0.1"\n'
-        f"port = {port}\n"
-        "retention_days = 365\n\n"
-        "[store]\n"
-        + (
-            'kind = "sqlite"\npath = "hub.sqlite3"\n\n'
-            if dsn is None
-            else f'kind = "postgresql"\ndsn = {json.dumps(dsn)}\n\n'
-        )
-        + "[logging]\n"
-        'format = "json"\n'
+        commented_toml({"hub": hub, "store": store, "logging": {"format": "json"}})
     )
     return {
         "config": config_path,
         "root_key": root.public.to_text(),
         "log_key": log_key.public.to_text(),
     }
+
+
+def commented_toml(sections: dict[str, dict[str, object]]) -> str:
+    """A hub.toml whose every key has its meaning above it (hub.config.MEANINGS)."""
+    lines = ["# livcr hub configuration; every key and its default: docs/configuration.md"]
+    for section, values in sections.items():
+        lines += ["", f"[{section}]"]
+        for key, value in values.items():
+            lines.append(f"# {MEANINGS[f'{section}.{key}']}")
+            lines.append(f"{key} = {json.dumps(value)}")  # JSON strings and numbers are TOML
+    return "\n".join(lines) + "\n"
 
 
 def default_purposes(role: Role) -> frozenset[str]:

@@ -62,10 +62,15 @@ def test_init_writes_a_config_and_private_keys(cell: Path) -> None:
 def cell_config(cell: Path, store_target: StoreTarget) -> str:
     """The cell's config, on SQLite or (its [store] section rewritten) on PostgreSQL."""
     config = cell / "cell" / "hub.toml"
-    sqlite_section = '[store]\nkind = "sqlite"\npath = "hub.sqlite3"\n'
     if store_target.kind == "postgresql":
-        assert sqlite_section in config.read_text()
-        config.write_text(config.read_text().replace(sqlite_section, store_target.toml()))
+        text, count = re.subn(
+            r"^\[store\]\n.*?\n\n",
+            store_target.toml() + "\n",
+            config.read_text(),
+            flags=re.M | re.S,
+        )
+        assert count == 1
+        config.write_text(text)
     code, output = run("hub", "migrate", "--config", str(config))
     assert code == 0, output
     return str(config)
@@ -195,11 +200,13 @@ def test_enrolment_changes_only_what_the_operator_asks_for(cell: Path, cell_conf
     assert code == 1
     assert (
         "Error: caw is enrolled already (deelnemer, 0207437468); say --replace to replace its"
-        " entry, which changes:\n  role: deelnemer -> coordinator\n  purposes: +" in output
+        " entry, which changes:\n  role: deelnemer -> coordinator\n" in output
     )
+    assert "\n  purposes: +rechtenverzoek +terugkoppelingsfiche\n" in output
     code, output = run(*enrol_args(cell_config, keys, "caw", "coordinator", "--replace"))
     assert code == 0, output
-    assert output.startswith("  role: deelnemer -> coordinator\n  purposes: +")
+    assert output.startswith("  role: deelnemer -> coordinator\n")
+    assert "\n  purposes: +rechtenverzoek +terugkoppelingsfiche\n" in output
     assert "enrolled caw as coordinator" in output
 
     code, output = run("hub", "revoke", "--config", cell_config, "caw", "--reason", "left")
@@ -271,3 +278,15 @@ def test_config_from_the_environment_and_of_the_wrong_kind(cell: Path, tmp_path:
     code, output = run("gateway", "status", "--config", str(config))
     assert code == 1
     assert f"Error: {config}: this is a hub's configuration (it has a [hub] section)" in output
+
+
+def test_init_writes_each_keys_meaning_above_it(cell: Path) -> None:
+    text = (cell / "cell" / "hub.toml").read_text()
+    assert text.startswith(
+        "# livcr hub configuration; every key and its default: docs/configuration.md\n"
+    )
+    meaning = "# Days after a case's closure before its envelopes and leaf data go.\n"
+    assert meaning + "retention_days = 365\n" in text
+    keys = [line for line in text.splitlines() if " = " in line and not line.startswith("#")]
+    comments = [line for line in text.splitlines() if line.startswith("# ")]
+    assert len(comments) == len(keys) + 1
