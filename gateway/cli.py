@@ -28,6 +28,7 @@ from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
+from livcr_exchange.service.sdnotify import sd_notify
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
@@ -192,7 +193,9 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
             async with serving(app, host=api.host, port=api.port, unix_socket=socket_path) as at:
                 facts["listen"] = at
                 log.info("gateway started", **facts)
+                sd_notify("READY=1", f"STATUS=serving {at}")  # systemd's Type=notify
                 await stop.wait()
+                sd_notify("STOPPING=1")
                 log.info("gateway stopping", **facts)
         log.info("gateway stopped", **facts)
     finally:

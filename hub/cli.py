@@ -20,6 +20,7 @@ from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.progress import CommandProgress
+from livcr_exchange.service.sdnotify import sd_notify
 from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
@@ -159,10 +160,16 @@ def serve(config_path: Path, port: int | None) -> None:
         port=config.hub.port if port is None else port,
         ssl_context=ssl_context,
         access_log=None,
-        # aiohttp announces here once it listens: a JSON line instead of its text banner.
-        print=lambda _banner: log.info("hub started", **facts),
+        # aiohttp announces here once it listens: a JSON line instead of its text banner, and
+        # readiness for systemd (Type=notify).
+        print=lambda _banner: started(log, facts),
     )
     log.info("hub stopped", **facts)
+
+
+def started(log: Any, facts: dict[str, str]) -> None:
+    log.info("hub started", **facts)
+    sd_notify("READY=1", f"STATUS=serving {facts['listen']}")
 
 
 def store_description(config: HubConfig) -> str:
