@@ -95,17 +95,26 @@ def test_the_security_testers_commands_run_as_written(tmp_path: Path) -> None:
     assert "no byte changed" in result.stdout
 
 
-def test_the_hub_operators_commands_run_as_written(tmp_path: Path) -> None:
-    script = shell_block("## For a hub operator")
-    port = free_port()
+def test_the_hub_operators_commands_and_a_restored_backup(tmp_path: Path) -> None:
+    """The operator's block (a serving hub with a log), then the backup and restore block: the
+    restored store's log verifies."""
+    script = shell_block("## For a hub operator") + shell_block("### Backup and restore")
     script = (
         script.replace("/srv/livcr", str(tmp_path / "livcr"))
+        .replace("/backup/livcr", str(tmp_path / "backup"))
         .replace("/tmp/keys", str(tmp_path / "keys"))  # noqa: S108  (the README's, replaced)
-        .replace("--cell-id gent ", f"--cell-id gent --port {port} ", 1)
+        .replace("--cell-id gent ", f"--cell-id gent --port {free_port()} ", 1)
     )
     result = run_block(script, tmp_path)
-    assert "log verified" in result.stdout
-    assert "caw" in result.stdout
+    verified = re.findall(
+        r"^log verified: (\d+) leaves .*, (\d+) checkpoints$", result.stdout, re.M
+    )
+    assert len(verified) == 3, result.stdout  # the live log, the backup, the restored store
+    live, backup, restored = verified
+    assert int(backup[0]) >= int(live[0]) > 0
+    assert restored == backup
+    assert (tmp_path / "livcr-restored" / "hub.sqlite3").exists()
+    assert re.search(r"^  caw +deelnemer +0207437468 +revoked or expired", result.stdout, re.M)
 
 
 def test_the_postgresql_operators_commands_run_as_written(tmp_path: Path) -> None:
