@@ -36,7 +36,8 @@ from .config import ConfigError, GatewayConfig, load_config
 from .core import PASSPHRASE_ENV, Gateway
 from .localbox import LocalKeyError
 from .setup import init_gateway
-from .trust import TrustFailure
+from .store import GatewayStore
+from .trust import DIRECTORY_META_KEY, TrustFailure, cached_directory
 
 CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
 
@@ -223,6 +224,49 @@ def config_check(config_path: Path) -> None:
         f"  {config.participant_id} in cell {config.gateway.cell_id},"
         f" hub {config.gateway.hub_url}, local API {where}"
     )
+
+
+@gateway_group.group("directory")
+def directory_group() -> None:
+    """The cell directory this gateway verified last."""
+
+
+@directory_group.command("export")
+@config_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON here (default: standard output).",
+)
+def directory_export(config_path: Path, out: Path | None) -> None:
+    """The directory this gateway verified last, as JSON, for `livcr inspect --directory`."""
+    config = load(config_path)
+
+    async def run() -> str | None:
+        store = GatewayStore(config.path(config.gateway.database))
+        await store.open()
+        try:
+            if await cached_directory(store, config.gateway.cell_id, config.root_key) is None:
+                return None
+            return await store.get_meta(DIRECTORY_META_KEY)
+        finally:
+            await store.close()
+
+    try:
+        kept = asyncio.run(run())
+    except (LivcrError, TrustFailure) as exc:
+        raise click.ClickException(f"the kept directory does not verify: {exc}") from exc
+    if kept is None:
+        raise click.ClickException(
+            f"{config.participant_id} has not verified a directory yet: start it once"
+        )
+    text = json.dumps(json.loads(kept), indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote the directory of cell {config.gateway.cell_id} to {out}", err=True)
 
 
 # Clients of a running gateway's local API.

@@ -440,6 +440,38 @@ def status_lines(report: dict[str, Any]) -> list[str]:
     return lines
 
 
+@hub_group.group("directory")
+def directory_group() -> None:
+    """The cell's signed directory."""
+
+
+@directory_group.command("export")
+@config_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON here (default: standard output).",
+)
+def directory_export(config_path: Path, out: Path | None) -> None:
+    """The signed directory as JSON, for `livcr inspect --directory`."""
+    config = load(config_path)
+
+    async def run() -> dict[str, Any]:
+        async with operator.opened(config) as store:
+            return await operator.directory_listing(store, config)
+
+    try:
+        text = json.dumps(asyncio.run(run()), indent=2) + "\n"
+    except LivcrError as exc:
+        raise click.ClickException(f"the stored directory does not verify: {exc}") from exc
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote the directory of cell {config.hub.cell_id} to {out}", err=True)
+
+
 @hub_group.group("config")
 def config_group() -> None:
     """The hub's configuration file."""

@@ -329,6 +329,25 @@ def _directory_leaf(now: int, kind: StatementType, participant_id: str, signed: 
     return pending_leaf(leaf)
 
 
+async def directory_listing(store: HubStore, config: HubConfig) -> dict[str, Any]:
+    """The signed directory as GET /v1/directory serves it (and `livcr inspect --directory`
+    reads it), after checking that every statement verifies against the root key.
+
+    Raises:
+        LivcrError: a stored statement does not verify.
+    """
+    await load_directory(store, config)
+    statements = await store.statements()
+    return {
+        "cell_id": config.hub.cell_id,
+        "root_key": config.hub.root_key,
+        "entries": [base64.b64encode(s).decode() for kind, _, s in statements if kind == "entry"],
+        "revocations": [
+            base64.b64encode(s).decode() for kind, _, s in statements if kind == "revocation"
+        ],
+    }
+
+
 async def load_directory(store: HubStore, config: HubConfig) -> Directory:
     """The directory as the root signed it: every stored statement is verified."""
     statements = await store.statements()

@@ -23,6 +23,7 @@ from gateway_harness import CHEAP_KEYS, PASSPHRASE, GatewayCell
 
 from gateway.config import load_config
 from livcr_cli import main
+from livcr_exchange.conformance import CellInputs
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
@@ -273,6 +274,15 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         code, output = run("gateway", "status", "--config", caw_config)
         assert code == 1
         assert "no gateway answers at" in output
+
+        # The directory caw verified, as a file for `livcr inspect --directory`: the hub's own.
+        code, kept = run("gateway", "directory", "export", "--config", caw_config)
+        assert code == 0, kept
+        code, served = run("hub", "directory", "export", "--config", str(cell.hub.config_path))
+        assert code == 0, served
+        assert json.loads(kept) == json.loads(served)
+        cell_inputs = msgspec.json.decode(kept.encode(), type=CellInputs)
+        assert {e.participant_id for e in cell_inputs.directory().entries} >= {"caw", "coord"}
     finally:
         coord.stop()
         caw.stop()
