@@ -7,10 +7,8 @@ every leaf its place in the one log), and they never touch content: there is non
 from __future__ import annotations
 
 import base64
-import importlib.metadata
 import json
 import os
-from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -20,7 +18,6 @@ from typing import Any
 from livcr_exchange.audit.checkpoint import open_checkpoint
 from livcr_exchange.audit.leaves import DirectoryChange, decode_leaf
 from livcr_exchange.audit.merkle import LeafHashList, leaf_hash, root_hash
-from livcr_exchange.cases import CaseState
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import labelled_hash
@@ -32,10 +29,11 @@ from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocatio
 from livcr_exchange.times import iso8601
 
 from .config import MEANINGS, HubConfig
+from .enrolment import EnrolmentRefused, check_enrolment
 from .keyfiles import write_log_key, write_root_key
 from .operations import STATEMENT_HASH_LABEL, pending_leaf
 from .store.base import HubStore, StoreError, WriteBatch
-from .store.migrations import SCHEMA_VERSION, MigrationReport
+from .store.migrations import MigrationReport
 from .store.sqlite import SQLiteStore
 
 CONFIG_NAME = "hub.toml"
@@ -163,11 +161,6 @@ class PublicBundle:
         return cls(str(data["participant_id"]), identity, prekeys)
 
 
-class EnrolmentRefused(ValueError):
-    """An enrolment or revocation the operator did not ask for explicitly; the message says
-    which option asks for it."""
-
-
 async def enrol(
     store: HubStore,
     config: HubConfig,
@@ -208,7 +201,7 @@ async def enrol(
         now,
         now + valid_days * DAY,
     )
-    _check_enrolment(await load_directory(store, config), entry, replace=replace, reenrol=reenrol)
+    check_enrolment(await load_directory(store, config), entry, replace=replace, reenrol=reenrol)
     signed = entry.sign(root)
     batch = WriteBatch(statements=[("entry", entry.participant_id, signed)])
     batch.leaves.append(
@@ -230,63 +223,6 @@ async def enrol(
         )
     await store.commit(batch)
     return entry
-
-
-def previous_entry(directory: Directory, participant_id: str) -> DirectoryEntry | None:
-    """The participant's latest-starting entry, if it was ever enrolled."""
-    entries = [e for e in directory.entries if e.participant_id == participant_id]
-    return max(entries, key=lambda e: e.not_before) if entries else None
-
-
-def enrolment_changes(previous: DirectoryEntry, entry: DirectoryEntry) -> list[str]:
-    """What replacing ``previous`` by ``entry`` changes, one line per field."""
-    changes = []
-    for name, before, after in (
-        ("role", previous.role.value, entry.role.value),
-        ("organisation", previous.organisation, entry.organisation),
-        ("identity key", previous.identity_key.to_text(), entry.identity_key.to_text()),
-        ("valid until", iso8601(previous.not_after), iso8601(entry.not_after)),
-    ):
-        if before != after:
-            changes.append(f"{name}: {before} -> {after}")
-    added = sorted(entry.allowed_purposes - previous.allowed_purposes)
-    removed = sorted(previous.allowed_purposes - entry.allowed_purposes)
-    if added or removed:
-        changes.append(
-            "purposes: " + " ".join([*(f"+{p}" for p in added), *(f"-{p}" for p in removed)])
-        )
-    return changes
-
-
-def _check_enrolment(
-    directory: Directory, entry: DirectoryEntry, *, replace: bool, reenrol: bool
-) -> None:
-    """Raises EnrolmentRefused: see ``enrol``."""
-    previous = previous_entry(directory, entry.participant_id)
-    if previous is None:
-        return
-    revoked = {r.identity_key_id: r for r in directory.revocations}
-    mine = revoked.get(entry.identity_key.key_id)
-    if mine is not None:
-        raise EnrolmentRefused(
-            f"the key of {entry.participant_id} was revoked at {iso8601(mine.revoked_at)}"
-            f" ({mine.reason}) and stays revoked: enrol a new key (`livcr keys new`)"
-        )
-    theirs = revoked.get(previous.identity_key.key_id)
-    if theirs is not None:
-        if not reenrol:
-            raise EnrolmentRefused(
-                f"{entry.participant_id} was revoked at {iso8601(theirs.revoked_at)}"
-                f" ({theirs.reason}); say --reenrol to enrol it again"
-            )
-        return
-    if not replace:
-        changes = enrolment_changes(previous, entry) or ["nothing but the signature date"]
-        raise EnrolmentRefused(
-            f"{entry.participant_id} is enrolled already ({previous.role.value},"
-            f" {previous.organisation}); say --replace to replace its entry, which changes:\n"
-            + "\n".join(f"  {c}" for c in changes)
-        )
 
 
 async def revoke(
@@ -329,25 +265,6 @@ def _directory_leaf(now: int, kind: StatementType, participant_id: str, signed: 
     return pending_leaf(leaf)
 
 
-async def directory_listing(store: HubStore, config: HubConfig) -> dict[str, Any]:
-    """The signed directory as GET /v1/directory serves it (and `livcr inspect --directory`
-    reads it), after checking that every statement verifies against the root key.
-
-    Raises:
-        LivcrError: a stored statement does not verify.
-    """
-    await load_directory(store, config)
-    statements = await store.statements()
-    return {
-        "cell_id": config.hub.cell_id,
-        "root_key": config.hub.root_key,
-        "entries": [base64.b64encode(s).decode() for kind, _, s in statements if kind == "entry"],
-        "revocations": [
-            base64.b64encode(s).decode() for kind, _, s in statements if kind == "revocation"
-        ],
-    }
-
-
 async def load_directory(store: HubStore, config: HubConfig) -> Directory:
     """The directory as the root signed it: every stored statement is verified."""
     statements = await store.statements()
@@ -357,105 +274,6 @@ async def load_directory(store: HubStore, config: HubConfig) -> Directory:
         tuple(DirectoryEntry.open(s, config.root_key) for k, _, s in statements if k == "entry"),
         tuple(Revocation.open(s, config.root_key) for k, _, s in statements if k == "revocation"),
     )
-
-
-async def status(store: HubStore, config: HubConfig, now: int) -> dict[str, Any]:
-    """What `livcr hub status` shows; times in ISO 8601."""
-    directory = await load_directory(store, config)
-    usable = directory.participants(now)
-    latest = {e.participant_id: e for e in sorted(directory.entries, key=lambda e: e.not_before)}
-    cases = await store.cases()
-    counts = await store.counts()
-    open_cases = Counter(
-        c.state for c in cases if c.state not in {CaseState.AFGESLOTEN, CaseState.GEWIST}
-    )
-    return {
-        "cell_id": config.hub.cell_id,
-        "version": package_version(),
-        "schema": SCHEMA_VERSION,
-        "last_checkpoint": await _last_checkpoint(store),
-        "participants": [
-            {
-                "id": pid,
-                "role": entry.role.value,
-                "organisation": entry.organisation,
-                "status": "active" if pid in usable else "revoked or expired",
-                "enrolled_until": iso8601(entry.not_after),
-            }
-            for pid, entry in sorted(latest.items())
-        ],
-        "revocations": [
-            {
-                "id": r.participant_id,
-                "key_id": r.identity_key_id.hex(),
-                "revoked_at": iso8601(r.revoked_at),
-                "reason": r.reason,
-            }
-            for r in sorted(directory.revocations, key=lambda r: r.revoked_at)
-        ],
-        "open_cases_by_state": dict(sorted(open_cases.items())),
-        "closed_cases": sum(
-            1 for c in cases if c.state in {CaseState.AFGESLOTEN, CaseState.GEWIST}
-        ),
-        "queue": {
-            "envelopes": counts["envelopes"],
-            "deliveries_pending": counts["deliveries_pending"],
-        },
-        "log_size": counts["log_size"],
-    }
-
-
-def package_version() -> str:
-    """The installed livcr-exchange version."""
-    try:
-        return importlib.metadata.version("livcr-exchange")
-    except importlib.metadata.PackageNotFoundError:
-        return "unknown"
-
-
-async def _last_checkpoint(store: HubStore) -> dict[str, Any] | None:
-    """The newest stored checkpoint's size and when its last leaf was logged (None: no leaf
-    yet, or its data is gone by retention)."""
-    sizes = [size for size, _ in await store.checkpoints()]
-    if not sizes or max(sizes) == 0:
-        return None
-    size = max(sizes)
-    leaves = await store.leaves(size - 1, size)
-    data = leaves[0][2] if leaves else None
-    at = None if data is None else iso8601(decode_leaf(data).logged_at)
-    return {"size": size, "logged_at": at}
-
-
-PURGE_BATCH = 500  # rows per store call, as the serving hub's background rounds take them
-
-
-async def cases_due_for_purge(store: HubStore, now: int) -> list[tuple[str, int]]:
-    """Closed cases whose retention period is over and whose leaves still hold data:
-    (case reference, purge due at)."""
-    size = await store.tree_size()
-    due = []
-    for case in await store.cases():
-        if case.purge_after is None or case.purge_after > now:
-            continue
-        if any(data is not None for _, _, data in await store.leaves(0, size, case.case_ref)):
-            due.append((case.case_ref, case.purge_after))
-    return sorted(due)
-
-
-async def purge(store: HubStore, now: int, on_rows: Callable[[int], None] | None = None) -> int:
-    """Run the retention purge to the end now, in bounded batches; the rows removed.
-
-    The serving hub does the same in the background; this is for an operator who wants it done
-    (or a hub that is not serving). Leaf hashes stay, so the log still verifies.
-    """
-    removed = 0
-    while True:
-        done = await store.purge_due(now, PURGE_BATCH)
-        removed += done
-        if on_rows is not None:
-            on_rows(done)
-        if done == 0:  # the round that finds nothing left takes the cases off the schedule
-            return removed
 
 
 @dataclass(frozen=True)
