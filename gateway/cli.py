@@ -14,7 +14,6 @@ import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -29,6 +28,7 @@ from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
 from livcr_exchange.service.sdnotify import sd_notify
+from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
@@ -329,7 +329,7 @@ def call_api(
 def when(seconds: int | None) -> str:
     if seconds is None or seconds < 0:
         return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return iso8601(seconds)
 
 
 def read_json_file(handle: BinaryIO, what: str) -> Any:
