@@ -115,6 +115,8 @@ def test_the_hub_operators_commands_and_a_restored_backup(tmp_path: Path) -> Non
     assert restored == backup
     assert (tmp_path / "livcr-restored" / "hub.sqlite3").exists()
     assert re.search(r"^  caw +deelnemer +0207437468 +revoked or expired", result.stdout, re.M)
+    assert "would purge 0 case(s); nothing deleted (--dry-run)" in result.stdout
+    assert '"cell_id": "gent"' in (tmp_path / "keys" / "cell.json").read_text()
 
 
 def test_the_postgresql_operators_commands_run_as_written(tmp_path: Path) -> None:
