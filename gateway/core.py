@@ -263,9 +263,13 @@ class Gateway:
                 root key.
             HubUnavailable: the hub did not answer, and no directory was ever verified.
             WrongPassphrase, LocalKeyError: the key files do not open.
+            ValueError: no passphrase given and $LIVCR_PASSPHRASE not set; a key file of
+                another participant.
         """
         if passphrase is None:
-            passphrase = os.environ.get(PASSPHRASE_ENV, "").encode("utf-8")
+            if PASSPHRASE_ENV not in os.environ:
+                raise ValueError(f"no passphrase: pass passphrase= or set {PASSPHRASE_ENV}")
+            passphrase = os.environ[PASSPHRASE_ENV].encode("utf-8")
         bundle = unlock(config.path(config.gateway.key_file).read_bytes(), passphrase)
         if bundle.participant_id != config.participant_id:
             raise ValueError(f"the key file belongs to {bundle.participant_id}")

@@ -1,12 +1,15 @@
-"""An application embedding a gateway hands it a stdlib or a structlog logger."""
+"""An application embedding a gateway: its logger (stdlib or structlog), its passphrase."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pytest
 import structlog
 
+from gateway.config import parse_config
+from gateway.core import Gateway
 from gateway.eventlog import StdlibEventLogger, event_logger
 
 
@@ -34,3 +37,20 @@ def test_below_its_level_a_stdlib_logger_formats_nothing(caplog: pytest.LogCaptu
 def test_a_structlog_logger_is_used_as_it_is() -> None:
     logger = structlog.get_logger("host")
     assert event_logger(logger) is logger
+
+
+async def test_without_a_passphrase_the_error_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("LIVCR_PASSPHRASE", raising=False)
+    key = "livcr-ed25519:" + "A" * 43
+    config = parse_config(
+        f'[gateway]\nparticipant_id = "caw"\ncell_id = "gent"\nroot_key = "{key}"\n'
+        f'hub_url = "http://127.0.0.1:1"\nhub_log_key = "{key}"\n',
+        tmp_path,
+    )
+    with pytest.raises(
+        ValueError, match=r"^no passphrase: pass passphrase= or set LIVCR_PASSPHRASE$"
+    ):
+        async with Gateway.open(config):
+            pass
