@@ -47,11 +47,12 @@ def status(
     """Serving or not, version, log, participants, revocations, cases and queue depths."""
     config = load(config_path)
     url = readiness.hub_url(config, port)
+    context = readiness.pinned_context(config)
     if wait_ready is None:
-        serving = readiness.probe(url) is not None
+        serving = readiness.probe(url, context) is not None
     else:
         try:
-            readiness.wait_ready(url, wait_ready)
+            readiness.wait_ready(url, wait_ready, context)
         except readiness.NotReady as exc:
             click.echo(f"Error: {exc}", err=True)
             sys.exit(3)

@@ -7,6 +7,7 @@ starts a hub slower than any guess.
 from __future__ import annotations
 
 import json
+import ssl
 import time
 import urllib.request
 from typing import Any
@@ -33,11 +34,22 @@ def hub_url(config: HubConfig, port: int | None = None) -> str:
     return f"{scheme}://{host}:{config.hub.port if port is None else port}"
 
 
-def probe(base_url: str) -> dict[str, Any] | None:
+def pinned_context(config: HubConfig) -> ssl.SSLContext | None:
+    """For a TLS hub: trust exactly the certificate it serves (its own, from the config), so a
+    probe on loopback needs neither its host name nor its issuer."""
+    if config.tls is None:
+        return None
+    context = ssl.create_default_context(cafile=str(config.path(config.tls.cert_file)))
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.check_hostname = False  # the certificate itself is the anchor: it is pinned
+    return context
+
+
+def probe(base_url: str, context: ssl.SSLContext | None = None) -> dict[str, Any] | None:
     """The hub's health answer, or None when nothing serves there (yet)."""
     try:
         with urllib.request.urlopen(  # noqa: S310  (an http(s) URL built by hub_url)
-            base_url + READY_PATH, timeout=PROBE_TIMEOUT_SECONDS
+            base_url + READY_PATH, timeout=PROBE_TIMEOUT_SECONDS, context=context
         ) as response:
             answer = json.loads(response.read())
     except (OSError, ValueError):
@@ -45,7 +57,9 @@ def probe(base_url: str) -> dict[str, Any] | None:
     return answer if isinstance(answer, dict) and answer.get("status") == "ok" else None
 
 
-def wait_ready(base_url: str, seconds: float) -> dict[str, Any]:
+def wait_ready(
+    base_url: str, seconds: float, context: ssl.SSLContext | None = None
+) -> dict[str, Any]:
     """Poll until the hub answers ready; its health answer.
 
     Raises:
@@ -54,7 +68,7 @@ def wait_ready(base_url: str, seconds: float) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     interval = FIRST_INTERVAL_SECONDS
     while True:
-        answer = probe(base_url)
+        answer = probe(base_url, context)
         if answer is not None:
             return answer
         left = deadline - time.monotonic()
