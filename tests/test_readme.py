@@ -77,7 +77,7 @@ def run_block(script: str, folder: Path) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,  # a deadline for a hung block: full-cost Argon2id is slow on a busy machine
         check=False,
     )
     logs = "".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in folder.rglob("*.log"))
