@@ -276,12 +276,13 @@ class Cell:
                 env=self.env,
             )
 
-    def start(self, progress: StartupProgress) -> None:
+    def start(self, progress: StartupProgress | None = None) -> None:
+        done: Callable[[str], None] = progress.done if progress else lambda _what: None
         self.hub_process = self._spawn(
             ["hub", "serve", "--config", str(self.hub_config)], self.hub_dir / "serve.log"
         )
         wait_listening(self.hub_process, self.hub_port, "the hub")
-        progress.done("the hub serves")
+        done("the hub serves")
         for service in self.services.values():
             service.process = self._spawn(
                 ["gateway", "serve", "--config", str(service.folder / "gateway.toml")],
@@ -296,7 +297,7 @@ class Cell:
             while not service.http.get("/v1/status").get("connected"):
                 check(time.monotonic() < deadline, f"{service.participant_id} never connected")
                 time.sleep(0.05)
-            progress.done(f"gateway {service.participant_id} connected")
+            done(f"gateway {service.participant_id} connected")
 
     def stop(self) -> None:
         processes = [s.process for s in self.services.values()] + [self.hub_process]
