@@ -38,6 +38,7 @@ from .localbox import LocalKeyError
 from .setup import init_gateway
 from .store import GatewayStore
 from .trust import DIRECTORY_META_KEY, TrustFailure, cached_directory
+from .witness_cli import witness_key
 
 CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
 
@@ -486,5 +487,7 @@ def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click fl
     if report["halted"]:
         sys.exit(2)
 
+
+gateway_group.add_command(witness_key)
 
 COMMANDS = (gateway_group,)

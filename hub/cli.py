@@ -29,6 +29,7 @@ from .cli_records import RECORD_COMMANDS
 from .config import HubConfig
 from .keyfiles import KeyFileError, read_log_key, read_root_key
 from .store.base import StoreError
+from .witness_cli import witness_group
 
 ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 MIN_ROOT_PASSPHRASE_CHARS = 12  # a few words; the key file's Argon2id cost does the rest
@@ -314,5 +315,7 @@ def keys(config_path: Path, which: str | None) -> None:
 
 for command in RECORD_COMMANDS:
     hub_group.add_command(command)
+
+hub_group.add_command(witness_group)
 
 COMMANDS = (hub_group,)

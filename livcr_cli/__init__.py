@@ -10,7 +10,7 @@ from livcr_exchange.service.audit_cli import COMMANDS as AUDIT_COMMANDS
 from livcr_exchange.service.cli import COMMANDS as CORE_COMMANDS
 
 # Service packages contribute their groups when installed; the core never imports them.
-SERVICE_CLI_MODULES = ("hub.cli", "gateway.cli")
+SERVICE_CLI_MODULES = ("hub.cli", "gateway.cli", "witness.cli")
 
 
 @click.group()

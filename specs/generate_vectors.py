@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import nacl.utils
+from generate_witness_vectors import DESCRIPTION as WITNESS_DESCRIPTION
+from generate_witness_vectors import witness_vectors
 
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
 from livcr_exchange.audit.merkle import (
@@ -1176,6 +1178,7 @@ AREAS: dict[str, str] = {
     "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",
+    "witness": WITNESS_DESCRIPTION,
 }
 
 
@@ -1203,6 +1206,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "policy": list(policy_vectors()),
         "cases": list(case_vectors()),
         "request": list(request_vectors(cell)),
+        "witness": witness_vectors(),
     }
     files = {
         f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})
