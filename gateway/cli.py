@@ -262,7 +262,10 @@ def directory_export(config_path: Path, out: Path | None) -> None:
         raise click.ClickException(
             f"{config.participant_id} has not verified a directory yet: start it once"
         )
-    text = json.dumps(json.loads(kept), indent=2) + "\n"
+    listing = json.loads(kept)
+    # The directory's statements, in the form `livcr inspect --directory` reads.
+    cell = {key: listing.get(key, []) for key in ("cell_id", "root_key", "entries", "revocations")}
+    text = json.dumps(cell, indent=2) + "\n"
     if out is None:
         click.echo(text, nl=False)
     else:
