@@ -38,6 +38,7 @@ from livcr_exchange.service.problems import Problem, problem_middleware, problem
 from livcr_exchange.wire import check_ident
 
 from .core import Gateway, GatewayHalted, HubUnavailable, Receipt, SendRefused, SendTimeout
+from .submission import PurposeTagMismatch, tagged_body
 from .trust import TrustFailure
 
 # Limits of the local API (specs/gateway-api.yaml repeats each of them).
@@ -230,6 +231,8 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
         return await handler(request)
     except BodySchemaViolation as exc:
         raise Problem(exc.code, exc.wire_reason, 422) from exc
+    except PurposeTagMismatch as exc:
+        raise Problem(exc.code, str(exc), 422) from exc
     except (GatewayHalted, TrustFailure) as exc:
         raise Problem("halted", f"the gateway stopped trusting the hub: {exc}", 503) from exc
     except SendRefused as exc:
@@ -287,13 +290,16 @@ async def send(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     not_halted(gateway)
     message = await read_json(request, SendIn)
-    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes.
-    body = decode_body(message.purpose, bytes(message.body))
     case_ref = message.case_ref
     if case_ref is None:
         if message.purpose != "aanmelding":
             raise Malformed("case_ref is required; only a referral (aanmelding) opens a case")
         case_ref = gateway.new_case_ref()
+    # Roles before the body: a sender that may not use the purpose is told so first.
+    gateway.check_sendable(message.purpose, case_ref, message.to, message.meeting_ref)
+    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes; a body
+    # that leaves out its purpose tag gets it here.
+    body = decode_body(message.purpose, tagged_body(message.purpose, bytes(message.body)))
     try:
         outcome = await gateway.send(
             case_ref,
@@ -418,7 +424,8 @@ async def move_case(request: web.Request) -> web.Response:
 async def cosign(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     asked = await read_json(request, CosignIn)
-    body = decode_body("terugkoppelingsfiche", bytes(asked.body))
+    fiche = "terugkoppelingsfiche"
+    body = decode_body(fiche, tagged_body(fiche, bytes(asked.body)))
     signature = gateway.cosign(asked.case_ref, asked.meeting_ref, body)
     return reply(
         {
