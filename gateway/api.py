@@ -62,6 +62,7 @@ from .api_outbox import (
 from .errors import GatewayHalted, SendTimeout
 from .facade import Gateway
 from .metrics import exposition
+from .submission import tagged_body
 
 # Limits of the local API (specs/gateway-api.yaml repeats each of them).
 MAX_API_REQUEST_BYTES = 4 * 1024 * 1024  # the largest purpose body is well under 1 MiB
@@ -143,13 +144,16 @@ async def send(request: web.Request) -> web.Response:
 
 async def _send(request: web.Request, gateway: Gateway, idempotency: IdempotencyIn) -> web.Response:
     message = await read_json(request, SendIn)
-    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes.
-    body = decode_body(message.purpose, bytes(message.body))
     case_ref = message.case_ref
     if case_ref is None:
         if message.purpose != "aanmelding":
             raise Malformed("case_ref is required; only a referral (aanmelding) opens a case")
         case_ref = gateway.cases.new_case_ref()
+    # Roles before the body: a sender that may not use the purpose is told so first.
+    gateway.check_sendable(message.purpose, case_ref, message.to, message.meeting_ref)
+    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes; a body
+    # that leaves out its purpose tag gets it here.
+    body = decode_body(message.purpose, tagged_body(message.purpose, bytes(message.body)))
     try:
         outcome = await gateway.send(
             case_ref,
@@ -284,7 +288,8 @@ async def move_case(request: web.Request) -> web.Response:
 async def cosign(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     asked = await read_json(request, CosignIn)
-    body = decode_body("terugkoppelingsfiche", bytes(asked.body))
+    fiche = "terugkoppelingsfiche"
+    body = decode_body(fiche, tagged_body(fiche, bytes(asked.body)))
     signature = gateway.cosign(asked.case_ref, asked.meeting_ref, body)
     return reply(
         {

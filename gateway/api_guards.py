@@ -21,6 +21,7 @@ from livcr_exchange.service.hub_client import HubAnswerInvalid
 from livcr_exchange.service.problems import Problem, problem_response
 
 from .errors import GatewayHalted, HubUnavailable
+from .submission import PurposeTagMismatch
 from .trust import TrustFailure
 
 log = structlog.get_logger("livcr.gateway.api")
@@ -120,6 +121,8 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
         return await handler(request)
     except BodySchemaViolation as exc:
         raise Problem(exc.code, exc.wire_reason, 422) from exc
+    except PurposeTagMismatch as exc:
+        raise Problem(exc.code, str(exc), 422) from exc
     except RecursionError as exc:
         raise Problem("malformed", "the request nests too deeply", 400) from exc
     except (GatewayHalted, TrustFailure) as exc:

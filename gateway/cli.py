@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import signal
@@ -18,12 +19,15 @@ from typing import Any, BinaryIO
 
 import aiohttp
 import click
+import structlog
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.private import serve_privately
+from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
+from livcr_exchange.service.sdnotify import sd_notify
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
@@ -36,6 +40,7 @@ from .cli_client import (
     read_token,
     when,
 )
+from .cli_files import config_group, directory_group
 from .cli_ops import case_group, migrate, outbox_group, wait_until_ready
 from .config import ConfigError, GatewayConfig
 from .facade import Gateway
@@ -157,6 +162,14 @@ def serve(config_path: Path) -> None:
 async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log = structlog.get_logger("livcr.gateway")
+    facts = {
+        "version": importlib.metadata.version("livcr-exchange"),
+        "cell": config.gateway.cell_id,
+        "participant": config.participant_id,
+        "store": f"sqlite:{config.path(config.gateway.database).resolve()}",
+        "hub": config.gateway.hub_url,
+    }
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
@@ -165,10 +178,13 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
             socket_path = str(config.path(api.unix_socket)) if api.unix_socket else ""
             app = create_api(gateway, token)
             async with serving(app, host=api.host, port=api.port, unix_socket=socket_path) as at:
-                click.echo(f"gateway {config.participant_id}: local API on {at}", err=True)
+                facts["listen"] = at
+                log.info("gateway started", **facts)
+                sd_notify("READY=1", f"STATUS=serving {at}")  # systemd's Type=notify
                 await stop.wait()
-                click.echo("stopping", err=True)
-        click.echo("stopped", err=True)
+                sd_notify("STOPPING=1")
+                log.info("gateway stopping", **facts)
+        log.info("gateway stopped", **facts)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
@@ -177,7 +193,12 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
 @gateway_group.command("send")
 @config_option
 @click.option("--case", "case_ref", required=True, help="The case reference.")
-@click.option("--purpose", required=True, help="The purpose tag, e.g. `aanmelding`.")
+@click.option(
+    "--purpose",
+    type=PURPOSE_CHOICE,
+    required=True,
+    help="The purpose (`livcr purposes list`); the body may leave out its tag.",
+)
 @click.option("--to", "recipients", required=True, help="Recipient ids, comma-separated.")
 @click.option(
     "--body",
@@ -336,5 +357,7 @@ gateway_group.add_command(outbox_group)
 gateway_group.add_command(case_group)
 gateway_group.add_command(migrate)
 gateway_group.add_command(witness_key)
+gateway_group.add_command(config_group)
+gateway_group.add_command(directory_group)
 
 COMMANDS = (gateway_group,)

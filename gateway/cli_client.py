@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
 import click
 
-from livcr_exchange.service.cli import passphrase_from
+from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
+from livcr_exchange.times import iso8601
 
 from .config import ConfigError, GatewayConfig, load_config
 
@@ -24,6 +24,8 @@ config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
+    envvar=CONFIG_ENV,
+    show_envvar=True,
     help="The gateway's TOML file (made by `livcr gateway init`).",
 )
 
@@ -113,7 +115,7 @@ def call_api(
 def when(seconds: int | None) -> str:
     if seconds is None or seconds < 0:
         return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return iso8601(seconds)
 
 
 def read_json_file(handle: BinaryIO, what: str) -> Any:

@@ -10,23 +10,27 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import structlog
-
 from livcr_exchange.bodies import Body
 from livcr_exchange.directory import Directory
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keys import IdentityKey
-from livcr_exchange.policy import Decision, MessageFacts, evaluate_with_body, participant_of
+from livcr_exchange.policy import (
+    Decision,
+    MessageFacts,
+    evaluate_before_sealing,
+    evaluate_with_body,
+    participant_of,
+)
 from livcr_exchange.service.hub_client import HubClient
 
 from .config import GatewayConfig
 from .errors import GatewayHalted
+from .eventlog import EventLogger
 from .localbox import LocalBox
 from .store import GatewayStore
 from .trust import CheckpointTracker
 from .witnessing import WitnessMonitor
 
-log = structlog.get_logger("livcr.gateway")
 DAY = 86_400
 
 
@@ -89,6 +93,7 @@ class Context:
     trust: CheckpointTracker
     directory: Directory
     witnesses: WitnessMonitor
+    log: EventLogger
     halted: str | None = None
     on_halt: list[Callable[[str], None]] = field(default_factory=list)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
@@ -102,7 +107,7 @@ class Context:
         it pushes (it keeps those queued)."""
         if self.halted is None:
             self.halted = reason
-            log.error("gateway halted: the hub is not trustworthy", reason=reason)
+            self.log.error("gateway halted: the hub is not trustworthy", reason=reason)
             for callback in self.on_halt:
                 callback(reason)
 
@@ -117,6 +122,17 @@ class Context:
         return min(
             settings.retry_max_seconds, settings.retry_initial_seconds * 2.0 ** min(attempts, 10)
         )
+
+    def decide_header(self, facts: MessageFacts, at: int) -> Decision:
+        """Spec §7.3 steps 1-3 and 6 as the verified directory decides them at ``at``.
+
+        Raises:
+            UnknownSender, KeyRevoked, KeyNotValid: the sender's entry is not usable at ``at``.
+        """
+        sender = participant_of(self.directory.current_entry(facts.sender_id, at))
+        entries = self.directory.participants(at)
+        recipients = {r: participant_of(entries[r]) for r in facts.recipients if r in entries}
+        return evaluate_before_sealing(facts, sender, recipients)
 
     def decide(self, facts: MessageFacts, body: bytes, at: int) -> Decision:
         """Spec §7.3 steps 1-3, 6, 8 and 9 as the verified directory decides them at ``at``.

@@ -78,8 +78,9 @@ class Dossier:
         they count as handed over from then on."""
         return [self.record(r) for r in await self._ctx.store.received_after(after, limit)]
 
-    async def messages(self, arrived: asyncio.Event) -> AsyncIterator[Message]:
-        """Every received message, once, in arrival order; waits on ``arrived`` for more."""
+    async def messages(self, arrived: asyncio.Event, *, follow: bool) -> AsyncIterator[Message]:
+        """Every received message, once, in arrival order; with ``follow``, then waits on
+        ``arrived`` for more, else ends."""
         while True:
             arrived.clear()
             rows = await self._ctx.store.dossier(unconsumed=True, limit=100)
@@ -87,6 +88,8 @@ class Dossier:
                 yield self.message(row)
                 await self._ctx.store.mark_consumed(row.seq)
             if not rows:
+                if not follow:
+                    return
                 await arrived.wait()
 
     async def export(self, case_ref: str) -> Record:

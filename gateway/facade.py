@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 
 import aiohttp
-import structlog
 
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Cosignature, HeaderCore, content_digest, cosign
@@ -34,18 +34,19 @@ from .cases import Cases
 from .config import GatewayConfig
 from .context import Context, Message, Receipt
 from .dossier import Dossier
+from .eventlog import EventLogger, event_logger
 from .inbox import Inbox
 from .localbox import LocalBox, read_local_key
-from .outbox import BodyInput, Draft, Outbox, body_bytes
+from .outbox import Outbox
 from .prekeys import OwnPrekeys, PeerPrekeys
 from .store import GatewayStore
+from .submission import BodyInput, Draft, body_bytes
 from .supervisor import Supervisor
 from .trust import CheckpointTracker
 from .upkeep import Upkeep
 from .witness_key import read_witness_key
 from .witnessing import WitnessMonitor
 
-log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 
 
@@ -59,14 +60,14 @@ class Gateway:
         self.client = ctx.client
         self.trust = ctx.trust
         self.witnesses = ctx.witnesses
-        self.peers = PeerPrekeys(ctx.store, ctx.client, ctx.config.suite)
+        self.peers = PeerPrekeys(ctx.store, ctx.client, ctx.config.suite, ctx.log)
         self.own_prekeys = OwnPrekeys(ctx)
         self.outbox = Outbox(ctx, self.peers)
         self.dossier_ = Dossier(ctx)
         self.cases = Cases(ctx.client, ctx.random)
         self.upkeep = Upkeep(ctx, self.own_prekeys, self.peers)
         self.inbox = Inbox(ctx, self.own_prekeys, self.maintain, self._stored, self._hub_is_back)
-        self.supervisor = Supervisor(ctx.config.gateway.retry_initial_seconds)
+        self.supervisor = Supervisor(ctx.config.gateway.retry_initial_seconds, log=ctx.log)
         self.connected = ctx.connected
         ctx.on_halt.append(self._close_stream)
 
@@ -89,8 +90,13 @@ class Gateway:
         clock: Callable[[], int] = lambda: int(time.time()),
         random: RandomSource = os.urandom,
         background: bool = True,
+        logger: logging.Logger | EventLogger | None = None,
     ) -> AsyncIterator[Gateway]:
         """Open the gateway: keys, store, verified directory, prekeys, background tasks.
+
+        ``logger`` takes the gateway's log: a stdlib ``logging.Logger`` or a structlog logger,
+        so that an application embedding the gateway keeps its own output; by default it is
+        structlog's ``livcr.gateway``.
 
         When the hub does not answer, the gateway starts on the directory it verified last (and
         verifies again), and catches up with the hub once it answers.
@@ -101,17 +107,20 @@ class Gateway:
             WrongPassphrase, LocalKeyError: the key files do not open.
             StoreLocked: another gateway process has the folder open.
             StoreTooNew: the store was written by a newer gateway.
+            ValueError: no passphrase given and $LIVCR_PASSPHRASE not set; a key file of
+                another participant.
         """
-        if passphrase is None:
-            passphrase = os.environ.get(PASSPHRASE_ENV, "").encode("utf-8")
-        bundle = unlock(config.path(config.gateway.key_file).read_bytes(), passphrase)
+        bundle = unlock(
+            config.path(config.gateway.key_file).read_bytes(), _passphrase_or_env(passphrase)
+        )
         if bundle.participant_id != config.participant_id:
             raise ValueError(f"the key file belongs to {bundle.participant_id}")
         box = LocalBox(read_local_key(config.path(config.gateway.local_key_file)), random)
         store = GatewayStore(config.path(config.gateway.database))
         await store.open()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        gateway = cls(_context(config, bundle.identity, store, box, session, clock, random))
+        log = event_logger(logger)
+        gateway = cls(_context(config, bundle.identity, store, box, session, clock, random, log))
         try:
             await gateway.upkeep.first_round()
             if background:
@@ -181,16 +190,20 @@ class Gateway:
 
         Raises:
             GatewayHalted: the gateway stopped trusting the hub.
-            BodySchemaViolation, PurposeNotAllowed, RecipientNotAllowed: refused before sealing.
+            PurposeNotAllowed, RecipientNotAllowed: refused before sealing (checked first).
+            PurposeTagMismatch, BodySchemaViolation: the body is refused before sealing.
             KeyNotValid: a recipient has no valid prekey at the hub.
             HubUnavailable: the hub did not answer and the message could not be queued.
             SendRefused: the hub refused the message (its code says why; it is kept as failed).
             SendTimeout: no receipt within ``timeout``; the message stays queued.
         """
         self.ctx.check_running()
-        draft = Draft(
-            case_ref, purpose, sorted(set(to)), body_bytes(body), meeting_ref, list(cosignatures)
-        )
+        recipients = sorted(set(to))
+        # Who may send what to whom first: a sender that may not use the purpose learns that,
+        # not which field its body lacks.
+        self.check_sendable(purpose, case_ref, recipients, meeting_ref)
+        raw = body_bytes(purpose, body)
+        draft = Draft(case_ref, purpose, recipients, raw, meeting_ref, list(cosignatures))
         self.outbox.check(draft)
         message_id, waiter = await self.outbox.queue(
             draft, hub_away_ok=not wait, idempotency=idempotency
@@ -199,6 +212,17 @@ class Gateway:
             self.outbox.detach(waiter)
             return message_id
         return await self.outbox.wait(message_id, waiter, timeout)
+
+    def check_sendable(
+        self, purpose: str, case_ref: str, recipients: Iterable[str], meeting_ref: str | None
+    ) -> None:
+        """What the verified directory alone tells before the body is read; see
+        ``Outbox.check_sendable``."""
+        self.outbox.check_sendable(purpose, case_ref, recipients, meeting_ref)
+
+    def new_case_ref(self) -> str:
+        """A fresh pseudonymous case reference; see ``Cases.new_case_ref``."""
+        return self.cases.new_case_ref()
 
     def is_witnessed(self, receipt: Receipt) -> bool:
         """Whether a checkpoint with a quorum of witness cosignatures covers the receipt's leaf
@@ -209,9 +233,9 @@ class Gateway:
         """This member's co-signature over the exact content of a terugkoppelingsfiche.
 
         Raises:
-            BodySchemaViolation: the body is not one of this case and meeting.
+            PurposeTagMismatch, BodySchemaViolation: the body is not one of this case and meeting.
         """
-        raw = body_bytes(body)
+        raw = body_bytes("terugkoppelingsfiche", body)
         facts = MessageFacts(self.participant_id, "terugkoppelingsfiche", case_ref, (), meeting_ref)
         evaluate_body(
             facts, raw, Decision.allow(purpose=facts.purpose, sender_id=facts.sender_id)
@@ -235,9 +259,14 @@ class Gateway:
         """Fetch and process what the hub holds for us; see ``Inbox.poll``."""
         return await self.inbox.poll()
 
-    def messages(self) -> AsyncIterator[Message]:
-        """Every received message, once, in arrival order; waits for more."""
-        return self.dossier_.messages(self.inbox.arrived)
+    def messages(self, *, follow: bool = True) -> AsyncIterator[Message]:
+        """Every received message, once, in arrival order.
+
+        With ``follow`` (the default) it then waits for more and never ends by itself: a
+        service's receiving loop. With ``follow=False`` it ends once the messages received so
+        far are handed over.
+        """
+        return self.dossier_.messages(self.inbox.arrived, follow=follow)
 
     def arrival(self) -> asyncio.Event:
         """An event set when the next received message is stored (for long polling): take it
@@ -274,6 +303,15 @@ class Gateway:
         }
 
 
+def _passphrase_or_env(passphrase: bytes | None) -> bytes:
+    """Raises ValueError: none given and $LIVCR_PASSPHRASE not set."""
+    if passphrase is not None:
+        return passphrase
+    if PASSPHRASE_ENV not in os.environ:
+        raise ValueError(f"no passphrase: pass passphrase= or set {PASSPHRASE_ENV}")
+    return os.environ[PASSPHRASE_ENV].encode("utf-8")
+
+
 def request_hash(body: bytes) -> bytes:
     """What an Idempotency-Key is bound to: the request body's hash."""
     return hashlib.sha256(body).digest()
@@ -287,6 +325,7 @@ def _context(
     session: aiohttp.ClientSession,
     clock: Callable[[], int],
     random: RandomSource,
+    log: EventLogger,
 ) -> Context:
     client = HubClient(
         config.gateway.hub_url, config.participant_id, identity, session, clock=clock, random=random
@@ -301,6 +340,9 @@ def _context(
         config.hub_log_key,
         clock,
         read_witness_key(config.path(".")),
+        log=log,
     )
     directory = Directory(config.gateway.cell_id, config.root_key)
-    return Context(config, identity, store, box, client, clock, random, trust, directory, witnesses)
+    return Context(
+        config, identity, store, box, client, clock, random, trust, directory, witnesses, log
+    )

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable
 
 import aiohttp
 import msgspec
-import structlog
 
 from livcr_exchange.audit.leaves import delivery_receipt_message, envelope_hash
 from livcr_exchange.envelope import HeaderCore, open_envelope
@@ -30,7 +29,6 @@ from .errors import NO_ANSWER, GatewayHalted
 from .prekeys import OwnPrekeys
 from .trust import TrustFailure
 
-log = structlog.get_logger("livcr.gateway.inbox")
 Stored = Callable[[HeaderCore, bytes], None]
 _FRAME = msgspec.json.Decoder(PushFrame)
 UNEXPECTED = "unexpected"  # the quarantine code of a failure that is no library error
@@ -65,7 +63,7 @@ class Inbox:
                 if await self._follow():
                     delay = ctx.config.gateway.retry_initial_seconds
             except (*NO_ANSWER, HubRefused) as exc:
-                log.info("hub stream lost; reconnecting", error=type(exc).__name__)
+                self._ctx.log.info("hub stream lost; reconnecting", error=type(exc).__name__)
             except (GatewayHalted, TrustFailure):
                 break  # the halt said why; nothing more is accepted from this hub
             finally:
@@ -73,7 +71,7 @@ class Inbox:
                 ctx.connected.clear()
             await asyncio.sleep(delay)
             delay = min(ctx.config.gateway.retry_max_seconds, delay * 2)
-        log.warning("push stream closed: the gateway is halted", reason=ctx.halted)
+        self._ctx.log.warning("push stream closed: the gateway is halted", reason=ctx.halted)
 
     async def _follow(self) -> bool:
         """Read the stream until it ends; whether it was connected.
@@ -137,7 +135,7 @@ class Inbox:
         except LivcrError as exc:
             message_id = await self._quarantine(item, exc.code)
         except Exception:
-            log.exception("received envelope broke its handling; quarantined")
+            self._ctx.log.exception("received envelope broke its handling; quarantined")
             message_id = await self._quarantine(item, UNEXPECTED)
         ctx.check_running()  # halted while accepting (the directory or log failed)
         await self._acknowledge(message_id, item.envelope)
@@ -153,7 +151,7 @@ class Inbox:
         core = opened.header.core
         if core.message_id.hex() != item.message_id:
             # The signed header decides; the hub's label is only where it files the delivery.
-            log.warning("the hub delivered an envelope under another message id")
+            self._ctx.log.warning("the hub delivered an envelope under another message id")
         await self._check(core, opened.body, item.logged_at)
         sealed = ctx.box.seal(_aad(core), opened.body)
         row = (
@@ -170,7 +168,7 @@ class Inbox:
         )
         ctx.check_running()
         if await ctx.store.store_received(row):
-            log.info("received", purpose=core.purpose)
+            self._ctx.log.info("received", purpose=core.purpose)
             self.arrived.set()
             self.arrival.set()
             self.arrival = asyncio.Event()
@@ -221,7 +219,7 @@ class Inbox:
         except LivcrError:
             message_id = bytes.fromhex(item.message_id)
         await self._ctx.store.quarantine(message_id, code, self._ctx.clock(), item.envelope)
-        log.warning("received envelope quarantined", code=code)
+        self._ctx.log.warning("received envelope quarantined", code=code)
         return message_id
 
     async def _acknowledge(self, message_id: bytes, envelope: bytes) -> None:

@@ -18,12 +18,9 @@ import time
 from collections.abc import Iterable
 
 import msgspec
-import structlog
 
-from livcr_exchange.bodies import Body
 from livcr_exchange.constants import CONTENT_KEY_BYTES, PAYLOAD_NONCE_PREFIX_BYTES
 from livcr_exchange.envelope import (
-    Cosignature,
     MessageSpec,
     SealParts,
     build_block,
@@ -35,7 +32,6 @@ from livcr_exchange.envelope.open import UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import PrekeyPublic
 from livcr_exchange.policy import MessageFacts
-from livcr_exchange.purposes import encode_body
 from livcr_exchange.receipts import verify_receipt
 from livcr_exchange.sending import HubAnswer, OutboxState, Step, classify, needs_reseal, next_step
 from livcr_exchange.service.hub_client import HubRefused, ReceiptAnswered
@@ -44,36 +40,14 @@ from .context import DAY, Context, Receipt, body_aad
 from .errors import NO_ANSWER, SendRefused, SendTimeout
 from .prekeys import PeerPrekeys
 from .store import OutboxRow
+from .submission import Draft
 from .trust import TrustFailure
-
-log = structlog.get_logger("livcr.gateway.outbox")
-BodyInput = Body | bytes | dict[str, object]
-
-
-def body_bytes(body: BodyInput) -> bytes:
-    if isinstance(body, bytes):
-        return body
-    if isinstance(body, dict):
-        return msgspec.json.encode(body)
-    return encode_body(body)
 
 
 def _observe(outcome: asyncio.Future[Receipt]) -> None:
     """Retrieve a receipt future's exception nobody awaits, so it is not reported as lost."""
     if not outcome.cancelled():
         outcome.exception()
-
-
-@dataclasses.dataclass(frozen=True)
-class Draft:
-    """A message checked and ready to seal."""
-
-    case_ref: str
-    purpose: str
-    recipients: list[str]
-    raw: bytes
-    meeting_ref: str | None
-    cosignatures: list[Cosignature]
 
 
 class Outbox:
@@ -98,6 +72,25 @@ class Outbox:
             if not waiter.done():
                 waiter.cancel()
 
+    def check_sendable(
+        self, purpose: str, case_ref: str, recipients: Iterable[str], meeting_ref: str | None
+    ) -> None:
+        """What the verified directory alone can tell before the body is read (spec §7.3): the
+        purpose, and the roles that may send and receive it; the hub checks the case too.
+
+        Raises:
+            PurposeNotAllowed, RecipientNotAllowed: the policy's denial, with the hub's code.
+            UnknownSender, KeyRevoked, KeyNotValid: this gateway's own entry is not usable.
+        """
+        ctx = self._ctx
+        facts = MessageFacts(
+            ctx.participant_id, purpose, case_ref, tuple(sorted(set(recipients))), meeting_ref
+        )
+        decision = ctx.decide_header(facts, ctx.clock())
+        if not decision.allowed:
+            ctx.log.info("refused before sealing", purpose=purpose, code=decision.code)
+        decision.raise_for_denial()
+
     def check(self, draft: Draft) -> None:
         """What the verified directory can tell before sealing (spec §7.3), body included.
 
@@ -115,7 +108,7 @@ class Outbox:
         )
         decision = ctx.decide(facts, draft.raw, ctx.clock())
         if not decision.allowed:
-            log.info("refused before sealing", purpose=draft.purpose, code=decision.code)
+            self._ctx.log.info("refused before sealing", purpose=draft.purpose, code=decision.code)
         decision.raise_for_denial()
 
     async def queue(
@@ -156,7 +149,7 @@ class Outbox:
             message_id, draft.case_ref, draft.purpose, envelope, OutboxState.PENDING, 0, None, None
         )
         await ctx.store.enqueue(row, dossier, now, idempotency)
-        log.info("queued", purpose=draft.purpose, recipients=len(draft.recipients))
+        self._ctx.log.info("queued", purpose=draft.purpose, recipients=len(draft.recipients))
         self.wake.set()
         return message_id, waiter
 
@@ -242,7 +235,9 @@ class Outbox:
         try:
             return await self._reseal(row)
         except LivcrError as exc:
-            log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
+            self._ctx.log.warning(
+                "refused before sealing again", code=exc.code, purpose=row.purpose
+            )
             await self._fail(row, exc.code, str(exc), SendRefused(exc.code, str(exc)))
         except HubRefused as exc:
             if classify(exc.status, exc.code) is HubAnswer.REFUSED:
@@ -293,7 +288,7 @@ class Outbox:
         )
         envelope = seal_from_parts(ctx.identity, spec, parts, raw)[1]
         await ctx.store.replace_envelope(row.message_id, envelope)
-        log.info("envelope sealed again", off_by_seconds=now - core.timestamp)
+        self._ctx.log.info("envelope sealed again", off_by_seconds=now - core.timestamp)
         return dataclasses.replace(row, envelope=envelope)
 
     async def _refused(self, row: OutboxRow, exc: HubRefused) -> None:
@@ -313,7 +308,7 @@ class Outbox:
         """The hub holds the message from an earlier attempt but shows no receipt for these
         bytes (spec §9.3). The message was sent; the dossier marks its log position unknown (-1)
         and the receipt claims no proof."""
-        log.warning(
+        self._ctx.log.warning(
             "sent, but the hub showed no receipt: its place in the log is not proven",
             code=exc.code,
             purpose=row.purpose,
@@ -325,7 +320,7 @@ class Outbox:
         """Refused for good: kept as failed with ``code``; ``send`` raises ``outcome``."""
         await self._ctx.store.mark_failed(row.message_id, code, detail)
         self._settle(row.message_id, outcome)
-        log.warning("message refused; kept as failed", code=code, purpose=row.purpose)
+        self._ctx.log.warning("message refused; kept as failed", code=code, purpose=row.purpose)
 
     async def _receipt_answered(self, row: OutboxRow, answered: ReceiptAnswered) -> None:
         """Check the hub's receipt like any (a resubmission's too) and mark the message sent."""
@@ -358,7 +353,7 @@ class Outbox:
     async def _retry(self, row: OutboxRow, reason: str) -> None:
         delay = self._ctx.backoff(row.attempts)
         await self._ctx.store.retry_later(row.message_id, time.time() + delay, reason)
-        log.info(
+        self._ctx.log.info(
             "delivery retry", attempts=row.attempts + 1, in_seconds=round(delay, 2), reason=reason
         )
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import structlog
-
 from livcr_exchange.constants import DEFAULT_PREKEY_LIFETIME, MAX_DELIVERY_DELAY
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import KeyNotValid
@@ -24,11 +22,11 @@ from livcr_exchange.statements import PrekeyStatement
 
 from .context import DAY, Context
 from .errors import NO_ANSWER, HubUnavailable, hub_not_serving
+from .eventlog import EventLogger, event_logger
 from .store import GatewayStore
 
 __all__ = ["PREKEY_CACHE_MAX_AGE", "OwnPrekeys", "PeerPrekeys", "Verified", "current_prekey"]
 
-log = structlog.get_logger("livcr.gateway.prekeys")
 # A cached statement older than this is not used, however long its window: the recipients
 # rotate their prekeys every DEFAULT_PREKEY_LIFETIME, and a gateway refreshes its cache at
 # every maintenance round.
@@ -39,10 +37,13 @@ MAX_PREKEY_QUERY = 64  # participant ids per GET /v1/prekeys (the hub's limit)
 class PeerPrekeys:
     """Recipients' prekeys: ``fetch`` asks the hub (and caches), ``cached`` answers without it."""
 
-    def __init__(self, store: GatewayStore, client: HubClient, suite: Suite) -> None:
+    def __init__(
+        self, store: GatewayStore, client: HubClient, suite: Suite, log: EventLogger | None = None
+    ) -> None:
         self._store = store
         self._client = client
         self._suite = suite
+        self._log = event_logger(log)
 
     async def fetch(
         self, directory: Directory, participant_ids: Sequence[str], now: int
@@ -129,7 +130,7 @@ class PeerPrekeys:
                 f"{text} and no recent verified prekey of {', '.join(missing)} is cached;"
                 " nothing was queued"
             ) from why
-        log.info("hub away: sealing to cached prekeys", recipients=len(recipients))
+        self._log.info("hub away: sealing to cached prekeys", recipients=len(recipients))
         return found
 
     async def refresh(self, directory: Directory, own_id: str, now: int) -> None:
@@ -140,7 +141,7 @@ class PeerPrekeys:
             if peers:
                 await self.fetch(directory, peers, now)
         except Exception as exc:  # noqa: BLE001  (best effort, by design; logged)
-            log.warning("prekeys of the other participants not refreshed", error=str(exc))
+            self._log.warning("prekeys of the other participants not refreshed", error=str(exc))
 
 
 class OwnPrekeys:
@@ -168,7 +169,7 @@ class OwnPrekeys:
             rows = await ctx.store.prekeys()
         destroyed = await ctx.store.destroy_prekeys_before(now - MAX_DELIVERY_DELAY)
         if destroyed:
-            log.info("prekey secrets destroyed", count=destroyed)
+            self._ctx.log.info("prekey secrets destroyed", count=destroyed)
         # Loaded before the upload: a hub that stops answering now must not leave this
         # gateway unable to open what was sealed to its keys.
         await self.load()

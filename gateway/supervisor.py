@@ -8,9 +8,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import structlog
+from .eventlog import EventLogger, event_logger
 
-log = structlog.get_logger("livcr.gateway.supervisor")
 Job = Callable[[], Awaitable[None]]
 
 
@@ -27,6 +26,7 @@ class Supervisor:
 
     initial_backoff: float = 0.5
     max_backoff: float = 30.0
+    log: EventLogger = field(default_factory=lambda: event_logger(None))
     health: dict[str, TaskHealth] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -42,7 +42,7 @@ class Supervisor:
         try:
             await job
         except Exception:
-            log.exception("background step failed", task=name)
+            self.log.exception("background step failed", task=name)
 
     async def _run(self, name: str, job: Job) -> None:
         health = self.health[name]
@@ -55,7 +55,9 @@ class Supervisor:
                 health.restarts += 1
                 health.last_error = f"{type(exc).__name__}: {exc}"
                 health.failed_at = time.time()
-                log.exception("background task crashed; restarting", task=name, in_seconds=delay)
+                self.log.exception(
+                    "background task crashed; restarting", task=name, in_seconds=delay
+                )
             else:
                 return
             if time.monotonic() - started > self.max_backoff:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import structlog
-
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.service.hub_client import HubRefused
 
@@ -14,8 +12,6 @@ from .context import Context
 from .errors import NO_ANSWER, HubUnavailable, hub_not_serving
 from .prekeys import OwnPrekeys, PeerPrekeys
 from .trust import TrustFailure, cached_directory, fetch_directory
-
-log = structlog.get_logger("livcr.gateway")
 
 
 class Upkeep:
@@ -65,7 +61,7 @@ class Upkeep:
         ctx.directory = directory
         await self._own.load()
         self._hub_missed_at_start = True
-        log.warning(
+        self._ctx.log.warning(
             "the hub did not answer; started on the directory verified before",
             error=type(why).__name__,
             participants=len(directory.participants(ctx.clock())),
@@ -105,4 +101,6 @@ class Upkeep:
                 return
             except (*NO_ANSWER, HubRefused, LivcrError) as exc:
                 failures += 1
-                log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
+                self._ctx.log.warning(
+                    "maintenance round failed", error=str(exc) or type(exc).__name__
+                )

@@ -17,7 +17,6 @@ from typing import Final
 
 import aiohttp
 import msgspec
-import structlog
 
 from livcr_exchange.audit.cosignature import cosign, verify_cosigned_checkpoint
 from livcr_exchange.errors import LivcrError
@@ -26,11 +25,11 @@ from livcr_exchange.keys import IdentityPublicKey
 from livcr_exchange.service.hub_client import HubClient, HubRefused
 from livcr_exchange.witness_policy import WitnessPolicy, empty_policy
 
+from .eventlog import EventLogger, event_logger
 from .store import GatewayStore
 from .trust import DIRECTORY_META_KEY, CheckpointTracker, DirectoryUntrusted, TrustFailure
 from .witness_key import GatewayWitness
 
-log = structlog.get_logger("livcr.gateway.witnessing")
 WITNESS_GRACE_ROUNDS: Final = 3
 POLICY_META_KEY = "witness_policy"
 WITNESSED_META_KEY = "witnessed_size"
@@ -54,7 +53,9 @@ class WitnessMonitor:
         clock: Callable[[], int],
         witness: GatewayWitness | None = None,
         grace_rounds: int = WITNESS_GRACE_ROUNDS,
+        log: EventLogger | None = None,
     ) -> None:
+        self._log = event_logger(log)
         self._clock = clock
         self.witness = witness
         self._cosigned_size = -1
@@ -113,7 +114,7 @@ class WitnessMonitor:
         if policy.sequence > self.policy.sequence:
             self.policy = policy
             await self._store.set_meta(POLICY_META_KEY, served)
-            log.info("witness policy", sequence=policy.sequence, quorum=policy.quorum)
+            self._log.info("witness policy", sequence=policy.sequence, quorum=policy.quorum)
 
     async def cosign(self, client: HubClient) -> None:
         """As one of the cell's witnesses, cosign the largest checkpoint this gateway verified
@@ -135,7 +136,7 @@ class WitnessMonitor:
         try:
             await client.offer_cosignature(note + line)
         except (HubRefused, aiohttp.ClientError, TimeoutError) as exc:
-            log.warning("the hub did not take this gateway's cosignature", error=str(exc))
+            self._log.warning("the hub did not take this gateway's cosignature", error=str(exc))
             return
         self._cosigned_size = checkpoint.size
 
@@ -180,7 +181,7 @@ class WitnessMonitor:
                 now=self._clock(),
             )
         except LivcrError as exc:
-            log.warning("cosigned checkpoint not accepted", code=exc.code, reason=str(exc))
+            self._log.warning("cosigned checkpoint not accepted", code=exc.code, reason=str(exc))
             return
         checkpoint = await tracker.observe(note)  # LogForked: another history, cosigned
         if coverage.checkpoint.size > self.witnessed_size:

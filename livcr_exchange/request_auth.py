@@ -29,6 +29,7 @@ from .hashing import RandomSource, sha256
 from .keys import IdentityKey
 from .replay import ReplayCache
 from .statements import DirectoryEntry
+from .times import iso8601
 from .wire import b64, check_ident, unb64
 
 REQUEST_SIGNATURE_TAG = "livcr-exchange/v1"
@@ -152,7 +153,7 @@ def verify_request(
         signature_base(target, participant_id, params, digest=digest), signature
     )
     if abs(now - created) > MAX_CLOCK_SKEW:
-        raise TimestampOutOfWindow(f"request created at {created}, now {now}")
+        raise TimestampOutOfWindow(f"request created at {iso8601(created)}, now {iso8601(now)}")
     nonces.check_and_remember(participant_id, nonce, created + MAX_CLOCK_SKEW + 1, now)
     return AuthenticatedRequest(participant_id, entry)
 

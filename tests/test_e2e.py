@@ -80,7 +80,12 @@ def load_example(name: str) -> ModuleType:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses resolve their module while the class is made
-    spec.loader.exec_module(module)
+    examples = str(ROOT / "examples")
+    sys.path.insert(0, examples)  # as when it runs as a script: its helper modules beside it
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(examples)
     return module
 
 

@@ -331,9 +331,6 @@ REFERRAL = body("aanmelding")
         ("too long", "aanmelding", {**REFERRAL, "description": "x" * 1001}),
         ("control character", "aanmelding", {**REFERRAL, "urgency": "normaal\n"}),
         ("special data, no reason", "aanmelding", {**REFERRAL, "special_category": True}),
-        ("wrong purpose tag", "aanmelding", body("screening_antwoord")),
-        ("no purpose tag", "aanmelding", without(REFERRAL, "purpose")),
-        ("another case", "terugkoppelingsfiche", body("terugkoppelingsfiche")),
         ("not an object", "aanmelding", ["aanmelding"]),
         ("null", "aanmelding", None),
     ],
@@ -351,6 +348,65 @@ def test_body_schema_violations_store_nothing(
     assert call(
         caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-wp6cinqpgbssy3uojs3m5jt7im"}
     ) == {"records": []}
+
+
+def test_a_body_naming_another_case_stores_nothing(gws: RunningGateways) -> None:
+    coord = gws["coord"]
+    before = _counts(coord)
+    fiche = body("terugkoppelingsfiche")  # names its own case, not case-schema
+    problem = send(
+        coord,
+        "case-m62t7u7jc56u3dtyz6wdfgkdsy",
+        "terugkoppelingsfiche",
+        ["politie"],
+        status=422,
+        body=fiche,
+    )
+    assert problem["code"] == "body_schema_violation"
+    assert _counts(coord) == before
+
+
+def test_a_body_may_leave_out_its_purpose_tag(gws: RunningGateways) -> None:
+    caw, coord = gws["caw"], gws["coord"]
+    after = cursor(coord)
+    send(
+        caw,
+        "case-6s476e3zfvcvpzm35xukkxsrie",
+        "aanmelding",
+        ["coord"],
+        body=without(REFERRAL, "purpose"),
+    )
+    received = receive(coord, after, "aanmelding", "case-6s476e3zfvcvpzm35xukkxsrie")
+    assert received["body"] == REFERRAL  # sealed with the tag the gateway filled in
+
+
+def test_a_body_tagged_with_another_purpose_has_its_own_code(gws: RunningGateways) -> None:
+    caw = gws["caw"]
+    before = _counts(caw)
+    tagged = {**REFERRAL, "purpose": "screening_antwoord"}
+    problem = send(
+        caw, "case-qr4yr7gvgiw5yctwf534oyypyy", "aanmelding", ["coord"], status=422, body=tagged
+    )
+    assert problem["code"] == "body_purpose_mismatch"
+    assert problem["detail"] == (
+        "the body is tagged purpose 'screening_antwoord' but the message's purpose is"
+        " 'aanmelding'; leave the tag out or make it match"
+    )
+    assert _counts(caw) == before
+
+
+def test_the_role_is_checked_before_the_body(gws: RunningGateways) -> None:
+    """A deelnemer may not ask a screening question: it learns that, not a missing field."""
+    problem = send(
+        gws["caw"],
+        "case-yz77rh344cddrhng3jk3itgnme",
+        "screening_vraag",
+        ["politie"],
+        status=403,
+        body={},
+    )
+    assert problem["code"] == "purpose_not_allowed"
+    assert "legal_ground" not in problem["detail"]
 
 
 def message(**fields: Any) -> dict[str, Any]:

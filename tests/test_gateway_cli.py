@@ -23,6 +23,7 @@ from gateway_harness import CHEAP_KEYS, PASSPHRASE, GatewayCell
 
 from gateway.config import load_config
 from livcr_cli import main
+from livcr_exchange.conformance import CellInputs
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
@@ -272,12 +273,24 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         assert not socket_path.exists()
         for served in (coord, caw):
             log = served.log.read_text()
-            assert "stopped" in log
+            events = [json.loads(line)["event"] for line in log.splitlines()]  # JSON only
+            assert events[0] == "gateway started"
+            assert "gateway stopping" in events
+            assert events[-1] == "gateway stopped"
             assert "Traceback" not in log
 
         code, output = run("gateway", "status", "--config", caw_config)
         assert code == 1
         assert "no gateway answers at" in output
+
+        # The directory caw verified, as a file for `livcr inspect --directory`: the hub's own.
+        code, kept = run("gateway", "directory", "export", "--config", caw_config)
+        assert code == 0, kept
+        code, served = run("hub", "directory", "export", "--config", str(cell.hub.config_path))
+        assert code == 0, served
+        assert json.loads(kept) == json.loads(served)
+        cell_inputs = msgspec.json.decode(kept.encode(), type=CellInputs)
+        assert {e.participant_id for e in cell_inputs.directory().entries} >= {"caw", "coord"}
     finally:
         coord.stop()
         caw.stop()
