@@ -110,9 +110,8 @@ class Gateway:
             ValueError: no passphrase given and $LIVCR_PASSPHRASE not set; a key file of
                 another participant.
         """
-        bundle = unlock(
-            config.path(config.gateway.key_file).read_bytes(), _passphrase_or_env(passphrase)
-        )
+        passphrase = _passphrase_or_env(passphrase)  # before any file is read
+        bundle = unlock(config.path(config.gateway.key_file).read_bytes(), passphrase)
         if bundle.participant_id != config.participant_id:
             raise ValueError(f"the key file belongs to {bundle.participant_id}")
         box = LocalBox(read_local_key(config.path(config.gateway.local_key_file)), random)
