@@ -31,6 +31,7 @@ from .config import ConfigError, GatewayConfig, load_config
 from .core import PASSPHRASE_ENV, Gateway
 from .localbox import LocalKeyError
 from .setup import init_gateway
+from .store import StoreRefused
 from .trust import TrustFailure
 
 CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
@@ -157,7 +158,7 @@ def serve(config_path: Path) -> None:
     passphrase = participant_passphrase()
     try:
         asyncio.run(_serve(config, token, passphrase))
-    except (LivcrError, LocalKeyError, TrustFailure, HubRefused, ValueError) as exc:
+    except (LivcrError, LocalKeyError, TrustFailure, HubRefused, StoreRefused, ValueError) as exc:
         raise click.ClickException(f"the gateway did not start: {exc}") from exc
     except aiohttp.ClientError as exc:
         raise click.ClickException(

@@ -32,7 +32,12 @@ import aiohttp
 import msgspec
 import structlog
 
-from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
+from livcr_exchange.audit.leaves import (
+    EnvelopeAccepted,
+    delivery_receipt_message,
+    envelope_hash,
+    salt_from_hex,
+)
 from livcr_exchange.audit.merkle import leaf_hash, verify_inclusion
 from livcr_exchange.bodies import Body
 from livcr_exchange.constants import (
@@ -216,6 +221,7 @@ class Gateway:
             self.participant_id,
             identity,
             session,
+            hub=config.hub,
             clock=clock,
             random=random,
         )
@@ -781,6 +787,7 @@ class Gateway:
         envelope = UnverifiedEnvelope.parse(row.envelope)
         leaf = EnvelopeAccepted(
             int(answer["logged_at"]),
+            salt_from_hex(str(answer["salt"])),
             envelope.message_id,
             envelope.sender_id,
             envelope.purpose,

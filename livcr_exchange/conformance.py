@@ -262,8 +262,9 @@ class RequestSignatureVector(Vector, tag="request_signature", frozen=True):
     """A signed HTTP request to the hub (spec §11.1)."""
 
     cell: CellInputs
+    origin: str  # the verifying hub's log origin (spec §10.3); its cell is ``cell.cell_id``
     method: str
-    path: str
+    path: str  # as sent, percent-encoding included
     query: str
     body: str  # standard base64
     headers: dict[str, str]
@@ -275,7 +276,14 @@ class RequestSignatureVector(Vector, tag="request_signature", frozen=True):
         for participant, nonce in self.seen_nonces:
             nonces.check_and_remember(participant, unb64(nonce), 2**63, self.now)
         target = RequestTarget(self.method, self.path, self.query, unb64std(self.body))
-        verify_request(target, self.headers, self.cell.directory(), now=self.now, nonces=nonces)
+        verify_request(
+            target,
+            self.headers,
+            self.cell.directory(),
+            origin=self.origin,
+            now=self.now,
+            nonces=nonces,
+        )
         return OK
 
 

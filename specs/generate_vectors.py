@@ -49,7 +49,7 @@ from livcr_exchange.keyfile import SecretBundle, lock_from_parts
 from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret, Suite
 from livcr_exchange.purpose_examples import EXAMPLE_CASE_REF, EXAMPLE_MEETING_REF, example_body
 from livcr_exchange.purposes import CATALOGUE, encode_body
-from livcr_exchange.request_auth import RequestTarget, sign_request
+from livcr_exchange.request_auth import HubBinding, RequestTarget, sign_request
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation
 from livcr_exchange.wire import Writer
@@ -57,6 +57,7 @@ from livcr_exchange.wire import Writer
 NOW = 1_893_456_000  # 2030-01-01T00:00:00Z
 DAY = 86_400
 CELL = "cell-vectors"
+HUB = HubBinding(CELL, f"livcr-exchange/{CELL}")  # the verifying hub of request vectors
 KBO = "0207437468"  # a syntactically valid enterprise number (mod-97 check holds)
 
 
@@ -482,7 +483,14 @@ class EnvelopeVectors:
             base,
             "envelope_unsupported_version",
             "unsupported_version",
-            envelope=resign(sender, header[:4] + b"\x02" + header[5:], body),
+            envelope=resign(sender, header[:4] + b"\x03" + header[5:], body),
+        )
+        yield v(
+            base,
+            "envelope_version_1",
+            "unsupported_version",
+            envelope=resign(sender, header[:4] + b"\x01" + header[5:], body),
+            comment="version 1 is withdrawn (§12); re-signed so the version check decides",
         )
         yield v(
             base,
@@ -639,7 +647,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "directory_entry_bad_kbo",
         "malformed",
         root_key=root_text,
-        statement=b64(bad_kbo + cell.root.sign(b"livcr-exchange/v1 directory entry\x00" + bad_kbo)),
+        statement=b64(bad_kbo + cell.root.sign(b"livcr-exchange/v2 directory entry\x00" + bad_kbo)),
     )
     yield kind(
         "directory_entry",
@@ -649,7 +657,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         statement=b64(
             body
             + b"\x00"
-            + cell.root.sign(b"livcr-exchange/v1 directory entry\x00" + body + b"\x00")
+            + cell.root.sign(b"livcr-exchange/v2 directory entry\x00" + body + b"\x00")
         ),
     )
     revocation = Revocation(CELL, "caw", cell.identities["caw"].key_id, NOW, "left the cell")
@@ -688,7 +696,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "bad_signature",
         identity_key=identity.public.to_text(),
         statement=b64(
-            prekey.encode() + stranger.sign(b"livcr-exchange/v1 prekey\x00" + prekey.encode())
+            prekey.encode() + stranger.sign(b"livcr-exchange/v2 prekey\x00" + prekey.encode())
         ),
     )
     too_long = _prekey_body(prekey, NOW + 36 * DAY)
@@ -697,7 +705,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "prekey_lifetime_too_long",
         "malformed",
         identity_key=identity.public.to_text(),
-        statement=b64(too_long + identity.sign(b"livcr-exchange/v1 prekey\x00" + too_long)),
+        statement=b64(too_long + identity.sign(b"livcr-exchange/v2 prekey\x00" + too_long)),
     )
     inputs = cell.inputs(revocations=(revocation.sign(cell.root),))
     key_id = identity.key_id.hex()
@@ -1097,9 +1105,11 @@ def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
     target = RequestTarget("POST", "/v1/cases", "", body)
     signer = cell.identities["coord"]
 
-    def sign(name: str, target: RequestTarget = target) -> dict[str, str]:
+    def sign(name: str, target: RequestTarget = target, hub: HubBinding = HUB) -> dict[str, str]:
         nonces = iter([det(name + " nonce", 16)])
-        return sign_request(target, "coord", signer, now=NOW, random=lambda _n: next(nonces))
+        return sign_request(
+            target, "coord", signer, hub=hub, now=NOW, random=lambda _n: next(nonces)
+        )
 
     def vector(name: str, expect: str, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
         fields = {
@@ -1115,6 +1125,7 @@ def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
             "name": name,
             "expect": expect,
             "cell": cell.inputs(),
+            "origin": HUB.origin,
             "headers": headers,
             **fields,
         }
@@ -1164,6 +1175,75 @@ def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         path="/v1/inbox",
         query="after=0&limit=100",
         body="",
+    )
+    yield from _request_binding_vectors(sign, vector, target, good)
+
+
+def _request_binding_vectors(
+    sign: Callable[..., dict[str, str]],
+    vector: Callable[..., dict[str, Any]],
+    target: RequestTarget,
+    good: dict[str, str],
+) -> Iterator[dict[str, Any]]:
+    """Which hub a request is for, and the exact forms of its headers (spec §11.1)."""
+    for name, hub in (
+        ("request_other_cell", HubBinding("cell-elsewhere", HUB.origin)),
+        ("request_other_origin", HubBinding(CELL, "hub-b.example/livcr")),
+    ):
+        yield vector(
+            name,
+            "bad_signature",
+            sign(name, target, hub),
+            comment="signed by an enrolled participant, but for another hub: the verifier's"
+            " cell and origin are in the signature base",
+        )
+    encoded = RequestTarget("GET", "/v1/cases/case%2D7k2m9q", "", b"")
+    signed_encoded = sign("request_encoded_path", encoded)
+    yield vector(
+        "request_encoded_path_ok",
+        "ok",
+        signed_encoded,
+        method="GET",
+        path="/v1/cases/case%2D7k2m9q",
+        body="",
+        comment="@path is the path as sent, percent-encoding included",
+    )
+    yield vector(
+        "request_encoded_path_decoded",
+        "bad_signature",
+        signed_encoded,
+        method="GET",
+        path="/v1/cases/case-7k2m9q",
+        body="",
+        comment="the same path percent-decoded is another @path",
+    )
+    upper = good["Signature-Input"].replace(
+        good["Signature-Input"].split('keyid="')[1][:32],
+        good["Signature-Input"].split('keyid="')[1][:32].upper(),
+    )
+    yield vector(
+        "request_key_id_upper_case",
+        "malformed",
+        {**good, "Signature-Input": upper},
+        comment="the key id is 32 lowercase hex digits",
+    )
+    digest = good["Content-Digest"]
+    for name, value in (
+        ("request_digest_two_members", digest + ", sha-512=:" + b64(bytes(64)) + ":"),
+        ("request_digest_sha512", "sha-512=:" + b64(bytes(64)) + ":"),
+        ("request_digest_spaced", digest.replace("=:", "= :", 1)),
+    ):
+        yield vector(
+            name,
+            "malformed",
+            {**good, "Content-Digest": value},
+            comment="Content-Digest must be exactly one sha-256 member",
+        )
+    yield vector(
+        "request_participant_not_ident",
+        "malformed",
+        {**good, "Livcr-Participant": "Coord"},
+        comment="the participant id must be an ident (§4.1)",
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from factories import NOW
+from factories import CELL_ID, NOW
 from factories import Cell as KeyCell
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways, load_spec
 from structlog.testing import capture_logs
@@ -36,12 +36,14 @@ from gateway.core import RESEAL_AFTER_SECONDS, Gateway, HubUnavailable
 from gateway.prekeys import PREKEY_CACHE_MAX_AGE, PeerPrekeys
 from gateway.store import GatewayStore
 from gateway.trust import DIRECTORY_META_KEY, DirectoryUntrusted
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.constants import MAX_CLOCK_SKEW
 from livcr_exchange.envelope import UnverifiedEnvelope
 from livcr_exchange.errors import KeyRevoked
 from livcr_exchange.keys import Suite
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
+from livcr_exchange.request_auth import HubBinding
 from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubClient
 from livcr_exchange.statements import PrekeyStatement
@@ -408,7 +410,13 @@ async def cache(tmp_path: Path) -> AsyncIterator[tuple[KeyCell, GatewayStore, Pe
     await store.open()
     async with aiohttp.ClientSession() as session:
         # Never called: ``cached`` answers without the hub (nothing listens on port 9).
-        client = HubClient("http://127.0.0.1:9", "caw", keys.identity("caw"), session)
+        client = HubClient(
+            "http://127.0.0.1:9",
+            "caw",
+            keys.identity("caw"),
+            session,
+            hub=HubBinding(CELL_ID, default_origin(CELL_ID)),
+        )
         try:
             yield keys, store, PeerPrekeys(store, client, Suite.XWING)
         finally:

@@ -37,6 +37,11 @@ _MAX_SIZE_DIGITS: Final = len(str(MAX_TREE_SIZE))
 _STD_BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
+def default_origin(cell_id: str) -> str:
+    """The origin line of a cell's log unless its hub is configured otherwise (spec §10.3)."""
+    return f"livcr-exchange/{cell_id}"
+
+
 def _std_b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 

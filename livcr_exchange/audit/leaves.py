@@ -1,14 +1,19 @@
 """Transparency-log leaves: what the hub records, without content or personal data (spec §10.4).
 
-Each leaf is a canonical binary record (§4.1) whose first byte is its type and whose second field
-is the hub's log time. Participant ids name services, not people; case references are random
+Each leaf is a canonical binary record (§4.1): its type, the hub's log time, a 16-byte random
+salt, then its fields. Participant ids name services, not people; case references are random
 pseudonyms; envelopes appear only as a hash and a size.
+
+Every participant gets every leaf hash, and most fields are guessable (a time pinned by the
+neighbouring leaves, a case reference, participant ids, states). The salt, drawn fresh by the
+hub for each leaf and kept only in the leaf's data, makes a withheld or purged leaf impossible
+to recover from its hash by trying the guesses: retention deletes the salt with the data.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..constants import (
     HASH_BYTES,
@@ -24,6 +29,7 @@ from ..wire import Reader, Writer
 
 MAX_LEAF_LIST = MAX_RECIPIENTS
 MAX_REASON_BYTES = 200
+LEAF_SALT_BYTES = 16  # 128 bits of fresh randomness in every leaf's hashed bytes (spec §10.4)
 
 
 class LeafType(enum.IntEnum):
@@ -36,6 +42,13 @@ class LeafType(enum.IntEnum):
     REFUSAL = 0x07
 
 
+def salt_from_hex(text: str) -> bytes:
+    """A leaf salt as the hub's API shows it: 32 lowercase hex digits. Raises Malformed."""
+    if len(text) != 2 * LEAF_SALT_BYTES or any(c not in "0123456789abcdef" for c in text):
+        raise Malformed(f"a leaf salt is {2 * LEAF_SALT_BYTES} lowercase hex digits")
+    return bytes.fromhex(text)
+
+
 def envelope_hash(envelope: bytes) -> bytes:
     return labelled_hash(LABEL_ENVELOPE_HASH, envelope)
 
@@ -43,6 +56,7 @@ def envelope_hash(envelope: bytes) -> bytes:
 @dataclass(frozen=True)
 class EnvelopeAccepted:
     logged_at: int
+    salt: bytes = field(repr=False)
     message_id: bytes
     sender_id: str
     purpose: str
@@ -53,7 +67,7 @@ class EnvelopeAccepted:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.ENVELOPE_ACCEPTED, self.logged_at)
+            _start(LeafType.ENVELOPE_ACCEPTED, self.logged_at, self.salt)
             .fixed(self.message_id, MESSAGE_ID_BYTES)
             .ident(self.sender_id)
             .ident(self.purpose)
@@ -82,6 +96,7 @@ def delivery_receipt_message(
 @dataclass(frozen=True)
 class DeliveryReceipt:
     logged_at: int
+    salt: bytes = field(repr=False)
     message_id: bytes
     recipient_id: str
     envelope_hash: bytes
@@ -90,7 +105,7 @@ class DeliveryReceipt:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.DELIVERY_RECEIPT, self.logged_at)
+            _start(LeafType.DELIVERY_RECEIPT, self.logged_at, self.salt)
             .fixed(self.message_id, MESSAGE_ID_BYTES)
             .ident(self.recipient_id)
             .fixed(self.envelope_hash, HASH_BYTES)
@@ -103,13 +118,14 @@ class DeliveryReceipt:
 @dataclass(frozen=True)
 class DirectoryChange:
     logged_at: int
+    salt: bytes = field(repr=False)
     statement_type: int  # 0x01 entry, 0x02 revocation, 0x03 prekey
     participant_id: str
     statement_hash: bytes
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.DIRECTORY_CHANGE, self.logged_at)
+            _start(LeafType.DIRECTORY_CHANGE, self.logged_at, self.salt)
             .u8(self.statement_type)
             .ident(self.participant_id)
             .fixed(self.statement_hash, HASH_BYTES)
@@ -120,6 +136,7 @@ class DirectoryChange:
 @dataclass(frozen=True)
 class CaseTransition:
     logged_at: int
+    salt: bytes = field(repr=False)
     case_ref: str
     actor_id: str
     from_state: str  # "none" when the case is opened
@@ -128,7 +145,7 @@ class CaseTransition:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.CASE_TRANSITION, self.logged_at)
+            _start(LeafType.CASE_TRANSITION, self.logged_at, self.salt)
             .ident(self.case_ref)
             .ident(self.actor_id)
             .ident(self.from_state)
@@ -141,6 +158,7 @@ class CaseTransition:
 @dataclass(frozen=True)
 class CaseMembership:
     logged_at: int
+    salt: bytes = field(repr=False)
     case_ref: str
     actor_id: str
     added: tuple[str, ...]
@@ -148,7 +166,7 @@ class CaseMembership:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.CASE_MEMBERSHIP, self.logged_at)
+            _start(LeafType.CASE_MEMBERSHIP, self.logged_at, self.salt)
             .ident(self.case_ref)
             .ident(self.actor_id)
             .idents(self.added, MAX_LEAF_LIST)
@@ -160,6 +178,7 @@ class CaseMembership:
 @dataclass(frozen=True)
 class MeetingRecorded:
     logged_at: int
+    salt: bytes = field(repr=False)
     case_ref: str
     meeting_ref: str
     actor_id: str
@@ -167,7 +186,7 @@ class MeetingRecorded:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.MEETING_RECORDED, self.logged_at)
+            _start(LeafType.MEETING_RECORDED, self.logged_at, self.salt)
             .ident(self.case_ref)
             .ident(self.meeting_ref)
             .ident(self.actor_id)
@@ -181,6 +200,7 @@ class Refusal:
     """An authenticated request the hub refused: who, what, which code. No content."""
 
     logged_at: int
+    salt: bytes = field(repr=False)
     actor_id: str
     action: str
     code: str
@@ -188,7 +208,7 @@ class Refusal:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.REFUSAL, self.logged_at)
+            _start(LeafType.REFUSAL, self.logged_at, self.salt)
             .ident(self.actor_id)
             .ident(self.action)
             .ident(self.code)
@@ -208,8 +228,9 @@ Leaf = (
 )
 
 
-def _start(leaf_type: LeafType, logged_at: int) -> Writer:
-    return Writer().u8(leaf_type).u64(logged_at)
+def _start(leaf_type: LeafType, logged_at: int, salt: bytes) -> Writer:
+    """Raises ValueError for a salt that is not LEAF_SALT_BYTES long (a caller's bug)."""
+    return Writer().u8(leaf_type).u64(logged_at).fixed(salt, LEAF_SALT_BYTES)
 
 
 def decode_leaf(data: bytes) -> Leaf:
@@ -217,11 +238,13 @@ def decode_leaf(data: bytes) -> Leaf:
     reader = Reader(data, "log leaf")
     code = reader.u8()
     logged_at = reader.u64()
+    salt = reader.fixed(LEAF_SALT_BYTES)
     leaf: Leaf
     match code:
         case LeafType.ENVELOPE_ACCEPTED:
             leaf = EnvelopeAccepted(
                 logged_at,
+                salt,
                 reader.fixed(MESSAGE_ID_BYTES),
                 reader.ident(),
                 reader.ident(),
@@ -233,6 +256,7 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.DELIVERY_RECEIPT:
             leaf = DeliveryReceipt(
                 logged_at,
+                salt,
                 reader.fixed(MESSAGE_ID_BYTES),
                 reader.ident(),
                 reader.fixed(HASH_BYTES),
@@ -240,10 +264,13 @@ def decode_leaf(data: bytes) -> Leaf:
                 reader.fixed(SIGNATURE_BYTES),
             )
         case LeafType.DIRECTORY_CHANGE:
-            leaf = DirectoryChange(logged_at, reader.u8(), reader.ident(), reader.fixed(HASH_BYTES))
+            leaf = DirectoryChange(
+                logged_at, salt, reader.u8(), reader.ident(), reader.fixed(HASH_BYTES)
+            )
         case LeafType.CASE_TRANSITION:
             leaf = CaseTransition(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.ident(),
@@ -253,6 +280,7 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.CASE_MEMBERSHIP:
             leaf = CaseMembership(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.idents(MAX_LEAF_LIST),
@@ -261,6 +289,7 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.MEETING_RECORDED:
             leaf = MeetingRecorded(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.ident(),
@@ -269,6 +298,7 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.REFUSAL:
             leaf = Refusal(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.ident(),

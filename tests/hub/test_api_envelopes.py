@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import aiohttp
 import hub_harness
@@ -71,6 +72,7 @@ def accepted_leaf(
     core = UnverifiedEnvelope.parse(envelope).header.core
     return EnvelopeAccepted(
         harness.clock() if logged_at is None else logged_at,
+        ANY,
         core.message_id,
         core.sender_id,
         core.purpose,
@@ -160,7 +162,9 @@ async def test_submit_answers_201_with_a_receipt_whose_proof_verifies(harness: H
     # The log: the envelope's leaf, then the case the referral opened under its reference.
     assert await harness.leaves_since(before.counts["log_size"]) == [
         accepted_leaf(harness, envelope),
-        CaseTransition(harness.clock(), "case-new", "caw", "none", "signaal_ontvangen", "none"),
+        CaseTransition(
+            harness.clock(), ANY, "case-new", "caw", "none", "signaal_ontvangen", "none"
+        ),
     ]
     after = await harness.snapshot()
     assert after.pending["coord"] == (message_id_of(envelope).hex(),)
@@ -205,9 +209,9 @@ async def test_batch_answers_each_envelope_with_a_receipt_or_a_problem(
     now = harness.clock()
     assert await harness.leaves_since(before.counts["log_size"]) == [
         accepted_leaf(harness, to_caw),
-        Refusal(now, "coord", "submit", "recipient_not_allowed", message_id_of(to_clb)),
+        Refusal(now, ANY, "coord", "submit", "recipient_not_allowed", message_id_of(to_clb)),
         accepted_leaf(harness, to_police),
-        Refusal(now, "coord", "submit", "replayed", message_id_of(to_caw)),
+        Refusal(now, ANY, "coord", "submit", "replayed", message_id_of(to_caw)),
     ]
     after = await harness.snapshot()
     assert after.pending["caw"] == (message_id_of(to_caw).hex(),)
@@ -409,9 +413,10 @@ async def test_prekeys_upload_and_fetch(harness: HubHarness) -> None:
     assert await harness.leaves_since(before.counts["log_size"]) == [
         DirectoryChange(
             harness.clock(),
+            ANY,
             StatementType.PREKEY,
             "caw",
-            labelled_hash(b"livcr-exchange/v1 statement\x00", s),
+            labelled_hash(b"livcr-exchange/v2 statement\x00", s),
         )
         for s in statements
     ]
