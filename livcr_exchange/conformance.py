@@ -18,7 +18,7 @@ from .audit.checkpoint import open_checkpoint
 from .audit.merkle import verify_consistency, verify_inclusion
 from .cases import CaseState, ClosureReason, transition
 from .directory import Directory
-from .envelope import open_envelope
+from .envelope import Freshness, UnverifiedEnvelope, open_envelope
 from .errors import LivcrError
 from .keyfile import unlock
 from .keys import IdentityPublicKey, PrekeySecret, Suite
@@ -70,6 +70,9 @@ class PrekeySecretInput(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
 
 class EnvelopeVector(Vector, tag="envelope", frozen=True):
+    """An envelope judged by a recipient (spec §6.6 steps 1-15) or, with ``view`` "hub", by the
+    hub on submission (steps 1-9, its freshness rule, ``judged_at`` = ``now``; spec §14)."""
+
     cell: CellInputs
     recipient_id: str
     prekeys: list[PrekeySecretInput]
@@ -79,11 +82,24 @@ class EnvelopeVector(Vector, tag="envelope", frozen=True):
     seen: list[tuple[str, str]] = []  # (sender id, message id hex) already accepted
     body: str | None = None  # expected plaintext, standard base64, for expect == "ok"
     intermediate: dict[str, Any] = {}
+    view: str = "recipient"  # or "hub"
 
     def run(self) -> str:
         replay = ReplayCache()
         for sender_id, message_id in self.seen:
             replay.check_and_remember(sender_id, bytes.fromhex(message_id), 2**63, self.now)
+        if self.view == "hub":
+            verified = UnverifiedEnvelope.parse(unb64std(self.envelope)).verify(
+                self.cell.directory(),
+                now=self.now,
+                judged_at=self.now,
+                freshness=Freshness.SUBMISSION,
+            )
+            core = verified.header.core
+            replay.check_unseen(core.sender_id, core.message_id, self.now)
+            return OK
+        if self.view != "recipient":
+            return "unknown_view"
         secrets = [PrekeySecret(Suite(p.suite), bytes.fromhex(p.seed)) for p in self.prekeys]
         opened = open_envelope(
             unb64std(self.envelope),
@@ -153,6 +169,7 @@ class SecretKeyFileVector(Vector, tag="secret_key_file", frozen=True):
 
 class CheckpointVector(Vector, tag="checkpoint", frozen=True):
     note: str  # the signed note, UTF-8 text
+    origin: str  # the configured origin of the log
     key_name: str
     public_key: str  # livcr-ed25519:... text form
     size: int | None = None  # expected values for expect == "ok"
@@ -160,7 +177,9 @@ class CheckpointVector(Vector, tag="checkpoint", frozen=True):
 
     def run(self) -> str:
         key = IdentityPublicKey.from_text(self.public_key)
-        checkpoint = open_checkpoint(self.note.encode("utf-8"), self.key_name, key.raw)
+        checkpoint = open_checkpoint(
+            self.note.encode("utf-8"), self.origin, key.raw, key_name=self.key_name
+        )
         if (checkpoint.size, checkpoint.root.hex()) != (self.size, self.root):
             return "checkpoint_differs"
         return OK

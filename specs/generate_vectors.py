@@ -22,7 +22,12 @@ from typing import Any
 
 import nacl.utils
 
-from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
+from livcr_exchange.audit.checkpoint import (
+    MAX_EXTENSION_LINES,
+    Checkpoint,
+    sign_checkpoint,
+    sign_note,
+)
 from livcr_exchange.audit.merkle import (
     LeafHashList,
     consistency_proof,
@@ -302,6 +307,7 @@ class EnvelopeVectors:
         judged_at: int | None = None,
         seen: list[tuple[str, str]] | None = None,
         comment: str = "",
+        view: str = "recipient",
     ) -> dict[str, Any]:
         recipient = recipient or sorted(sealed.recipients)[0]
         secret = self.cell.prekeys[(prekey_of or recipient, sealed.suite)]
@@ -318,6 +324,8 @@ class EnvelopeVectors:
             "envelope": b64(envelope if envelope is not None else sealed.envelope),
             "seen": seen or [],
         }
+        if view != "recipient":
+            vector["view"] = view
         if expect == "ok":
             vector["body"] = b64(sealed.body)
             vector["intermediate"] = sealed.intermediate
@@ -353,6 +361,48 @@ class EnvelopeVectors:
             cosigned_by=("caw", "clb", "coord"),
             **kwargs,
         )
+
+    def times(self) -> Iterator[dict[str, Any]]:
+        """The bounds on the hub's logged_at (§9.2) and the hub's freshness window (§9.1)."""
+        base = self.seal(
+            "envelope_base",
+            suite=Suite.XWING,
+            recipients=("caw", "clb", "io-politie"),
+            body=b'{"legal_ground":["decreet_2021"]}',
+        )
+        expires_at = base.parts.expires_at
+        lowest = NOW - MAX_CLOCK_SKEW
+        yield self.vector(base, "envelope_ok_logged_at_lowest", "ok", judged_at=lowest)
+        yield self.vector(
+            base,
+            "envelope_logged_at_before_timestamp",
+            "logged_at_out_of_bounds",
+            judged_at=lowest - 1,
+            comment="a hub back-dating its log time beyond the clock tolerance",
+        )
+        yield self.vector(base, "envelope_ok_logged_at_latest", "ok", judged_at=expires_at - 1)
+        yield self.vector(
+            base,
+            "envelope_logged_at_at_expiry",
+            "logged_at_out_of_bounds",
+            judged_at=expires_at,
+            now=expires_at - 1,
+            comment="no hub accepts an envelope at or after its expiry",
+        )
+        for name, expect, now in (
+            ("envelope_hub_ok_oldest", "ok", NOW + MAX_CLOCK_SKEW),
+            ("envelope_hub_stale", "timestamp_out_of_window", NOW + MAX_CLOCK_SKEW + 1),
+            ("envelope_hub_ok_newest", "ok", NOW - MAX_CLOCK_SKEW),
+            ("envelope_hub_future", "timestamp_out_of_window", NOW - MAX_CLOCK_SKEW - 1),
+        ):
+            yield self.vector(
+                base,
+                name,
+                expect,
+                now=now,
+                view="hub",
+                comment="the hub's submission window: |now - timestamp| <= MAX_CLOCK_SKEW",
+            )
 
     def negatives(self) -> Iterator[dict[str, Any]]:  # noqa: PLR0915  (one defect per line)
         base = self.seal(
@@ -443,12 +493,21 @@ class EnvelopeVectors:
             judged_at=NOW + 60,
             comment="revoked at NOW; judged at the hub's log time NOW+60",
         )
+        expired_entry = self.cell.inputs()
+        expired_entry["entries"] = [
+            b64(
+                self.cell.entry(pid, **({"not_after": NOW + 30} if pid == "coord" else {})).sign(
+                    self.cell.root
+                )
+            )
+            for pid in PARTICIPANTS
+        ]
         yield v(
             base,
             "envelope_sender_key_not_valid",
             "key_not_valid",
-            judged_at=NOW + 400 * DAY,
-            now=NOW + 3600,
+            cell=expired_entry,
+            comment="coord's entry ends at NOW+30; the hub logged the envelope at NOW+60",
         )
         yield v(base, "envelope_expired", "expired", now=core.expires_at)
         yield v(
@@ -819,6 +878,7 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
             "name": name,
             "expect": expect,
             "note": text,
+            "origin": origin,
             "key_name": origin,
             "public_key": key_text,
             **fields,
@@ -890,6 +950,49 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
         "consistency_proof_tampered_hash", "proof_invalid", 3, [*good[:-1], flip(good[-1], 31)]
     )
     yield consistency("consistency_proof_truncated", "proof_invalid", 3, good[:-1])
+    yield from _checkpoint_origin_and_extensions(checkpoint, log_key, root_hash(tree, 7))
+
+
+def _checkpoint_origin_and_extensions(
+    checkpoint: Callable[..., dict[str, Any]], log_key: IdentityKey, root: bytes
+) -> Iterator[dict[str, Any]]:
+    """The origin line must be the configured origin; extension lines are bounded (§10.3)."""
+    origin = "livcr-exchange/cell-vectors"
+    other = sign_checkpoint(Checkpoint("livcr-exchange/cell-other", 7, root), origin, log_key)
+    yield checkpoint(
+        "checkpoint_origin_mismatch",
+        "checkpoint_invalid",
+        other.decode(),
+        comment="signed by the log key under the configured key name, but of another log",
+    )
+    custom = "hub.gent.example/livcr"
+    note = sign_checkpoint(Checkpoint(custom, 7, root), custom, log_key).decode()
+    yield checkpoint(
+        "checkpoint_ok_custom_origin",
+        "ok",
+        note,
+        origin=custom,
+        key_name=custom,
+        size=7,
+        root=root.hex(),
+        comment="a hub configured with its own origin: the verifier is configured with it too",
+    )
+    lines = [f"extension {i}" for i in range(MAX_EXTENSION_LINES + 1)]
+    allowed = Checkpoint(origin, 7, root, tuple(lines[:MAX_EXTENSION_LINES]))
+    yield checkpoint(
+        "checkpoint_ok_most_extension_lines",
+        "ok",
+        sign_checkpoint(allowed, origin, log_key).decode(),
+        size=7,
+        root=root.hex(),
+    )
+    text = (allowed.body().decode() + lines[-1] + "\n").encode()
+    yield checkpoint(
+        "checkpoint_too_many_extension_lines",
+        "checkpoint_invalid",
+        sign_note(text, origin, log_key).decode(),
+        comment=f"{MAX_EXTENSION_LINES + 1} extension lines, correctly signed",
+    )
 
 
 POLICY_PARTICIPANTS: dict[str, dict[str, Any]] = {
@@ -1276,7 +1379,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
     wraps = PinnedWrap(cell, published)
     envelopes = EnvelopeVectors(cell, wraps)
     areas = {
-        "envelope": [*envelopes.positives(), *envelopes.negatives()],
+        "envelope": [*envelopes.positives(), *envelopes.negatives(), *envelopes.times()],
         "statements": list(statement_vectors(cell)),
         "keyfile": list(keyfile_vectors(cell)),
         "audit": list(audit_vectors()),

@@ -53,6 +53,8 @@ MOVES = (
 )
 REASONS = tuple(r.value for r in ClosureReason)
 ACTIONS = ("submit", "acknowledge", "open_case", "change_members", "record_meeting", "move_case")
+
+
 def _subclasses(cls: type) -> Iterator[type]:
     for sub in cls.__subclasses__():
         yield sub

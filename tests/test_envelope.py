@@ -76,6 +76,7 @@ from livcr_exchange.errors import (
     KeyNotValid,
     KeyRevoked,
     LivcrError,
+    LoggedAtOutOfBounds,
     LowOrderShare,
     Malformed,
     NonCanonical,
@@ -204,7 +205,7 @@ def test_envelope_follows_the_spec_byte_for_byte(cell: Cell) -> None:
 
     stanza_area = 2 * (2 + 80)
     core = header[:-stanza_area]
-    assert core.startswith(b"LVCR\x01\x01" + parts.message_id)
+    assert core.startswith(b"LVCR\x02\x01" + parts.message_id)
     assert kh(parts.content_key, LABEL_COMMITMENT, parts.message_id) in core
     core_hash = h(LABEL_HEADER_CORE, core)
     for index, rid in enumerate(("caw", "clb")):
@@ -589,7 +590,9 @@ def test_stale_at_submission_but_fine_on_delivery(cell: Cell) -> None:
     unverified = UnverifiedEnvelope.parse(cell.seal_to(["caw"], now=NOW))
 
     def verify(now: int, freshness: Freshness) -> None:
-        unverified.verify(cell.directory, now=now, judged_at=now, freshness=freshness)
+        # The hub judges at its own now; a recipient at the hub's log time (spec §9.2).
+        judged_at = now if freshness is Freshness.SUBMISSION else NOW + 60
+        unverified.verify(cell.directory, now=now, judged_at=judged_at, freshness=freshness)
 
     verify(NOW + MAX_CLOCK_SKEW, Freshness.SUBMISSION)
     verify(NOW - MAX_CLOCK_SKEW, Freshness.SUBMISSION)
@@ -657,7 +660,7 @@ def test_header_over_the_limit_is_oversized(cell: Cell) -> None:
     envelope = cell.seal_to(["caw"])
     with expect_error(Oversized):
         cell.open_as("caw", (MAX_HEADER_BYTES + 1).to_bytes(4, "big") + envelope[4:])
-    huge = frame(b"LVCR\x01\x02" + bytes(MAX_HEADER_BYTES - 5), bytes(16), bytes(64))
+    huge = frame(b"LVCR\x02\x02" + bytes(MAX_HEADER_BYTES - 5), bytes(16), bytes(64))
     with expect_error(Oversized):
         cell.open_as("caw", huge)
     with expect_error(Oversized):
@@ -682,14 +685,14 @@ def test_frame_length_must_match(cell: Cell) -> None:
 @pytest.mark.parametrize(
     ("offset", "value", "error"),
     [
-        (4, 2, UnsupportedVersion),
+        (4, 1, UnsupportedVersion),
         (4, 0, UnsupportedVersion),
         (4, 255, UnsupportedVersion),
         (5, 3, UnsupportedVersion),
         (5, 0, UnsupportedVersion),
         (0, ord("X"), Malformed),
     ],
-    ids=["version_2", "version_0", "version_255", "suite_3", "suite_0", "magic"],
+    ids=["version_1", "version_0", "version_255", "suite_3", "suite_0", "magic"],
 )
 def test_version_suite_and_magic(
     cell: Cell, offset: int, value: int, error: type[LivcrError]
@@ -1164,3 +1167,29 @@ def test_receiver_enforces_the_header_time_window(
         )
     with expect_error(Malformed):
         cell.open_as("caw", envelope, now=NOW, replay=ReplayCache())
+
+
+@pytest.mark.parametrize(
+    ("logged_at", "allowed"),
+    [
+        (NOW - MAX_CLOCK_SKEW - 1, False),
+        (NOW - MAX_CLOCK_SKEW, True),
+        (NOW + TTL - 1, True),
+        (NOW + TTL, False),
+        (NOW - 30 * DAY, False),  # a hub back-dating to when a since-revoked key was valid
+    ],
+)
+def test_a_recipient_bounds_the_hubs_logged_at(cell: Cell, logged_at: int, allowed: bool) -> None:
+    """logged_at must lie in [timestamp - MAX_CLOCK_SKEW, expires_at) (spec §9.2)."""
+    unverified = UnverifiedEnvelope.parse(cell.seal_to(["caw"], now=NOW))
+
+    def verify() -> None:
+        unverified.verify(
+            cell.directory, now=NOW + DAY, judged_at=logged_at, freshness=Freshness.DELIVERY
+        )
+
+    if allowed:
+        verify()
+    else:
+        with expect_error(LoggedAtOutOfBounds):
+            verify()
