@@ -49,6 +49,7 @@ from livcr_exchange.constants import (
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
     Cosignature,
+    CosignedFacts,
     HeaderCore,
     MessageSpec,
     SealParts,
@@ -64,6 +65,7 @@ from livcr_exchange.errors import (
     BodySchemaViolation,
     KeyNotValid,
     LivcrError,
+    Malformed,
     UnknownSender,
 )
 from livcr_exchange.hashing import RandomSource
@@ -450,6 +452,7 @@ class Gateway:
         body: Body | bytes | dict[str, Any],
         meeting_ref: str | None = None,
         cosignatures: Iterable[Cosignature] = (),
+        cosign_deadline: int | None = None,
         wait: bool = True,
         timeout: float = 60.0,
     ) -> Receipt | bytes:
@@ -478,7 +481,11 @@ class Gateway:
         self._check_roles(purpose, case_ref, recipients, meeting_ref)
         prekeys = await self._recipient_prekeys(recipients, hub_away_ok=not wait)
         signatures = list(cosignatures)
-        block = build_block(content_digest(raw), signatures) if signatures else None
+        block = None
+        if signatures:
+            if cosign_deadline is None:
+                raise Malformed("co-signatures need the deadline they were made for (spec §7.4)")
+            block = build_block(content_digest(raw), cosign_deadline, signatures)
         spec = MessageSpec(
             self.config.gateway.cell_id,
             self.participant_id,
@@ -1011,19 +1018,28 @@ class Gateway:
         )
 
     # Co-signatures.
-    def cosign(self, case_ref: str, meeting_ref: str, body: Body | bytes) -> Cosignature:
-        """This member's co-signature over the exact content of a terugkoppelingsfiche."""
+    def cosign(
+        self,
+        case_ref: str,
+        meeting_ref: str,
+        body: Body | bytes,
+        *,
+        to: Iterable[str],
+        deadline: int,
+    ) -> Cosignature:
+        """This member's co-signature over the exact content of a terugkoppelingsfiche, for
+        delivery to exactly ``to``, logged by the hub no later than ``deadline`` (spec §7.4)."""
         raw = self._body_bytes(body)
         check_body("terugkoppelingsfiche", raw, case_ref, meeting_ref)
-        return cosign(
-            self._identity,
-            self.participant_id,
-            cell_id=self.config.gateway.cell_id,
-            case_ref=case_ref,
-            meeting_ref=meeting_ref,
-            purpose="terugkoppelingsfiche",
-            digest=content_digest(raw),
+        facts = CosignedFacts(
+            self.config.gateway.cell_id,
+            case_ref,
+            meeting_ref,
+            "terugkoppelingsfiche",
+            tuple(sorted(set(to))),
+            deadline,
         )
+        return cosign(self._identity, self.participant_id, facts, content_digest(raw))
 
     # Cases (the coordinator's calls; the hub refuses them from anyone else).
     def new_case_ref(self) -> str:

@@ -38,6 +38,7 @@ from livcr_exchange.audit.merkle import (
 from livcr_exchange.constants import MAX_CLOCK_SKEW, MAX_HEADER_BYTES
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
+    CosignedFacts,
     MessageSpec,
     SealParts,
     build_block,
@@ -228,6 +229,9 @@ class EnvelopeVectors:
         cosigned_by: tuple[str, ...] = (),
         wrap_key: bytes | None = None,
         signed_body: bytes | None = None,
+        cosign_recipients: tuple[str, ...] | None = None,
+        cosign_deadline: int = NOW + 7 * DAY,
+        cell_id: str = CELL,
     ) -> Sealed:
         parts = SealParts(
             message_id=det(f"{name} message id", 16),
@@ -239,23 +243,21 @@ class EnvelopeVectors:
         block = None
         if cosigned_by:
             digest = content_digest(body if signed_body is None else signed_body)
+            facts = CosignedFacts(
+                cell_id,
+                "case-7k2m9q",
+                "meeting-2030-01",
+                purpose,
+                tuple(sorted(recipients if cosign_recipients is None else cosign_recipients)),
+                cosign_deadline,
+            )
             block = build_block(
                 digest,
-                [
-                    cosign(
-                        self.cell.identities[pid],
-                        pid,
-                        cell_id=CELL,
-                        case_ref="case-7k2m9q",
-                        meeting_ref="meeting-2030-01",
-                        purpose=purpose,
-                        digest=digest,
-                    )
-                    for pid in cosigned_by
-                ],
+                cosign_deadline,
+                [cosign(self.cell.identities[pid], pid, facts, digest) for pid in cosigned_by],
             )
         spec = MessageSpec(
-            CELL,
+            cell_id,
             sender,
             purpose,
             "case-7k2m9q",
@@ -352,10 +354,10 @@ class EnvelopeVectors:
         yield self.vector(cosigned, "envelope_ok_cosigned", "ok", recipient="io-politie")
 
     def fiche(self, name: str, **kwargs: Any) -> Sealed:
+        kwargs.setdefault("recipients", ("io-politie",))
         return self.seal(
             name,
             suite=Suite.XWING,
-            recipients=("io-politie",),
             body=b'{"nonce":"' + det(name + " nonce", 16).hex().encode() + b'"}',
             purpose="terugkoppelingsfiche",
             cosigned_by=("caw", "clb", "coord"),
@@ -627,6 +629,99 @@ class EnvelopeVectors:
             "digest_mismatch",
             recipient="io-politie",
             comment="co-signatures are over another digest than the body's",
+        )
+        yield from self.cosign_delivery()
+        yield from self.layout(base)
+
+    def cosign_delivery(self) -> Iterator[dict[str, Any]]:
+        """Co-signers bind the recipients and a deadline (§7.4)."""
+        resent = self.fiche(
+            "envelope_cosign_other_recipients",
+            recipients=("caw", "io-politie"),
+            cosign_recipients=("io-politie",),
+        )
+        yield self.vector(
+            resent,
+            "envelope_cosign_other_recipients",
+            "cosignature_invalid",
+            recipient="io-politie",
+            comment="co-signed for io-politie alone, sealed to caw and io-politie",
+        )
+        on_time = self.fiche("envelope_ok_cosign_at_deadline", cosign_deadline=NOW + 60)
+        yield self.vector(
+            on_time,
+            "envelope_ok_cosign_at_deadline",
+            "ok",
+            recipient="io-politie",
+            comment="logged (judged_at) exactly at the co-signers' deadline",
+        )
+        late = self.fiche("envelope_cosign_after_deadline", cosign_deadline=NOW + 59)
+        yield self.vector(
+            late,
+            "envelope_cosign_after_deadline",
+            "cosignature_invalid",
+            recipient="io-politie",
+            comment="logged at NOW+60, one second after the co-signers' deadline",
+        )
+
+    def layout(self, base: Sealed) -> Iterator[dict[str, Any]]:
+        """Magic, flags, chunk layout and cell: defects of the frame and the header grammar."""
+        sender = self.cell.identities["coord"]
+        header, body, signature = split(base.envelope)
+        v = self.vector
+        yield v(
+            base,
+            "envelope_bad_magic",
+            "malformed",
+            envelope=resign(sender, b"LVCX" + header[4:], body),
+        )
+        meeting_at = header.index(b"\x0bcase-7k2m9q") + 12
+        cosign_at = meeting_at + 1 + 19 + 32
+        for name, at in (("meeting", meeting_at), ("cosign", cosign_at)):
+            yield v(
+                base,
+                f"envelope_{name}_flag_2",
+                "malformed",
+                envelope=resign(sender, header[:at] + b"\x02" + header[at + 1 :], body),
+                comment=f"the {name} flag is 0 or 1",
+            )
+        fiche = self.fiche("envelope_cosign_without_meeting")
+        fiche_header, fiche_body, _ = split(fiche.envelope)
+        at = fiche_header.index(b"\x0bcase-7k2m9q") + 12
+        length = fiche_header[at + 1]
+        no_meeting = fiche_header[:at] + b"\x00" + fiche_header[at + 2 + length :]
+        yield v(
+            fiche,
+            "envelope_cosign_without_meeting",
+            "malformed",
+            envelope=resign(sender, no_meeting, fiche_body),
+            recipient="io-politie",
+            comment="a co-signed header must name its meeting",
+        )
+        for name, expect, sealed_length in (
+            ("envelope_chunk_shorter_than_tag", "malformed", 15),
+            ("envelope_final_chunk_shorter_than_tag", "malformed", 65_536 + 16 + 15),
+            ("envelope_empty_final_chunk", "non_canonical", 65_536 + 16 + 16),
+        ):
+            yield v(
+                base,
+                name,
+                expect,
+                envelope=frame(header, bytes(sealed_length), signature),
+                comment="the sealed-body length splits into chunks as §6.4 says (§6.6 step 2)",
+            )
+        elsewhere = self.seal(
+            "envelope_other_cell",
+            suite=Suite.XWING,
+            recipients=("caw",),
+            body=b"{}",
+            cell_id="cell-elsewhere",
+        )
+        yield v(
+            elsewhere,
+            "envelope_other_cell",
+            "unknown_sender",
+            comment="an envelope of another cell, by a sender enrolled in this one",
         )
 
 

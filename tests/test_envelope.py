@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import nacl.bindings
 import nacl.signing
@@ -49,6 +50,7 @@ from livcr_exchange.constants import (
 from livcr_exchange.envelope import (
     Cosignature,
     CosignBlock,
+    CosignedFacts,
     Freshness,
     Header,
     HeaderCore,
@@ -370,7 +372,7 @@ CORE_CHANGES: dict[str, CoreChange] = {
     "cosign_added": lambda c: replace(
         c,
         meeting_ref=MEETING_REF,
-        cosign=CosignBlock(bytes(32), (Cosignature("caw", bytes(16), bytes(64)),)),
+        cosign=CosignBlock(bytes(32), NOW, (Cosignature("caw", bytes(16), bytes(64)),)),
     ),
 }
 
@@ -786,16 +788,12 @@ def forged_blocks(cell: Cell) -> dict[str, CosignBlock]:
     good = cell.cosign_block(FICHE_BODY, COSIGNERS)
     digest = good.content_digest
 
-    def signed_by(pid: str, signer: str, **context: str) -> Cosignature:
-        fields = {"case_ref": CASE_REF, "meeting_ref": MEETING_REF, "purpose": FICHE}
-        fields.update(context)
-        made = cosign(
-            cell.identity(signer),
-            pid,
-            cell_id=cell.cell_id,
-            digest=digest,
-            **fields,
-        )
+    facts = CosignedFacts(
+        cell.cell_id, CASE_REF, MEETING_REF, FICHE, ("io-politie",), good.deadline
+    )
+
+    def signed_by(pid: str, signer: str, **context: Any) -> Cosignature:
+        made = cosign(cell.identity(signer), pid, replace(facts, **context), digest)
         return replace(made, signer_key_id=cell.identity(pid).key_id)
 
     def with_first(item: Cosignature) -> CosignBlock:
@@ -808,6 +806,8 @@ def forged_blocks(cell: Cell) -> dict[str, CosignBlock]:
         "other_case": with_first(signed_by("caw", "caw", case_ref="case-other")),
         "other_meeting": with_first(signed_by("caw", "caw", meeting_ref="meeting-other")),
         "other_purpose": with_first(signed_by("caw", "caw", purpose="verslag_besluit")),
+        "other_recipients": with_first(signed_by("caw", "caw", recipients=("caw", "io-politie"))),
+        "other_deadline": with_first(signed_by("caw", "caw", deadline=good.deadline + 1)),
         "unknown_signer": replace(
             good, signatures=(*good.signatures, Cosignature("dpo", bytes(16), bytes(64)))
         ),
@@ -825,6 +825,8 @@ def forged_blocks(cell: Cell) -> dict[str, CosignBlock]:
         "other_case",
         "other_meeting",
         "other_purpose",
+        "other_recipients",
+        "other_deadline",
         "unknown_signer",
         "key_of_another_member",
     ],
@@ -1193,3 +1195,32 @@ def test_a_recipient_bounds_the_hubs_logged_at(cell: Cell, logged_at: int, allow
     else:
         with expect_error(LoggedAtOutOfBounds):
             verify()
+
+
+def test_cosigned_content_resent_to_other_recipients_is_refused(cell: Cell) -> None:
+    """The co-signers named the police as recipient: the same block, sealed to the police and
+    the CAW, does not verify (spec §7.4)."""
+    block = cell.cosign_block(FICHE_BODY, COSIGNERS)
+    envelope = cell.seal_to(["caw", "io-politie"], FICHE_BODY, purpose=FICHE, cosign_block=block)
+    with expect_error(CosignatureInvalid):
+        cell.open_as("io-politie", envelope)
+
+
+@pytest.mark.parametrize(("logged_at", "allowed"), [(NOW + 60, True), (NOW + 61, False)])
+def test_cosigned_content_logged_after_its_deadline_is_refused(
+    cell: Cell, logged_at: int, allowed: bool
+) -> None:
+    """Co-signers fix the last log time; a later one (a later re-send, or a hub logging it late)
+    is refused by hub and recipient alike (spec §7.4)."""
+    envelope = fiche(cell, cell.cosign_block(FICHE_BODY, COSIGNERS, deadline=NOW + 60))
+    unverified = UnverifiedEnvelope.parse(envelope)
+    for freshness, now in ((Freshness.SUBMISSION, logged_at), (Freshness.DELIVERY, NOW + DAY)):
+
+        def verify(freshness: Freshness = freshness, now: int = now) -> None:
+            unverified.verify(cell.directory, now=now, judged_at=logged_at, freshness=freshness)
+
+        if allowed:
+            verify()
+        else:
+            with expect_error(CosignatureInvalid):
+                verify()

@@ -35,7 +35,7 @@ from ..hashing import Blake2bStream
 from ..keys import PrekeySecret
 from ..replay import ReplayCache
 from ..statements import DirectoryEntry
-from .cosign import content_digest, verify_cosignatures
+from .cosign import CosignedFacts, content_digest, verify_cosignatures
 from .header import Header
 from .payload import (
     chunk_count,
@@ -170,15 +170,15 @@ def _verify(
     check_freshness(core.timestamp, core.expires_at, now, freshness)
     cosigners: frozenset[str] = frozenset()
     if core.cosign is not None and core.meeting_ref is not None:
-        cosigners = verify_cosignatures(
-            core.cosign,
-            directory,
-            cell_id=core.cell_id,
-            case_ref=core.case_ref,
-            meeting_ref=core.meeting_ref,
-            purpose=core.purpose,
-            at=judged_at,
+        facts = CosignedFacts(
+            core.cell_id,
+            core.case_ref,
+            core.meeting_ref,
+            core.purpose,
+            core.recipient_ids(),
+            core.cosign.deadline,
         )
+        cosigners = verify_cosignatures(core.cosign, directory, facts, at=judged_at)
     return VerifiedEnvelope(envelope, sender, cosigners)
 
 

@@ -43,7 +43,13 @@ from livcr_exchange.audit.leaves import (
 )
 from livcr_exchange.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from livcr_exchange.directory import Directory
-from livcr_exchange.envelope import CosignBlock, UnverifiedEnvelope, build_block, content_digest
+from livcr_exchange.envelope import (
+    CosignBlock,
+    CosignedFacts,
+    UnverifiedEnvelope,
+    build_block,
+    content_digest,
+)
 from livcr_exchange.envelope.cosign import cosign
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import Suite
@@ -745,25 +751,20 @@ async def test_fiche_with_a_forged_cosignature_is_refused(harness: HubHarness) -
     await fiche_case(harness)
     block = cosigned(harness, FICHE_BODY, PRESENT)
     digest = content_digest(FICHE_BODY)
-    forged = cosign(
-        harness.identity("clb"),
-        "caw",
-        cell_id=harness.cell.cell_id,
-        case_ref=FICHE_CASE,
-        meeting_ref=MEETING_REF,
-        purpose=FICHE,
-        digest=digest,
+    facts = CosignedFacts(
+        harness.cell.cell_id, FICHE_CASE, MEETING_REF, FICHE, ("io-politie",), block.deadline
     )
+    forged = cosign(harness.identity("clb"), "caw", facts, digest)
     forged = replace(forged, signer_key_id=harness.identity("caw").key_id)
     signatures = [s for s in block.signatures if s.signer_id != "caw"] + [forged]
-    envelope = fiche(harness, build_block(digest, signatures), FICHE_BODY)
+    envelope = fiche(harness, build_block(digest, block.deadline, signatures), FICHE_BODY)
     await submit_refused(harness, "coord", envelope, "cosignature_invalid")
 
 
 async def test_fiche_cosigned_over_other_content_is_refused(harness: HubHarness) -> None:
     await fiche_case(harness)
     other = cosigned(harness, b'{"purpose":"terugkoppelingsfiche","agreed":false}', PRESENT)
-    block = CosignBlock(content_digest(FICHE_BODY), other.signatures)
+    block = CosignBlock(content_digest(FICHE_BODY), other.deadline, other.signatures)
     envelope = fiche(harness, block, FICHE_BODY)
     await submit_refused(harness, "coord", envelope, "cosignature_invalid")
 
