@@ -89,6 +89,11 @@ def gateway_group() -> None:
 @click.option("--hub-log-key", required=True, help="The hub's log key (livcr-ed25519:...).")
 @click.option("--suite", type=click.Choice(["xwing", "x25519"]), default="xwing", show_default=True)
 @click.option("--api-port", type=click.IntRange(1, 65535), default=8800, show_default=True)
+@click.option(
+    "--hub-origin",
+    default="",
+    help="The hub's log origin, from the operator (default livcr-exchange/<cell id>).",
+)
 def init(
     directory: Path,
     participant_id: str,
@@ -98,6 +103,7 @@ def init(
     hub_log_key: str,
     suite: str,
     api_port: int,
+    hub_origin: str,
 ) -> None:
     """Create a gateway in DIRECTORY (default: here): keys, config, API token, public bundle.
 
@@ -131,6 +137,7 @@ def init(
             now=int(time.time()),
             suite=Suite.XWING if suite == "xwing" else Suite.X25519,
             api_port=api_port,
+            hub_origin=hub_origin,
         )
     except FileExistsError as exc:
         raise click.ClickException(

@@ -14,6 +14,7 @@ from typing import Any
 import click
 from aiohttp import web
 
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.logs import configure_logging
@@ -107,6 +108,7 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
     click.echo(f"config:   {made['config']}")
     click.echo(f"root key: {made['root_key']}  (secret in root.secret, passphrase-protected)")
     click.echo(f"log key:  {made['log_key']}  (secret in log.key, mode 0600)")
+    click.echo(f"origin:   {default_origin(cell_id)}  (hand it to gateways with the log key)")
 
 
 @hub_group.command("serve")
@@ -265,7 +267,7 @@ def keys(config_path: Path, which: str | None) -> None:
     if which is not None:
         click.echo(found[which])
         return
-    click.echo(f"root key: {found['root']}\nlog key:  {found['log']}")
+    click.echo(f"root key: {found['root']}\nlog key:  {found['log']}\norigin:   {config.origin}")
 
 
 @hub_group.command("status")

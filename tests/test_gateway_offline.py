@@ -470,3 +470,26 @@ async def test_a_cached_prekey_is_verified_again_at_use(
     revoked = keys.directory_with(revocations=[keys.revocation("clb", NOW + 60)])
     with pytest.raises(KeyRevoked):
         await peers.cached(revoked, ["clb"], NOW + 60)
+
+
+def test_a_hub_with_its_own_origin_serves_gateways_told_that_origin(tmp_path: Path) -> None:
+    """A hub configured with a custom log origin: gateways configured with it sign their
+    requests for it and accept its checkpoints; a message goes through, nobody halts (§10.3)."""
+    origin = "hub.gent.example/livcr"
+    cell = GatewayCell.create(
+        tmp_path, {"coord": Role.COORDINATOR, "caw": Role.DEELNEMER}, origin=origin
+    )
+    try:
+        assert cell.config("caw").log_origin == origin
+        running = RunningGateways(cell, ["coord", "caw"])
+        try:
+            sent = send(running["caw"], "case-origin", ["coord"], 201)
+            assert sent["checkpoint"].startswith(origin + "\n")
+            message = received(running["coord"], sent["message_id"])
+            assert message["sender_id"] == "caw"
+            for name in ("caw", "coord"):
+                assert call(running[name], "GET", "/v1/status", 200)["halted"] is None
+        finally:
+            running.close()
+    finally:
+        cell.hub.stop()
