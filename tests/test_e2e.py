@@ -158,6 +158,7 @@ HUB_LEAF_FIELDS = {
     "leaf_hash",
     "type",
     "logged_at",
+    "salt",  # the leaf's random salt (spec §10.4): an auditor recomputes the leaf hash with it
     "message_id",
     "sender_id",
     "purpose",

@@ -71,14 +71,14 @@ def message_id_of(envelope: bytes) -> bytes:
 
 
 def accepted_leaf(
-    harness: HubHarness, envelope: bytes, logged_at: int | None = None
+    harness: HubHarness, envelope: bytes, logged_at: int | None = None, salt: Any = ANY
 ) -> EnvelopeAccepted:
     """The leaf the hub must log for ``envelope`` (now, unless ``logged_at``), built
-    independently of the hub."""
+    independently of the hub; with any salt, unless ``salt`` (the receipt's) says which."""
     core = UnverifiedEnvelope.parse(envelope).header.core
     return EnvelopeAccepted(
         harness.clock() if logged_at is None else logged_at,
-        ANY,
+        salt,
         core.message_id,
         core.sender_id,
         core.purpose,
@@ -102,7 +102,11 @@ def check_receipt(
     assert checkpoint.size == receipt["tree_size"]
     proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
     verify_inclusion(
-        leaf_hash(accepted_leaf(harness, envelope, receipt["logged_at"]).encode()),
+        leaf_hash(
+            accepted_leaf(
+                harness, envelope, receipt["logged_at"], bytes.fromhex(receipt["salt"])
+            ).encode()
+        ),
         receipt["leaf_index"],
         checkpoint.size,
         proof,
