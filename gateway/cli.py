@@ -33,6 +33,7 @@ from .localbox import LocalKeyError
 from .setup import init_gateway
 from .store import StoreRefused
 from .trust import TrustFailure
+from .witness_cli import witness_key
 
 CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
 
@@ -407,5 +408,7 @@ def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click fl
     if report["halted"]:
         sys.exit(2)
 
+
+gateway_group.add_command(witness_key)
 
 COMMANDS = (gateway_group,)

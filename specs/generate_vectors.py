@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import nacl.utils
+from generate_witness_vectors import DESCRIPTION as WITNESS_DESCRIPTION
+from generate_witness_vectors import witness_vectors
 
 from livcr_exchange.audit.checkpoint import (
     MAX_EXTENSION_LINES,
@@ -1454,6 +1456,7 @@ AREAS: dict[str, str] = {
     "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",
+    "witness": WITNESS_DESCRIPTION,
 }
 
 
@@ -1481,6 +1484,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "policy": list(policy_vectors()),
         "cases": list(case_vectors()),
         "request": list(request_vectors(cell)),
+        "witness": witness_vectors(),
     }
     files = {
         f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})
