@@ -355,7 +355,12 @@ def test_a_body_naming_another_case_stores_nothing(gws: RunningGateways) -> None
     before = _counts(coord)
     fiche = body("terugkoppelingsfiche")  # names its own case, not case-schema
     problem = send(
-        coord, "case-schema", "terugkoppelingsfiche", ["politie"], status=422, body=fiche
+        coord,
+        "case-m62t7u7jc56u3dtyz6wdfgkdsy",
+        "terugkoppelingsfiche",
+        ["politie"],
+        status=422,
+        body=fiche,
     )
     assert problem["code"] == "body_schema_violation"
     assert _counts(coord) == before
@@ -364,8 +369,14 @@ def test_a_body_naming_another_case_stores_nothing(gws: RunningGateways) -> None
 def test_a_body_may_leave_out_its_purpose_tag(gws: RunningGateways) -> None:
     caw, coord = gws["caw"], gws["coord"]
     after = cursor(coord)
-    send(caw, "case-untagged", "aanmelding", ["coord"], body=without(REFERRAL, "purpose"))
-    received = receive(coord, after, "aanmelding", "case-untagged")
+    send(
+        caw,
+        "case-6s476e3zfvcvpzm35xukkxsrie",
+        "aanmelding",
+        ["coord"],
+        body=without(REFERRAL, "purpose"),
+    )
+    received = receive(coord, after, "aanmelding", "case-6s476e3zfvcvpzm35xukkxsrie")
     assert received["body"] == REFERRAL  # sealed with the tag the gateway filled in
 
 
@@ -373,7 +384,9 @@ def test_a_body_tagged_with_another_purpose_has_its_own_code(gws: RunningGateway
     caw = gws["caw"]
     before = _counts(caw)
     tagged = {**REFERRAL, "purpose": "screening_antwoord"}
-    problem = send(caw, "case-mistagged", "aanmelding", ["coord"], status=422, body=tagged)
+    problem = send(
+        caw, "case-qr4yr7gvgiw5yctwf534oyypyy", "aanmelding", ["coord"], status=422, body=tagged
+    )
     assert problem["code"] == "body_purpose_mismatch"
     assert problem["detail"] == (
         "the body is tagged purpose 'screening_antwoord' but the message's purpose is"
@@ -384,7 +397,14 @@ def test_a_body_tagged_with_another_purpose_has_its_own_code(gws: RunningGateway
 
 def test_the_role_is_checked_before_the_body(gws: RunningGateways) -> None:
     """A deelnemer may not ask a screening question: it learns that, not a missing field."""
-    problem = send(gws["caw"], "case-x", "screening_vraag", ["politie"], status=403, body={})
+    problem = send(
+        gws["caw"],
+        "case-yz77rh344cddrhng3jk3itgnme",
+        "screening_vraag",
+        ["politie"],
+        status=403,
+        body={},
+    )
     assert problem["code"] == "purpose_not_allowed"
     assert "legal_ground" not in problem["detail"]
 
