@@ -71,6 +71,7 @@ STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: long polls 
 KeyIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
 SignatureB64 = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9+/]{86}==\Z")]
 Recipients = Annotated[tuple[Ident, ...], msgspec.Meta(min_length=1, max_length=MAX_RECIPIENTS)]
+Instant = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Members = Annotated[tuple[Ident, ...], msgspec.Meta(max_length=MAX_RECIPIENTS)]
 Present = Annotated[tuple[Ident, ...], msgspec.Meta(min_length=1, max_length=MAX_RECIPIENTS)]
 
@@ -79,6 +80,7 @@ class CosignatureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     signer_id: Ident
     signer_key_id: KeyIdHex
     signature: SignatureB64
+    deadline: Instant  # the last log time the co-signer agreed to (spec §7.4)
 
 
 class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -117,6 +119,8 @@ class CosignIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     case_ref: Ident
     meeting_ref: Ident
     body: msgspec.Raw
+    to: Recipients  # the recipients the co-signer agrees to (spec §7.4)
+    deadline: Instant  # the last log time the co-signer agrees to
 
 
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
@@ -286,6 +290,18 @@ def cosignature_of(item: CosignatureIn) -> Cosignature:
     return Cosignature(item.signer_id, bytes.fromhex(item.signer_key_id), signature)
 
 
+def common_deadline(items: tuple[CosignatureIn, ...]) -> int | None:
+    """The one deadline every co-signature was made for; None without co-signatures.
+
+    Raises:
+        Malformed: co-signatures made for different deadlines (one block carries one).
+    """
+    deadlines = {item.deadline for item in items}
+    if len(deadlines) > 1:
+        raise Malformed("the co-signatures were made for different deadlines")
+    return deadlines.pop() if deadlines else None
+
+
 async def send(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     not_halted(gateway)
@@ -308,6 +324,7 @@ async def send(request: web.Request) -> web.Response:
             body=body,
             meeting_ref=message.meeting_ref,
             cosignatures=[cosignature_of(c) for c in message.cosignatures],
+            cosign_deadline=common_deadline(message.cosignatures),
             wait=message.wait,
             timeout=request.app[SETTINGS].send_timeout,
         )
@@ -426,12 +443,15 @@ async def cosign(request: web.Request) -> web.Response:
     asked = await read_json(request, CosignIn)
     fiche = "terugkoppelingsfiche"
     body = decode_body(fiche, tagged_body(fiche, bytes(asked.body)))
-    signature = gateway.cosign(asked.case_ref, asked.meeting_ref, body)
+    signature = gateway.cosign(
+        asked.case_ref, asked.meeting_ref, body, to=asked.to, deadline=asked.deadline
+    )
     return reply(
         {
             "signer_id": signature.signer_id,
             "signer_key_id": signature.signer_key_id.hex(),
             "signature": base64.b64encode(signature.signature).decode("ascii"),
+            "deadline": asked.deadline,
         }
     )
 

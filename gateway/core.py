@@ -31,7 +31,12 @@ from typing import Any
 
 import aiohttp
 
-from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
+from livcr_exchange.audit.leaves import (
+    EnvelopeAccepted,
+    delivery_receipt_message,
+    envelope_hash,
+    salt_from_hex,
+)
 from livcr_exchange.audit.merkle import leaf_hash, verify_inclusion
 from livcr_exchange.bodies import Body
 from livcr_exchange.cases import mint_case_ref
@@ -44,6 +49,7 @@ from livcr_exchange.constants import (
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
     Cosignature,
+    CosignedFacts,
     HeaderCore,
     MessageSpec,
     SealParts,
@@ -59,6 +65,7 @@ from livcr_exchange.errors import (
     BodySchemaViolation,
     KeyNotValid,
     LivcrError,
+    Malformed,
     UnknownSender,
 )
 from livcr_exchange.hashing import RandomSource
@@ -221,6 +228,7 @@ class Gateway:
             self.participant_id,
             identity,
             session,
+            hub=config.hub,
             clock=clock,
             random=random,
         )
@@ -474,6 +482,7 @@ class Gateway:
         body: Body | bytes | dict[str, Any],
         meeting_ref: str | None = None,
         cosignatures: Iterable[Cosignature] = (),
+        cosign_deadline: int | None = None,
         wait: bool = True,
         timeout: float = 60.0,
     ) -> Receipt | bytes:
@@ -505,7 +514,11 @@ class Gateway:
         check_body(purpose, raw, case_ref, meeting_ref)
         prekeys = await self._recipient_prekeys(recipients, hub_away_ok=not wait)
         signatures = list(cosignatures)
-        block = build_block(content_digest(raw), signatures) if signatures else None
+        block = None
+        if signatures:
+            if cosign_deadline is None:
+                raise Malformed("co-signatures need the deadline they were made for (spec §7.4)")
+            block = build_block(content_digest(raw), cosign_deadline, signatures)
         spec = MessageSpec(
             self.config.gateway.cell_id,
             self.participant_id,
@@ -815,6 +828,7 @@ class Gateway:
         envelope = UnverifiedEnvelope.parse(row.envelope)
         leaf = EnvelopeAccepted(
             int(answer["logged_at"]),
+            salt_from_hex(str(answer["salt"])),
             envelope.message_id,
             envelope.sender_id,
             envelope.purpose,
@@ -1050,19 +1064,28 @@ class Gateway:
         (spec §10.7); always False under a policy with quorum 0."""
         return self.witnesses.is_witnessed(receipt.leaf_index)
 
-    def cosign(self, case_ref: str, meeting_ref: str, body: Body | bytes) -> Cosignature:
-        """This member's co-signature over the exact content of a terugkoppelingsfiche."""
+    def cosign(
+        self,
+        case_ref: str,
+        meeting_ref: str,
+        body: Body | bytes,
+        *,
+        to: Iterable[str],
+        deadline: int,
+    ) -> Cosignature:
+        """This member's co-signature over the exact content of a terugkoppelingsfiche, for
+        delivery to exactly ``to``, logged by the hub no later than ``deadline`` (spec §7.4)."""
         raw = self._body_bytes("terugkoppelingsfiche", body)
         check_body("terugkoppelingsfiche", raw, case_ref, meeting_ref)
-        return cosign(
-            self._identity,
-            self.participant_id,
-            cell_id=self.config.gateway.cell_id,
-            case_ref=case_ref,
-            meeting_ref=meeting_ref,
-            purpose="terugkoppelingsfiche",
-            digest=content_digest(raw),
+        facts = CosignedFacts(
+            self.config.gateway.cell_id,
+            case_ref,
+            meeting_ref,
+            "terugkoppelingsfiche",
+            tuple(sorted(set(to))),
+            deadline,
         )
+        return cosign(self._identity, self.participant_id, facts, content_digest(raw))
 
     # Cases (the coordinator's calls; the hub refuses them from anyone else).
     def new_case_ref(self) -> str:

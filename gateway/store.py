@@ -20,6 +20,16 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+PROTOCOL_VERSION_KEY = "protocol_version"
+STORE_PROTOCOL_VERSION = "2"
+# Tables that a gateway of protocol v1 filled: its keys, messages and the v1 log's checkpoints.
+_V1_CONTENT_TABLES = ("prekeys", "outbox", "dossier", "checkpoints")
+
+
+class StoreRefused(Exception):
+    """The store was written by a gateway of another protocol version (spec §12)."""
+
+
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS outbox (
@@ -101,6 +111,35 @@ class DossierRow:
     deleted_at: int | None
 
 
+def _check_protocol_version(connection: sqlite3.Connection) -> None:
+    """Mark a new store as protocol v2; refuse one a v1 gateway filled (spec §12).
+
+    Raises:
+        StoreRefused: the store holds keys, messages or checkpoints of protocol v1.
+    """
+    row = connection.execute(
+        "SELECT value FROM meta WHERE key = ?", (PROTOCOL_VERSION_KEY,)
+    ).fetchone()
+    if row is not None and row[0] == STORE_PROTOCOL_VERSION:
+        return
+    used = any(
+        connection.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone()
+        for table in _V1_CONTENT_TABLES
+    )
+    if row is not None or used:
+        version = "1" if row is None else row[0]
+        raise StoreRefused(
+            f"the gateway store was written for protocol version {version}; this gateway speaks"
+            f" version {STORE_PROTOCOL_VERSION} (spec §12) and cannot use its keys, messages or"
+            " checkpoints. Export what you need with the old gateway, then set this participant"
+            " up again (`livcr gateway init`) with an empty database"
+        )
+    connection.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?)",
+        (PROTOCOL_VERSION_KEY, STORE_PROTOCOL_VERSION),
+    )
+
+
 class GatewayStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -120,6 +159,11 @@ class GatewayStore:
         connection.execute("PRAGMA secure_delete=ON")
         for statement in SCHEMA:
             connection.execute(statement)
+        try:
+            _check_protocol_version(connection)
+        except StoreRefused:
+            connection.close()
+            raise
         return connection
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import structlog
 
 from livcr_exchange.audit.leaves import (
+    LEAF_SALT_BYTES,
     CaseMembership,
     CaseTransition,
     DeliveryReceipt,
@@ -63,9 +64,14 @@ log = structlog.get_logger("livcr.hub")
 NO_MESSAGE = bytes(16)
 # One answer for a case that does not exist and for one the caller may not see (get_case).
 NO_SUCH_CASE = "no such case"
-STATEMENT_HASH_LABEL = b"livcr-exchange/v1 statement\x00"
+STATEMENT_HASH_LABEL = b"livcr-exchange/v2 statement\x00"
 P = ParamSpec("P")
 T = TypeVar("T")
+
+
+def leaf_salt(hub: Hub) -> bytes:
+    """A leaf's fresh salt from the hub's CSPRNG (spec §10.4)."""
+    return hub.random(LEAF_SALT_BYTES)
 
 
 def pending_leaf(leaf: Leaf, case_ref: str | None = None) -> PendingLeaf:
@@ -99,6 +105,7 @@ class Receipt:
     message_id: bytes
     leaf_index: int
     logged_at: int
+    salt: bytes  # the envelope leaf's salt: the sender recomputes the leaf (spec §10.2)
     tree_size: int
     checkpoint: bytes
     inclusion_proof: list[bytes]
@@ -111,6 +118,7 @@ class Receipt:
             "message_id": self.message_id.hex(),
             "leaf_index": self.leaf_index,
             "logged_at": self.logged_at,
+            "salt": self.salt.hex(),
             "tree_size": self.tree_size,
             "checkpoint": self.checkpoint.decode("utf-8"),
             "inclusion_proof": [base64.b64encode(h).decode() for h in self.inclusion_proof],
@@ -130,7 +138,7 @@ async def record_refusal(
     ``reason`` is the precise one, for our own log only; the leaf holds the code.
     """
     now = hub.clock()
-    leaf = Refusal(now, caller, action, code, message_id)
+    leaf = Refusal(now, leaf_salt(hub), caller, action, code, message_id)
     await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)], refusals=[(now, code)]))
     log.info("refusal", participant=caller, action=action, code=code, reason=reason)
 
@@ -185,6 +193,7 @@ async def _accept(
     check_case_ref(envelope.case_ref)
     directory = await hub.current_directory()
     verified = envelope.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
+    salt = leaf_salt(hub)
     core = verified.header.core
     record = await hub.store.case(core.case_ref)
     if record is None:
@@ -194,17 +203,18 @@ async def _accept(
         # read again under the lock: someone may have opened it meanwhile.
         async with hub.case_registry():
             record = await hub.store.case(core.case_ref)
-            result = await _admit(hub, directory, now, verified.cosigners, core, data, record)
+            result = await _admit(hub, directory, now, verified.cosigners, core, data, record, salt)
     else:
         # An existing case is decided on the record just read; no lock is held, so reading it
         # a second time would not make the decision any more current than it is now.
-        result = await _admit(hub, directory, now, verified.cosigners, core, data, record)
+        result = await _admit(hub, directory, now, verified.cosigners, core, data, record, salt)
     index = result.leaf_indexes[0]
     await hub.log.catch_up(result.tree_size)
     receipt = Receipt(
         core.message_id,
         index,
         now,
+        salt,
         result.tree_size,
         hub.log.checkpoint_note(result.tree_size),
         hub.log.inclusion(index, result.tree_size),
@@ -247,6 +257,7 @@ async def _earlier_receipt(
         message_id,
         index,
         leaf.logged_at,
+        leaf.salt,
         size,
         hub.log.checkpoint_note(size),
         hub.log.inclusion(index, size),
@@ -262,12 +273,14 @@ async def _admit(
     core: HeaderCore,
     data: bytes,
     record: CaseRecord | None,
+    salt: bytes,
 ) -> CommitResult:
     """Apply policy to a verified envelope against ``record``, the case as stored now (None:
-    not opened yet), then commit it."""
+    not opened yet), then commit it with its leaf salted by ``salt``."""
     _decide(directory, now, core, cosigners, record).raise_for_denial()
     accepted = EnvelopeAccepted(
         now,
+        salt,
         core.message_id,
         core.sender_id,
         core.purpose,
@@ -298,7 +311,15 @@ async def _admit(
         batch.cases.append(opened)
         batch.leaves.append(
             pending_leaf(
-                CaseTransition(now, core.case_ref, core.sender_id, "none", opened.state, "none"),
+                CaseTransition(
+                    now,
+                    leaf_salt(hub),
+                    core.case_ref,
+                    core.sender_id,
+                    "none",
+                    opened.state,
+                    "none",
+                ),
                 core.case_ref,
             )
         )
@@ -412,7 +433,7 @@ async def acknowledge(
         caller.entry.identity_key.verify(message, signature)
         batch.acks.append((caller.participant_id, message_id))
         leaf = DeliveryReceipt(
-            now, message_id, caller.participant_id, digest, received_at, signature
+            now, leaf_salt(hub), message_id, caller.participant_id, digest, received_at, signature
         )
         batch.leaves.append(pending_leaf(leaf))
     if not batch.acks:
@@ -445,6 +466,7 @@ async def upload_prekeys(hub: Hub, caller: AuthenticatedRequest, statements: lis
             pending_leaf(
                 DirectoryChange(
                     hub.clock(),
+                    leaf_salt(hub),
                     StatementType.PREKEY,
                     caller.participant_id,
                     labelled_hash(STATEMENT_HASH_LABEL, signed),
@@ -502,12 +524,25 @@ async def open_case(
         cases=[record],
         leaves=[
             pending_leaf(
-                CaseTransition(now, case_ref, caller.participant_id, "none", record.state, "none"),
+                CaseTransition(
+                    now,
+                    leaf_salt(hub),
+                    case_ref,
+                    caller.participant_id,
+                    "none",
+                    record.state,
+                    "none",
+                ),
                 case_ref,
             ),
             pending_leaf(
                 CaseMembership(
-                    now, case_ref, caller.participant_id, tuple(sorted(record.members)), ()
+                    now,
+                    leaf_salt(hub),
+                    case_ref,
+                    caller.participant_id,
+                    tuple(sorted(record.members)),
+                    (),
                 ),
                 case_ref,
             ),
@@ -547,6 +582,7 @@ async def change_members(
     removed = sorted(record.members - members)
     leaf = CaseMembership(
         hub.clock(),
+        leaf_salt(hub),
         case_ref,
         caller.participant_id,
         tuple(sorted(members - record.members)),
@@ -567,7 +603,9 @@ async def _withdraw_queued(
     for recipient_id in removed:
         for message_id in await hub.store.pending_in_case(recipient_id, case_ref):
             batch.acks.append((recipient_id, message_id))
-            withdrawn = DeliveryWithdrawn(hub.clock(), message_id, recipient_id, case_ref, actor_id)
+            withdrawn = DeliveryWithdrawn(
+                hub.clock(), leaf_salt(hub), message_id, recipient_id, case_ref, actor_id
+            )
             batch.leaves.append(pending_leaf(withdrawn, case_ref))
 
 
@@ -595,7 +633,12 @@ async def record_meeting(
         record.purge_after,
     )
     leaf = MeetingRecorded(
-        hub.clock(), case_ref, meeting_ref, caller.participant_id, tuple(sorted(attendees))
+        hub.clock(),
+        leaf_salt(hub),
+        case_ref,
+        meeting_ref,
+        caller.participant_id,
+        tuple(sorted(attendees)),
     )
     await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
     return updated
@@ -635,7 +678,13 @@ async def move_case(
         else (None if new_state is CaseState.IN_SCREENING else record.purge_after),
     )
     leaf = CaseTransition(
-        now, case_ref, caller.participant_id, record.state, new_state.value, reason or "none"
+        now,
+        leaf_salt(hub),
+        case_ref,
+        caller.participant_id,
+        record.state,
+        new_state.value,
+        reason or "none",
     )
     await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
     return updated

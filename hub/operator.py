@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from livcr_exchange.audit.checkpoint import open_checkpoint
-from livcr_exchange.audit.leaves import DirectoryChange, decode_leaf
+from livcr_exchange.audit.leaves import LEAF_SALT_BYTES, DirectoryChange, decode_leaf
 from livcr_exchange.audit.merkle import LeafHashList, leaf_hash, root_hash
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
@@ -277,7 +277,14 @@ async def revoke(
 
 
 def _directory_leaf(now: int, kind: StatementType, participant_id: str, signed: bytes) -> Any:
-    leaf = DirectoryChange(now, kind, participant_id, labelled_hash(STATEMENT_HASH_LABEL, signed))
+    """The directory-change leaf of a statement, salted from the OS CSPRNG (spec §10.4)."""
+    leaf = DirectoryChange(
+        now,
+        os.urandom(LEAF_SALT_BYTES),
+        kind,
+        participant_id,
+        labelled_hash(STATEMENT_HASH_LABEL, signed),
+    )
     return pending_leaf(leaf)
 
 

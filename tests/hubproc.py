@@ -19,6 +19,7 @@ from hub.config import HubConfig, load_config
 from hub.keyfiles import read_root_key
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
+from livcr_exchange.request_auth import HubBinding
 from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubClient
 from livcr_exchange.statements import PrekeyStatement
@@ -146,8 +147,19 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    @property
+    def binding(self) -> HubBinding:
+        """The cell and origin a request to this hub is signed for (spec §11.1)."""
+        return HubBinding(self.config.hub.cell_id, self.config.origin)
+
     def client(self, participant_id: str, session: aiohttp.ClientSession) -> HubClient:
-        return HubClient(self.url, participant_id, self.members[participant_id].identity, session)
+        return HubClient(
+            self.url,
+            participant_id,
+            self.members[participant_id].identity,
+            session,
+            hub=self.binding,
+        )
 
     def seal(
         self, sender: str, recipients: list[str], body: bytes, purpose: str, case_ref: str

@@ -31,7 +31,7 @@ from .witnessing import checkpoint_seen
 
 EVIDENCE_FORMAT: Final = "livcr-audit-evidence/1"
 # The hash a directory-change leaf carries of its signed statement (spec §10.4).
-STATEMENT_HASH_LABEL: Final = b"livcr-exchange/v1 statement\x00"
+STATEMENT_HASH_LABEL: Final = b"livcr-exchange/v2 statement\x00"
 
 
 class LeafRecord(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
