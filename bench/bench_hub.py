@@ -58,10 +58,11 @@ import aiohttp
 import nacl.utils
 from aiohttp import web
 
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
-from livcr_exchange.request_auth import RequestTarget, sign_request
+from livcr_exchange.request_auth import HubBinding, RequestTarget, sign_request
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry
 
@@ -219,6 +220,7 @@ def prepare_store(path: Path, cell: BenchCell, now: int) -> None:
             pending_leaf(
                 DirectoryChange(
                     now,
+                    os.urandom(16),
                     StatementType.DIRECTORY_ENTRY,
                     pid,
                     labelled_hash(STATEMENT_HASH_LABEL, signed),
@@ -264,7 +266,12 @@ def prepare_requests(cell: BenchCell, count: int) -> list[Prepared]:
     for _ in range(count):
         envelope = seal(sender, spec, os.urandom(BODY_BYTES), now=now, ttl=TTL, random=os.urandom)
         headers = sign_request(
-            RequestTarget("POST", PATH, "", envelope), SENDER, sender, now=now, random=os.urandom
+            RequestTarget("POST", PATH, "", envelope),
+            SENDER,
+            sender,
+            hub=HubBinding(CELL, default_origin(CELL)),
+            now=now,
+            random=os.urandom,
         )
         headers["Content-Type"] = "application/octet-stream"
         prepared.append(Prepared(envelope, headers))

@@ -60,10 +60,12 @@ import asyncpg
 from hub import operator
 from hub.config import HubConfig, load_config
 from hub.keyfiles import write_log_key
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.audit.leaves import EnvelopeAccepted
 from livcr_exchange.audit.merkle import leaf_hash
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
+from livcr_exchange.request_auth import HubBinding
 from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubClient
 from livcr_exchange.statements import PrekeyStatement
@@ -217,7 +219,15 @@ def seed_rows(start: int, count: int) -> Iterator[tuple[bytes, bytes, bytes]]:
     for n in range(start, start + count):
         message_id = b"seed" + n.to_bytes(12, "big")
         data = EnvelopeAccepted(
-            1, message_id, SENDER, "aanmelding", CASE, (RECIPIENT,), bytes(32), SEED_BLOB
+            1,
+            os.urandom(16),
+            message_id,
+            SENDER,
+            "aanmelding",
+            CASE,
+            (RECIPIENT,),
+            bytes(32),
+            SEED_BLOB,
         ).encode()
         yield message_id, data, leaf_hash(data)
 
@@ -358,8 +368,11 @@ async def measure(
     async with aiohttp.ClientSession(
         connector=connector, timeout=aiohttp.ClientTimeout(total=60)
     ) as session:
-        clients = [HubClient(u, SENDER, setup.parties[SENDER].identity, session) for u in urls]
-        reader = HubClient(urls[-1], RECIPIENT, setup.parties[RECIPIENT].identity, session)
+        hub = HubBinding(CELL, default_origin(CELL))
+        clients = [
+            HubClient(u, SENDER, setup.parties[SENDER].identity, session, hub=hub) for u in urls
+        ]
+        reader = HubClient(urls[-1], RECIPIENT, setup.parties[RECIPIENT].identity, session, hub=hub)
         queue: list[tuple[int, bytes]] = []
 
         async def worker(record: list[float]) -> None:

@@ -659,7 +659,14 @@ class Scenario:
             next_review=iso_date(self.now + 60 * DAY),
             nonce=secrets.token_hex(32),
         )
-        request = {"case_ref": self.case, "meeting_ref": self.meeting, "body": fiche}
+        # Co-signers agree to the recipients and to a deadline for the hub to log it (spec §7.4).
+        request = {
+            "case_ref": self.case,
+            "meeting_ref": self.meeting,
+            "body": fiche,
+            "to": ["io-politie"],
+            "deadline": int(time.time()) + DAY,
+        }
         signatures = {}
         for pid in ("coord", "io-politie", "caw"):
             signatures[pid] = self.s[pid].http.post("/v1/cosignatures", request)

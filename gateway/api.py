@@ -45,6 +45,7 @@ from .api_inputs import (
     SendIn,
     TransitionIn,
     case_ref_of,
+    common_deadline,
     query_ident,
     query_int,
     query_seconds,
@@ -162,6 +163,7 @@ async def _send(request: web.Request, gateway: Gateway, idempotency: Idempotency
             body=body,
             meeting_ref=message.meeting_ref,
             cosignatures=[cosignature_of(c) for c in message.cosignatures],
+            cosign_deadline=common_deadline(message.cosignatures),
             wait=message.wait,
             timeout=request.app[SETTINGS].send_timeout,
             idempotency=idempotency,
@@ -290,12 +292,15 @@ async def cosign(request: web.Request) -> web.Response:
     asked = await read_json(request, CosignIn)
     fiche = "terugkoppelingsfiche"
     body = decode_body(fiche, tagged_body(fiche, bytes(asked.body)))
-    signature = gateway.cosign(asked.case_ref, asked.meeting_ref, body)
+    signature = gateway.cosign(
+        asked.case_ref, asked.meeting_ref, body, to=asked.to, deadline=asked.deadline
+    )
     return reply(
         {
             "signer_id": signature.signer_id,
             "signer_key_id": signature.signer_key_id.hex(),
             "signature": base64.b64encode(signature.signature).decode("ascii"),
+            "deadline": asked.deadline,
         }
     )
 

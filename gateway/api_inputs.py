@@ -10,6 +10,7 @@ from aiohttp import web
 
 from livcr_exchange.bodies import Ident
 from livcr_exchange.constants import MAX_COSIGNERS, MAX_RECIPIENTS
+from livcr_exchange.errors import Malformed
 from livcr_exchange.service.problems import Problem
 from livcr_exchange.wire import check_ident
 
@@ -18,6 +19,7 @@ T = TypeVar("T")
 # Request bodies: strict, unknown fields rejected, every list and string bounded.
 KeyIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
 SignatureB64 = Annotated[str, msgspec.Meta(pattern=r"\A[A-Za-z0-9+/]{86}==\Z")]
+Instant = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 Recipients = Annotated[tuple[Ident, ...], msgspec.Meta(min_length=1, max_length=MAX_RECIPIENTS)]
 Members = Annotated[tuple[Ident, ...], msgspec.Meta(max_length=MAX_RECIPIENTS)]
 Present = Annotated[tuple[Ident, ...], msgspec.Meta(min_length=1, max_length=MAX_RECIPIENTS)]
@@ -27,6 +29,7 @@ class CosignatureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     signer_id: Ident
     signer_key_id: KeyIdHex
     signature: SignatureB64
+    deadline: Instant  # the last log time the co-signer agreed to (spec §7.4)
 
 
 class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -65,6 +68,8 @@ class CosignIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     case_ref: Ident
     meeting_ref: Ident
     body: msgspec.Raw
+    to: Recipients  # the recipients the co-signer agrees to (spec §7.4)
+    deadline: Instant  # the last log time the co-signer agrees to
 
 
 _DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {
@@ -118,3 +123,15 @@ def query_seconds(request: web.Request, name: str, high: float) -> float:
 def query_ident(request: web.Request, name: str) -> str | None:
     text = request.query.get(name)
     return None if text is None else check_ident(text, name)
+
+
+def common_deadline(items: tuple[CosignatureIn, ...]) -> int | None:
+    """The one deadline every co-signature was made for; None without co-signatures.
+
+    Raises:
+        Malformed: co-signatures made for different deadlines (one block carries one).
+    """
+    deadlines = {item.deadline for item in items}
+    if len(deadlines) > 1:
+        raise Malformed("the co-signatures were made for different deadlines")
+    return deadlines.pop() if deadlines else None

@@ -46,7 +46,7 @@ from .config import ConfigError, GatewayConfig
 from .facade import Gateway
 from .localbox import LocalKeyError
 from .setup import init_gateway
-from .store import StoreLocked, StoreTooNew
+from .store import StoreLocked, StoreRefused, StoreTooNew
 from .trust import TrustFailure
 from .witness_cli import witness_key
 
@@ -67,6 +67,11 @@ def gateway_group() -> None:
 @click.option("--hub-log-key", required=True, help="The hub's log key (livcr-ed25519:...).")
 @click.option("--suite", type=click.Choice(["xwing", "x25519"]), default="xwing", show_default=True)
 @click.option("--api-port", type=click.IntRange(1, 65535), default=8800, show_default=True)
+@click.option(
+    "--hub-origin",
+    default="",
+    help="The hub's log origin, from the operator (default livcr-exchange/<cell id>).",
+)
 def init(
     directory: Path,
     participant_id: str,
@@ -76,6 +81,7 @@ def init(
     hub_log_key: str,
     suite: str,
     api_port: int,
+    hub_origin: str,
 ) -> None:
     """Create a gateway in DIRECTORY (default: here): keys, config, API token, public bundle.
 
@@ -98,6 +104,7 @@ def init(
             now=int(time.time()),
             suite=Suite.XWING if suite == "xwing" else Suite.X25519,
             api_port=api_port,
+            hub_origin=hub_origin,
         )
     except FileExistsError as exc:
         raise click.ClickException(
@@ -147,7 +154,7 @@ def serve(config_path: Path) -> None:
     passphrase = participant_passphrase()
     try:
         asyncio.run(_serve(config, token, passphrase))
-    except (LivcrError, LocalKeyError, TrustFailure, HubRefused, ValueError) as exc:
+    except (LivcrError, LocalKeyError, TrustFailure, HubRefused, StoreRefused, ValueError) as exc:
         raise click.ClickException(f"the gateway did not start: {exc}") from exc
     except (StoreLocked, StoreTooNew) as exc:
         raise click.ClickException(f"the gateway did not start: {exc}") from exc

@@ -12,7 +12,7 @@ import click
 from livcr_exchange.errors import LivcrError
 
 from .cli_client import api_address, config_option, load, read_token
-from .store import GatewayStore, StoreLocked, StoreTooNew
+from .store import GatewayStore, StoreLocked, StoreRefused, StoreTooNew
 from .trust import DIRECTORY_META_KEY, TrustFailure, cached_directory
 
 
@@ -69,7 +69,7 @@ def directory_export(config_path: Path, out: Path | None) -> None:
         kept = asyncio.run(run())
     except (LivcrError, TrustFailure) as exc:
         raise click.ClickException(f"the kept directory does not verify: {exc}") from exc
-    except (StoreLocked, StoreTooNew) as exc:
+    except (StoreLocked, StoreRefused, StoreTooNew) as exc:
         raise click.ClickException(str(exc)) from exc
     if kept is None:
         raise click.ClickException(

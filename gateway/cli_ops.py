@@ -191,12 +191,28 @@ def case_move(config_path: Path, case_ref: str, to: str, reason: str | None) -> 
 @click.argument("case_ref")
 @click.option("--meeting", "meeting_ref", required=True, help="The meeting of the fiche.")
 @click.option("--body", "body_file", type=click.File("rb"), required=True, help="The fiche (JSON).")
-def case_cosign(config_path: Path, case_ref: str, meeting_ref: str, body_file: BinaryIO) -> None:
-    """Co-sign a terugkoppelingsfiche; print the co-signature (for `send --cosignatures`)."""
+@click.option(
+    "--to", "recipients", required=True, help="The recipients agreed to, comma-separated."
+)
+@click.option(
+    "--deadline", type=int, required=True, help="The last log time agreed to (Unix seconds)."
+)
+def case_cosign(
+    config_path: Path,
+    case_ref: str,
+    meeting_ref: str,
+    body_file: BinaryIO,
+    recipients: str,
+    deadline: int,
+) -> None:
+    """Co-sign a terugkoppelingsfiche for those recipients and that deadline (spec §7.4); print
+    the co-signature (for `send --cosignatures`)."""
     request = {
         "case_ref": _case(case_ref),
         "meeting_ref": meeting_ref,
         "body": read_json_file(body_file, "--body"),
+        "to": [r.strip() for r in recipients.split(",") if r.strip()],
+        "deadline": deadline,
     }
     _echo(call_api(load(config_path), "POST", "/v1/cosignatures", body=request)[1])
 

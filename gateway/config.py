@@ -9,8 +9,10 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
+from livcr_exchange.request_auth import HubBinding, check_origin
 from livcr_exchange.wire import check_ident
 
 
@@ -28,6 +30,7 @@ class GatewaySection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     root_key: str  # the cell root key this gateway was enrolled with (livcr-ed25519:...)
     hub_url: str
     hub_log_key: str  # the hub's checkpoint key (livcr-ed25519:...), from the operator
+    hub_origin: str = ""  # the hub's log origin, from the operator; "" = livcr-exchange/<cell_id>
     key_file: str = "identity.secret"  # passphrase from $LIVCR_PASSPHRASE
     local_key_file: str = "local.key"  # encrypts the dossier and prekey secrets at rest
     database: str = "gateway.sqlite3"
@@ -104,7 +107,12 @@ class GatewayConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     @property
     def log_origin(self) -> str:
-        return f"livcr-exchange/{self.gateway.cell_id}"
+        """The origin the hub's checkpoints must carry, and every request signature names."""
+        return self.gateway.hub_origin or default_origin(self.gateway.cell_id)
+
+    @property
+    def hub(self) -> HubBinding:
+        return HubBinding(self.gateway.cell_id, self.log_origin)
 
 
 def parse_config(text: str, base_dir: Path, source: str = "config") -> GatewayConfig:
@@ -128,6 +136,7 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> GatewayCo
         ("cell_id", lambda: check_ident(config.gateway.cell_id)),
         ("root_key", lambda: config.root_key),
         ("hub_log_key", lambda: config.hub_log_key),
+        ("hub_origin", lambda: check_origin(config.log_origin)),
     ):
         try:
             check()

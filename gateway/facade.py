@@ -21,7 +21,13 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from livcr_exchange.directory import Directory
-from livcr_exchange.envelope import Cosignature, HeaderCore, content_digest, cosign
+from livcr_exchange.envelope import (
+    Cosignature,
+    CosignedFacts,
+    HeaderCore,
+    content_digest,
+    cosign,
+)
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.hub_answers import DeliveryItem
 from livcr_exchange.keyfile import unlock
@@ -177,6 +183,7 @@ class Gateway:
         body: BodyInput,
         meeting_ref: str | None = None,
         cosignatures: Iterable[Cosignature] = (),
+        cosign_deadline: int | None = None,
         wait: bool = True,
         timeout: float = 60.0,
         idempotency: tuple[str, bytes] | None = None,
@@ -202,7 +209,9 @@ class Gateway:
         # not which field its body lacks.
         self.check_sendable(purpose, case_ref, recipients, meeting_ref)
         raw = body_bytes(purpose, body)
-        draft = Draft(case_ref, purpose, recipients, raw, meeting_ref, list(cosignatures))
+        draft = Draft(
+            case_ref, purpose, recipients, raw, meeting_ref, list(cosignatures), cosign_deadline
+        )
         self.outbox.check(draft)
         message_id, waiter = await self.outbox.queue(
             draft, hub_away_ok=not wait, idempotency=idempotency
@@ -228,8 +237,17 @@ class Gateway:
         (spec §10.7); always False under a policy with quorum 0."""
         return self.ctx.witnesses.is_witnessed(receipt.leaf_index)
 
-    def cosign(self, case_ref: str, meeting_ref: str, body: BodyInput) -> Cosignature:
-        """This member's co-signature over the exact content of a terugkoppelingsfiche.
+    def cosign(
+        self,
+        case_ref: str,
+        meeting_ref: str,
+        body: BodyInput,
+        *,
+        to: Iterable[str],
+        deadline: int,
+    ) -> Cosignature:
+        """This member's co-signature over the exact content of a terugkoppelingsfiche, for
+        delivery to exactly ``to``, logged by the hub no later than ``deadline`` (spec §7.4).
 
         Raises:
             PurposeTagMismatch, BodySchemaViolation: the body is not one of this case and meeting.
@@ -239,15 +257,15 @@ class Gateway:
         evaluate_body(
             facts, raw, Decision.allow(purpose=facts.purpose, sender_id=facts.sender_id)
         ).raise_for_denial()
-        return cosign(
-            self.ctx.identity,
-            self.participant_id,
-            cell_id=self.config.gateway.cell_id,
-            case_ref=case_ref,
-            meeting_ref=meeting_ref,
-            purpose="terugkoppelingsfiche",
-            digest=content_digest(raw),
+        signed = CosignedFacts(
+            self.config.gateway.cell_id,
+            case_ref,
+            meeting_ref,
+            "terugkoppelingsfiche",
+            tuple(sorted(set(to))),
+            deadline,
         )
+        return cosign(self.ctx.identity, self.participant_id, signed, content_digest(raw))
 
     # Receiving.
     async def receive(self, item: DeliveryItem) -> None:
@@ -327,7 +345,13 @@ def _context(
     log: EventLogger,
 ) -> Context:
     client = HubClient(
-        config.gateway.hub_url, config.participant_id, identity, session, clock=clock, random=random
+        config.gateway.hub_url,
+        config.participant_id,
+        identity,
+        session,
+        hub=config.hub,
+        clock=clock,
+        random=random,
     )
     trust = CheckpointTracker(store, client, config.log_origin, config.hub_log_key)
     witnesses = WitnessMonitor(

@@ -29,7 +29,7 @@ from livcr_exchange.envelope import (
     seal_from_parts,
 )
 from livcr_exchange.envelope.open import UnverifiedEnvelope
-from livcr_exchange.errors import LivcrError
+from livcr_exchange.errors import LivcrError, Malformed
 from livcr_exchange.keys import PrekeyPublic
 from livcr_exchange.policy import MessageFacts
 from livcr_exchange.receipts import verify_receipt
@@ -158,7 +158,11 @@ class Outbox:
         ctx = self._ctx
         block = None
         if draft.cosignatures:
-            block = build_block(content_digest(draft.raw), draft.cosignatures)
+            if draft.cosign_deadline is None:
+                raise Malformed("co-signatures need the deadline they were made for (spec §7.4)")
+            block = build_block(
+                content_digest(draft.raw), draft.cosign_deadline, draft.cosignatures
+            )
         spec = MessageSpec(
             ctx.config.gateway.cell_id,
             ctx.participant_id,

@@ -56,6 +56,7 @@ def init_gateway(
     suite: Suite = Suite.XWING,
     api_port: int = 8800,
     key_cost: tuple[int, int] = (SECRET_KEY_OPSLIMIT, SECRET_KEY_MEMLIMIT),
+    hub_origin: str = "",
 ) -> Path:
     """Create a gateway folder; return the path of the public bundle to hand to the hub operator.
 
@@ -69,14 +70,13 @@ def init_gateway(
         OSError: a file could not be written; nothing was left behind.
     """
     config_path = directory / CONFIG_NAME
-    text = config_text(participant_id, cell_id, root_key, hub_url, hub_log_key, suite, api_port)
+    text = config_text(
+        participant_id, cell_id, root_key, hub_url, hub_log_key, suite, api_port, hub_origin
+    )
     config = parse_config(text, directory.resolve(), str(config_path))
     _check_inputs(passphrase, now)
     bundle_path = directory / f"{participant_id}.public.json"
-    targets = _targets(config, config_path, bundle_path)
-    for path in targets:
-        if os.path.lexists(path):
-            raise FileExistsError(path)
+    targets = _free_targets(config, config_path, bundle_path)
     key_file, local_key, prekeys, bundle = _contents(config, passphrase, now, key_cost)
     created = _missing_folders(directory)
     try:
@@ -91,6 +91,15 @@ def init_gateway(
         _remove(targets, created)
         raise
     return bundle_path
+
+
+def _free_targets(config: GatewayConfig, config_path: Path, bundle_path: Path) -> list[Path]:
+    """The files ``init_gateway`` writes. Raises FileExistsError: one exists already."""
+    targets = _targets(config, config_path, bundle_path)
+    for path in targets:
+        if os.path.lexists(path):
+            raise FileExistsError(path)
+    return targets
 
 
 def _check_inputs(passphrase: bytes, now: int) -> None:
@@ -138,10 +147,13 @@ def config_text(
     hub_log_key: str,
     suite: Suite,
     api_port: int,
+    hub_origin: str = "",
 ) -> str:
     """The gateway.toml of a new gateway; strings quoted (JSON escapes are TOML escapes), so a
-    value cannot end its string and add keys of its own."""
+    value cannot end its string and add keys of its own. ``hub_origin`` "" leaves the hub's
+    log origin at its default, ``livcr-exchange/<cell_id>``."""
     suite_name = "xwing" if suite is Suite.XWING else "x25519"
+    origin_line = f"hub_origin = {json.dumps(hub_origin)}\n" if hub_origin else ""
     return (
         "# livcr gateway configuration (see README: services embedding the library)\n"
         "[gateway]\n"
@@ -150,6 +162,7 @@ def config_text(
         f"root_key = {json.dumps(root_key)}\n"
         f"hub_url = {json.dumps(hub_url)}\n"
         f"hub_log_key = {json.dumps(hub_log_key)}\n"
+        f"{origin_line}"
         f'suite = "{suite_name}"\n\n'
         "[api]\n"
         'host = "127.0.0.1"\n'

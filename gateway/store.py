@@ -17,6 +17,7 @@ from .store_base import StoreLocked
 from .store_dossier import DossierRow, DossierRows, QuarantineRow
 from .store_keys import KeyRows
 from .store_outbox import DossierValues, OutboxRow, OutboxRows
+from .store_protocol import StoreRefused
 
 __all__ = [
     "DossierRow",
@@ -25,6 +26,7 @@ __all__ = [
     "OutboxRow",
     "QuarantineRow",
     "StoreLocked",
+    "StoreRefused",
     "StoreTooNew",
 ]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import IO, TypeVar
 
 from .migrations import migrate
+from .store_protocol import check_protocol_version
 
 T = TypeVar("T")
 
@@ -80,6 +81,7 @@ class StoreBase:
         connection.execute("BEGIN IMMEDIATE")
         try:
             self.migrated_from, _ = migrate(connection)
+            check_protocol_version(connection)
         except BaseException:
             connection.execute("ROLLBACK")
             connection.close()

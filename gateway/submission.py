@@ -81,3 +81,4 @@ class Draft:
     raw: bytes
     meeting_ref: str | None
     cosignatures: list[Cosignature]
+    cosign_deadline: int | None = None  # the co-signers' deadline (spec §7.4)

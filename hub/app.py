@@ -166,18 +166,28 @@ async def _check_headers(hub: Hub, request: web.Request) -> None:
 
 
 async def _verify(hub: Hub, request: web.Request, body: bytes) -> AuthenticatedRequest:
-    # The query exactly as sent: the decoded form is ambiguous ("a=1%26b=2" and "a=1&b=2" decode
-    # alike) and is not what a client that percent-encodes (as urlencode does) has signed.
-    target = RequestTarget(request.method, request.path, request.rel_url.raw_query_string, body)
+    # Path and query exactly as sent (spec §11.1): the decoded forms are ambiguous ("a=1%26b=2"
+    # and "a=1&b=2" decode alike) and are not what a client that percent-encodes has signed.
+    target = RequestTarget(
+        request.method, request.raw_path.partition("?")[0], request.rel_url.raw_query_string, body
+    )
     now = hub.clock()
     nonces = SharedNonces(hub.nonces)
+    origin = hub.log.origin
     try:
         caller = verify_request(
-            target, request.headers, await hub.current_directory(), now=now, nonces=nonces
+            target,
+            request.headers,
+            await hub.current_directory(),
+            origin=origin,
+            now=now,
+            nonces=nonces,
         )
     except UnknownSender:  # enrolled since the last read? (the nonce is taken only after this)
         directory = await hub.directory_after_miss()
-        caller = verify_request(target, request.headers, directory, now=now, nonces=nonces)
+        caller = verify_request(
+            target, request.headers, directory, origin=origin, now=now, nonces=nonces
+        )
     if nonces.claimed is not None:  # other hub processes on the store must refuse it too
         await hub.store.claim_nonce(*nonces.claimed, now)
     return caller

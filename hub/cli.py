@@ -13,6 +13,7 @@ import click
 import structlog
 from aiohttp import web
 
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.cli_env import passphrase_from
@@ -125,6 +126,7 @@ def init(
     password = console_cli.create_first_operator(load(Path(made["config"])), "admin")
     shown = f"password {password} (shown once)" if password else "password from the environment"
     click.echo(f"console:  operator admin, {shown}")
+    click.echo(f"origin:   {default_origin(cell_id)}  (hand it to gateways with the log key)")
 
 
 @hub_group.command("serve")
@@ -347,23 +349,23 @@ def revoke(config_path: Path, participant_id: str, reason: str, root_file: Path 
 
 @hub_group.command("keys")
 @config_option
-@click.argument("which", type=click.Choice(["root", "log"]), required=False)
+@click.argument("which", type=click.Choice(["root", "log", "origin"]), required=False)
 def keys(config_path: Path, which: str | None) -> None:
     """The cell's public keys, which every gateway is configured with (`livcr gateway init`).
 
     With WHICH, print that key alone (for a script): `root` signs the directory, `log` the
-    checkpoints.
+    checkpoints, `origin` the log's origin line (gateways name it in every request).
     """
     config = load(config_path)
     try:
         log_key = read_log_key(config.path(config.hub.log_key_file)).public.to_text()
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    found = {"root": config.hub.root_key, "log": log_key}
+    found = {"root": config.hub.root_key, "log": log_key, "origin": config.origin}
     if which is not None:
         click.echo(found[which])
         return
-    click.echo(f"root key: {found['root']}\nlog key:  {found['log']}")
+    click.echo(f"root key: {found['root']}\nlog key:  {found['log']}\norigin:   {found['origin']}")
 
 
 for command in RECORD_COMMANDS:

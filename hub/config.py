@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey
+from livcr_exchange.request_auth import check_origin
 from livcr_exchange.wire import check_ident
 
 
@@ -86,7 +88,7 @@ class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
     @property
     def origin(self) -> str:
-        return self.hub.origin or f"livcr-exchange/{self.hub.cell_id}"
+        return self.hub.origin or default_origin(self.hub.cell_id)
 
     def path(self, relative: str) -> Path:
         return Path(self.base_dir) / relative
@@ -152,6 +154,7 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig
         raise ConfigError(f"{source}: {exc}") from exc
     try:
         check_ident(config.hub.cell_id, "hub.cell_id")
+        check_origin(config.origin)  # gateways name it in every request signature (§11.1)
         config.root_key  # noqa: B018  (validates the text form)
     except LivcrError as exc:
         raise ConfigError(f"{source}: {exc} - at `$.hub`") from exc

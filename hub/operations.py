@@ -14,6 +14,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 import structlog
 
 from livcr_exchange.audit.leaves import (
+    LEAF_SALT_BYTES,
     CaseMembership,
     CaseTransition,
     DeliveryReceipt,
@@ -75,6 +76,11 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 
+def leaf_salt(hub: Hub) -> bytes:
+    """A leaf's fresh salt from the hub's CSPRNG (spec §10.4)."""
+    return hub.random(LEAF_SALT_BYTES)
+
+
 def pending_leaf(leaf: Leaf, case_ref: str | None = None) -> PendingLeaf:
     data = leaf.encode()
     return PendingLeaf(data, leaf_hash(data), case_ref)
@@ -106,6 +112,7 @@ class Receipt:
     message_id: bytes
     leaf_index: int
     logged_at: int
+    salt: bytes  # the envelope leaf's salt: the sender recomputes the leaf (spec §10.2)
     tree_size: int
     checkpoint: bytes
     inclusion_proof: list[bytes]
@@ -119,6 +126,7 @@ class Receipt:
             self.message_id.hex(),
             self.leaf_index,
             self.logged_at,
+            self.salt.hex(),
             self.tree_size,
             self.checkpoint.decode("utf-8"),
             self.inclusion_proof,
@@ -138,7 +146,7 @@ async def record_refusal(
     ``reason`` is the precise one, for our own log only; the leaf holds the code.
     """
     now = hub.clock()
-    leaf = Refusal(now, caller, action, code, message_id)
+    leaf = Refusal(now, leaf_salt(hub), caller, action, code, message_id)
     await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)], refusals=[(now, code)]))
     log.info("refusal", participant=caller, action=action, code=code, reason=reason)
 
@@ -193,6 +201,7 @@ async def _accept(
     check_case_ref(envelope.case_ref)
     directory = await hub.current_directory()
     verified = envelope.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
+    salt = leaf_salt(hub)
     core = verified.header.core
     record = await hub.store.case(core.case_ref)
     if record is None:
@@ -202,17 +211,18 @@ async def _accept(
         # read again under the lock: someone may have opened it meanwhile.
         async with hub.case_registry():
             record = await hub.store.case(core.case_ref)
-            result = await _admit(hub, directory, now, verified.cosigners, core, data, record)
+            result = await _admit(hub, directory, now, verified.cosigners, core, data, record, salt)
     else:
         # An existing case is decided on the record just read; no lock is held, so reading it
         # a second time would not make the decision any more current than it is now.
-        result = await _admit(hub, directory, now, verified.cosigners, core, data, record)
+        result = await _admit(hub, directory, now, verified.cosigners, core, data, record, salt)
     index = result.leaf_indexes[0]
     await hub.log.catch_up(result.tree_size)
     receipt = Receipt(
         core.message_id,
         index,
         now,
+        salt,
         result.tree_size,
         hub.log.checkpoint_note(result.tree_size),
         hub.log.inclusion(index, result.tree_size),
@@ -255,6 +265,7 @@ async def _earlier_receipt(
         message_id,
         index,
         leaf.logged_at,
+        leaf.salt,
         size,
         hub.log.checkpoint_note(size),
         hub.log.inclusion(index, size),
@@ -270,12 +281,14 @@ async def _admit(
     core: HeaderCore,
     data: bytes,
     record: CaseRecord | None,
+    salt: bytes,
 ) -> CommitResult:
     """Apply policy to a verified envelope against ``record``, the case as stored now (None:
-    not opened yet), then commit it."""
+    not opened yet), then commit it with its leaf salted by ``salt``."""
     _decide(directory, now, core, cosigners, record).raise_for_denial()
     accepted = EnvelopeAccepted(
         now,
+        salt,
         core.message_id,
         core.sender_id,
         core.purpose,
@@ -300,17 +313,20 @@ async def _admit(
         leaves=[pending_leaf(accepted, core.case_ref)],
     )
     if record is None:  # an aanmelding opens the case under the referrer's fresh reference
-        opened = _new_case(
-            core.case_ref, {core.sender_id, *core.recipient_ids()}, now, referrer=core.sender_id
-        )
-        batch.cases.append(opened)
-        batch.leaves.append(
-            pending_leaf(
-                CaseTransition(now, core.case_ref, core.sender_id, "none", opened.state, "none"),
-                core.case_ref,
-            )
-        )
+        _open_case_with(hub, batch, core, now)
     return await hub.store.commit(batch)
+
+
+def _open_case_with(hub: Hub, batch: WriteBatch, core: HeaderCore, now: int) -> None:
+    """Add to ``batch`` the case an aanmelding opens, and the leaf of its first transition."""
+    opened = _new_case(
+        core.case_ref, {core.sender_id, *core.recipient_ids()}, now, referrer=core.sender_id
+    )
+    batch.cases.append(opened)
+    transition = CaseTransition(
+        now, leaf_salt(hub), core.case_ref, core.sender_id, "none", opened.state, "none"
+    )
+    batch.leaves.append(pending_leaf(transition, core.case_ref))
 
 
 def _decide(
@@ -423,7 +439,7 @@ async def acknowledge(
         caller.entry.identity_key.verify(message, signature)
         batch.acks.append((caller.participant_id, message_id))
         leaf = DeliveryReceipt(
-            now, message_id, caller.participant_id, digest, received_at, signature
+            now, leaf_salt(hub), message_id, caller.participant_id, digest, received_at, signature
         )
         batch.leaves.append(pending_leaf(leaf))
     if not batch.acks:
@@ -454,7 +470,13 @@ async def upload_prekeys(hub: Hub, caller: AuthenticatedRequest, statements: lis
         )
         batch.leaves.append(
             pending_leaf(
-                DirectoryChange.of(hub.clock(), StatementType.PREKEY, caller.participant_id, signed)
+                DirectoryChange.of(
+                    hub.clock(),
+                    leaf_salt(hub),
+                    StatementType.PREKEY,
+                    caller.participant_id,
+                    signed,
+                )
             )
         )
     await hub.store.commit(batch)
@@ -508,12 +530,25 @@ async def open_case(
         cases=[record],
         leaves=[
             pending_leaf(
-                CaseTransition(now, case_ref, caller.participant_id, "none", record.state, "none"),
+                CaseTransition(
+                    now,
+                    leaf_salt(hub),
+                    case_ref,
+                    caller.participant_id,
+                    "none",
+                    record.state,
+                    "none",
+                ),
                 case_ref,
             ),
             pending_leaf(
                 CaseMembership(
-                    now, case_ref, caller.participant_id, tuple(sorted(record.members)), ()
+                    now,
+                    leaf_salt(hub),
+                    case_ref,
+                    caller.participant_id,
+                    tuple(sorted(record.members)),
+                    (),
                 ),
                 case_ref,
             ),
@@ -553,6 +588,7 @@ async def change_members(
     removed = sorted(record.members - members)
     leaf = CaseMembership(
         hub.clock(),
+        leaf_salt(hub),
         case_ref,
         caller.participant_id,
         tuple(sorted(members - record.members)),
@@ -573,7 +609,9 @@ async def _withdraw_queued(
     for recipient_id in removed:
         for message_id in await hub.store.pending_in_case(recipient_id, case_ref):
             batch.acks.append((recipient_id, message_id))
-            withdrawn = DeliveryWithdrawn(hub.clock(), message_id, recipient_id, case_ref, actor_id)
+            withdrawn = DeliveryWithdrawn(
+                hub.clock(), leaf_salt(hub), message_id, recipient_id, case_ref, actor_id
+            )
             batch.leaves.append(pending_leaf(withdrawn, case_ref))
 
 
@@ -601,7 +639,12 @@ async def record_meeting(
         record.purge_after,
     )
     leaf = MeetingRecorded(
-        hub.clock(), case_ref, meeting_ref, caller.participant_id, tuple(sorted(attendees))
+        hub.clock(),
+        leaf_salt(hub),
+        case_ref,
+        meeting_ref,
+        caller.participant_id,
+        tuple(sorted(attendees)),
     )
     await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
     return updated
@@ -641,7 +684,13 @@ async def move_case(
         else (None if new_state is CaseState.IN_SCREENING else record.purge_after),
     )
     leaf = CaseTransition(
-        now, case_ref, caller.participant_id, record.state, new_state.value, reason or "none"
+        now,
+        leaf_salt(hub),
+        case_ref,
+        caller.participant_id,
+        record.state,
+        new_state.value,
+        reason or "none",
     )
     await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
     return updated

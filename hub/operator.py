@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from livcr_exchange.audit.checkpoint import open_checkpoint
-from livcr_exchange.audit.leaves import DirectoryChange, decode_leaf
+from livcr_exchange.audit.leaves import LEAF_SALT_BYTES, DirectoryChange, decode_leaf
 from livcr_exchange.audit.merkle import LeafHashList, leaf_hash, root_hash
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
@@ -296,7 +296,9 @@ async def revoke(
 
 
 def _directory_leaf(now: int, kind: StatementType, participant_id: str, signed: bytes) -> Any:
-    return pending_leaf(DirectoryChange.of(now, kind, participant_id, signed))
+    """The directory-change leaf of a statement, salted from the OS CSPRNG (spec §10.4)."""
+    salt = os.urandom(LEAF_SALT_BYTES)
+    return pending_leaf(DirectoryChange.of(now, salt, kind, participant_id, signed))
 
 
 async def load_directory(store: HubStore, config: HubConfig) -> Directory:

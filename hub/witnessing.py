@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from livcr_exchange.audit.cosignature import (
     valid_cosignature_lines,
     verify_cosignature_line,
 )
-from livcr_exchange.audit.leaves import DirectoryChange
+from livcr_exchange.audit.leaves import LEAF_SALT_BYTES, DirectoryChange
 from livcr_exchange.audit.witness import (
     AddCheckpoint,
     merge_signatures,
@@ -85,7 +86,8 @@ async def publish_policy(
     if root.public != config.root_key:
         raise ValueError("this root key is not the one the hub's config names")
     signed = policy.sign(root)
-    leaf = DirectoryChange.of(now, WITNESS_POLICY_TYPE, config.hub.cell_id, signed)
+    salt = os.urandom(LEAF_SALT_BYTES)  # spec §10.4
+    leaf = DirectoryChange.of(now, salt, WITNESS_POLICY_TYPE, config.hub.cell_id, signed)
     batch = WriteBatch(statements=[(POLICY_KIND, config.hub.cell_id, signed)])
     batch.leaves.append(pending_leaf(leaf))
     await store.commit(batch)

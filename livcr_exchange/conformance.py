@@ -26,7 +26,7 @@ from .audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from .audit.witness import Cosigned, LogKey, decide, parse_add_checkpoint
 from .cases import CaseState, ClosureReason, check_case_ref, mint_case_ref, transition
 from .directory import Directory
-from .envelope import open_envelope
+from .envelope import Freshness, UnverifiedEnvelope, open_envelope
 from .errors import LivcrError
 from .keyfile import unlock
 from .keys import IdentityPublicKey, PrekeySecret, Suite
@@ -79,6 +79,9 @@ class PrekeySecretInput(msgspec.Struct, forbid_unknown_fields=True, frozen=True)
 
 
 class EnvelopeVector(Vector, tag="envelope", frozen=True):
+    """An envelope judged by a recipient (spec §6.6 steps 1-15) or, with ``view`` "hub", by the
+    hub on submission (steps 1-9, its freshness rule, ``judged_at`` = ``now``; spec §14)."""
+
     cell: CellInputs
     recipient_id: str
     prekeys: list[PrekeySecretInput]
@@ -88,11 +91,24 @@ class EnvelopeVector(Vector, tag="envelope", frozen=True):
     seen: list[tuple[str, str]] = []  # (sender id, message id hex) already accepted
     body: str | None = None  # expected plaintext, standard base64, for expect == "ok"
     intermediate: dict[str, Any] = {}
+    view: str = "recipient"  # or "hub"
 
     def run(self) -> str:
         replay = ReplayCache()
         for sender_id, message_id in self.seen:
             replay.check_and_remember(sender_id, bytes.fromhex(message_id), 2**63, self.now)
+        if self.view == "hub":
+            verified = UnverifiedEnvelope.parse(unb64std(self.envelope)).verify(
+                self.cell.directory(),
+                now=self.now,
+                judged_at=self.now,
+                freshness=Freshness.SUBMISSION,
+            )
+            core = verified.header.core
+            replay.check_unseen(core.sender_id, core.message_id, self.now)
+            return OK
+        if self.view != "recipient":
+            return "unknown_view"
         secrets = [PrekeySecret(Suite(p.suite), bytes.fromhex(p.seed)) for p in self.prekeys]
         opened = open_envelope(
             unb64std(self.envelope),
@@ -162,6 +178,7 @@ class SecretKeyFileVector(Vector, tag="secret_key_file", frozen=True):
 
 class CheckpointVector(Vector, tag="checkpoint", frozen=True):
     note: str  # the signed note, UTF-8 text
+    origin: str  # the configured origin of the log
     key_name: str
     public_key: str  # livcr-ed25519:... text form
     size: int | None = None  # expected values for expect == "ok"
@@ -169,7 +186,9 @@ class CheckpointVector(Vector, tag="checkpoint", frozen=True):
 
     def run(self) -> str:
         key = IdentityPublicKey.from_text(self.public_key)
-        checkpoint = open_checkpoint(self.note.encode("utf-8"), self.key_name, key.raw)
+        checkpoint = open_checkpoint(
+            self.note.encode("utf-8"), self.origin, key.raw, key_name=self.key_name
+        )
         if (checkpoint.size, checkpoint.root.hex()) != (self.size, self.root):
             return "checkpoint_differs"
         return OK
@@ -285,8 +304,9 @@ class RequestSignatureVector(Vector, tag="request_signature", frozen=True):
     """A signed HTTP request to the hub (spec §11.1)."""
 
     cell: CellInputs
+    origin: str  # the verifying hub's log origin (spec §10.3); its cell is ``cell.cell_id``
     method: str
-    path: str
+    path: str  # as sent, percent-encoding included
     query: str
     body: str  # standard base64
     headers: dict[str, str]
@@ -298,7 +318,14 @@ class RequestSignatureVector(Vector, tag="request_signature", frozen=True):
         for participant, nonce in self.seen_nonces:
             nonces.check_and_remember(participant, unb64(nonce), 2**63, self.now)
         target = RequestTarget(self.method, self.path, self.query, unb64std(self.body))
-        verify_request(target, self.headers, self.cell.directory(), now=self.now, nonces=nonces)
+        verify_request(
+            target,
+            self.headers,
+            self.cell.directory(),
+            origin=self.origin,
+            now=self.now,
+            nonces=nonces,
+        )
         return OK
 
 

@@ -7,28 +7,28 @@ from __future__ import annotations
 
 from typing import Final
 
-PROTOCOL_VERSION: Final = 1
+PROTOCOL_VERSION: Final = 2  # §12: version 1 is not accepted
 
 # §3 Domain-separation labels. Each ends in a NUL byte so no label is a prefix of another.
-LABEL_KEY_ID: Final = b"livcr-exchange/v1 key id\x00"
-LABEL_DIRECTORY_ENTRY: Final = b"livcr-exchange/v1 directory entry\x00"
-LABEL_REVOCATION: Final = b"livcr-exchange/v1 revocation\x00"
-LABEL_PREKEY: Final = b"livcr-exchange/v1 prekey\x00"
+LABEL_KEY_ID: Final = b"livcr-exchange/v2 key id\x00"
+LABEL_DIRECTORY_ENTRY: Final = b"livcr-exchange/v2 directory entry\x00"
+LABEL_REVOCATION: Final = b"livcr-exchange/v2 revocation\x00"
+LABEL_PREKEY: Final = b"livcr-exchange/v2 prekey\x00"
 # A directory-change leaf names its signed statement by this hash (spec §10).
-LABEL_STATEMENT: Final = b"livcr-exchange/v1 statement\x00"
-LABEL_HEADER_CORE: Final = b"livcr-exchange/v1 header core\x00"
-LABEL_WRAP_INFO: Final = b"livcr-exchange/v1 wrap\x00"
-LABEL_COMMITMENT: Final = b"livcr-exchange/v1 key commitment\x00"
-LABEL_PAYLOAD_KEY: Final = b"livcr-exchange/v1 payload key\x00"
-LABEL_BODY_HASH: Final = b"livcr-exchange/v1 body\x00"
-LABEL_ENVELOPE_SIGNATURE: Final = b"livcr-exchange/v1 envelope signature\x00"
-LABEL_COSIGNATURE: Final = b"livcr-exchange/v1 cosignature\x00"
-LABEL_CONTENT_DIGEST: Final = b"livcr-exchange/v1 content digest\x00"
-LABEL_SECRET_KEY_FILE: Final = b"livcr-exchange/v1 secret key file\x00"
-LABEL_DELIVERY_RECEIPT: Final = b"livcr-exchange/v1 delivery receipt\x00"
-LABEL_ENVELOPE_HASH: Final = b"livcr-exchange/v1 envelope hash\x00"
-LABEL_WITNESS_POLICY: Final = b"livcr-exchange/v1 witness policy\x00"
-LABEL_OVERSIGHT_REPORT: Final = b"livcr-exchange/v1 oversight report\x00"
+LABEL_STATEMENT: Final = b"livcr-exchange/v2 statement\x00"
+LABEL_HEADER_CORE: Final = b"livcr-exchange/v2 header core\x00"
+LABEL_WRAP_INFO: Final = b"livcr-exchange/v2 wrap\x00"
+LABEL_COMMITMENT: Final = b"livcr-exchange/v2 key commitment\x00"
+LABEL_PAYLOAD_KEY: Final = b"livcr-exchange/v2 payload key\x00"
+LABEL_BODY_HASH: Final = b"livcr-exchange/v2 body\x00"
+LABEL_ENVELOPE_SIGNATURE: Final = b"livcr-exchange/v2 envelope signature\x00"
+LABEL_COSIGNATURE: Final = b"livcr-exchange/v2 cosignature\x00"
+LABEL_CONTENT_DIGEST: Final = b"livcr-exchange/v2 content digest\x00"
+LABEL_SECRET_KEY_FILE: Final = b"livcr-exchange/v2 secret key file\x00"
+LABEL_DELIVERY_RECEIPT: Final = b"livcr-exchange/v2 delivery receipt\x00"
+LABEL_ENVELOPE_HASH: Final = b"livcr-exchange/v2 envelope hash\x00"
+LABEL_WITNESS_POLICY: Final = b"livcr-exchange/v2 witness policy\x00"
+LABEL_OVERSIGHT_REPORT: Final = b"livcr-exchange/v2 oversight report\x00"
 
 # §4 Sizes of fixed fields, in bytes.
 MESSAGE_ID_BYTES: Final = 16

@@ -205,6 +205,12 @@ class TimestampOutOfWindow(FreshnessError):
     code = "timestamp_out_of_window"
 
 
+class LoggedAtOutOfBounds(FreshnessError):
+    """The hub's log time lies outside [timestamp - MAX_CLOCK_SKEW, expires_at) (spec §9.2)."""
+
+    code = "logged_at_out_of_bounds"
+
+
 class Replayed(FreshnessError):
     """This (sender, message id) has been accepted before."""
 

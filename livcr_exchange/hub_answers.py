@@ -16,6 +16,7 @@ import msgspec
 MessageIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
 Count = Annotated[int, msgspec.Meta(ge=0)]
 LeafIndex = Annotated[int, msgspec.Meta(ge=0)]
+SaltHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
 
 
 class Answer(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -28,6 +29,7 @@ class ReceiptAnswer(Answer, frozen=True):
     message_id: MessageIdHex
     leaf_index: LeafIndex
     logged_at: Count
+    salt: SaltHex  # the envelope leaf's salt: the sender rebuilds the leaf (spec §10.2)
     tree_size: Annotated[int, msgspec.Meta(ge=1)]
     checkpoint: str
     inclusion_proof: list[bytes]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .audit.checkpoint import Checkpoint
-from .audit.leaves import EnvelopeAccepted, envelope_hash
+from .audit.leaves import EnvelopeAccepted, envelope_hash, salt_from_hex
 from .audit.merkle import leaf_hash, verify_inclusion
 from .envelope.open import UnverifiedEnvelope
 from .errors import ProofInvalid
@@ -30,6 +30,7 @@ def verify_receipt(envelope: bytes, receipt: ReceiptAnswer, checkpoint: Checkpoi
         )
     leaf = EnvelopeAccepted(
         receipt.logged_at,
+        salt_from_hex(receipt.salt),
         parsed.message_id,
         parsed.sender_id,
         parsed.purpose,

@@ -24,8 +24,13 @@ import nacl.utils
 from generate_witness_vectors import DESCRIPTION as WITNESS_DESCRIPTION
 from generate_witness_vectors import witness_vectors
 
-from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
-from livcr_exchange.audit.leaves import DeliveryDropped, DropReason
+from livcr_exchange.audit.checkpoint import (
+    MAX_EXTENSION_LINES,
+    Checkpoint,
+    sign_checkpoint,
+    sign_note,
+)
+from livcr_exchange.audit.leaves import LEAF_SALT_BYTES, DeliveryDropped, DropReason
 from livcr_exchange.audit.merkle import (
     LeafHashList,
     consistency_proof,
@@ -37,6 +42,7 @@ from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.constants import MAX_CLOCK_SKEW, MAX_HEADER_BYTES
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
+    CosignedFacts,
     MessageSpec,
     SealParts,
     build_block,
@@ -53,7 +59,7 @@ from livcr_exchange.keyfile import SecretBundle, lock_from_parts
 from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret, Suite
 from livcr_exchange.purpose_examples import EXAMPLE_CASE_REF, EXAMPLE_MEETING_REF, example_body
 from livcr_exchange.purposes import CATALOGUE, encode_body
-from livcr_exchange.request_auth import RequestTarget, sign_request
+from livcr_exchange.request_auth import HubBinding, RequestTarget, sign_request
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation
 from livcr_exchange.wire import Writer
@@ -61,6 +67,7 @@ from livcr_exchange.wire import Writer
 NOW = 1_893_456_000  # 2030-01-01T00:00:00Z
 DAY = 86_400
 CELL = "cell-vectors"
+HUB = HubBinding(CELL, f"livcr-exchange/{CELL}")  # the verifying hub of request vectors
 KBO = "0207437468"  # a syntactically valid enterprise number (mod-97 check holds)
 
 
@@ -226,6 +233,9 @@ class EnvelopeVectors:
         cosigned_by: tuple[str, ...] = (),
         wrap_key: bytes | None = None,
         signed_body: bytes | None = None,
+        cosign_recipients: tuple[str, ...] | None = None,
+        cosign_deadline: int = NOW + 7 * DAY,
+        cell_id: str = CELL,
     ) -> Sealed:
         parts = SealParts(
             message_id=det(f"{name} message id", 16),
@@ -237,23 +247,21 @@ class EnvelopeVectors:
         block = None
         if cosigned_by:
             digest = content_digest(body if signed_body is None else signed_body)
+            facts = CosignedFacts(
+                cell_id,
+                "case-7k2m9q",
+                "meeting-2030-01",
+                purpose,
+                tuple(sorted(recipients if cosign_recipients is None else cosign_recipients)),
+                cosign_deadline,
+            )
             block = build_block(
                 digest,
-                [
-                    cosign(
-                        self.cell.identities[pid],
-                        pid,
-                        cell_id=CELL,
-                        case_ref="case-7k2m9q",
-                        meeting_ref="meeting-2030-01",
-                        purpose=purpose,
-                        digest=digest,
-                    )
-                    for pid in cosigned_by
-                ],
+                cosign_deadline,
+                [cosign(self.cell.identities[pid], pid, facts, digest) for pid in cosigned_by],
             )
         spec = MessageSpec(
-            CELL,
+            cell_id,
             sender,
             purpose,
             "case-7k2m9q",
@@ -305,6 +313,7 @@ class EnvelopeVectors:
         judged_at: int | None = None,
         seen: list[tuple[str, str]] | None = None,
         comment: str = "",
+        view: str = "recipient",
     ) -> dict[str, Any]:
         recipient = recipient or sorted(sealed.recipients)[0]
         secret = self.cell.prekeys[(prekey_of or recipient, sealed.suite)]
@@ -321,6 +330,8 @@ class EnvelopeVectors:
             "envelope": b64(envelope if envelope is not None else sealed.envelope),
             "seen": seen or [],
         }
+        if view != "recipient":
+            vector["view"] = view
         if expect == "ok":
             vector["body"] = b64(sealed.body)
             vector["intermediate"] = sealed.intermediate
@@ -347,15 +358,57 @@ class EnvelopeVectors:
         yield self.vector(cosigned, "envelope_ok_cosigned", "ok", recipient="io-politie")
 
     def fiche(self, name: str, **kwargs: Any) -> Sealed:
+        kwargs.setdefault("recipients", ("io-politie",))
         return self.seal(
             name,
             suite=Suite.XWING,
-            recipients=("io-politie",),
             body=b'{"nonce":"' + det(name + " nonce", 16).hex().encode() + b'"}',
             purpose="terugkoppelingsfiche",
             cosigned_by=("caw", "clb", "coord"),
             **kwargs,
         )
+
+    def times(self) -> Iterator[dict[str, Any]]:
+        """The bounds on the hub's logged_at (§9.2) and the hub's freshness window (§9.1)."""
+        base = self.seal(
+            "envelope_base",
+            suite=Suite.XWING,
+            recipients=("caw", "clb", "io-politie"),
+            body=b'{"legal_ground":["decreet_2021"]}',
+        )
+        expires_at = base.parts.expires_at
+        lowest = NOW - MAX_CLOCK_SKEW
+        yield self.vector(base, "envelope_ok_logged_at_lowest", "ok", judged_at=lowest)
+        yield self.vector(
+            base,
+            "envelope_logged_at_before_timestamp",
+            "logged_at_out_of_bounds",
+            judged_at=lowest - 1,
+            comment="a hub back-dating its log time beyond the clock tolerance",
+        )
+        yield self.vector(base, "envelope_ok_logged_at_latest", "ok", judged_at=expires_at - 1)
+        yield self.vector(
+            base,
+            "envelope_logged_at_at_expiry",
+            "logged_at_out_of_bounds",
+            judged_at=expires_at,
+            now=expires_at - 1,
+            comment="no hub accepts an envelope at or after its expiry",
+        )
+        for name, expect, now in (
+            ("envelope_hub_ok_oldest", "ok", NOW + MAX_CLOCK_SKEW),
+            ("envelope_hub_stale", "timestamp_out_of_window", NOW + MAX_CLOCK_SKEW + 1),
+            ("envelope_hub_ok_newest", "ok", NOW - MAX_CLOCK_SKEW),
+            ("envelope_hub_future", "timestamp_out_of_window", NOW - MAX_CLOCK_SKEW - 1),
+        ):
+            yield self.vector(
+                base,
+                name,
+                expect,
+                now=now,
+                view="hub",
+                comment="the hub's submission window: |now - timestamp| <= MAX_CLOCK_SKEW",
+            )
 
     def negatives(self) -> Iterator[dict[str, Any]]:  # noqa: PLR0915  (one defect per line)
         base = self.seal(
@@ -446,12 +499,21 @@ class EnvelopeVectors:
             judged_at=NOW + 60,
             comment="revoked at NOW; judged at the hub's log time NOW+60",
         )
+        expired_entry = self.cell.inputs()
+        expired_entry["entries"] = [
+            b64(
+                self.cell.entry(pid, **({"not_after": NOW + 30} if pid == "coord" else {})).sign(
+                    self.cell.root
+                )
+            )
+            for pid in PARTICIPANTS
+        ]
         yield v(
             base,
             "envelope_sender_key_not_valid",
             "key_not_valid",
-            judged_at=NOW + 400 * DAY,
-            now=NOW + 3600,
+            cell=expired_entry,
+            comment="coord's entry ends at NOW+30; the hub logged the envelope at NOW+60",
         )
         yield v(base, "envelope_expired", "expired", now=core.expires_at)
         yield v(
@@ -486,7 +548,14 @@ class EnvelopeVectors:
             base,
             "envelope_unsupported_version",
             "unsupported_version",
-            envelope=resign(sender, header[:4] + b"\x02" + header[5:], body),
+            envelope=resign(sender, header[:4] + b"\x03" + header[5:], body),
+        )
+        yield v(
+            base,
+            "envelope_version_1",
+            "unsupported_version",
+            envelope=resign(sender, header[:4] + b"\x01" + header[5:], body),
+            comment="version 1 is withdrawn (§12); re-signed so the version check decides",
         )
         yield v(
             base,
@@ -564,6 +633,99 @@ class EnvelopeVectors:
             "digest_mismatch",
             recipient="io-politie",
             comment="co-signatures are over another digest than the body's",
+        )
+        yield from self.cosign_delivery()
+        yield from self.layout(base)
+
+    def cosign_delivery(self) -> Iterator[dict[str, Any]]:
+        """Co-signers bind the recipients and a deadline (§7.4)."""
+        resent = self.fiche(
+            "envelope_cosign_other_recipients",
+            recipients=("caw", "io-politie"),
+            cosign_recipients=("io-politie",),
+        )
+        yield self.vector(
+            resent,
+            "envelope_cosign_other_recipients",
+            "cosignature_invalid",
+            recipient="io-politie",
+            comment="co-signed for io-politie alone, sealed to caw and io-politie",
+        )
+        on_time = self.fiche("envelope_ok_cosign_at_deadline", cosign_deadline=NOW + 60)
+        yield self.vector(
+            on_time,
+            "envelope_ok_cosign_at_deadline",
+            "ok",
+            recipient="io-politie",
+            comment="logged (judged_at) exactly at the co-signers' deadline",
+        )
+        late = self.fiche("envelope_cosign_after_deadline", cosign_deadline=NOW + 59)
+        yield self.vector(
+            late,
+            "envelope_cosign_after_deadline",
+            "cosignature_invalid",
+            recipient="io-politie",
+            comment="logged at NOW+60, one second after the co-signers' deadline",
+        )
+
+    def layout(self, base: Sealed) -> Iterator[dict[str, Any]]:
+        """Magic, flags, chunk layout and cell: defects of the frame and the header grammar."""
+        sender = self.cell.identities["coord"]
+        header, body, signature = split(base.envelope)
+        v = self.vector
+        yield v(
+            base,
+            "envelope_bad_magic",
+            "malformed",
+            envelope=resign(sender, b"LVCX" + header[4:], body),
+        )
+        meeting_at = header.index(b"\x0bcase-7k2m9q") + 12
+        cosign_at = meeting_at + 1 + 19 + 32
+        for name, at in (("meeting", meeting_at), ("cosign", cosign_at)):
+            yield v(
+                base,
+                f"envelope_{name}_flag_2",
+                "malformed",
+                envelope=resign(sender, header[:at] + b"\x02" + header[at + 1 :], body),
+                comment=f"the {name} flag is 0 or 1",
+            )
+        fiche = self.fiche("envelope_cosign_without_meeting")
+        fiche_header, fiche_body, _ = split(fiche.envelope)
+        at = fiche_header.index(b"\x0bcase-7k2m9q") + 12
+        length = fiche_header[at + 1]
+        no_meeting = fiche_header[:at] + b"\x00" + fiche_header[at + 2 + length :]
+        yield v(
+            fiche,
+            "envelope_cosign_without_meeting",
+            "malformed",
+            envelope=resign(sender, no_meeting, fiche_body),
+            recipient="io-politie",
+            comment="a co-signed header must name its meeting",
+        )
+        for name, expect, sealed_length in (
+            ("envelope_chunk_shorter_than_tag", "malformed", 15),
+            ("envelope_final_chunk_shorter_than_tag", "malformed", 65_536 + 16 + 15),
+            ("envelope_empty_final_chunk", "non_canonical", 65_536 + 16 + 16),
+        ):
+            yield v(
+                base,
+                name,
+                expect,
+                envelope=frame(header, bytes(sealed_length), signature),
+                comment="the sealed-body length splits into chunks as §6.4 says (§6.6 step 2)",
+            )
+        elsewhere = self.seal(
+            "envelope_other_cell",
+            suite=Suite.XWING,
+            recipients=("caw",),
+            body=b"{}",
+            cell_id="cell-elsewhere",
+        )
+        yield v(
+            elsewhere,
+            "envelope_other_cell",
+            "unknown_sender",
+            comment="an envelope of another cell, by a sender enrolled in this one",
         )
 
 
@@ -643,7 +805,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "directory_entry_bad_kbo",
         "malformed",
         root_key=root_text,
-        statement=b64(bad_kbo + cell.root.sign(b"livcr-exchange/v1 directory entry\x00" + bad_kbo)),
+        statement=b64(bad_kbo + cell.root.sign(b"livcr-exchange/v2 directory entry\x00" + bad_kbo)),
     )
     yield kind(
         "directory_entry",
@@ -653,7 +815,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         statement=b64(
             body
             + b"\x00"
-            + cell.root.sign(b"livcr-exchange/v1 directory entry\x00" + body + b"\x00")
+            + cell.root.sign(b"livcr-exchange/v2 directory entry\x00" + body + b"\x00")
         ),
     )
     revocation = Revocation(CELL, "caw", cell.identities["caw"].key_id, NOW, "left the cell")
@@ -692,7 +854,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "bad_signature",
         identity_key=identity.public.to_text(),
         statement=b64(
-            prekey.encode() + stranger.sign(b"livcr-exchange/v1 prekey\x00" + prekey.encode())
+            prekey.encode() + stranger.sign(b"livcr-exchange/v2 prekey\x00" + prekey.encode())
         ),
     )
     too_long = _prekey_body(prekey, NOW + 36 * DAY)
@@ -701,7 +863,7 @@ def statement_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "prekey_lifetime_too_long",
         "malformed",
         identity_key=identity.public.to_text(),
-        statement=b64(too_long + identity.sign(b"livcr-exchange/v1 prekey\x00" + too_long)),
+        statement=b64(too_long + identity.sign(b"livcr-exchange/v2 prekey\x00" + too_long)),
     )
     inputs = cell.inputs(revocations=(revocation.sign(cell.root),))
     key_id = identity.key_id.hex()
@@ -815,6 +977,7 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
             "name": name,
             "expect": expect,
             "note": text,
+            "origin": origin,
             "key_name": origin,
             "public_key": key_text,
             **fields,
@@ -887,12 +1050,56 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
         "consistency_proof_tampered_hash", "proof_invalid", 3, [*good[:-1], flip(good[-1], 31)]
     )
     yield consistency("consistency_proof_truncated", "proof_invalid", 3, good[:-1])
+    yield from _checkpoint_origin_and_extensions(checkpoint, log_key, root_hash(tree, 7))
+
+
+def _checkpoint_origin_and_extensions(
+    checkpoint: Callable[..., dict[str, Any]], log_key: IdentityKey, root: bytes
+) -> Iterator[dict[str, Any]]:
+    """The origin line must be the configured origin; extension lines are bounded (§10.3)."""
+    origin = "livcr-exchange/cell-vectors"
+    other = sign_checkpoint(Checkpoint("livcr-exchange/cell-other", 7, root), origin, log_key)
+    yield checkpoint(
+        "checkpoint_origin_mismatch",
+        "checkpoint_invalid",
+        other.decode(),
+        comment="signed by the log key under the configured key name, but of another log",
+    )
+    custom = "hub.gent.example/livcr"
+    note = sign_checkpoint(Checkpoint(custom, 7, root), custom, log_key).decode()
+    yield checkpoint(
+        "checkpoint_ok_custom_origin",
+        "ok",
+        note,
+        origin=custom,
+        key_name=custom,
+        size=7,
+        root=root.hex(),
+        comment="a hub configured with its own origin: the verifier is configured with it too",
+    )
+    lines = [f"extension {i}" for i in range(MAX_EXTENSION_LINES + 1)]
+    allowed = Checkpoint(origin, 7, root, tuple(lines[:MAX_EXTENSION_LINES]))
+    yield checkpoint(
+        "checkpoint_ok_most_extension_lines",
+        "ok",
+        sign_checkpoint(allowed, origin, log_key).decode(),
+        size=7,
+        root=root.hex(),
+    )
+    text = (allowed.body().decode() + lines[-1] + "\n").encode()
+    yield checkpoint(
+        "checkpoint_too_many_extension_lines",
+        "checkpoint_invalid",
+        sign_note(text, origin, log_key).decode(),
+        comment=f"{MAX_EXTENSION_LINES + 1} extension lines, correctly signed",
+    )
 
 
 def leaf_vectors() -> Iterator[dict[str, Any]]:
     """The delivery-dropped leaf (spec §10.4): one positive, a reason outside the list, a cut."""
     dropped = DeliveryDropped(
         1_760_000_000,
+        det("dropped leaf salt", LEAF_SALT_BYTES),
         det("dropped message id", 16),
         "caw",
         det("dropped envelope hash", 32),
@@ -1164,9 +1371,11 @@ def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
     target = RequestTarget("POST", "/v1/cases", "", body)
     signer = cell.identities["coord"]
 
-    def sign(name: str, target: RequestTarget = target) -> dict[str, str]:
+    def sign(name: str, target: RequestTarget = target, hub: HubBinding = HUB) -> dict[str, str]:
         nonces = iter([det(name + " nonce", 16)])
-        return sign_request(target, "coord", signer, now=NOW, random=lambda _n: next(nonces))
+        return sign_request(
+            target, "coord", signer, hub=hub, now=NOW, random=lambda _n: next(nonces)
+        )
 
     def vector(name: str, expect: str, headers: dict[str, str], **changes: Any) -> dict[str, Any]:
         fields = {
@@ -1182,6 +1391,7 @@ def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
             "name": name,
             "expect": expect,
             "cell": cell.inputs(),
+            "origin": HUB.origin,
             "headers": headers,
             **fields,
         }
@@ -1232,6 +1442,75 @@ def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         query="after=0&limit=100",
         body="",
     )
+    yield from _request_binding_vectors(sign, vector, target, good)
+
+
+def _request_binding_vectors(
+    sign: Callable[..., dict[str, str]],
+    vector: Callable[..., dict[str, Any]],
+    target: RequestTarget,
+    good: dict[str, str],
+) -> Iterator[dict[str, Any]]:
+    """Which hub a request is for, and the exact forms of its headers (spec §11.1)."""
+    for name, hub in (
+        ("request_other_cell", HubBinding("cell-elsewhere", HUB.origin)),
+        ("request_other_origin", HubBinding(CELL, "hub-b.example/livcr")),
+    ):
+        yield vector(
+            name,
+            "bad_signature",
+            sign(name, target, hub),
+            comment="signed by an enrolled participant, but for another hub: the verifier's"
+            " cell and origin are in the signature base",
+        )
+    encoded = RequestTarget("GET", "/v1/cases/case%2D7k2m9q", "", b"")
+    signed_encoded = sign("request_encoded_path", encoded)
+    yield vector(
+        "request_encoded_path_ok",
+        "ok",
+        signed_encoded,
+        method="GET",
+        path="/v1/cases/case%2D7k2m9q",
+        body="",
+        comment="@path is the path as sent, percent-encoding included",
+    )
+    yield vector(
+        "request_encoded_path_decoded",
+        "bad_signature",
+        signed_encoded,
+        method="GET",
+        path="/v1/cases/case-7k2m9q",
+        body="",
+        comment="the same path percent-decoded is another @path",
+    )
+    upper = good["Signature-Input"].replace(
+        good["Signature-Input"].split('keyid="')[1][:32],
+        good["Signature-Input"].split('keyid="')[1][:32].upper(),
+    )
+    yield vector(
+        "request_key_id_upper_case",
+        "malformed",
+        {**good, "Signature-Input": upper},
+        comment="the key id is 32 lowercase hex digits",
+    )
+    digest = good["Content-Digest"]
+    for name, value in (
+        ("request_digest_two_members", digest + ", sha-512=:" + b64(bytes(64)) + ":"),
+        ("request_digest_sha512", "sha-512=:" + b64(bytes(64)) + ":"),
+        ("request_digest_spaced", digest.replace("=:", "= :", 1)),
+    ):
+        yield vector(
+            name,
+            "malformed",
+            {**good, "Content-Digest": value},
+            comment="Content-Digest must be exactly one sha-256 member",
+        )
+    yield vector(
+        "request_participant_not_ident",
+        "malformed",
+        {**good, "Livcr-Participant": "Coord"},
+        comment="the participant id must be an ident (§4.1)",
+    )
 
 
 AREAS: dict[str, str] = {
@@ -1264,7 +1543,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
     wraps = PinnedWrap(cell, published)
     envelopes = EnvelopeVectors(cell, wraps)
     areas = {
-        "envelope": [*envelopes.positives(), *envelopes.negatives()],
+        "envelope": [*envelopes.positives(), *envelopes.negatives(), *envelopes.times()],
         "statements": list(statement_vectors(cell)),
         "keyfile": list(keyfile_vectors(cell)),
         "audit": list(audit_vectors()),

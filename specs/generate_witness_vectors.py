@@ -295,7 +295,7 @@ def policy_vectors(fx: Fixture) -> Iterator[dict[str, Any]]:
     yield vector(
         "witness_policy_quorum_too_high",
         "malformed",
-        bytes(body) + fx.root_key.sign(b"livcr-exchange/v1 witness policy\x00" + bytes(body)),
+        bytes(body) + fx.root_key.sign(b"livcr-exchange/v2 witness policy\x00" + bytes(body)),
         comment="quorum 4 of 3 witnesses; re-signed by the root to reach the check",
     )
     other = WitnessPolicy("another-cell", 3, 2, witnesses).sign(fx.root_key)

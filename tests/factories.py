@@ -22,6 +22,7 @@ from livcr_exchange.constants import LABEL_DIRECTORY_ENTRY
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
     CosignBlock,
+    CosignedFacts,
     MessageSpec,
     OpenedMessage,
     SealParts,
@@ -329,23 +330,15 @@ class Cell:
         meeting_ref: str = MEETING_REF,
         purpose: str = FICHE,
         case_ref: str = CASE_REF,
+        recipients: tuple[str, ...] = ("io-politie",),
+        deadline: int = NOW + TTL,
     ) -> CosignBlock:
-        """Valid co-signatures of ``signers`` over ``body``'s content digest."""
+        """Valid co-signatures of ``signers`` over ``body``'s content digest, for delivery to
+        ``recipients`` logged by ``deadline``."""
         digest = content_digest(body)
+        facts = CosignedFacts(self.cell_id, case_ref, meeting_ref, purpose, recipients, deadline)
         return build_block(
-            digest,
-            [
-                cosign(
-                    self.identity(pid),
-                    pid,
-                    cell_id=self.cell_id,
-                    case_ref=case_ref,
-                    meeting_ref=meeting_ref,
-                    purpose=purpose,
-                    digest=digest,
-                )
-                for pid in signers
-            ],
+            digest, deadline, [cosign(self.identity(pid), pid, facts, digest) for pid in signers]
         )
 
 

@@ -65,13 +65,19 @@ class GatewayCell:
         *,
         start: bool = True,
         enrolled_ago: int = 60,
+        origin: str = "",
     ) -> GatewayCell:
         """``enrolled_ago``: seconds before now that the directory entries start (a gateway
-        whose clock runs behind needs them to be valid already)."""
+        whose clock runs behind needs them to be valid already). ``origin``: the hub's log
+        origin, when not the default; the gateways are told it, as the operator would."""
         port = free_port()
         hub_dir = directory / "hub"
         with mock.patch("hub.keyfiles.lock", _cheap_lock):
             operator.init_cell(hub_dir, CELL_ID, ROOT_PASSPHRASE.encode(), port=port)
+        if origin:
+            toml = hub_dir / operator.CONFIG_NAME
+            text = toml.read_text().replace("[hub]\n", f"[hub]\norigin = {json.dumps(origin)}\n", 1)
+            toml.write_text(text)
         hub_config = load_hub_config(hub_dir / operator.CONFIG_NAME)
         root = read_root_key(hub_dir / "root.secret", ROOT_PASSPHRASE.encode())
         log_key = read_log_key(hub_dir / "log.key")
@@ -88,6 +94,7 @@ class GatewayCell:
                 now=now,
                 key_cost=CHEAP_KEYS,
                 api_port=free_port(),
+                hub_origin=origin,
             )
             for pid in participants
         }

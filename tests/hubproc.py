@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hub.config import HubConfig, load_config
 from hub.keyfiles import read_root_key
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
+from livcr_exchange.request_auth import HubBinding
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import PrekeyStatement
 
@@ -125,12 +127,18 @@ class HubProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError("hub did not start listening")
+            if self.ready():
+                return
+            time.sleep(0.05)
+        raise TimeoutError("hub did not become ready")
+
+    def ready(self) -> bool:
+        """Whether the hub answers /readyz with 200: its store commits and its log is loaded."""
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:  # noqa: S310
+                return bool(answer.status == 200)
+        except OSError:  # not listening yet, or 503 (an HTTPError is an OSError)
+            return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flush: what survives is what was committed."""
@@ -146,8 +154,19 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    @property
+    def binding(self) -> HubBinding:
+        """The cell and origin a request to this hub is signed for (spec §11.1)."""
+        return HubBinding(self.config.hub.cell_id, self.config.origin)
+
     def client(self, participant_id: str, session: aiohttp.ClientSession) -> JsonClient:
-        return JsonClient(self.url, participant_id, self.members[participant_id].identity, session)
+        return JsonClient(
+            self.url,
+            participant_id,
+            self.members[participant_id].identity,
+            session,
+            hub=self.binding,
+        )
 
     def seal(
         self, sender: str, recipients: list[str], body: bytes, purpose: str, case_ref: str

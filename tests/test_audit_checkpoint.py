@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from livcr_exchange.audit.checkpoint import (
+    MAX_EXTENSION_LINES,
     MAX_NOTE_BYTES,
     Checkpoint,
     note_key_hash,
@@ -51,8 +52,8 @@ SPEC_NOTE = (
 ).encode()
 
 
-def open_log(note: bytes) -> Checkpoint:
-    return open_checkpoint(note, NAME, LOG.public.raw)
+def open_log(note: bytes, origin: str = NAME) -> Checkpoint:
+    return open_checkpoint(note, origin, LOG.public.raw, key_name=NAME)
 
 
 def raw_line(text: bytes, key: IdentityKey = LOG, name: str = NAME) -> bytes:
@@ -122,12 +123,32 @@ def test_signed_note_layout() -> None:
     ids=["plain", "empty-tree", "max-size", "unicode-and-extensions"],
 )
 def test_round_trip(checkpoint: Checkpoint) -> None:
-    assert open_log(sign_checkpoint(checkpoint, NAME, LOG)) == checkpoint
+    assert open_log(sign_checkpoint(checkpoint, NAME, LOG), checkpoint.origin) == checkpoint
 
 
 def test_key_name_need_not_be_the_origin() -> None:
     note = sign_checkpoint(Checkpoint("another.example/log", 1, ROOT_HASH), NAME, LOG)
-    assert open_log(note).origin == "another.example/log"
+    assert open_log(note, "another.example/log").origin == "another.example/log"
+
+
+def test_the_origin_must_be_the_configured_one() -> None:
+    """A note the log key signed, but for another log (spec §10.3)."""
+    note = sign_checkpoint(Checkpoint("another.example/log", 1, ROOT_HASH), NAME, LOG)
+    with pytest.raises(CheckpointInvalid, match="not of the configured"):
+        open_log(note)
+
+
+def test_extension_lines_are_bounded_before_they_are_read() -> None:
+    """16 extension lines open; 17 do not, nor 500,000, counted before any is parsed (§10.3)."""
+    lines = tuple(f"x{i}" for i in range(MAX_EXTENSION_LINES))
+    assert open_log(sign_checkpoint(Checkpoint(NAME, 1, ROOT_HASH, lines), NAME, LOG)).extensions
+    with pytest.raises(CheckpointInvalid, match="extension lines"):
+        Checkpoint(NAME, 1, ROOT_HASH, (*lines, "x"))
+    body = Checkpoint(NAME, 1, ROOT_HASH).body()
+    for count in (MAX_EXTENSION_LINES + 1, 500_000):
+        note = sign_note(body + b"x\n" * count, NAME, LOG)
+        with pytest.raises(CheckpointInvalid, match="extension lines"):
+            open_log(note)
 
 
 def test_signatures_by_unknown_keys_are_ignored() -> None:
@@ -155,7 +176,7 @@ def test_repeated_signature_by_the_known_key_is_accepted() -> None:
 )
 def test_round_trip_property(origin: str, size: int, root: bytes, extensions: list[str]) -> None:
     checkpoint = Checkpoint(origin, size, root, tuple(extensions))
-    assert open_log(sign_checkpoint(checkpoint, NAME, LOG)) == checkpoint
+    assert open_log(sign_checkpoint(checkpoint, NAME, LOG), origin) == checkpoint
 
 
 # --- rejected notes --------------------------------------------------------------------------

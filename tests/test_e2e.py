@@ -42,12 +42,14 @@ from cellproc import (
 from hubproc import free_port
 
 from gateway.setup import init_gateway
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.keyfile import unlock
 from livcr_exchange.keys import IdentityKey, IdentityPublicKey
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import CATALOGUE, decode_body
+from livcr_exchange.request_auth import HubBinding
 from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubClient
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement
@@ -162,6 +164,7 @@ HUB_LEAF_FIELDS = {
     "leaf_hash",
     "type",
     "logged_at",
+    "salt",  # the leaf's random salt (spec §10.4): an auditor recomputes the leaf hash with it
     "message_id",
     "sender_id",
     "purpose",
@@ -235,7 +238,9 @@ async def submit_around_the_gateway(
     root = IdentityPublicKey.from_text(cell.root_key)
     now = int(time.time())
     async with aiohttp.ClientSession() as session:
-        client = HubClient(cell.hub.url, sender, identity, session)
+        client = HubClient(
+            cell.hub.url, sender, identity, session, hub=HubBinding(CELL, default_origin(CELL))
+        )
         listing = await client.directory()
         entries = [DirectoryEntry.open(e, root) for e in listing.entries]
         recipient_key = next(e for e in entries if e.participant_id == recipient).identity_key

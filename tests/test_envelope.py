@@ -9,6 +9,7 @@ import tracemalloc
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import nacl.bindings
 import nacl.signing
@@ -49,6 +50,7 @@ from livcr_exchange.constants import (
 from livcr_exchange.envelope import (
     Cosignature,
     CosignBlock,
+    CosignedFacts,
     Freshness,
     Header,
     HeaderCore,
@@ -76,6 +78,7 @@ from livcr_exchange.errors import (
     KeyNotValid,
     KeyRevoked,
     LivcrError,
+    LoggedAtOutOfBounds,
     LowOrderShare,
     Malformed,
     NonCanonical,
@@ -204,7 +207,7 @@ def test_envelope_follows_the_spec_byte_for_byte(cell: Cell) -> None:
 
     stanza_area = 2 * (2 + 80)
     core = header[:-stanza_area]
-    assert core.startswith(b"LVCR\x01\x01" + parts.message_id)
+    assert core.startswith(b"LVCR\x02\x01" + parts.message_id)
     assert kh(parts.content_key, LABEL_COMMITMENT, parts.message_id) in core
     core_hash = h(LABEL_HEADER_CORE, core)
     for index, rid in enumerate(("caw", "clb")):
@@ -369,7 +372,7 @@ CORE_CHANGES: dict[str, CoreChange] = {
     "cosign_added": lambda c: replace(
         c,
         meeting_ref=MEETING_REF,
-        cosign=CosignBlock(bytes(32), (Cosignature("caw", bytes(16), bytes(64)),)),
+        cosign=CosignBlock(bytes(32), NOW, (Cosignature("caw", bytes(16), bytes(64)),)),
     ),
 }
 
@@ -589,7 +592,9 @@ def test_stale_at_submission_but_fine_on_delivery(cell: Cell) -> None:
     unverified = UnverifiedEnvelope.parse(cell.seal_to(["caw"], now=NOW))
 
     def verify(now: int, freshness: Freshness) -> None:
-        unverified.verify(cell.directory, now=now, judged_at=now, freshness=freshness)
+        # The hub judges at its own now; a recipient at the hub's log time (spec §9.2).
+        judged_at = now if freshness is Freshness.SUBMISSION else NOW + 60
+        unverified.verify(cell.directory, now=now, judged_at=judged_at, freshness=freshness)
 
     verify(NOW + MAX_CLOCK_SKEW, Freshness.SUBMISSION)
     verify(NOW - MAX_CLOCK_SKEW, Freshness.SUBMISSION)
@@ -657,7 +662,7 @@ def test_header_over_the_limit_is_oversized(cell: Cell) -> None:
     envelope = cell.seal_to(["caw"])
     with expect_error(Oversized):
         cell.open_as("caw", (MAX_HEADER_BYTES + 1).to_bytes(4, "big") + envelope[4:])
-    huge = frame(b"LVCR\x01\x02" + bytes(MAX_HEADER_BYTES - 5), bytes(16), bytes(64))
+    huge = frame(b"LVCR\x02\x02" + bytes(MAX_HEADER_BYTES - 5), bytes(16), bytes(64))
     with expect_error(Oversized):
         cell.open_as("caw", huge)
     with expect_error(Oversized):
@@ -682,14 +687,14 @@ def test_frame_length_must_match(cell: Cell) -> None:
 @pytest.mark.parametrize(
     ("offset", "value", "error"),
     [
-        (4, 2, UnsupportedVersion),
+        (4, 1, UnsupportedVersion),
         (4, 0, UnsupportedVersion),
         (4, 255, UnsupportedVersion),
         (5, 3, UnsupportedVersion),
         (5, 0, UnsupportedVersion),
         (0, ord("X"), Malformed),
     ],
-    ids=["version_2", "version_0", "version_255", "suite_3", "suite_0", "magic"],
+    ids=["version_1", "version_0", "version_255", "suite_3", "suite_0", "magic"],
 )
 def test_version_suite_and_magic(
     cell: Cell, offset: int, value: int, error: type[LivcrError]
@@ -783,16 +788,12 @@ def forged_blocks(cell: Cell) -> dict[str, CosignBlock]:
     good = cell.cosign_block(FICHE_BODY, COSIGNERS)
     digest = good.content_digest
 
-    def signed_by(pid: str, signer: str, **context: str) -> Cosignature:
-        fields = {"case_ref": CASE_REF, "meeting_ref": MEETING_REF, "purpose": FICHE}
-        fields.update(context)
-        made = cosign(
-            cell.identity(signer),
-            pid,
-            cell_id=cell.cell_id,
-            digest=digest,
-            **fields,
-        )
+    facts = CosignedFacts(
+        cell.cell_id, CASE_REF, MEETING_REF, FICHE, ("io-politie",), good.deadline
+    )
+
+    def signed_by(pid: str, signer: str, **context: Any) -> Cosignature:
+        made = cosign(cell.identity(signer), pid, replace(facts, **context), digest)
         return replace(made, signer_key_id=cell.identity(pid).key_id)
 
     def with_first(item: Cosignature) -> CosignBlock:
@@ -805,6 +806,8 @@ def forged_blocks(cell: Cell) -> dict[str, CosignBlock]:
         "other_case": with_first(signed_by("caw", "caw", case_ref="case-other")),
         "other_meeting": with_first(signed_by("caw", "caw", meeting_ref="meeting-other")),
         "other_purpose": with_first(signed_by("caw", "caw", purpose="verslag_besluit")),
+        "other_recipients": with_first(signed_by("caw", "caw", recipients=("caw", "io-politie"))),
+        "other_deadline": with_first(signed_by("caw", "caw", deadline=good.deadline + 1)),
         "unknown_signer": replace(
             good, signatures=(*good.signatures, Cosignature("dpo", bytes(16), bytes(64)))
         ),
@@ -822,6 +825,8 @@ def forged_blocks(cell: Cell) -> dict[str, CosignBlock]:
         "other_case",
         "other_meeting",
         "other_purpose",
+        "other_recipients",
+        "other_deadline",
         "unknown_signer",
         "key_of_another_member",
     ],
@@ -1164,3 +1169,58 @@ def test_receiver_enforces_the_header_time_window(
         )
     with expect_error(Malformed):
         cell.open_as("caw", envelope, now=NOW, replay=ReplayCache())
+
+
+@pytest.mark.parametrize(
+    ("logged_at", "allowed"),
+    [
+        (NOW - MAX_CLOCK_SKEW - 1, False),
+        (NOW - MAX_CLOCK_SKEW, True),
+        (NOW + TTL - 1, True),
+        (NOW + TTL, False),
+        (NOW - 30 * DAY, False),  # a hub back-dating to when a since-revoked key was valid
+    ],
+)
+def test_a_recipient_bounds_the_hubs_logged_at(cell: Cell, logged_at: int, allowed: bool) -> None:
+    """logged_at must lie in [timestamp - MAX_CLOCK_SKEW, expires_at) (spec §9.2)."""
+    unverified = UnverifiedEnvelope.parse(cell.seal_to(["caw"], now=NOW))
+
+    def verify() -> None:
+        unverified.verify(
+            cell.directory, now=NOW + DAY, judged_at=logged_at, freshness=Freshness.DELIVERY
+        )
+
+    if allowed:
+        verify()
+    else:
+        with expect_error(LoggedAtOutOfBounds):
+            verify()
+
+
+def test_cosigned_content_resent_to_other_recipients_is_refused(cell: Cell) -> None:
+    """The co-signers named the police as recipient: the same block, sealed to the police and
+    the CAW, does not verify (spec §7.4)."""
+    block = cell.cosign_block(FICHE_BODY, COSIGNERS)
+    envelope = cell.seal_to(["caw", "io-politie"], FICHE_BODY, purpose=FICHE, cosign_block=block)
+    with expect_error(CosignatureInvalid):
+        cell.open_as("io-politie", envelope)
+
+
+@pytest.mark.parametrize(("logged_at", "allowed"), [(NOW + 60, True), (NOW + 61, False)])
+def test_cosigned_content_logged_after_its_deadline_is_refused(
+    cell: Cell, logged_at: int, allowed: bool
+) -> None:
+    """Co-signers fix the last log time; a later one (a later re-send, or a hub logging it late)
+    is refused by hub and recipient alike (spec §7.4)."""
+    envelope = fiche(cell, cell.cosign_block(FICHE_BODY, COSIGNERS, deadline=NOW + 60))
+    unverified = UnverifiedEnvelope.parse(envelope)
+    for freshness, now in ((Freshness.SUBMISSION, logged_at), (Freshness.DELIVERY, NOW + DAY)):
+
+        def verify(freshness: Freshness = freshness, now: int = now) -> None:
+            unverified.verify(cell.directory, now=now, judged_at=logged_at, freshness=freshness)
+
+        if allowed:
+            verify()
+        else:
+            with expect_error(CosignatureInvalid):
+                verify()

@@ -419,7 +419,7 @@ def message(**fields: Any) -> dict[str, Any]:
     }
 
 
-BAD_COSIGNATURE = {"signer_id": "caw", "signer_key_id": "00", "signature": "AA=="}
+BAD_COSIGNATURE = {"signer_id": "caw", "signer_key_id": "00", "signature": "AA==", "deadline": 1}
 
 
 @pytest.mark.parametrize(
@@ -613,7 +613,15 @@ def test_case_lifecycle(gws: RunningGateways) -> None:
     fiche = body(
         "terugkoppelingsfiche", case_ref=case_ref, meeting_ref=MEETING, nonce=os.urandom(32).hex()
     )
-    cosign = {"case_ref": case_ref, "meeting_ref": MEETING, "body": fiche}
+    # Co-signers agree to the recipients and a deadline for the hub to log it (spec §7.4).
+    deadline = int(time.time()) + 3600
+    cosign = {
+        "case_ref": case_ref,
+        "meeting_ref": MEETING,
+        "body": fiche,
+        "to": ["politie"],
+        "deadline": deadline,
+    }
     signatures = {
         p: call(gws[p], "POST", "/v1/cosignatures", 200, json=cosign)
         for p in ("coord", "caw", "politie")
@@ -639,6 +647,34 @@ def test_case_lifecycle(gws: RunningGateways) -> None:
         cosignatures=incomplete,
     )
     assert problem["code"] == "cosignature_invalid"
+    # Co-signed with a deadline that has passed: the hub refuses to log it.
+    past = {
+        p: call(gws[p], "POST", "/v1/cosignatures", 200, json={**cosign, "deadline": 1})
+        for p in ("coord", "caw", "politie")
+    }
+    problem = send(
+        coord,
+        case_ref,
+        "terugkoppelingsfiche",
+        ["politie"],
+        status=403,
+        body=fiche,
+        meeting_ref=MEETING,
+        cosignatures=list(past.values()),
+    )
+    assert problem["code"] == "cosignature_invalid"
+    # One block carries one deadline: co-signatures made for different ones are refused.
+    problem = send(
+        coord,
+        case_ref,
+        "terugkoppelingsfiche",
+        ["politie"],
+        status=400,
+        body=fiche,
+        meeting_ref=MEETING,
+        cosignatures=[past["coord"], signatures["caw"], signatures["politie"]],
+    )
+    assert problem["code"] == "malformed"
     receipt = send(
         coord,
         case_ref,

@@ -78,10 +78,11 @@ def test_wait_ready_then_the_coordinators_case_commands(cell: GatewayCell, tmp_p
         )
         code, output = run(
             "gateway", "case", "cosign", case_ref, *case, "--meeting", "meeting-1",
-            "--body", str(fiche),
+            "--body", str(fiche), "--to", "caw,coord", "--deadline", "4102444800",
         )  # fmt: skip
         assert code == 0, output
         assert json.loads(output)["signer_id"] == "coord"
+        assert json.loads(output)["deadline"] == 4102444800
         code, output = run("gateway", "case", "erase", case_ref, *case)
         assert (code, output.strip()) == (0, f"erased 0 records of {case_ref}")
         code, output = run("gateway", "outbox", "list", *case)

@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from factories import NOW
+from factories import CELL_ID, NOW, case_ref
 from factories import Cell as KeyCell
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways, load_spec
 from structlog.testing import capture_logs
@@ -37,6 +37,7 @@ from gateway.facade import Gateway
 from gateway.prekeys import PREKEY_CACHE_MAX_AGE, PeerPrekeys
 from gateway.store import GatewayStore
 from gateway.trust import DIRECTORY_META_KEY, DirectoryUntrusted
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.constants import MAX_CLOCK_SKEW
 from livcr_exchange.envelope import UnverifiedEnvelope
 from livcr_exchange.errors import KeyRevoked
@@ -44,6 +45,7 @@ from livcr_exchange.hub_answers import ReceiptAnswer
 from livcr_exchange.keys import Suite
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
+from livcr_exchange.request_auth import HubBinding
 from livcr_exchange.roles import Role
 from livcr_exchange.sending import RESEAL_AFTER_SECONDS
 from livcr_exchange.service.hub_client import HubClient, ReceiptAnswered
@@ -412,7 +414,13 @@ async def cache(tmp_path: Path) -> AsyncIterator[tuple[KeyCell, GatewayStore, Pe
     await store.open()
     async with aiohttp.ClientSession() as session:
         # Never called: ``cached`` answers without the hub (nothing listens on port 9).
-        client = HubClient("http://127.0.0.1:9", "caw", keys.identity("caw"), session)
+        client = HubClient(
+            "http://127.0.0.1:9",
+            "caw",
+            keys.identity("caw"),
+            session,
+            hub=HubBinding(CELL_ID, default_origin(CELL_ID)),
+        )
         try:
             yield keys, store, PeerPrekeys(store, client, Suite.XWING)
         finally:
@@ -466,3 +474,26 @@ async def test_a_cached_prekey_is_verified_again_at_use(
     revoked = keys.directory_with(revocations=[keys.revocation("clb", NOW + 60)])
     with pytest.raises(KeyRevoked):
         await peers.cached(revoked, ["clb"], NOW + 60)
+
+
+def test_a_hub_with_its_own_origin_serves_gateways_told_that_origin(tmp_path: Path) -> None:
+    """A hub configured with a custom log origin: gateways configured with it sign their
+    requests for it and accept its checkpoints; a message goes through, nobody halts (§10.3)."""
+    origin = "hub.gent.example/livcr"
+    cell = GatewayCell.create(
+        tmp_path, {"coord": Role.COORDINATOR, "caw": Role.DEELNEMER}, origin=origin
+    )
+    try:
+        assert cell.config("caw").log_origin == origin
+        running = RunningGateways(cell, ["coord", "caw"])
+        try:
+            sent = send(running["caw"], case_ref("origin"), ["coord"], 201)
+            assert sent["checkpoint"].startswith(origin + "\n")
+            message = received(running["coord"], sent["message_id"])
+            assert message["sender_id"] == "caw"
+            for name in ("caw", "coord"):
+                assert call(running[name], "GET", "/v1/status", 200)["halted"] is None
+        finally:
+            running.close()
+    finally:
+        cell.hub.stop()

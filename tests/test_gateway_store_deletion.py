@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.store import GatewayStore
+from gateway.store import GatewayStore, StoreRefused
 
 NOW = 1_800_000_000
 
@@ -64,3 +64,30 @@ async def test_a_destroyed_prekey_secret_is_gone_from_the_files(store: GatewaySt
     files = raw_files(store)
     assert expired not in files
     assert current in files
+
+
+async def test_a_protocol_v1_gateway_store_is_refused_with_what_to_do(tmp_path: Path) -> None:
+    """A store filled by a gateway of protocol v1 (no protocol mark, but keys, messages or
+    checkpoints) is refused at open, saying what to do; a new one is marked v2 (spec §12)."""
+    fresh = GatewayStore(tmp_path / "new.sqlite3")
+    await fresh.open()
+    assert await fresh.get_meta("protocol_version") == "2"
+    await fresh.close()
+    await fresh_reopened(tmp_path / "new.sqlite3")  # a v2 store opens again
+
+    old = tmp_path / "old.sqlite3"
+    store = GatewayStore(old)
+    await store.open()
+    await store.add_checkpoint(1, b"a v1 checkpoint")
+    await store.run(lambda c: c.execute("DELETE FROM meta WHERE key = 'protocol_version'"))
+    await store.close()
+    refused = GatewayStore(old)
+    with pytest.raises(StoreRefused, match=r"protocol version 1.*livcr gateway init"):
+        await refused.open()
+    await refused.close()
+
+
+async def fresh_reopened(path: Path) -> None:
+    store = GatewayStore(path)
+    await store.open()
+    await store.close()

@@ -1,6 +1,7 @@
-"""The gateway store's numbered migrations: a store written before versioning (the code of
-commit 56eb7e3, dumped as SQL in tests/fixtures) migrates on open with nothing lost; a store
-from a newer gateway is refused with what to do; a second process cannot open the folder."""
+"""The gateway store's numbered migrations: a store written before versioning (the schema of
+commit 56eb7e3, dumped as SQL in tests/fixtures, marked protocol v2 as main's gateway marks its
+stores) migrates on open with nothing lost; a protocol v1 store and a store from a newer
+gateway are refused with what to do; a second process cannot open the folder."""
 
 from __future__ import annotations
 
@@ -11,17 +12,24 @@ from pathlib import Path
 import pytest
 
 from gateway.migrations import SCHEMA_VERSION, StoreTooNew
-from gateway.store import GatewayStore, StoreLocked
+from gateway.store import GatewayStore, StoreLocked, StoreRefused
+from gateway.store_protocol import PROTOCOL_VERSION_KEY, STORE_PROTOCOL_VERSION
 from livcr_exchange.sending import OutboxState
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "gateway_store_56eb7e3.sql"
 TABLES = ("outbox", "dossier", "prekeys", "peer_prekeys", "checkpoints", "meta")
 
 
-def old_store(tmp_path: Path) -> Path:
+def old_store(tmp_path: Path, *, protocol: str | None = STORE_PROTOCOL_VERSION) -> Path:
+    """The fixture store; marked with ``protocol`` (None: unmarked, as protocol v1 left it)."""
     path = tmp_path / "gateway.sqlite3"
     with contextlib.closing(sqlite3.connect(path)) as connection:
         connection.executescript(FIXTURE.read_text())
+        if protocol is not None:
+            connection.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?)", (PROTOCOL_VERSION_KEY, protocol)
+            )
+            connection.commit()
     return path
 
 
@@ -61,6 +69,14 @@ async def test_a_store_from_before_versioning_migrates_with_nothing_lost(tmp_pat
         assert after[table] == before[table], table
     assert set(before["meta"]) < set(after["meta"])
     assert len(rejections) == 1
+
+
+async def test_a_store_of_protocol_v1_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
+    path = old_store(tmp_path, protocol=None)
+    before = {table: rows(path, table) for table in TABLES}
+    with pytest.raises(StoreRefused, match="protocol version 1"):
+        await GatewayStore(path).open()
+    assert {table: rows(path, table) for table in TABLES} == before
 
 
 async def test_opening_again_changes_nothing(tmp_path: Path) -> None:

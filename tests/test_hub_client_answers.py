@@ -20,6 +20,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from factories import Cell as KeyCell
 
+from livcr_exchange.audit.checkpoint import default_origin
+from livcr_exchange.request_auth import HubBinding
 from livcr_exchange.service.hub_client import HubAnswerInvalid, HubClient, HubRefused
 
 PROOF = [base64.b64encode(b"\x01" * 32).decode()]
@@ -37,6 +39,7 @@ RECEIPT = {
     "message_id": "ab" * 16,
     "leaf_index": 3,
     "logged_at": 5,
+    "salt": "cd" * 16,
     "tree_size": 4,
     "checkpoint": "note",
     "inclusion_proof": PROOF,
@@ -146,7 +149,13 @@ async def hub() -> AsyncIterator[tuple[StandIn, HubClient]]:
     await server.start_server()
     keys = KeyCell.build()
     async with aiohttp.ClientSession() as session:
-        client = HubClient(str(server.make_url("")), "caw", keys.identity("caw"), session)
+        client = HubClient(
+            str(server.make_url("")),
+            "caw",
+            keys.identity("caw"),
+            session,
+            hub=HubBinding("testcell", default_origin("testcell")),
+        )
         try:
             yield stand_in, client
         finally:

@@ -30,7 +30,7 @@ async def test_purge_keeps_the_tree_verifiable(tmp_path: Path, store_target: Sto
         for case_ref in ("case-old", "case-open"):
             message_id = case_ref.encode().ljust(16, b".")
             leaf = EnvelopeAccepted(
-                100, message_id, "caw", "aanmelding", case_ref, ("coord",), bytes(32), 10
+                100, bytes(16), message_id, "caw", "aanmelding", case_ref, ("coord",), bytes(32), 10
             )
             await store.commit(
                 WriteBatch(
@@ -92,7 +92,15 @@ async def test_purged_data_is_gone_from_the_sqlite_files(tmp_path: Path) -> None
         for case_ref, blob in blobs.items():
             message_id = case_ref.encode().ljust(16, b".")
             leaf = EnvelopeAccepted(
-                100, message_id, "caw", "aanmelding", case_ref, ("coord",), bytes(32), 2000
+                100,
+                bytes(16),
+                message_id,
+                "caw",
+                "aanmelding",
+                case_ref,
+                ("coord",),
+                bytes(32),
+                2000,
             )
             envelope = NewEnvelope(
                 message_id, "caw", "aanmelding", case_ref, ("coord",), 100, 10_000, blob

@@ -44,7 +44,7 @@ FAR = 10**10
 def envelope_batch(n: int, case_ref: str = "case-a", sender: str = "caw") -> WriteBatch:
     message_id = n.to_bytes(16, "big")
     leaf = EnvelopeAccepted(
-        100, message_id, sender, "aanmelding", case_ref, ("coord",), bytes(32), 10
+        100, bytes(16), message_id, sender, "aanmelding", case_ref, ("coord",), bytes(32), 10
     )
     return WriteBatch(
         envelopes=[
@@ -281,7 +281,7 @@ async def test_a_version_1_sqlite_store_is_migrated_on_open(tmp_path: Path) -> N
         await store.close()
 
 
-# A version 2 store: one pair whose envelope is still queued, one whose envelope was delivered.
+# A schema 2 store of a protocol-v1 hub: two leaves, one envelope still queued.
 QUEUED, DELIVERED = envelope_batch(1), envelope_batch(2)
 
 
@@ -331,39 +331,36 @@ async def postgres_version_2(dsn: str) -> None:
         await connection.close()
 
 
-async def test_a_version_2_store_learns_the_leaf_of_each_queued_pair(
+async def test_a_protocol_v1_store_with_a_log_is_refused_with_what_to_do(
     store_kind: str, tmp_path: Path
 ) -> None:
-    """Migration 3 on both stores: a pair whose envelope is still queued gets its leaf index
-    (its resubmission gets its receipt); one delivered before cannot (it is answered replayed)."""
-    (queued,), (delivered,) = QUEUED.envelopes, DELIVERED.envelopes
+    """Schema 2 was written by a protocol-v1 hub: its unsalted leaves cannot be read or extended
+    by v2 (spec §12). Opening (SQLite) or migrating (PostgreSQL) refuses it, says what to do,
+    and changes nothing."""
     with contextlib.ExitStack() as stack:
         if store_kind == "sqlite":
-            sqlite_version_2(tmp_path / "old.sqlite3")
-            store: HubStore = SQLiteStore(tmp_path / "old.sqlite3")
+            path = tmp_path / "old.sqlite3"
+            sqlite_version_2(path)
+            with pytest.raises(StoreError, match=r"protocol-v1 hub.*livcr hub init"):
+                await SQLiteStore(path).open()
+            connection = sqlite3.connect(path)
+            version = connection.execute("SELECT value FROM meta").fetchone()[0]
+            leaves = connection.execute("SELECT COUNT(*) FROM leaves").fetchone()[0]
+            connection.close()
         else:
+            import asyncpg  # noqa: PLC0415
+
             dsn = stack.enter_context(fresh_database())
             await postgres_version_2(dsn)
-            report = await PostgresStore(dsn).migrate()
-            assert (report.before, report.applied[0]) == (2, "3 " + MIGRATIONS[2].name)
-            store = PostgresStore(dsn)
-        await store.open()
-        try:
-            if isinstance(store, SQLiteStore):
-                assert store.migration is not None
-                assert (store.migration.before, store.migration.after) == (2, SCHEMA_VERSION)
-            found = await store.accepted_before("caw", queued.message_id)
-            assert found == Acceptance(0, QUEUED.leaves[0].data)
-            assert await store.accepted_before("caw", delivered.message_id) == Acceptance(
-                None, None
-            )
-            # New acceptances keep theirs.
-            await store.commit(envelope_batch(3))
-            found = await store.accepted_before("caw", (3).to_bytes(16, "big"))
-            assert found is not None
-            assert found.leaf_index == 2
-        finally:
-            await store.close()
+            with pytest.raises(StoreError, match=r"protocol-v1 hub.*livcr hub init"):
+                await PostgresStore(dsn).migrate()
+            with pytest.raises(StoreError, match="livcr hub migrate"):
+                await PostgresStore(dsn).open()
+            connection = await asyncpg.connect(dsn)
+            version = await connection.fetchval("SELECT value FROM meta")
+            leaves = await connection.fetchval("SELECT COUNT(*) FROM leaves")
+            await connection.close()
+        assert (version, leaves) == ("2", 2)
 
 
 async def test_a_store_from_a_newer_hub_is_refused(tmp_path: Path, pg_dsn: str) -> None:

@@ -75,8 +75,11 @@ def entry(pid: str, role: Role, key: IdentityKey) -> bytes:
     ).sign(ROOT)
 
 
+SALT = bytes(range(16))  # every leaf's salt (spec §10.4); its value matters to no count
+
+
 def statement_leaf(at: int, kind: StatementType, pid: str, signed: bytes) -> DirectoryChange:
-    return DirectoryChange.of(at, kind, pid, signed)
+    return DirectoryChange.of(at, SALT, kind, pid, signed)
 
 
 def scenario() -> tuple[list[bytes], list[bytes], list[Leaf]]:
@@ -96,6 +99,7 @@ def scenario() -> tuple[list[bytes], list[bytes], list[Leaf]]:
     def message(at: int, sender: str, purpose: str, case: str, to: tuple[str, ...]) -> Leaf:
         return EnvelopeAccepted(
             at,
+            SALT,
             det_bytes(f"{at}{purpose}", 16),
             sender,
             purpose,
@@ -107,27 +111,31 @@ def scenario() -> tuple[list[bytes], list[bytes], list[Leaf]]:
 
     leaves += [
         message(T0 + 60, "caw", "aanmelding", "case-a", ("coord",)),
-        CaseTransition(T0 + 60, "case-a", "caw", "none", "signaal_ontvangen", "none"),
-        CaseMembership(T0 + 70, "case-a", "coord", ("clb",), ()),
-        CaseTransition(T0 + 80, "case-a", "coord", "signaal_ontvangen", "in_screening", "none"),
+        CaseTransition(T0 + 60, SALT, "case-a", "caw", "none", "signaal_ontvangen", "none"),
+        CaseMembership(T0 + 70, SALT, "case-a", "coord", ("clb",), ()),
+        CaseTransition(
+            T0 + 80, SALT, "case-a", "coord", "signaal_ontvangen", "in_screening", "none"
+        ),
         *(
             message(T0 + 90 + i, "coord", "screening_vraag", "case-a", ("caw", "clb"))
             for i in range(7)
         ),
-        MeetingRecorded(T0 + 10 * DAY, "case-a", "meeting-1", "coord", ("caw", "clb", "coord")),
+        MeetingRecorded(
+            T0 + 10 * DAY, SALT, "case-a", "meeting-1", "coord", ("caw", "clb", "coord")
+        ),
         *(
-            Refusal(T0 + 11 * DAY + i, "clb", "submit", "recipient_not_allowed", bytes(16))
+            Refusal(T0 + 11 * DAY + i, SALT, "clb", "submit", "recipient_not_allowed", bytes(16))
             for i in range(3)
         ),
         statement_leaf(T0 + 15 * DAY, StatementType.DIRECTORY_ENTRY, "caw", rotated),
         message(T0 + 31 * DAY, "coord", "afsluiting", "case-a", ("caw", "clb")),
         CaseTransition(
-            T0 + 31 * DAY, "case-a", "coord", "in_screening", "afgesloten", "traject_afgerond"
+            T0 + 31 * DAY, SALT, "case-a", "coord", "in_screening", "afgesloten", "traject_afgerond"
         ),
         message(T0 + 32 * DAY, "caw", "wissingsbevestiging", "case-a", ("coord",)),
         statement_leaf(T0 + 20 * DAY, StatementType.REVOCATION, "clb", revocation),
         message(T0 + 33 * DAY, "clb", "aanmelding", "case-b", ("coord",)),
-        CaseTransition(T0 + 33 * DAY, "case-b", "clb", "none", "signaal_ontvangen", "none"),
+        CaseTransition(T0 + 33 * DAY, SALT, "case-b", "clb", "none", "signaal_ontvangen", "none"),
     ]
     return [*entries, rotated], [revocation], leaves
 
@@ -305,7 +313,7 @@ def test_verification_catches_a_changed_leaf_a_rollback_and_an_unlogged_statemen
     evidence = evidence_of(leaves, entries, revocations)
     forged = leaves[5]
     evidence.leaves[5].data = base64.b64encode(
-        CaseTransition(forged.logged_at + 1, "case-a", "coord", "a", "b", "none").encode()
+        CaseTransition(forged.logged_at + 1, SALT, "case-a", "coord", "a", "b", "none").encode()
     ).decode()
     with expect_error(ProofInvalid):
         verify_evidence(evidence)

@@ -6,11 +6,12 @@ recipient waits for it) and appends a ``delivery dropped`` leaf (spec §10.4), i
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 import structlog
 
-from livcr_exchange.audit.leaves import DeliveryDropped, DropReason, envelope_hash
+from livcr_exchange.audit.leaves import LEAF_SALT_BYTES, DeliveryDropped, DropReason, envelope_hash
 
 from ..operations import pending_leaf
 from ..store.base import HubStore, WriteBatch
@@ -52,7 +53,10 @@ async def drop(
     if not rows:
         raise NoSuchDelivery(f"no delivery {seq} waits for {participant_id}")
     message_id, blob, case_ref = bytes(rows[0][0]), bytes(rows[0][1]), str(rows[0][2])
-    leaf = DeliveryDropped(now, message_id, participant_id, envelope_hash(blob), len(blob), reason)
+    salt = secrets.token_bytes(LEAF_SALT_BYTES)  # fresh for every leaf (spec §10.4)
+    leaf = DeliveryDropped(
+        now, salt, message_id, participant_id, envelope_hash(blob), len(blob), reason
+    )
     result = await store.commit(
         WriteBatch(acks=[(participant_id, message_id)], leaves=[pending_leaf(leaf, case_ref)])
     )

@@ -238,8 +238,28 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "scale-out: shared request nonces, purge queue, queue indexes", _SCALE_OUT),
     Migration(3, "resubmission: the log index of each accepted pair", _RESUBMISSION),
     Migration(4, "console: queue ages per recipient, refusals and purges by time", _CONSOLE),
+    # No statement: the tables stay, their bytes change meaning (salted leaves, spec §12).
+    Migration(5, "protocol v2", ()),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
+FIRST_V2_SCHEMA = 5  # a store below this was written by a protocol-v1 hub
+V1_STORE_REFUSED = (
+    "this store was written by a protocol-v1 hub and holds a v1 log, which protocol v2 cannot"
+    " read or extend (spec §12). Initialise a new cell (`livcr hub init`) or point the hub at an"
+    " empty store, and enrol the participants again; keep the old store only as an archive"
+)
+_COUNT_LEAVES = "SELECT COUNT(*) FROM (SELECT 1 FROM leaves LIMIT 1) AS any_leaf"
+
+
+def check_not_v1(before: int, leaves: int) -> None:
+    """Refuse a store of protocol v1 that holds log leaves; an empty one migrates as it is.
+
+    Raises:
+        StoreError: the store holds a protocol-v1 log.
+    """
+    if 0 < before < FIRST_V2_SCHEMA and leaves > 0:
+        raise StoreError(V1_STORE_REFUSED)
+
 
 _META = "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _WORDS: dict[Dialect, dict[str, str]] = {
@@ -286,6 +306,8 @@ def migrate_sqlite(connection: sqlite3.Connection) -> MigrationReport:
     row = connection.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     before = 0 if row is None else int(row[0])
     todo = pending(before)
+    if before:
+        check_not_v1(before, connection.execute(_COUNT_LEAVES).fetchone()[0])
     for migration in todo:
         for sql in render(migration, "sqlite"):
             connection.execute(sql)
@@ -321,6 +343,8 @@ async def migrate_postgres(connection: Any) -> MigrationReport:
         await connection.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
         before = await postgres_version(connection)
         todo = pending(before)
+        if before:
+            check_not_v1(before, await connection.fetchval(_COUNT_LEAVES))
         await connection.execute(_META)
         for migration in todo:
             for sql in render(migration, "postgresql"):

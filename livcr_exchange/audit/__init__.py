@@ -1,6 +1,7 @@
 """Transparency-log audit: RFC 9162 Merkle proofs and C2SP signed checkpoints."""
 
 from .checkpoint import (
+    MAX_EXTENSION_LINES,
     MAX_NOTE_BYTES,
     MAX_SIGNATURES,
     Checkpoint,
@@ -30,6 +31,7 @@ from .merkle import (
 __all__ = [
     "EMPTY_ROOT",
     "HASH_SIZE",
+    "MAX_EXTENSION_LINES",
     "MAX_NOTE_BYTES",
     "MAX_SIGNATURES",
     "MAX_TREE_SIZE",

@@ -28,6 +28,9 @@ from .merkle import HASH_SIZE, MAX_TREE_SIZE
 MAX_NOTE_BYTES: Final = 1 << 20
 # golang.org/x/mod/sumdb/note refuses more; C2SP signed-note requires accepting at least 16.
 MAX_SIGNATURES: Final = 100
+# Extension lines after origin, size and root (C2SP tlog-checkpoint): we write none; a few are
+# plenty for anyone's, and a bound keeps a hostile note from costing a line check per byte.
+MAX_EXTENSION_LINES: Final = 16
 ED25519_SIGNATURE_TYPE: Final = 0x01  # C2SP signed-note §Signature types
 KEY_HASH_BYTES: Final = 4
 SIGNATURE_LINE_PREFIX: Final = "\u2014 "
@@ -35,6 +38,11 @@ SIGNATURE_LINE_PREFIX: Final = "\u2014 "
 _SIZE_PATTERN: Final = re.compile(r"0|[1-9][0-9]*")
 _MAX_SIZE_DIGITS: Final = len(str(MAX_TREE_SIZE))
 _STD_BASE64: Final = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
+
+
+def default_origin(cell_id: str) -> str:
+    """The origin line of a cell's log unless its hub is configured otherwise (spec §10.3)."""
+    return f"livcr-exchange/{cell_id}"
 
 
 def _std_b64(data: bytes) -> str:
@@ -96,6 +104,10 @@ class Checkpoint:
             raise CheckpointInvalid(f"root hash is {len(self.root)} bytes, not {HASH_SIZE}")
         if not isinstance(self.extensions, tuple):
             raise CheckpointInvalid("extensions must be a tuple of lines")
+        if len(self.extensions) > MAX_EXTENSION_LINES:
+            raise CheckpointInvalid(
+                f"{len(self.extensions)} extension lines (at most {MAX_EXTENSION_LINES})"
+            )
         for position, line in enumerate(self.extensions):
             _check_line(line, f"extension line {position}")
 
@@ -218,24 +230,33 @@ def sign_checkpoint(checkpoint: Checkpoint, key_name: str, identity_key: Identit
     return sign_note(checkpoint.body(), key_name, identity_key)
 
 
-def open_checkpoint(note: bytes, key_name: str, public_key: bytes) -> Checkpoint:
-    """Verify a signed checkpoint note with the log's key and parse its body.
+def open_checkpoint(
+    note: bytes, origin: str, public_key: bytes, *, key_name: str | None = None
+) -> Checkpoint:
+    """Verify a signed checkpoint note of the log ``origin`` with the log's key; parse its body.
 
-    The signature is checked before the body is read (C2SP signed-note: unverified text is
-    ignored). The body must have at least three lines, none empty; the size is ASCII decimal
-    without leading zeros (``0`` for the empty tree) and at most 2**64-1; the root is the
-    canonical padded standard base64 of exactly 32 bytes; the origin has no leading or trailing
-    whitespace. The key name need not equal the origin: compare ``checkpoint.origin`` with the
-    log you expect.
+    The key name is ``key_name``, by default the origin (spec §10.3). The signature is checked
+    before the body is read (C2SP signed-note: unverified text is ignored). The body must have
+    at least three lines, none empty, and at most MAX_EXTENSION_LINES after them; its origin
+    line must be exactly ``origin``; the size is ASCII decimal without leading zeros (``0`` for
+    the empty tree) and at most 2**64-1; the root is the canonical padded standard base64 of
+    exactly 32 bytes.
 
     Raises:
         CheckpointInvalid: everything ``open_note`` raises for, and any body rule above.
     """
-    return _parse_body(open_note(note, key_name, public_key))
+    checkpoint = _parse_body(open_note(note, origin if key_name is None else key_name, public_key))
+    if checkpoint.origin != origin:
+        raise CheckpointInvalid(
+            f"checkpoint of log {checkpoint.origin!r}, not of the configured {origin!r}"
+        )
+    return checkpoint
 
 
 def _parse_body(text: bytes) -> Checkpoint:
     """Parse verified checkpoint text; ``text`` is UTF-8 without control characters."""
+    if text.count(b"\n") > 3 + MAX_EXTENSION_LINES:  # counted before any line is looked at
+        raise CheckpointInvalid(f"checkpoint has more than {MAX_EXTENSION_LINES} extension lines")
     lines = text.decode("utf-8")[:-1].split("\n")
     if len(lines) < 3:
         raise CheckpointInvalid(f"checkpoint has {len(lines)} lines, needs origin, size and root")

@@ -1,14 +1,19 @@
 """Transparency-log leaves: what the hub records, without content or personal data (spec §10.4).
 
-Each leaf is a canonical binary record (§4.1) whose first byte is its type and whose second field
-is the hub's log time. Participant ids name services, not people; case references are random
+Each leaf is a canonical binary record (§4.1): its type, the hub's log time, a 16-byte random
+salt, then its fields. Participant ids name services, not people; case references are random
 pseudonyms; envelopes appear only as a hash and a size.
+
+Every participant gets every leaf hash, and most fields are guessable (a time pinned by the
+neighbouring leaves, a case reference, participant ids, states). The salt, drawn fresh by the
+hub for each leaf and kept only in the leaf's data, makes a withheld or purged leaf impossible
+to recover from its hash by trying the guesses: retention deletes the salt with the data.
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..constants import (
     HASH_BYTES,
@@ -25,6 +30,7 @@ from ..wire import Reader, Writer
 
 MAX_LEAF_LIST = MAX_RECIPIENTS
 MAX_REASON_BYTES = 200
+LEAF_SALT_BYTES = 16  # 128 bits of fresh randomness in every leaf's hashed bytes (spec §10.4)
 
 
 class LeafType(enum.IntEnum):
@@ -49,6 +55,13 @@ class DropReason(enum.StrEnum):
     SENDER_REQUEST = "sender_request"  # the sender asked for it to be withdrawn
 
 
+def salt_from_hex(text: str) -> bytes:
+    """A leaf salt as the hub's API shows it: 32 lowercase hex digits. Raises Malformed."""
+    if len(text) != 2 * LEAF_SALT_BYTES or any(c not in "0123456789abcdef" for c in text):
+        raise Malformed(f"a leaf salt is {2 * LEAF_SALT_BYTES} lowercase hex digits")
+    return bytes.fromhex(text)
+
+
 def envelope_hash(envelope: bytes) -> bytes:
     return labelled_hash(LABEL_ENVELOPE_HASH, envelope)
 
@@ -56,6 +69,7 @@ def envelope_hash(envelope: bytes) -> bytes:
 @dataclass(frozen=True)
 class EnvelopeAccepted:
     logged_at: int
+    salt: bytes = field(repr=False)
     message_id: bytes
     sender_id: str
     purpose: str
@@ -66,7 +80,7 @@ class EnvelopeAccepted:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.ENVELOPE_ACCEPTED, self.logged_at)
+            _start(LeafType.ENVELOPE_ACCEPTED, self.logged_at, self.salt)
             .fixed(self.message_id, MESSAGE_ID_BYTES)
             .ident(self.sender_id)
             .ident(self.purpose)
@@ -95,6 +109,7 @@ def delivery_receipt_message(
 @dataclass(frozen=True)
 class DeliveryReceipt:
     logged_at: int
+    salt: bytes = field(repr=False)
     message_id: bytes
     recipient_id: str
     envelope_hash: bytes
@@ -103,7 +118,7 @@ class DeliveryReceipt:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.DELIVERY_RECEIPT, self.logged_at)
+            _start(LeafType.DELIVERY_RECEIPT, self.logged_at, self.salt)
             .fixed(self.message_id, MESSAGE_ID_BYTES)
             .ident(self.recipient_id)
             .fixed(self.envelope_hash, HASH_BYTES)
@@ -121,20 +136,21 @@ def statement_hash(signed: bytes) -> bytes:
 @dataclass(frozen=True)
 class DirectoryChange:
     logged_at: int
+    salt: bytes = field(repr=False)
     statement_type: int  # 0x01 entry, 0x02 revocation, 0x03 prekey
     participant_id: str
     statement_hash: bytes
 
     @classmethod
     def of(
-        cls, logged_at: int, statement_type: int, participant_id: str, signed: bytes
+        cls, logged_at: int, salt: bytes, statement_type: int, participant_id: str, signed: bytes
     ) -> DirectoryChange:
-        """The leaf that logs the signed statement ``signed``."""
-        return cls(logged_at, statement_type, participant_id, statement_hash(signed))
+        """The leaf, salted with ``salt``, that logs the signed statement ``signed``."""
+        return cls(logged_at, salt, statement_type, participant_id, statement_hash(signed))
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.DIRECTORY_CHANGE, self.logged_at)
+            _start(LeafType.DIRECTORY_CHANGE, self.logged_at, self.salt)
             .u8(self.statement_type)
             .ident(self.participant_id)
             .fixed(self.statement_hash, HASH_BYTES)
@@ -145,6 +161,7 @@ class DirectoryChange:
 @dataclass(frozen=True)
 class CaseTransition:
     logged_at: int
+    salt: bytes = field(repr=False)
     case_ref: str
     actor_id: str
     from_state: str  # "none" when the case is opened
@@ -153,7 +170,7 @@ class CaseTransition:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.CASE_TRANSITION, self.logged_at)
+            _start(LeafType.CASE_TRANSITION, self.logged_at, self.salt)
             .ident(self.case_ref)
             .ident(self.actor_id)
             .ident(self.from_state)
@@ -166,6 +183,7 @@ class CaseTransition:
 @dataclass(frozen=True)
 class CaseMembership:
     logged_at: int
+    salt: bytes = field(repr=False)
     case_ref: str
     actor_id: str
     added: tuple[str, ...]
@@ -173,7 +191,7 @@ class CaseMembership:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.CASE_MEMBERSHIP, self.logged_at)
+            _start(LeafType.CASE_MEMBERSHIP, self.logged_at, self.salt)
             .ident(self.case_ref)
             .ident(self.actor_id)
             .idents(self.added, MAX_LEAF_LIST)
@@ -185,6 +203,7 @@ class CaseMembership:
 @dataclass(frozen=True)
 class MeetingRecorded:
     logged_at: int
+    salt: bytes = field(repr=False)
     case_ref: str
     meeting_ref: str
     actor_id: str
@@ -192,7 +211,7 @@ class MeetingRecorded:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.MEETING_RECORDED, self.logged_at)
+            _start(LeafType.MEETING_RECORDED, self.logged_at, self.salt)
             .ident(self.case_ref)
             .ident(self.meeting_ref)
             .ident(self.actor_id)
@@ -206,6 +225,7 @@ class Refusal:
     """An authenticated request the hub refused: who, what, which code. No content."""
 
     logged_at: int
+    salt: bytes = field(repr=False)
     actor_id: str
     action: str
     code: str
@@ -213,7 +233,7 @@ class Refusal:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.REFUSAL, self.logged_at)
+            _start(LeafType.REFUSAL, self.logged_at, self.salt)
             .ident(self.actor_id)
             .ident(self.action)
             .ident(self.code)
@@ -227,6 +247,7 @@ class DeliveryDropped:
     """An operator removed an envelope from one recipient's queue before it was delivered."""
 
     logged_at: int
+    salt: bytes = field(repr=False)
     message_id: bytes
     recipient_id: str
     envelope_hash: bytes
@@ -235,7 +256,7 @@ class DeliveryDropped:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.DELIVERY_DROPPED, self.logged_at)
+            _start(LeafType.DELIVERY_DROPPED, self.logged_at, self.salt)
             .fixed(self.message_id, MESSAGE_ID_BYTES)
             .ident(self.recipient_id)
             .fixed(self.envelope_hash, HASH_BYTES)
@@ -245,7 +266,7 @@ class DeliveryDropped:
         )
 
 
-def _read_dropped(logged_at: int, reader: Reader) -> DeliveryDropped:
+def _read_dropped(logged_at: int, salt: bytes, reader: Reader) -> DeliveryDropped:
     message_id = reader.fixed(MESSAGE_ID_BYTES)
     recipient_id = reader.ident()
     digest = reader.fixed(HASH_BYTES)
@@ -253,7 +274,7 @@ def _read_dropped(logged_at: int, reader: Reader) -> DeliveryDropped:
     reason = reader.ident()
     try:
         return DeliveryDropped(
-            logged_at, message_id, recipient_id, digest, size, DropReason(reason)
+            logged_at, salt, message_id, recipient_id, digest, size, DropReason(reason)
         )
     except ValueError:
         raise Malformed(f"unknown drop reason {reason!r}") from None
@@ -265,6 +286,7 @@ class DeliveryWithdrawn:
     it fetched it: removal cuts what is still queued too."""
 
     logged_at: int
+    salt: bytes = field(repr=False)
     message_id: bytes
     recipient_id: str
     case_ref: str
@@ -272,7 +294,7 @@ class DeliveryWithdrawn:
 
     def encode(self) -> bytes:
         return (
-            _start(LeafType.DELIVERY_WITHDRAWN, self.logged_at)
+            _start(LeafType.DELIVERY_WITHDRAWN, self.logged_at, self.salt)
             .fixed(self.message_id, MESSAGE_ID_BYTES)
             .ident(self.recipient_id)
             .ident(self.case_ref)
@@ -294,8 +316,9 @@ Leaf = (
 )
 
 
-def _start(leaf_type: LeafType, logged_at: int) -> Writer:
-    return Writer().u8(leaf_type).u64(logged_at)
+def _start(leaf_type: LeafType, logged_at: int, salt: bytes) -> Writer:
+    """Raises ValueError for a salt that is not LEAF_SALT_BYTES long (a caller's bug)."""
+    return Writer().u8(leaf_type).u64(logged_at).fixed(salt, LEAF_SALT_BYTES)
 
 
 def decode_leaf(data: bytes) -> Leaf:
@@ -303,11 +326,13 @@ def decode_leaf(data: bytes) -> Leaf:
     reader = Reader(data, "log leaf")
     code = reader.u8()
     logged_at = reader.u64()
+    salt = reader.fixed(LEAF_SALT_BYTES)
     leaf: Leaf
     match code:
         case LeafType.ENVELOPE_ACCEPTED:
             leaf = EnvelopeAccepted(
                 logged_at,
+                salt,
                 reader.fixed(MESSAGE_ID_BYTES),
                 reader.ident(),
                 reader.ident(),
@@ -319,6 +344,7 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.DELIVERY_RECEIPT:
             leaf = DeliveryReceipt(
                 logged_at,
+                salt,
                 reader.fixed(MESSAGE_ID_BYTES),
                 reader.ident(),
                 reader.fixed(HASH_BYTES),
@@ -326,10 +352,13 @@ def decode_leaf(data: bytes) -> Leaf:
                 reader.fixed(SIGNATURE_BYTES),
             )
         case LeafType.DIRECTORY_CHANGE:
-            leaf = DirectoryChange(logged_at, reader.u8(), reader.ident(), reader.fixed(HASH_BYTES))
+            leaf = DirectoryChange(
+                logged_at, salt, reader.u8(), reader.ident(), reader.fixed(HASH_BYTES)
+            )
         case LeafType.CASE_TRANSITION:
             leaf = CaseTransition(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.ident(),
@@ -339,6 +368,7 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.CASE_MEMBERSHIP:
             leaf = CaseMembership(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.idents(MAX_LEAF_LIST),
@@ -347,6 +377,7 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.MEETING_RECORDED:
             leaf = MeetingRecorded(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.ident(),
@@ -355,16 +386,18 @@ def decode_leaf(data: bytes) -> Leaf:
         case LeafType.REFUSAL:
             leaf = Refusal(
                 logged_at,
+                salt,
                 reader.ident(),
                 reader.ident(),
                 reader.ident(),
                 reader.fixed(MESSAGE_ID_BYTES),
             )
         case LeafType.DELIVERY_DROPPED:
-            leaf = _read_dropped(logged_at, reader)
+            leaf = _read_dropped(logged_at, salt, reader)
         case LeafType.DELIVERY_WITHDRAWN:
             leaf = DeliveryWithdrawn(
                 logged_at,
+                salt,
                 reader.fixed(MESSAGE_ID_BYTES),
                 reader.ident(),
                 reader.ident(),

@@ -1,6 +1,6 @@
 """Sealed envelopes: seal, parse, verify and open (spec §6)."""
 
-from .cosign import build_block, content_digest, cosign, verify_cosignatures
+from .cosign import CosignedFacts, build_block, content_digest, cosign, verify_cosignatures
 from .header import Cosignature, CosignBlock, Header, HeaderCore, Recipient
 from .open import (
     Freshness,
@@ -24,6 +24,7 @@ from .seal import (
 __all__ = [
     "CosignBlock",
     "Cosignature",
+    "CosignedFacts",
     "Freshness",
     "Header",
     "HeaderCore",

@@ -3,11 +3,17 @@
 The hub cannot read the body, so members sign ``BLAKE2b-256(LABEL_CONTENT_DIGEST || body)`` and
 the hub checks the signatures; the recipient checks that the digest is the body it opened. The
 body carries a random nonce so the hub cannot confirm a guessed body from the digest.
+
+Members sign delivery too: the recipient list and a deadline. The same co-signed content sent to
+other recipients, or logged after the deadline, does not verify.
 """
 
 from __future__ import annotations
 
-from ..constants import LABEL_CONTENT_DIGEST, LABEL_COSIGNATURE
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..constants import LABEL_CONTENT_DIGEST, LABEL_COSIGNATURE, MAX_RECIPIENTS
 from ..directory import Directory
 from ..errors import CosignatureInvalid, LivcrError
 from ..hashing import labelled_hash
@@ -20,56 +26,59 @@ def content_digest(body: bytes) -> bytes:
     return labelled_hash(LABEL_CONTENT_DIGEST, body)
 
 
-def cosignature_message(
-    cell_id: str, case_ref: str, meeting_ref: str, purpose: str, digest: bytes
-) -> bytes:
+@dataclass(frozen=True)
+class CosignedFacts:
+    """What a co-signer agrees to (spec §7.4): this content, on this case and meeting, for this
+    purpose, to exactly these recipients, logged no later than ``deadline``."""
+
+    cell_id: str
+    case_ref: str
+    meeting_ref: str
+    purpose: str
+    recipients: tuple[str, ...]  # strictly ascending, as the header lists them
+    deadline: int
+
+
+def cosignature_message(facts: CosignedFacts, digest: bytes) -> bytes:
+    """LABEL_COSIGNATURE || cell || case || meeting || purpose || digest || recipients ||
+    deadline (spec §7.4). Raises Malformed or NonCanonical for recipients out of grammar."""
     return LABEL_COSIGNATURE + (
         Writer()
-        .ident(cell_id)
-        .ident(case_ref)
-        .ident(meeting_ref)
-        .ident(purpose)
+        .ident(facts.cell_id)
+        .ident(facts.case_ref)
+        .ident(facts.meeting_ref)
+        .ident(facts.purpose)
         .fixed(digest, 32)
+        .idents(facts.recipients, MAX_RECIPIENTS)
+        .u64(facts.deadline)
         .getvalue()
     )
 
 
-def cosign(
-    signer: IdentityKey,
-    signer_id: str,
-    *,
-    cell_id: str,
-    case_ref: str,
-    meeting_ref: str,
-    purpose: str,
-    digest: bytes,
-) -> Cosignature:
-    """One member's co-signature over a content digest."""
-    message = cosignature_message(cell_id, case_ref, meeting_ref, purpose, digest)
-    return Cosignature(signer_id, signer.key_id, signer.sign(message))
+def cosign(signer: IdentityKey, signer_id: str, facts: CosignedFacts, digest: bytes) -> Cosignature:
+    """One member's co-signature over a content digest and its delivery."""
+    return Cosignature(signer_id, signer.key_id, signer.sign(cosignature_message(facts, digest)))
 
 
-def build_block(digest: bytes, signatures: list[Cosignature]) -> CosignBlock:
+def build_block(digest: bytes, deadline: int, signatures: Sequence[Cosignature]) -> CosignBlock:
     """A co-signature block in canonical (ascending signer) order."""
-    return CosignBlock(digest, tuple(sorted(signatures, key=lambda s: s.signer_id)))
+    return CosignBlock(digest, deadline, tuple(sorted(signatures, key=lambda s: s.signer_id)))
 
 
 def verify_cosignatures(
-    block: CosignBlock,
-    directory: Directory,
-    *,
-    cell_id: str,
-    case_ref: str,
-    meeting_ref: str,
-    purpose: str,
-    at: int,
+    block: CosignBlock, directory: Directory, facts: CosignedFacts, *, at: int
 ) -> frozenset[str]:
-    """Check every co-signature; return the set of signers.
+    """Check the deadline and every co-signature at the judging time ``at``; return the signers.
+
+    ``facts`` are the header's (its recipients, and the block's deadline).
 
     Raises:
-        CosignatureInvalid: a signer unknown, revoked or not valid at ``at``, or a bad signature.
+        CosignatureInvalid: ``at`` after the deadline; a signer unknown, revoked or not valid at
+            ``at``; or a bad signature (other content, recipients or deadline included).
     """
-    message = cosignature_message(cell_id, case_ref, meeting_ref, purpose, block.content_digest)
+    if at > facts.deadline:
+        raise CosignatureInvalid(f"logged at {at}, after the co-signers' deadline {facts.deadline}")
+    message = cosignature_message(facts, block.content_digest)
     for item in block.signatures:
         try:
             entry = directory.entry_for_key(item.signer_id, item.signer_key_id, at)

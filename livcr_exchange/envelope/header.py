@@ -56,10 +56,12 @@ class CosignBlock:
     """Co-signatures over a body's content digest, for purposes that need them (spec §7.4).
 
     The meeting they were agreed at is the header's ``meeting_ref``, which a co-signed header
-    must carry.
+    must carry. Co-signers also sign the header's recipient list and ``deadline``, the last log
+    time at which the message may be accepted.
     """
 
     content_digest: bytes
+    deadline: int
     signatures: tuple[Cosignature, ...]
 
 
@@ -128,7 +130,7 @@ def _write_cosign(writer: Writer, cosign: CosignBlock | None) -> None:
     if cosign is None:
         writer.u8(0)
         return
-    writer.u8(1).fixed(cosign.content_digest, HASH_BYTES)
+    writer.u8(1).fixed(cosign.content_digest, HASH_BYTES).u64(cosign.deadline)
     writer.u8(len(cosign.signatures))
     for item in cosign.signatures:
         writer.ident(item.signer_id).fixed(item.signer_key_id, KEY_ID_BYTES)
@@ -224,6 +226,7 @@ def _read_cosign(reader: Reader) -> CosignBlock | None:
     if not _read_flag(reader, "co-signature"):
         return None
     digest = reader.fixed(HASH_BYTES)
+    deadline = reader.u64()
     count = reader.u8()
     if not 1 <= count <= MAX_COSIGNERS:
         raise Malformed(f"{count} co-signatures (1..{MAX_COSIGNERS} allowed)")
@@ -234,7 +237,7 @@ def _read_cosign(reader: Reader) -> CosignBlock | None:
         for _ in range(count)
     )
     _require_ascending([s.signer_id for s in signatures], "co-signers")
-    return CosignBlock(digest, signatures)
+    return CosignBlock(digest, deadline, signatures)
 
 
 def _read_recipients(reader: Reader) -> tuple[Recipient, ...]:

@@ -23,6 +23,7 @@ from ..errors import (
     CommitmentMismatch,
     DigestMismatch,
     Expired,
+    LoggedAtOutOfBounds,
     Malformed,
     NotARecipient,
     Oversized,
@@ -35,7 +36,7 @@ from ..keys import PrekeySecret
 from ..replay import ReplayCache
 from ..statements import DirectoryEntry
 from ..times import iso8601
-from .cosign import content_digest, verify_cosignatures
+from .cosign import CosignedFacts, content_digest, verify_cosignatures
 from .header import Header
 from .payload import (
     chunk_count,
@@ -138,6 +139,8 @@ class UnverifiedEnvelope:
         revoked sender cannot back-date a message into its validity window.
 
         Raises:
+            LoggedAtOutOfBounds: on delivery, ``judged_at`` (the hub's log time) is outside
+                [timestamp - MAX_CLOCK_SKEW, expires_at).
             UnknownSender, KeyRevoked, KeyNotValid: the directory does not vouch for the key.
             BadSignature: the signature does not verify.
             Expired, TimestampOutOfWindow: the message is outside its time window.
@@ -159,6 +162,8 @@ def _verify(
     core = envelope.header.core
     if core.cell_id != directory.cell_id:
         raise UnknownSender(f"envelope belongs to cell {core.cell_id}")
+    if freshness is Freshness.DELIVERY:
+        check_logged_at(core.timestamp, core.expires_at, judged_at)
     sender = directory.entry_for_key(core.sender_id, core.sender_key_id, judged_at)
     sender.identity_key.verify(
         signature_message(envelope.header.raw, body_hash), envelope.signature
@@ -166,15 +171,15 @@ def _verify(
     check_freshness(core.timestamp, core.expires_at, now, freshness)
     cosigners: frozenset[str] = frozenset()
     if core.cosign is not None and core.meeting_ref is not None:
-        cosigners = verify_cosignatures(
-            core.cosign,
-            directory,
-            cell_id=core.cell_id,
-            case_ref=core.case_ref,
-            meeting_ref=core.meeting_ref,
-            purpose=core.purpose,
-            at=judged_at,
+        facts = CosignedFacts(
+            core.cell_id,
+            core.case_ref,
+            core.meeting_ref,
+            core.purpose,
+            core.recipient_ids(),
+            core.cosign.deadline,
         )
+        cosigners = verify_cosignatures(core.cosign, directory, facts, at=judged_at)
     return VerifiedEnvelope(envelope, sender, cosigners)
 
 
@@ -182,6 +187,21 @@ def _read_length(data: bytes, offset: int, size: int) -> int:
     if len(data) < offset + size:
         raise Malformed("envelope is truncated")
     return int.from_bytes(data[offset : offset + size], "big")
+
+
+def check_logged_at(timestamp: int, expires_at: int, logged_at: int) -> None:
+    """A recipient's bound on the hub's log time (spec §9.2): the hub accepts an envelope only
+    within MAX_CLOCK_SKEW of its timestamp and before its expiry, so an honest hub's
+    ``logged_at`` lies in [timestamp - MAX_CLOCK_SKEW, expires_at). A hub that back-dates
+    further (to judge a since-revoked key valid) is caught here.
+
+    Raises:
+        LoggedAtOutOfBounds: ``logged_at`` outside that interval.
+    """
+    if not timestamp - MAX_CLOCK_SKEW <= logged_at < expires_at:
+        raise LoggedAtOutOfBounds(
+            f"logged at {logged_at}, outside [{timestamp - MAX_CLOCK_SKEW}, {expires_at})"
+        )
 
 
 def check_freshness(timestamp: int, expires_at: int, now: int, freshness: Freshness) -> None:

@@ -16,6 +16,7 @@ import aiohttp
 import click
 import msgspec
 
+from ..audit.checkpoint import default_origin
 from ..errors import LivcrError
 from ..keyfile import SecretBundle, unlock
 from ..keys import IdentityPublicKey
@@ -32,6 +33,7 @@ from ..oversight import (
 )
 from ..oversight.evidence import EVIDENCE_FORMAT, ConsistencyRecord, Evidence, LeafRecord
 from ..oversight.model import decode_report
+from ..request_auth import HubBinding
 from .cli import read_passphrase
 from .hub_client import HubClient, HubRefused
 
@@ -176,11 +178,13 @@ def fetch(
 
     async def run() -> Evidence:
         async with aiohttp.ClientSession() as session:
-            client = HubClient(hub_url, bundle.participant_id, bundle.identity, session)
+            log_origin = origin or default_origin(cell_id)
+            hub = HubBinding(cell_id, log_origin)  # requests are signed for this hub (§11.1)
+            client = HubClient(hub_url, bundle.participant_id, bundle.identity, session, hub=hub)
             return await fetch_evidence(
                 client,
                 cell_id=cell_id,
-                origin=origin or f"livcr-exchange/{cell_id}",
+                origin=log_origin,
                 root_key=root_key,
                 log_key=log_key,
                 earlier=_earlier_notes(previous),

@@ -38,7 +38,7 @@ from ..hub_answers import (
     StoredCount,
 )
 from ..keys import IdentityKey
-from ..request_auth import RequestTarget, sign_request
+from ..request_auth import HubBinding, RequestTarget, sign_request
 from .problems import Problem
 
 LARGE_BODY_BYTES = 1024 * 1024  # aiohttp's threshold for its large-body warning
@@ -100,20 +100,29 @@ class HubClient:
         identity: IdentityKey,
         session: aiohttp.ClientSession,
         *,
+        hub: HubBinding,
         clock: Callable[[], int] = lambda: int(time.time()),
         random: RandomSource = os.urandom,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.participant_id = participant_id
+        self.hub = hub
         self._identity = identity
         self._session = session
         self._clock = clock
         self._random = random
 
     def signed_headers(self, method: str, path: str, query: str, body: bytes) -> dict[str, str]:
+        """Headers signing a request for this client's hub; ``path`` and ``query`` exactly as
+        sent, percent-encoding included (spec §11.1)."""
         target = RequestTarget(method, path, query, body)
         return sign_request(
-            target, self.participant_id, self._identity, now=self._clock(), random=self._random
+            target,
+            self.participant_id,
+            self._identity,
+            hub=self.hub,
+            now=self._clock(),
+            random=self._random,
         )
 
     async def request(
@@ -133,12 +142,13 @@ class HubClient:
             HubAnswerInvalid: a status not in ``expect``.
         """
         query_string = urlencode(query or {})
-        headers = self.signed_headers(method, path, query_string, body)
+        sent_path = quote(path)
+        headers = self.signed_headers(method, sent_path, query_string, body)
         if body:
             headers["Content-Type"] = content_type
         # Sent exactly as signed: left to itself, yarl would re-quote the query ("%2C" -> ",").
         url = URL(
-            self.base_url + quote(path) + (f"?{query_string}" if query_string else ""),
+            self.base_url + sent_path + (f"?{query_string}" if query_string else ""),
             encoded=True,
         )
         # A file-like body is written in pieces; aiohttp warns that raw bytes over 1 MiB would

@@ -33,6 +33,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import aiohttp
 import pytest
@@ -45,7 +46,13 @@ from hub.config import HubConfig, parse_config
 from hub.operations import STATEMENT_HASH_LABEL, pending_leaf
 from hub.state import Hub
 from hub.store.base import CaseRecord, HubStore, WriteBatch
-from livcr_exchange.audit.leaves import DirectoryChange, Leaf, Refusal, decode_leaf
+from livcr_exchange.audit.leaves import (
+    LEAF_SALT_BYTES,
+    DirectoryChange,
+    Leaf,
+    Refusal,
+    decode_leaf,
+)
 from livcr_exchange.audit.merkle import leaf_hash
 from livcr_exchange.constants import CONTENT_KEY_BYTES, PAYLOAD_NONCE_PREFIX_BYTES
 from livcr_exchange.envelope import (
@@ -59,7 +66,7 @@ from livcr_exchange.envelope import (
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey, Suite
 from livcr_exchange.purposes import CATALOGUE
-from livcr_exchange.request_auth import RequestTarget, sign_request
+from livcr_exchange.request_auth import HubBinding, RequestTarget, sign_request
 from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubClient, HubRefused
 from livcr_exchange.statements import Revocation, StatementType
@@ -83,6 +90,7 @@ MAX_REQUEST_BYTES = 64 * 1024  # small, so the oversized-body refusal is cheap t
 RETENTION_DAYS = 30
 LOG_KEY = IdentityKey.from_seed(det_bytes("hub tests log key", 32))
 ORIGIN = f"livcr-exchange/{CELL_ID}"
+HUB_BINDING = HubBinding(CELL_ID, ORIGIN)
 NO_MESSAGE = bytes(16)
 
 # Participants beyond the factories' four (coord, io-politie, caw, clb), each for one refusal.
@@ -192,6 +200,7 @@ class HubHarness:
             participant_id,
             self.people[participant_id].identity,
             self.session,
+            hub=HUB_BINDING,
             clock=self.clock,
         )
 
@@ -228,7 +237,11 @@ class HubHarness:
         leaves = [
             pending_leaf(
                 DirectoryChange(
-                    self.clock(), kinds[kind], pid, labelled_hash(STATEMENT_HASH_LABEL, signed)
+                    self.clock(),
+                    self.random(LEAF_SALT_BYTES),
+                    kinds[kind],
+                    pid,
+                    labelled_hash(STATEMENT_HASH_LABEL, signed),
                 )
             )
             for kind, pid, signed in statements
@@ -294,6 +307,7 @@ class HubHarness:
             RequestTarget(method, path, query, body),
             participant_id,
             self.identity(participant_id),
+            hub=HUB_BINDING,
             now=self.clock(),
             random=self.random,
         )
@@ -363,7 +377,7 @@ class HubHarness:
         assert after.without_log() == before.without_log()
         assert after.counts["log_size"] == before.counts["log_size"] + 1
         (leaf,) = await self.leaves_since(before.counts["log_size"])
-        assert leaf == Refusal(self.clock(), actor, action, code, message_id)
+        assert leaf == Refusal(self.clock(), ANY, actor, action, code, message_id)
         return leaf
 
 

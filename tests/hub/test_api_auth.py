@@ -11,7 +11,10 @@ import hub_harness
 import pytest
 from factories import DAY, NOW
 from hub_harness import (
+    CELL_ID,
+    HUB_BINDING,
     MAX_REQUEST_BYTES,
+    ORIGIN,
     OUTSIDER,
     REVOKED,
     HubHarness,
@@ -21,8 +24,10 @@ from yarl import URL
 
 from hub.store.base import WriteBatch
 from livcr_exchange.request_auth import (
+    HubBinding,
     RequestTarget,
     content_digest,
+    sign_request,
     signature_base,
     signature_params,
 )
@@ -78,7 +83,9 @@ def forged_headers(
     harness: HubHarness, claimed: str, signer: str, target: RequestTarget
 ) -> dict[str, str]:
     """Headers that name ``claimed`` and its key id, signed by ``signer``'s key."""
-    params = signature_params(harness.clock(), harness.identity(claimed).key_id, bytes(range(16)))
+    params = signature_params(
+        harness.clock(), harness.identity(claimed).key_id, bytes(range(16)), HUB_BINDING
+    )
     signature = harness.identity(signer).sign(signature_base(target, claimed, params))
     return {
         "Content-Digest": content_digest(target.body),
@@ -314,3 +321,62 @@ async def test_no_spelling_of_a_path_skips_the_signature(harness: HubHarness, pa
     else:
         assert status in {400, 404}, status_line
     await harness.assert_unchanged(before)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [HubBinding("cell-b", ORIGIN), HubBinding(CELL_ID, "hub-b.example/livcr")],
+    ids=["other-cell", "other-origin"],
+)
+async def test_a_request_signed_for_another_hub_is_refused(
+    harness: HubHarness, other: HubBinding
+) -> None:
+    """A participant enrolled in two cells (or known to two hubs of one cell) signs for one hub;
+    the other hub refuses the request: its own cell and origin are in the signature base."""
+    target = RequestTarget("GET", INBOX, "", b"")
+    identity = harness.identity("caw")
+    headers = sign_request(
+        target, "caw", identity, hub=other, now=harness.clock(), random=harness.random
+    )
+    await expect_refusal(harness, headers, 401, "bad_signature")
+    # Rewriting the parameters to name this hub breaks the signature instead.
+    headers["Signature-Input"] = (
+        headers["Signature-Input"]
+        .replace(f'cell="{other.cell_id}"', f'cell="{CELL_ID}"')
+        .replace(f'origin="{other.origin}"', f'origin="{ORIGIN}"')
+    )
+    await expect_refusal(harness, headers, 401, "bad_signature")
+
+
+async def test_a_percent_encoded_path_is_verified_as_sent(harness: HubHarness) -> None:
+    """@path is the path as sent: a client that signs the encoded spelling it sends is heard,
+    and the decoded spelling of the same path is another @path."""
+    encoded = "/v1/%69nbox"
+    headers = harness.signed_headers("caw", "GET", encoded)
+    assert (await send(harness, "GET", encoded, headers))[0] == 200
+    headers = harness.signed_headers("caw", "GET", INBOX)
+    await expect_refusal(harness, headers, 401, "bad_signature", path=encoded)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda v: v + ", sha-512=:" + base64.b64encode(bytes(64)).decode() + ":",
+        lambda v: v.replace("sha-256", "SHA-256"),
+        lambda v: v.replace("=:", "= :", 1),
+    ],
+    ids=["two-members", "upper-case", "inner-space"],
+)
+async def test_content_digest_is_exactly_one_sha256_member(
+    harness: HubHarness, change: Any
+) -> None:
+    headers = harness.signed_headers("caw", "GET", INBOX)
+    headers["Content-Digest"] = change(headers["Content-Digest"])
+    await expect_refusal(harness, headers, 400, "malformed")
+
+
+async def test_an_upper_case_key_id_is_malformed(harness: HubHarness) -> None:
+    headers = harness.signed_headers("caw", "GET", INBOX)
+    key_id = harness.identity("caw").key_id.hex()
+    headers["Signature-Input"] = headers["Signature-Input"].replace(key_id, key_id.upper())
+    await expect_refusal(harness, headers, 400, "malformed")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
+from unittest.mock import ANY
 
 import hub_harness
 import msgspec
@@ -39,8 +40,8 @@ async def test_open_case_logs_its_state_and_members(harness: HubHarness) -> None
     }
     now = harness.clock()
     assert await harness.leaves_since(before.counts["log_size"]) == [
-        CaseTransition(now, CASE, "coord", "none", "signaal_ontvangen", "none"),
-        CaseMembership(now, CASE, "coord", ("caw", "coord", "io-politie"), ()),
+        CaseTransition(now, ANY, CASE, "coord", "none", "signaal_ontvangen", "none"),
+        CaseMembership(now, ANY, CASE, "coord", ("caw", "coord", "io-politie"), ()),
     ]
     assert await harness.client("caw").case(CASE) == case  # a member may look
     assert await harness.client("coord").case(CASE) == case
@@ -53,7 +54,9 @@ async def test_members_change_and_owner(harness: HubHarness) -> None:
     case = await coord.change_members(CASE, add=["clb", "io-politie"], remove=["caw"], owner="clb")
     assert (case["members"], case["owner"]) == (["clb", "coord", "io-politie"], "clb")
     (leaf,) = await harness.leaves_since(before.counts["log_size"])
-    assert leaf == CaseMembership(harness.clock(), CASE, "coord", ("clb", "io-politie"), ("caw",))
+    assert leaf == CaseMembership(
+        harness.clock(), ANY, CASE, "coord", ("clb", "io-politie"), ("caw",)
+    )
     assert await coord.case(CASE) == case
 
 
@@ -64,7 +67,9 @@ async def test_meeting_is_recorded_with_who_was_present(harness: HubHarness) -> 
     case = await coord.record_meeting(CASE, MEETING, ["io-politie", "coord"])
     assert case["meetings"] == {MEETING: ["coord", "io-politie"]}
     (leaf,) = await harness.leaves_since(before.counts["log_size"])
-    assert leaf == MeetingRecorded(harness.clock(), CASE, MEETING, "coord", ("coord", "io-politie"))
+    assert leaf == MeetingRecorded(
+        harness.clock(), ANY, CASE, MEETING, "coord", ("coord", "io-politie")
+    )
 
 
 async def test_transitions_follow_the_table_and_closing_schedules_the_purge(
@@ -92,7 +97,7 @@ async def test_transitions_follow_the_table_and_closing_schedules_the_purge(
         case = await coord.move_case(CASE, target, reason)
         assert case["state"] == target
         expected.append(
-            CaseTransition(harness.clock(), CASE, "coord", state, target, reason or "none")
+            CaseTransition(harness.clock(), ANY, CASE, "coord", state, target, reason or "none")
         )
         record = await harness.store.case(CASE)
         assert record is not None

@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from unittest.mock import ANY
 
 import aiohttp
 import hub_harness
@@ -42,7 +43,13 @@ from livcr_exchange.audit.leaves import (
 )
 from livcr_exchange.audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from livcr_exchange.directory import Directory
-from livcr_exchange.envelope import CosignBlock, UnverifiedEnvelope, build_block, content_digest
+from livcr_exchange.envelope import (
+    CosignBlock,
+    CosignedFacts,
+    UnverifiedEnvelope,
+    build_block,
+    content_digest,
+)
 from livcr_exchange.envelope.cosign import cosign
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import Suite
@@ -64,13 +71,14 @@ def message_id_of(envelope: bytes) -> bytes:
 
 
 def accepted_leaf(
-    harness: HubHarness, envelope: bytes, logged_at: int | None = None
+    harness: HubHarness, envelope: bytes, logged_at: int | None = None, salt: Any = ANY
 ) -> EnvelopeAccepted:
     """The leaf the hub must log for ``envelope`` (now, unless ``logged_at``), built
-    independently of the hub."""
+    independently of the hub; with any salt, unless ``salt`` (the receipt's) says which."""
     core = UnverifiedEnvelope.parse(envelope).header.core
     return EnvelopeAccepted(
         harness.clock() if logged_at is None else logged_at,
+        salt,
         core.message_id,
         core.sender_id,
         core.purpose,
@@ -94,7 +102,11 @@ def check_receipt(
     assert checkpoint.size == receipt["tree_size"]
     proof = [base64.b64decode(h) for h in receipt["inclusion_proof"]]
     verify_inclusion(
-        leaf_hash(accepted_leaf(harness, envelope, receipt["logged_at"]).encode()),
+        leaf_hash(
+            accepted_leaf(
+                harness, envelope, receipt["logged_at"], bytes.fromhex(receipt["salt"])
+            ).encode()
+        ),
         receipt["leaf_index"],
         checkpoint.size,
         proof,
@@ -164,6 +176,7 @@ async def test_submit_answers_201_with_a_receipt_whose_proof_verifies(harness: H
         accepted_leaf(harness, envelope),
         CaseTransition(
             harness.clock(),
+            ANY,
             "case-oiqvz2kxvheefjm4ghhzoplqwy",
             "caw",
             "none",
@@ -214,9 +227,9 @@ async def test_batch_answers_each_envelope_with_a_receipt_or_a_problem(
     now = harness.clock()
     assert await harness.leaves_since(before.counts["log_size"]) == [
         accepted_leaf(harness, to_caw),
-        Refusal(now, "coord", "submit", "recipient_not_allowed", message_id_of(to_clb)),
+        Refusal(now, ANY, "coord", "submit", "recipient_not_allowed", message_id_of(to_clb)),
         accepted_leaf(harness, to_police),
-        Refusal(now, "coord", "submit", "replayed", message_id_of(to_caw)),
+        Refusal(now, ANY, "coord", "submit", "replayed", message_id_of(to_caw)),
     ]
     after = await harness.snapshot()
     assert after.pending["caw"] == (message_id_of(to_caw).hex(),)
@@ -418,9 +431,10 @@ async def test_prekeys_upload_and_fetch(harness: HubHarness) -> None:
     assert await harness.leaves_since(before.counts["log_size"]) == [
         DirectoryChange(
             harness.clock(),
+            ANY,
             StatementType.PREKEY,
             "caw",
-            labelled_hash(b"livcr-exchange/v1 statement\x00", s),
+            labelled_hash(b"livcr-exchange/v2 statement\x00", s),
         )
         for s in statements
     ]
@@ -759,25 +773,20 @@ async def test_fiche_with_a_forged_cosignature_is_refused(harness: HubHarness) -
     await fiche_case(harness)
     block = cosigned(harness, FICHE_BODY, PRESENT)
     digest = content_digest(FICHE_BODY)
-    forged = cosign(
-        harness.identity("clb"),
-        "caw",
-        cell_id=harness.cell.cell_id,
-        case_ref=FICHE_CASE,
-        meeting_ref=MEETING_REF,
-        purpose=FICHE,
-        digest=digest,
+    facts = CosignedFacts(
+        harness.cell.cell_id, FICHE_CASE, MEETING_REF, FICHE, ("io-politie",), block.deadline
     )
+    forged = cosign(harness.identity("clb"), "caw", facts, digest)
     forged = replace(forged, signer_key_id=harness.identity("caw").key_id)
     signatures = [s for s in block.signatures if s.signer_id != "caw"] + [forged]
-    envelope = fiche(harness, build_block(digest, signatures), FICHE_BODY)
+    envelope = fiche(harness, build_block(digest, block.deadline, signatures), FICHE_BODY)
     await submit_refused(harness, "coord", envelope, "cosignature_invalid")
 
 
 async def test_fiche_cosigned_over_other_content_is_refused(harness: HubHarness) -> None:
     await fiche_case(harness)
     other = cosigned(harness, b'{"purpose":"terugkoppelingsfiche","agreed":false}', PRESENT)
-    block = CosignBlock(content_digest(FICHE_BODY), other.signatures)
+    block = CosignBlock(content_digest(FICHE_BODY), other.deadline, other.signatures)
     envelope = fiche(harness, block, FICHE_BODY)
     await submit_refused(harness, "coord", envelope, "cosignature_invalid")
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -38,16 +39,16 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.config import SchemathesisConfig
-from yarl import URL
 
 from hub.app import create_app
 from hub.config import HubConfig, HubSection, StoreConfig
 from hub.operations import STATEMENT_HASH_LABEL, pending_leaf
 from hub.store.base import CaseRecord, WriteBatch
+from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.audit.leaves import DirectoryChange, delivery_receipt_message, envelope_hash
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey
-from livcr_exchange.request_auth import RequestTarget, sign_request
+from livcr_exchange.request_auth import HubBinding, RequestTarget, sign_request
 from livcr_exchange.statements import PrekeyStatement, StatementType
 from tests.factories import CASE_REF, MEETING_REF, Cell, DeterministicRandom, det_bytes
 
@@ -86,13 +87,14 @@ schema = schemathesis.openapi.from_path(SPEC, config=CONFIG)
 class SignedAs(AuthBase):
     """Sign each prepared request (spec §11.1) over what the hub will verify.
 
-    The hub rebuilds the signature base from the query string exactly as sent and from
-    aiohttp's ``request.path``, the percent-decoded path; yarl decodes it the same way.
+    The hub rebuilds the signature base from the path and the query string exactly as sent,
+    percent-encoding included, and from its own cell and origin.
     """
 
-    def __init__(self, participant_id: str, identity: IdentityKey) -> None:
+    def __init__(self, participant_id: str, identity: IdentityKey, cell_id: str) -> None:
         self.participant_id = participant_id
         self.identity = identity
+        self.hub = HubBinding(cell_id, default_origin(cell_id))
         self.nonces = DeterministicRandom(f"schemathesis nonces {participant_id}")
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -100,7 +102,7 @@ class SignedAs(AuthBase):
         body = request.body or b""
         target = RequestTarget(
             str(request.method),
-            URL.build(path=raw_path, encoded=True).path,
+            raw_path,
             raw_query,
             body.encode("utf-8") if isinstance(body, str) else bytes(body),
         )
@@ -109,6 +111,7 @@ class SignedAs(AuthBase):
                 target,
                 self.participant_id,
                 self.identity,
+                hub=self.hub,
                 now=int(time.time()),
                 random=self.nonces,
             )
@@ -160,7 +163,7 @@ async def _seed(target: StoreTarget, cell: Cell, now: int) -> None:
 
 def _directory_leaf(now: int, kind: StatementType, pid: str, signed: bytes) -> Any:
     return pending_leaf(
-        DirectoryChange(now, kind, pid, labelled_hash(STATEMENT_HASH_LABEL, signed))
+        DirectoryChange(now, os.urandom(16), kind, pid, labelled_hash(STATEMENT_HASH_LABEL, signed))
     )
 
 
@@ -210,7 +213,7 @@ def _serve(target: StoreTarget, folder: Path) -> Iterator[RunningHub]:
     runner, url = run(_start(target, folder, cell))
     session = requests.Session()
     try:
-        yield RunningHub(url, cell, session, SignedAs(SIGNER, cell.identity(SIGNER)))
+        yield RunningHub(url, cell, session, SignedAs(SIGNER, cell.identity(SIGNER), cell.cell_id))
     finally:
         session.close()
         run(runner.cleanup())
@@ -245,7 +248,7 @@ def _validate(method: str, path: str, response: requests.Response, status: int) 
 def test_success_shapes_conform(hub: RunningHub) -> None:
     """Receipts, batch results, inbox pages and acknowledgements, as the document says."""
     cell, now = hub.cell, int(time.time())
-    caw = SignedAs("caw", cell.identity("caw"))
+    caw = SignedAs("caw", cell.identity("caw"), cell.cell_id)
 
     def post(path: str, body: bytes, auth: SignedAs, content_type: str) -> requests.Response:
         return hub.session.post(
