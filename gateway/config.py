@@ -62,6 +62,7 @@ MEANINGS: dict[str, str] = {
     "gateway.root_key": "The cell root key this gateway was enrolled with (livcr-ed25519:...).",
     "gateway.hub_url": "The hub's base URL, http(s)://...",
     "gateway.hub_log_key": "The hub's checkpoint key (livcr-ed25519:...), from the operator.",
+    "gateway.hub_origin": "The hub's log origin, from the operator; empty: livcr-exchange/<cell>.",
     "gateway.key_file": "The identity and prekey file; its passphrase is $LIVCR_PASSPHRASE.",
     "gateway.local_key_file": "Encrypts the dossier and prekey secrets at rest (mode 0600).",
     "gateway.database": "The gateway's SQLite file: outbox, dossier, cached directory.",

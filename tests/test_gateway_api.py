@@ -740,7 +740,7 @@ def test_case_lifecycle(gws: RunningGateways) -> None:
     assert mine["afsluiting"]["body"]["deletion_requested"] is True
     assert all(m["body"] is None and m["deleted_at"] for p, m in mine.items() if p not in kept)
 
-    # The coordinator erases its own copy, the refused form's kept one too; a second erasure
+    # The coordinator erases its own copy, the refused forms' kept ones too; a second erasure
     # finds nothing left.
     holding = [
         r
@@ -752,7 +752,8 @@ def test_case_lifecycle(gws: RunningGateways) -> None:
         for m in call(coord, "GET", "/v1/outbox", 200, params={"state": "failed"})["messages"]
         if m["case_ref"] == case_ref
     ]
-    assert [m["code"] for m in failed] == ["cosignature_invalid"]
+    # Two forms the hub refused are kept: the incomplete co-signatures, the missed deadline.
+    assert [m["code"] for m in failed] == ["cosignature_invalid", "cosignature_invalid"]
     route = "/v1/cases/{case_ref}/erase"
     erased = call(coord, "POST", route, 200, case_ref=case_ref)
     assert erased == {"erased": len(holding) + len(failed)}
