@@ -190,6 +190,7 @@ class HubHarness:
             participant_id,
             self.people[participant_id].identity,
             self.session,
+            hub=HUB_BINDING,
             clock=self.clock,
         )
 
