@@ -32,6 +32,7 @@ from .bodies import (
     VerslagBesluitBody,
     WissingsbevestigingBody,
 )
+from .body_json import check_structure
 from .cases import CaseState
 from .errors import BodySchemaViolation, PurposeNotAllowed
 from .roles import Role
@@ -242,11 +243,13 @@ def decode_body(purpose_tag: str, data: bytes) -> Body:
 
     Raises:
         PurposeNotAllowed: ``purpose_tag`` is not in the catalogue.
-        BodySchemaViolation: the bytes are not JSON, break the schema (unknown field, over-long
-            text, missing reason for special-category data, ...) or are tagged with another
+        BodySchemaViolation: the bytes are not JSON, nest deeper than MAX_BODY_DEPTH, repeat a
+            key in one object, break the schema (unknown field, over-long text, a text that is
+            not NFC, missing reason for special-category data, ...) or are tagged with another
             purpose; the message is msgspec's, naming the offending path.
     """
     get_purpose(purpose_tag)
+    check_structure(data)  # before msgspec: its skipping of unknown values recurses
     try:
         body: Body = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
