@@ -23,6 +23,7 @@ from .errors import LivcrError
 from .keyfile import unlock
 from .keys import IdentityPublicKey, PrekeySecret, Suite
 from .policy import CaseView, MessageFacts, Participant, evaluate_header, evaluate_message
+from .purposes import decode_body
 from .replay import ReplayCache
 from .request_auth import RequestTarget, verify_request
 from .roles import Role
@@ -279,6 +280,17 @@ class RequestSignatureVector(Vector, tag="request_signature", frozen=True):
         return OK
 
 
+class BodyVector(Vector, tag="body", frozen=True):
+    """A body's JSON text decoded against its purpose's schema (spec §4.4, §7.2)."""
+
+    purpose: str
+    body: str  # the JSON text; the receiver decodes its UTF-8 bytes
+
+    def run(self) -> str:
+        decode_body(self.purpose, self.body.encode("utf-8", "surrogatepass"))
+        return OK
+
+
 class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
     current: str
     target: str
@@ -303,6 +315,7 @@ VectorKinds = (
     | PolicyVector
     | CaseTransitionVector
     | RequestSignatureVector
+    | BodyVector
 )
 
 

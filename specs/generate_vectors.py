@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import nacl.utils
+from body_vectors import DESCRIPTION as BODY_DESCRIPTION
+from body_vectors import body_vectors
 
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
 from livcr_exchange.audit.merkle import (
@@ -30,7 +32,7 @@ from livcr_exchange.audit.merkle import (
     leaf_hash,
     root_hash,
 )
-from livcr_exchange.constants import MAX_CLOCK_SKEW, MAX_HEADER_BYTES
+from livcr_exchange.constants import CHUNK_BYTES, MAX_CLOCK_SKEW, MAX_HEADER_BYTES
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
     MessageSpec,
@@ -339,6 +341,10 @@ class EnvelopeVectors:
                 name = f"envelope_ok_{tag}_{label}_body"
                 sealed = self.seal(name, suite=suite, recipients=("caw",), body=body)
                 yield self.vector(sealed, name, "ok")
+        for size in (CHUNK_BYTES, 2 * CHUNK_BYTES):  # exactly one, and two, full chunks
+            name = f"envelope_ok_x25519_{size}_bytes_body"
+            sealed = self.seal(name, suite=Suite.X25519, recipients=("caw",), body=det(name, size))
+            yield self.vector(sealed, name, "ok")
         cosigned = self.fiche("envelope_ok_cosigned")
         yield self.vector(cosigned, "envelope_ok_cosigned", "ok", recipient="io-politie")
 
@@ -502,6 +508,20 @@ class EnvelopeVectors:
             "low_order_share",
             envelope=resign(sender, zeroed, low_body),
             comment="the stanza's X25519 share is the all-zero point",
+        )
+
+        low_xwing = self.seal(
+            "envelope_low_order_xwing_base", suite=Suite.XWING, recipients=("caw",), body=b"{}"
+        )
+        _, low_xwing_body, _ = split(low_xwing.envelope)
+        # A low-order point (order 8) with bit 255 set: receivers compare with it cleared.
+        order_8 = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880")
+        yield v(
+            low_xwing,
+            "envelope_low_order_share_xwing",
+            "low_order_share",
+            envelope=resign(sender, _replace_share(low_xwing.header, order_8), low_xwing_body),
+            comment="suite 2: ct_X, bytes 1088-1119 of enc, is a low-order point",
         )
 
         wrong = self.seal(
@@ -1176,6 +1196,7 @@ AREAS: dict[str, str] = {
     "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",
+    "bodies": BODY_DESCRIPTION,
 }
 
 
@@ -1203,6 +1224,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "policy": list(policy_vectors()),
         "cases": list(case_vectors()),
         "request": list(request_vectors(cell)),
+        "bodies": list(body_vectors()),
     }
     files = {
         f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})
