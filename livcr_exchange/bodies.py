@@ -14,6 +14,7 @@ pure core does not import ``datetime`` (no clock, spec §2), so dates are checke
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Annotated, ClassVar, Final, TypeAlias
 
 import msgspec
@@ -37,7 +38,8 @@ from .body_text import (
     Phone,
     ShortText,
     UnixTime,
-    check_nfc,
+    check_text,
+    single_line_fields,
 )
 from .cases import ClosureReason
 
@@ -165,6 +167,11 @@ def _check_calendar_date(field: str, value: str) -> None:
         raise ValueError(f"{field} {value} is not a calendar date")
 
 
+@functools.cache
+def _single_line_fields(struct_type: type[msgspec.Struct]) -> frozenset[str]:
+    return single_line_fields(struct_type)
+
+
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Strict, immutable, keyword-only; ``_validate`` runs after construction and decoding.
 
@@ -177,8 +184,9 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
         self._validate()
 
     def _validate(self) -> None:
+        single_line = _single_line_fields(type(self))
         for name in self.__struct_fields__:
-            check_nfc(name, getattr(self, name))
+            check_text(name, getattr(self, name), single_line=name in single_line)
         for name in self._date_fields:
             value = getattr(self, name)
             if value is not None:

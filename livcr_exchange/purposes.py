@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Final
 
 import msgspec
+import msgspec.inspect
 
 from .bodies import (
     BODY_TYPES,
@@ -257,7 +258,36 @@ def decode_body(purpose_tag: str, data: bytes) -> Body:
     tag = purpose_of(body)
     if tag != purpose_tag:
         raise BodySchemaViolation(f"{purpose_tag} body: body is tagged {tag!r}")
+    _check_unique_set_items(purpose_tag, data)
     return body
+
+
+def _set_fields(body_type: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The JSON names of a body's top-level set fields (``uniqueItems`` in the schema)."""
+    info = msgspec.inspect.type_info(body_type)
+    assert isinstance(info, msgspec.inspect.StructType)  # noqa: S101  (bodies are Structs)
+    return tuple(
+        f.encode_name
+        for f in info.fields
+        if isinstance(f.type, msgspec.inspect.SetType | msgspec.inspect.FrozenSetType)
+    )
+
+
+_SET_FIELDS: Final = {tag: _set_fields(p.body_type) for tag, p in CATALOGUE.items()}
+
+
+def _check_unique_set_items(purpose_tag: str, data: bytes) -> None:
+    # msgspec folds a repeated item into its set; a JSON Schema validator refuses the array
+    # (uniqueItems), and the two readers must agree. The body decoded already, so this cannot
+    # fail to parse, and its depth is bounded.
+    fields = _SET_FIELDS[purpose_tag]
+    if not fields:
+        return
+    raw = msgspec.json.decode(data)
+    for name in fields:
+        items = raw[name]
+        if len(set(items)) != len(items):
+            raise BodySchemaViolation(f"{purpose_tag} body: {name} repeats an item")
 
 
 def encode_body(body: msgspec.Struct) -> bytes:

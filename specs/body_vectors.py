@@ -86,6 +86,13 @@ def body_vectors() -> Iterator[dict[str, Any]]:
         answer[:-1] + ',"\\u0061nswer":"no_answer"}',
         "keys are compared after unescaping: \\u0061nswer is answer",
     )
+    yield _vector(
+        "body_duplicate_set_item",
+        SCHEMA_VIOLATION,
+        "screening_antwoord",
+        answer.replace('["decreet_2021"]', '["decreet_2021","decreet_2021"]'),
+        "legal_ground is a set: the schema says uniqueItems",
+    )
     nested = "[" * 1000 + "]" * 1000
     yield _vector(
         "body_nested_too_deep",

@@ -110,11 +110,12 @@ def test_invalid_json_is_left_to_the_decoder() -> None:
     ids=["rlo", "zwsp", "lri", "bom", "soft-hyphen", "tag-a", "line-sep", "nel", "del"],
 )
 def test_single_line_texts_refuse_format_and_control_characters(char: str) -> None:
-    with pytest.raises(BodySchemaViolation, match="regex"):
+    refused = "regex|format character"  # a pattern, or the check beyond the BMP
+    with pytest.raises(BodySchemaViolation, match=refused):
         decode_dict("aanmelding", with_family_name(f"Voor{char}beeld"))
     value = example_dict("aanmelding")
     value["referrer_contact"]["email"] = f"an{char}@clb.example"
-    with pytest.raises(BodySchemaViolation, match="regex"):
+    with pytest.raises(BodySchemaViolation, match=refused):
         decode_dict("aanmelding", value)
 
 
@@ -151,5 +152,17 @@ def test_format_characters_are_unicode_category_cf() -> None:
         cf = {c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"}
         assert listed == cf
     for code in listed:
-        assert re.search(SINGLE_LINE_PATTERN, f"a{chr(code)}b") is None, hex(code)
+        with pytest.raises(BodySchemaViolation):
+            decode_dict("aanmelding", with_family_name(f"a{chr(code)}b"))
+        if code <= 0xFFFF:  # the patterns stay ASCII: the BMP ones are in them
+            assert re.search(SINGLE_LINE_PATTERN, f"a{chr(code)}b") is None, hex(code)
     assert re.search(MULTI_LINE_PATTERN, "a\u202eb") is not None
+    assert SINGLE_LINE_PATTERN.isascii()
+    assert MULTI_LINE_PATTERN.isascii()
+
+
+def test_a_set_holds_no_item_twice() -> None:
+    """The schema's uniqueItems: msgspec alone would fold the repeat into the set."""
+    data = ANSWER.replace(b'["decreet_2021"]', b'["decreet_2021","decreet\\u005f2021"]')
+    with pytest.raises(BodySchemaViolation, match="legal_ground repeats"):
+        decode_body("screening_antwoord", data)
