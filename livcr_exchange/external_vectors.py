@@ -25,10 +25,17 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 from .audit.merkle import verify_consistency, verify_inclusion
 from .conformance import OK, Vector
 from .errors import Malformed
-from .keys import MLKEM768_PUBLIC_BYTES, PrekeySecret, Suite, expand_xwing_seed, verify_signature
+from .keys import (
+    HPKE_KEM_IDS,
+    MLKEM768_PUBLIC_BYTES,
+    PrekeySecret,
+    Suite,
+    expand_xwing_seed,
+    verify_signature,
+)
 
 ACCEPT = "accept"
-XWING_KEM_ID = 0x647A
+XWING_KEM_ID = HPKE_KEM_IDS[Suite.XWING]
 XWING_LABEL = b"\\.//^\\"  # X-Wing's combiner label, the six bytes 5c 2e 2f 2f 5e 5c
 MLKEM768_CIPHERTEXT_BYTES = 1088
 _HPKE_KDFS = {0x0001: hpke.KDF.HKDF_SHA256, 0x0011: hpke.KDF.SHAKE256}

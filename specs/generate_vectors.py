@@ -814,6 +814,34 @@ def keyfile_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "file": b64(b"-----BEGIN" + locked[10:]),
         "passphrase": "x",
     }
+    yield from _hostile_keyfile_vectors(locked)
+
+
+def _hostile_keyfile_vectors(locked: bytes) -> Iterator[dict[str, Any]]:
+    """Files refused before Argon2id runs (spec §5.7): nothing in them is authenticated yet."""
+    base = {"kind": "secret_key_file", "participant_id": "caw", "passphrase": "x"}
+    header = 8 + 1 + 4 + 4 + 16 + 24
+    costly = locked[:9] + (16).to_bytes(4, "big") + (1024**3).to_bytes(4, "big") + locked[17:]
+    yield {
+        **base,
+        "name": "secret_key_file_cost_over_limit",
+        "expect": "malformed",
+        "file": b64(costly[: header + 16]),
+        "comment": "73 bytes asking for opslimit 16 and 1 GiB, which protocol v1 allowed",
+    }
+    yield {
+        **base,
+        "name": "secret_key_file_ciphertext_shorter_than_tag",
+        "expect": "malformed",
+        "file": b64(locked[: header + 15]),
+    }
+    yield {
+        **base,
+        "name": "secret_key_file_version_1",
+        "expect": "unsupported_version",
+        "file": b64(locked[:8] + b"\x01" + locked[9:]),
+        "comment": "protocol v1's key file: its holder creates new keys",
+    }
 
 
 def audit_vectors() -> Iterator[dict[str, Any]]:
