@@ -19,7 +19,7 @@ from .audit.merkle import verify_consistency, verify_inclusion
 from .cases import CaseState, ClosureReason, transition
 from .directory import Directory
 from .envelope import open_envelope
-from .errors import LivcrError
+from .errors import LivcrError, Malformed
 from .keyfile import unlock
 from .keys import IdentityPublicKey, PrekeySecret, Suite
 from .policy import CaseView, MessageFacts, Participant, evaluate_header, evaluate_message
@@ -343,9 +343,16 @@ PIN_FILES = frozenset({"envelope-stanzas.json"})  # generator inputs, not vector
 
 
 def decode_vector_file(data: bytes) -> list[Vector]:
-    """Strictly decode one vector file. Raises msgspec.ValidationError on any deviation."""
-    listing = _FILE_DECODER.decode(data)
-    return list(_VECTORS_DECODER.decode(msgspec.json.encode(listing.vectors)))
+    """Strictly decode one vector file.
+
+    Raises:
+        Malformed: not JSON, an unknown field or kind, a missing or mistyped field.
+    """
+    try:
+        listing = _FILE_DECODER.decode(data)
+        return list(_VECTORS_DECODER.decode(msgspec.json.encode(listing.vectors)))
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise Malformed(f"vector file: {exc}") from exc
 
 
 def vector_file_names(names: Iterable[str]) -> list[str]:

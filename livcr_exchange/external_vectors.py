@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import re
-from collections.abc import Mapping
-from typing import Annotated
+from collections.abc import Callable, Mapping
+from typing import Annotated, ParamSpec
 
 import msgspec
 import nacl.bindings
@@ -34,6 +35,7 @@ from .keys import (
     verify_signature,
 )
 
+P = ParamSpec("P")
 ACCEPT = "accept"
 XWING_KEM_ID = HPKE_KEM_IDS[Suite.XWING]
 XWING_LABEL = b"\\.//^\\"  # X-Wing's combiner label, the six bytes 5c 2e 2f 2f 5e 5c
@@ -87,8 +89,29 @@ class _CctvExpected(msgspec.Struct):
     outcomes: list[_CctvOutcome]
 
 
+def _loading(what: str) -> Callable[[Callable[P, list[Vector]]], Callable[P, list[Vector]]]:
+    """A builder whose every failure to read its files is Malformed."""
+
+    def decorate(build: Callable[P, list[Vector]]) -> Callable[P, list[Vector]]:
+        @functools.wraps(build)
+        def wrapper(*args: P.args, **kwargs: P.kwargs) -> list[Vector]:
+            try:
+                return build(*args, **kwargs)
+            except (msgspec.DecodeError, KeyError, IndexError, TypeError) as exc:
+                raise Malformed(f"{what}: {exc!r}") from exc
+
+        return wrapper
+
+    return decorate
+
+
+@_loading("CCTV Ed25519 vectors")
 def cctv_ed25519_vectors(vectors: bytes, expected: bytes) -> list[Vector]:
-    """One vector per CCTV case; ``expected.json`` says whether it must verify."""
+    """One vector per CCTV case; ``expected.json`` says whether it must verify.
+
+    Raises:
+        Malformed: a file that does not decode, or a case without an expected outcome.
+    """
     outcomes = {
         o.number: o.outcome for o in msgspec.json.decode(expected, type=_CctvExpected).outcomes
     }
@@ -163,8 +186,13 @@ class _TdConsistency(msgspec.Struct, forbid_unknown_fields=True, rename="camel")
     want_err: bool
 
 
+@_loading("transparency-dev Merkle vectors")
 def merkle_vectors(files: Mapping[str, bytes]) -> list[Vector]:
-    """One vector per file, keyed by its path under the suite's folder (``inclusion/1/x.json``)."""
+    """One vector per file, keyed by its path under the suite's folder (``inclusion/1/x.json``).
+
+    Raises:
+        Malformed: a file that does not decode as its kind.
+    """
     vectors: list[Vector] = []
     for path in sorted(files):
         data = files[path]
@@ -273,8 +301,13 @@ class _HpkeCase(msgspec.Struct):
     encryptions: list[_HpkeEncryption]
 
 
+@_loading("hpke-pq vectors")
 def hpke_xwing_vectors(data: bytes) -> list[Vector]:
-    """The file's base-mode KEM 0x647A vectors with ChaCha20-Poly1305 (the AEAD of suite 2)."""
+    """The file's base-mode KEM 0x647A vectors with ChaCha20-Poly1305 (the AEAD of suite 2).
+
+    Raises:
+        Malformed: the file does not decode, or a vector has no encryption.
+    """
     vectors: list[Vector] = []
     for case in msgspec.json.decode(data, type=list[_HpkeCase]):
         if (case.mode, case.kem_id, case.aead_id) != (0, XWING_KEM_ID, _CHACHA20_POLY1305):

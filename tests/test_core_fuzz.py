@@ -39,11 +39,18 @@ from livcr_exchange.conformance import (
     RevocationVector,
     SecretKeyFileVector,
     Vector,
+    decode_vector_file,
     unb64std,
 )
+from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Header, UnverifiedEnvelope, open_stream
 from livcr_exchange.envelope.wrap import hpke_unwrap
 from livcr_exchange.errors import LivcrError, Malformed
+from livcr_exchange.external_vectors import (
+    cctv_ed25519_vectors,
+    hpke_xwing_vectors,
+    merkle_vectors,
+)
 from livcr_exchange.keyfile import SecretBundle, unlock
 from livcr_exchange.keys import IdentityPublicKey, PrekeyPublic, PrekeySecret, Suite
 from livcr_exchange.policy import MessageFacts, Participant, evaluate_message
@@ -316,6 +323,30 @@ def _targets() -> list[Target]:
         Target("check_ident", [b"case-1"], text_call(check_ident)),
         Target("check_kbo", [b"0207437468"], text_call(check_kbo)),
         Target("get_purpose", [b"aanmelding"], text_call(get_purpose)),
+    ]
+    entries = [unb64std(e) for e in xwing.cell.entries]
+    root = IdentityPublicKey.from_text(xwing.cell.root_key)
+    hpke_file = (VECTOR_DIR / "external" / "hpke-pq" / "test-vectors-0x647a.json").read_bytes()
+    merkle_dir = VECTOR_DIR / "external" / "transparency-dev-merkle"
+    merkle_seed = (merkle_dir / "inclusion" / "1" / "happy-path.json").read_bytes()
+    targets += [
+        Target(
+            "directory_from_signed",
+            entries[:4],
+            lambda d: Directory.from_signed(xwing.cell.cell_id, root, [*entries[1:], d]),
+        ),
+        Target(
+            "vector_file_decode",
+            [(VECTOR_DIR / n).read_bytes() for n in ("keyfile.json", "cases.json")],
+            decode_vector_file,
+        ),
+        Target("hpke_pq_file", [hpke_file[:200_000]], hpke_xwing_vectors),
+        Target("merkle_file", [merkle_seed], lambda d: merkle_vectors({"inclusion/x.json": d})),
+        Target(
+            "cctv_file",
+            [b'[{"number":0,"key":"00","sig":"00","msg":"","flags":null}]'],
+            lambda d: cctv_ed25519_vectors(d, b'{"outcomes":[{"number":0,"outcome":"accept"}]}'),
+        ),
     ]
     for kind, vectors in statements.items():
         key_field = "identity_key" if kind is PrekeyStatement else "root_key"

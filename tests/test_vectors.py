@@ -7,13 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import msgspec
 import pytest
 from click.testing import CliRunner
 
 from livcr_cli import main
 from livcr_exchange.conformance import Vector, decode_vector_file, run_vector, vector_file_names
-from livcr_exchange.errors import error_codes
+from livcr_exchange.errors import Malformed, error_codes
 from livcr_exchange.service.vectors import load_all_vectors, load_vector_dir
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -48,9 +47,9 @@ def test_every_error_code_is_in_the_spec_table() -> None:
 
 def test_loading_is_strict() -> None:
     good = (VECTOR_DIR / "keyfile.json").read_bytes()
-    with pytest.raises(msgspec.ValidationError):
+    with pytest.raises(Malformed):
         decode_vector_file(good.replace(b'"passphrase"', b'"passphrase_typo"', 1))
-    with pytest.raises(msgspec.ValidationError):
+    with pytest.raises(Malformed):
         decode_vector_file(good.replace(b'"secret_key_file"', b'"unknown_kind"', 1))
 
 
