@@ -53,7 +53,8 @@ def check_structure(data: bytes) -> None:
 
 def _remember_key(seen: set[str], raw: bytes) -> None:
     try:
-        key = json.loads(raw)
+        # Without a backslash the key is its bytes; only escapes need the JSON decoder.
+        key = raw[1:-1].decode("utf-8") if b"\\" not in raw else json.loads(raw)
     except ValueError as exc:  # bad UTF-8 or a bad escape
         raise BodySchemaViolation("body has an object key that is not a JSON string") from exc
     if key in seen:
