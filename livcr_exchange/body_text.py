@@ -58,7 +58,6 @@ FORMAT_CHARACTER_RANGES: Final = (
 CONTROL_RANGES: Final = ((0x00, 0x1F), (0x7F, 0x9F))
 SURROGATE_RANGE: Final = (0xD800, 0xDFFF)
 SEPARATOR_RANGE: Final = (0x2028, 0x2029)  # LINE SEPARATOR (Zl), PARAGRAPH SEPARATOR (Zp)
-MULTI_LINE_ALLOWED_CONTROLS: Final = "\t\n\r"
 
 
 def _class_item(first: int, last: int) -> str:
@@ -130,7 +129,12 @@ IsoDate = Annotated[str, msgspec.Meta(pattern=_ISO_DATE, description="a calendar
 LocalTime = Annotated[str, msgspec.Meta(pattern=_LOCAL_TIME)]  # HH:MM, Europe/Brussels
 UnixTime = Annotated[int, msgspec.Meta(ge=0)]
 Phone = Annotated[str, msgspec.Meta(pattern=_PHONE)]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=_EMAIL)]
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=254, pattern=_EMAIL, description="e-mail address; " + _SINGLE_LINE_RULE
+    ),
+]
 MessageIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]  # 16-byte message id
 NonceHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{64}\Z")]  # 32 random bytes
 
