@@ -24,7 +24,7 @@ from .wire import b64, unb64
 
 IDENTITY_SEED_BYTES = 32
 X25519_BYTES = 32
-XWING_SEED_BYTES = 32  # the X-Wing decapsulation key is this seed (spec §5.2)
+XWING_SEED_BYTES = 32  # the X-Wing decapsulation key is this seed (spec §6.1)
 MLKEM768_SEED_BYTES = 64  # d || z, the first 64 bytes of the expanded X-Wing seed
 MLKEM768_PUBLIC_BYTES = 1184
 XWING_EXPANDED_BYTES = MLKEM768_SEED_BYTES + X25519_BYTES
@@ -214,7 +214,7 @@ class PrekeyPublic:
 
 
 def expand_xwing_seed(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
-    """The X-Wing key pair of a 32-byte seed (draft-connolly-cfrg-xwing-kem, spec §5.2).
+    """The X-Wing key pair of a 32-byte seed (draft-connolly-cfrg-xwing-kem, spec §6.1).
 
     ``expanded = SHAKE256(seed, 96 bytes)``; ML-KEM-768 is generated from ``d || z =
     expanded[0:64]`` and the X25519 secret scalar is ``expanded[64:96]``.

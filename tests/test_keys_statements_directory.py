@@ -241,7 +241,7 @@ def test_prekey_public_is_a_function_of_the_seed(suite: Suite) -> None:
 
 
 def test_xwing_seed_expands_with_shake256_as_the_draft_says() -> None:
-    """§5.2: expanded = SHAKE256(seed, 96); ML-KEM-768 from expanded[0:64], X25519 the rest."""
+    """§6.1: expanded = SHAKE256(seed, 96); ML-KEM-768 from expanded[0:64], X25519 the rest."""
     seed = det_bytes("xwing seed", 32)
     expanded = hashlib.shake_256(seed).digest(96)
     hybrid = PrekeySecret(Suite.XWING, seed).public.raw

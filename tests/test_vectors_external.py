@@ -33,7 +33,7 @@ def test_hpke_pq_xwing_vector(vector: HpkeXWingVector) -> None:
 
 @pytest.mark.parametrize("vector", XWING, ids=[v.name for v in XWING])
 def test_decapsulating_enc_with_skrm_gives_the_shared_secret(vector: HpkeXWingVector) -> None:
-    secret = PrekeySecret(Suite.XWING, bytes.fromhex(vector.sk_rm))  # the 32-byte seed (§5.2)
+    secret = PrekeySecret(Suite.XWING, bytes.fromhex(vector.sk_rm))  # the 32-byte seed (§6.1)
     assert len(secret.seed) == 32
     assert secret.public.raw.hex() == vector.pk_rm
     shared = xwing_decapsulate(secret.seed, bytes.fromhex(vector.enc))
