@@ -256,24 +256,23 @@ def text_call(decode: Callable[[str], object]) -> Callable[[bytes], object]:
     return lambda data: decode(data.decode("utf-8", "surrogateescape"))
 
 
-def _targets() -> list[Target]:
+def envelope_targets() -> list[Target]:
+    """Envelopes, headers and stanzas: parsed, verified and opened."""
     envelope = of_kind(EnvelopeVector)
     ok = [v for v in envelope if v.expect == "ok"]
     envelopes = [unb64std(v.envelope) for v in envelope]
     headers = [UnverifiedEnvelope.parse(e).header.raw for e in envelopes[:6]]
-    checkpoint = of_kind(CheckpointVector)
-    cp = checkpoint[0]
-    cp_key = IdentityPublicKey.from_text(cp.public_key).raw
-    statements = {
-        DirectoryEntry: of_kind(DirectoryEntryVector),
-        Revocation: of_kind(RevocationVector),
-        PrekeyStatement: of_kind(PrekeyVector),
-    }
-    inclusion = of_kind(InclusionVector)
-    request = of_kind(RequestSignatureVector)
     xwing = next(v for v in ok if v.prekeys[0].suite == Suite.XWING)
     x25519 = next(v for v in ok if v.prekeys[0].suite == Suite.X25519)
-    targets = [
+    prekey_texts = [
+        PrekeySecret(Suite(v.prekeys[0].suite), bytes.fromhex(v.prekeys[0].seed))
+        .public.to_text()
+        .encode()
+        for v in (xwing, x25519)
+    ]
+    entries = [unb64std(e) for e in xwing.cell.entries]
+    root = IdentityPublicKey.from_text(xwing.cell.root_key)
+    return [
         Target("envelope_parse", envelopes, UnverifiedEnvelope.parse),
         Target("header_parse", headers, Header.parse),
         Target("envelope_open_xwing", envelopes[:8], envelope_call(xwing)),
@@ -281,73 +280,49 @@ def _targets() -> list[Target]:
         Target("envelope_open_stream", [unb64std(x25519.envelope)], stream_call(x25519)),
         Target("stanza_unwrap_xwing", [bytes(1168)], stanza_call(xwing)),
         Target("stanza_unwrap_x25519", [bytes(80)], stanza_call(x25519)),
-        Target("keyfile_unlock", keyfile_seeds(), lambda d: unlock(d, b"x")),
-        Target("secret_bundle_decode", keyfile_seeds(), SecretBundle.decode),
-        Target(
-            "checkpoint_open",
-            [c.note.encode() for c in checkpoint],
-            lambda d: open_checkpoint(d, cp.key_name, cp_key),
-        ),
-        Target(
-            "note_open",
-            [c.note.encode() for c in checkpoint],
-            lambda d: open_note(d, cp.key_name, cp_key),
-        ),
-        Target("leaf_decode", leaf_seeds(), decode_leaf),
-        Target("body_decode", body_seeds(), body_call),
-        Target("policy_body", body_seeds()[:3], policy_call),
-        Target("inclusion_verify", [proof_seed(v) for v in inclusion], proof_call(inclusion[0])),
-        Target(
-            "consistency_verify",
-            [proof_seed(v) for v in inclusion[:3]],
-            proof_call(inclusion[0]),
-        ),
-        Target("request_verify", [request_seed(v) for v in request], request_call(request[0])),
-        Target("wire_reader", [b"\x03caw\x00\x02hi\x01\x01a\x00\x00"], reader_call),
-        Target(
-            "identity_key_text",
-            [IdentityPublicKey.from_text(cp.public_key).to_text().encode()],
-            text_call(IdentityPublicKey.from_text),
-        ),
         Target(
             "prekey_text",
-            [
-                PrekeySecret(Suite(v.prekeys[0].suite), bytes.fromhex(v.prekeys[0].seed))
-                .public.to_text()
-                .encode()
-                for v in (xwing, x25519)
-            ],
+            prekey_texts,
             text_call(lambda t: PrekeyPublic.from_text(t).hpke_public()),
         ),
-        Target("unb64", [b"AAAA", b"livcr"], text_call(unb64)),
-        Target("check_ident", [b"case-1"], text_call(check_ident)),
-        Target("check_kbo", [b"0207437468"], text_call(check_kbo)),
-        Target("get_purpose", [b"aanmelding"], text_call(get_purpose)),
-    ]
-    entries = [unb64std(e) for e in xwing.cell.entries]
-    root = IdentityPublicKey.from_text(xwing.cell.root_key)
-    hpke_file = (VECTOR_DIR / "external" / "hpke-pq" / "test-vectors-0x647a.json").read_bytes()
-    merkle_dir = VECTOR_DIR / "external" / "transparency-dev-merkle"
-    merkle_seed = (merkle_dir / "inclusion" / "1" / "happy-path.json").read_bytes()
-    targets += [
         Target(
             "directory_from_signed",
             entries[:4],
             lambda d: Directory.from_signed(xwing.cell.cell_id, root, [*entries[1:], d]),
         ),
+    ]
+
+
+def statement_and_log_targets() -> list[Target]:
+    """Signed statements, checkpoints, proofs, leaves, key files and request signatures."""
+    checkpoint = of_kind(CheckpointVector)
+    cp = checkpoint[0]
+    cp_key = IdentityPublicKey.from_text(cp.public_key).raw
+    notes = [c.note.encode() for c in checkpoint]
+    inclusion = of_kind(InclusionVector)
+    request = of_kind(RequestSignatureVector)
+    targets = [
+        Target("keyfile_unlock", keyfile_seeds(), lambda d: unlock(d, b"x")),
+        Target("secret_bundle_decode", keyfile_seeds(), SecretBundle.decode),
+        Target("checkpoint_open", notes, lambda d: open_checkpoint(d, cp.key_name, cp_key)),
+        Target("note_open", notes, lambda d: open_note(d, cp.key_name, cp_key)),
+        Target("leaf_decode", leaf_seeds(), decode_leaf),
+        Target("inclusion_verify", [proof_seed(v) for v in inclusion], proof_call(inclusion[0])),
         Target(
-            "vector_file_decode",
-            [(VECTOR_DIR / n).read_bytes() for n in ("keyfile.json", "cases.json")],
-            decode_vector_file,
+            "consistency_verify", [proof_seed(v) for v in inclusion[:3]], proof_call(inclusion[0])
         ),
-        Target("hpke_pq_file", [hpke_file[:200_000]], hpke_xwing_vectors),
-        Target("merkle_file", [merkle_seed], lambda d: merkle_vectors({"inclusion/x.json": d})),
+        Target("request_verify", [request_seed(v) for v in request], request_call(request[0])),
         Target(
-            "cctv_file",
-            [b'[{"number":0,"key":"00","sig":"00","msg":"","flags":null}]'],
-            lambda d: cctv_ed25519_vectors(d, b'{"outcomes":[{"number":0,"outcome":"accept"}]}'),
+            "identity_key_text",
+            [IdentityPublicKey.from_text(cp.public_key).to_text().encode()],
+            text_call(IdentityPublicKey.from_text),
         ),
     ]
+    statements = {
+        DirectoryEntry: of_kind(DirectoryEntryVector),
+        Revocation: of_kind(RevocationVector),
+        PrekeyStatement: of_kind(PrekeyVector),
+    }
     for kind, vectors in statements.items():
         key_field = "identity_key" if kind is PrekeyStatement else "root_key"
         seeds = [unb64std(v.statement) for v in vectors]
@@ -358,7 +333,35 @@ def _targets() -> list[Target]:
     return targets
 
 
-TARGETS = _targets()
+def text_and_file_targets() -> list[Target]:
+    """Bodies, identifiers, the wire reader, vector files and the external suites' readers."""
+    hpke_file = (VECTOR_DIR / "external" / "hpke-pq" / "test-vectors-0x647a.json").read_bytes()
+    merkle_dir = VECTOR_DIR / "external" / "transparency-dev-merkle"
+    merkle_seed = (merkle_dir / "inclusion" / "1" / "happy-path.json").read_bytes()
+    return [
+        Target("body_decode", body_seeds(), body_call),
+        Target("policy_body", body_seeds()[:3], policy_call),
+        Target("wire_reader", [b"\x03caw\x00\x02hi\x01\x01a\x00\x00"], reader_call),
+        Target("unb64", [b"AAAA", b"livcr"], text_call(unb64)),
+        Target("check_ident", [b"case-1"], text_call(check_ident)),
+        Target("check_kbo", [b"0207437468"], text_call(check_kbo)),
+        Target("get_purpose", [b"aanmelding"], text_call(get_purpose)),
+        Target(
+            "vector_file_decode",
+            [(VECTOR_DIR / n).read_bytes() for n in ("keyfile.json", "cases.json")],
+            decode_vector_file,
+        ),
+        Target("hpke_pq_file", [hpke_file], hpke_xwing_vectors),
+        Target("merkle_file", [merkle_seed], lambda d: merkle_vectors({"inclusion/x.json": d})),
+        Target(
+            "cctv_file",
+            [b'[{"number":0,"key":"00","sig":"00","msg":"","flags":null}]'],
+            lambda d: cctv_ed25519_vectors(d, b'{"outcomes":[{"number":0,"outcome":"accept"}]}'),
+        ),
+    ]
+
+
+TARGETS = [*envelope_targets(), *statement_and_log_targets(), *text_and_file_targets()]
 
 
 def call_expecting_only_livcr_errors(target: Target, data: bytes) -> None:
