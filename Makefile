@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-offline test test-slow lint typecheck vectors bench clean
+.PHONY: demo demo-offline report-screenshot test test-slow lint typecheck vectors bench clean
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -13,8 +13,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
+# The demo ends with the supervisor's oversight report, kept in build/oversight/report/.
+AUDIT_DIR := build/oversight
+CHROMIUM ?= chromium
+CHROMIUM_FLAGS := --headless --no-sandbox --disable-gpu --disable-background-networking \
+	--disable-component-update --disable-sync --no-first-run --hide-scrollbars
+
 demo: $(STAMP)
-	$(BIN)/python examples/networked_cell.py
+	rm -rf $(AUDIT_DIR)
+	$(BIN)/python examples/networked_cell.py --audit-dir $(AUDIT_DIR)
+
+# docs/oversight-report.png: the demo's report as a browser shows it (Debian: apt-get install chromium).
+report-screenshot: demo
+	$(CHROMIUM) $(CHROMIUM_FLAGS) --window-size=1160,3500 \
+		--screenshot=$(CURDIR)/docs/oversight-report.png file://$(CURDIR)/$(AUDIT_DIR)/report/report.html
 
 demo-offline: $(STAMP)
 	$(BIN)/python examples/offline_cell.py

@@ -56,6 +56,7 @@ KBO = {
     "clb": "0862000002",
     "ocmw": "0212000032",
     "school": "0419000012",
+    "toezichtcommissie": "0216000093",  # the supervisory commission: audits only
 }
 SERVICES = (
     ("coord", Role.COORDINATOR, "preventiedienst, coordinator of the cell"),
@@ -65,6 +66,7 @@ SERVICES = (
     ("ocmw", Role.DEELNEMER, "OCMW (social services)"),
     ("school", Role.AANMELDER_EXTERN, "a secondary school, external referrer"),
 )
+SUPERVISOR = "toezichtcommissie"
 DAY = 86_400
 START_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 20.0
@@ -198,6 +200,7 @@ class Cell:
         self.hub_dir = folder / "hub"
         self.hub_port = free_port()
         self.hub_process: subprocess.Popen[bytes] | None = None
+        self.root_key = self.log_key = ""
         self.services = {
             pid: Service(pid, role, text, folder / pid, free_port()) for pid, role, text in SERVICES
         }
@@ -228,6 +231,7 @@ class Cell:
         config = load_hub_config(self.hub_config)
         root = read_root_key(self.hub_dir / "root.secret", ROOT_PASSPHRASE.encode())
         log_key = read_log_key(self.hub_dir / "log.key").public.to_text()
+        self.root_key, self.log_key = root.public.to_text(), log_key
         now = int(time.time())
         bundles = {}
         for service in self.services.values():
@@ -404,6 +408,7 @@ class Scenario:
         self.revoked: set[str] = set()
         self.ocmw_before: set[str] = set()
         self.person: dict[str, Any] = {}
+        self.confirmations = 0  # sent by the holders' gateways themselves, not by this script
 
     def step(self, title: str) -> None:
         self.steps += 1
@@ -723,6 +728,7 @@ class Scenario:
                 for m in coordinator.inbox.values()
                 if m["purpose"] == "wissingsbevestiging" and m["case_ref"] == self.case
             }
+        self.confirmations = len(confirmations)
         for pid in holders:
             message = confirmations[pid]
             line(f"{pid:<10} -> coord{'':<25} wissingsbevestiging    (sent by its gateway itself)")
@@ -861,10 +867,86 @@ class Scenario:
             f"none in the gateways' {len(gateway_files)} files either: dossiers and logs are sealed"
         )
 
+    # The supervisor's view: counts only, from the log it verified itself.
+    def oversight(self, audit_dir: Path) -> None:
+        heading("The supervisor's oversight report (livcr audit)")
+        audit_dir.mkdir(parents=True, exist_ok=True)
+        secret = audit_dir / f"{SUPERVISOR}.secret"
+        public = audit_dir / f"{SUPERVISOR}.public.json"
+        config, run = str(self.cell.hub_config), self.cell.livcr
+        for args in (
+            ("keys", "new", SUPERVISOR, "--out", str(audit_dir), "--prekeys", "1"),
+            (
+                "hub",
+                "enrol",
+                "--config",
+                config,
+                "--bundle",
+                str(public),
+                "--role",
+                "toezicht",
+                "--organisation",
+                KBO[SUPERVISOR],
+                "--valid-days",
+                "30",
+            ),
+            (
+                "audit",
+                "fetch",
+                "--hub",
+                f"http://127.0.0.1:{self.cell.hub_port}",
+                "--key",
+                str(secret),
+                "--cell",
+                CELL,
+                "--root-key",
+                self.cell.root_key,
+                "--log-key",
+                self.cell.log_key,
+                "--out",
+                str(audit_dir / "evidence.json"),
+            ),
+            (
+                "audit",
+                "report",
+                str(audit_dir / "evidence.json"),
+                "--key",
+                str(secret),
+                "--out-dir",
+                str(audit_dir / "report"),
+            ),
+        ):
+            result = run(*args)
+            check(result.returncode == 0, f"livcr {args[0]} {args[1]}: {result.stderr}")
+            line(f"livcr {' '.join(args[:2])}: {result.stdout.strip().splitlines()[-1]}")
+        report = json.loads((audit_dir / "report" / "report.json").read_text())
+        key = json.loads(public.read_text())["identity_key"]
+        verified = run("audit", "verify", str(audit_dir / "report" / "report.json"), "--key", key)
+        check(verified.returncode == 0, f"the signed report does not verify: {verified.stderr}")
+        line(verified.stdout.strip())
+        tables = {t["id"]: t for t in report["tables"]}
+        sent = len(self.sent) + self.confirmations
+        check(tables["messages_by_purpose_and_month"]["total"] == sent, "every message counted")
+        line(f"messages: {sent} in total; per purpose and month, under 5 shown as '<5'")
+        purposes = Counter(s.purpose for s in self.sent)
+        purposes["wissingsbevestiging"] += self.confirmations
+        logged = Counter(code for _, _, code, is_logged in self.refusals if is_logged)
+        done = {"case_ref": self.case, "markers": self.marker.issued, "purposes": purposes}
+        done |= {"participants": [*self.s, SUPERVISOR], "refusals": logged}
+        (audit_dir / "scenario.json").write_text(json.dumps(done))  # what a test compares
+        line(f"report: {audit_dir / 'report' / 'report.html'} (and report.json, signed)")
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--audit-dir",
+        type=Path,
+        default=None,
+        help="the supervisor's folder: its key, evidence and report (default: in the temporary"
+        " folder)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     folder = Path(tempfile.mkdtemp(prefix="livcr-demo-"))
@@ -888,6 +970,7 @@ def main() -> int:
         scenario.hub_view()
         scenario.verify_log()
         scenario.search_plaintext()
+        scenario.oversight(args.audit_dir or folder / SUPERVISOR)
         ok = True
     except Exception as exc:  # noqa: BLE001  (any failure is reported; the exit status says it)
         print(f"\nFAILED: {type(exc).__name__}: {exc}")

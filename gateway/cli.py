@@ -32,6 +32,7 @@ from .core import PASSPHRASE_ENV, Gateway
 from .localbox import LocalKeyError
 from .setup import init_gateway
 from .trust import TrustFailure
+from .witness_cli import witness_key
 
 CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
 
@@ -399,5 +400,7 @@ def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click fl
     if report["halted"]:
         sys.exit(2)
 
+
+gateway_group.add_command(witness_key)
 
 COMMANDS = (gateway_group,)

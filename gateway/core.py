@@ -80,6 +80,8 @@ from .trust import (
     cached_directory,
     fetch_directory,
 )
+from .witness_key import read_witness_key
+from .witnessing import WitnessMonitor
 
 log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
@@ -220,6 +222,16 @@ class Gateway:
             random=random,
         )
         self.trust = CheckpointTracker(store, self.client, config.log_origin, config.hub_log_key)
+        self.witnesses = WitnessMonitor(
+            store,
+            self.trust,
+            config.gateway.cell_id,
+            config.root_key,
+            config.log_origin,
+            config.hub_log_key,
+            clock,
+            read_witness_key(config.path(".")),
+        )
         self.directory = Directory(config.gateway.cell_id, config.root_key)
         self.peers = PeerPrekeys(store, self.client, config.suite)
         self.halted: str | None = None
@@ -268,6 +280,7 @@ class Gateway:
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         gateway = cls(config, bundle.identity, store, box, session, clock, random)
         try:
+            await gateway.witnesses.load()
             try:
                 await gateway.maintain()
             except (*NO_ANSWER, HubRefused) as exc:
@@ -352,6 +365,9 @@ class Gateway:
                 self.client, self.config.gateway.cell_id, self.config.root_key, self._store
             )
             await self.trust.observe(await self.client.checkpoint())
+            await self.witnesses.update_policy()
+            await self.witnesses.cosign(self.client)
+            await self.witnesses.round(self.client)
         except TrustFailure as exc:
             self._halt(str(exc))
             raise
@@ -1004,6 +1020,11 @@ class Gateway:
         )
 
     # Co-signatures.
+    def is_witnessed(self, receipt: Receipt) -> bool:
+        """Whether a checkpoint with a quorum of witness cosignatures covers the receipt's leaf
+        (spec §10.7); always False under a policy with quorum 0."""
+        return self.witnesses.is_witnessed(receipt.leaf_index)
+
     def cosign(self, case_ref: str, meeting_ref: str, body: Body | bytes) -> Cosignature:
         """This member's co-signature over the exact content of a terugkoppelingsfiche."""
         raw = self._body_bytes(body)
@@ -1076,6 +1097,7 @@ class Gateway:
             "meeting_ref": row.meeting_ref,
             "logged_at": row.logged_at,
             "leaf_index": row.leaf_index,
+            "witnessed": self.witnesses.is_witnessed(row.leaf_index),
             "body": body,
             "deleted_at": row.deleted_at,
         }
@@ -1130,6 +1152,8 @@ class Gateway:
             "participant": self.participant_id,
             "halted": self.halted,
             "connected": self.connected.is_set(),
+            "witness_quorum": self.witnesses.policy.quorum,
+            "witnessed_size": self.witnesses.witnessed_size,
             **counts,
         }
 

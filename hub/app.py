@@ -30,11 +30,12 @@ from .log import TransparencyLog
 from .operations import delivery_item, record_refusal
 from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
+from .witnessing import install_witnessing
 
 CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
 AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
 PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint"})
+PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint", "/v1/log/cosigned"})
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
 PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
 
@@ -252,6 +253,7 @@ def create_app(
     app.cleanup_ctx.append(_directory_ctx)
     app.on_shutdown.append(_close_streams)
     add_routes(app)
+    install_witnessing(app, hub.log, store, config, hub.log.catch_up, log_key.public.raw, hub.clock)
     return app
 
 

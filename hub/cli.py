@@ -24,6 +24,7 @@ from .app import create_app
 from .config import ConfigError, HubConfig, load_config
 from .keyfiles import KeyFileError, read_log_key, read_root_key
 from .store.base import StoreError
+from .witness_cli import witness_group
 
 ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 
@@ -378,5 +379,7 @@ def audit_export(
         out.write_text(lines)
         click.echo(f"wrote {len(records)} records to {out}", err=True)
 
+
+hub_group.add_command(witness_group)
 
 COMMANDS = (hub_group,)

@@ -15,6 +15,7 @@ from livcr_exchange.service.problems import Problem
 
 from . import operations
 from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
+from .witnessing import policy_from_statements
 
 MAX_FETCH = 100
 MAX_BATCH = 100
@@ -202,12 +203,14 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
 async def directory(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     statements = await hub.store.statements()
+    policy = policy_from_statements(statements, hub.config)
     return json(
         {
             "cell_id": hub.config.hub.cell_id,
             "root_key": hub.root.to_text(),
             "entries": [b64(s) for kind, _, s in statements if kind == "entry"],
             "revocations": [b64(s) for kind, _, s in statements if kind == "revocation"],
+            "witness_policy": None if policy is None else b64(policy[1]),
         }
     )
 

@@ -6,10 +6,11 @@ import importlib
 
 import click
 
+from livcr_exchange.service.audit_cli import COMMANDS as AUDIT_COMMANDS
 from livcr_exchange.service.cli import COMMANDS as CORE_COMMANDS
 
 # Service packages contribute their groups when installed; the core never imports them.
-SERVICE_CLI_MODULES = ("hub.cli", "gateway.cli")
+SERVICE_CLI_MODULES = ("hub.cli", "gateway.cli", "witness.cli")
 
 
 @click.group()
@@ -18,7 +19,7 @@ def main() -> None:
     """livcr-exchange: purpose-bound, end-to-end encrypted case messages for a LIVC-R."""
 
 
-for command in CORE_COMMANDS:
+for command in (*CORE_COMMANDS, *AUDIT_COMMANDS):
     main.add_command(command)
 
 for module_name in SERVICE_CLI_MODULES:

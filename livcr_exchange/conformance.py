@@ -15,7 +15,14 @@ from typing import Any
 import msgspec
 
 from .audit.checkpoint import open_checkpoint
+from .audit.cosignature import (
+    WitnessKey,
+    cosigned_message,
+    verify_cosignature_line,
+    verify_cosigned_checkpoint,
+)
 from .audit.merkle import verify_consistency, verify_inclusion
+from .audit.witness import Cosigned, LogKey, decide, parse_add_checkpoint
 from .cases import CaseState, ClosureReason, transition
 from .directory import Directory
 from .envelope import open_envelope
@@ -29,6 +36,7 @@ from .request_auth import RequestTarget, verify_request
 from .roles import Role
 from .statements import DirectoryEntry, PrekeyStatement, Revocation
 from .wire import unb64
+from .witness_policy import WitnessPolicy
 
 OK = "ok"
 
@@ -302,6 +310,104 @@ class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
         return OK
 
 
+class WitnessKeyVector(Vector, tag="witness_key", frozen=True):
+    vkey: str
+    witness: str | None = None  # expected values for expect == "ok"
+    public_key: str | None = None  # hex
+    key_id: str | None = None  # hex
+
+    def run(self) -> str:
+        key = WitnessKey.from_vkey(self.vkey)
+        found = (key.name, key.public.hex(), key.key_id.hex())
+        return OK if found == (self.witness, self.public_key, self.key_id) else "key_differs"
+
+
+class CosignatureVector(Vector, tag="cosignature", frozen=True):
+    witness: str  # the witness's verifier key (vkey)
+    body: str  # the checkpoint body, UTF-8 text
+    line: str  # one signature line
+    timestamp: int | None = None  # expected for expect == "ok"
+    signed_message: str | None = None
+
+    def run(self) -> str:
+        witness = WitnessKey.from_vkey(self.witness)
+        body = self.body.encode("utf-8")
+        found = verify_cosignature_line(body, self.line.encode("utf-8"), witness)
+        if self.signed_message is not None and (
+            cosigned_message(body, found.timestamp) != self.signed_message.encode("utf-8")
+        ):
+            return "message_differs"
+        return OK if found.timestamp == self.timestamp else "timestamp_differs"
+
+
+class CosignedCheckpointVector(Vector, tag="cosigned_checkpoint", frozen=True):
+    note: str
+    log_key_name: str
+    log_public_key: str  # livcr-ed25519:... text form
+    witnesses: list[str]  # verifier keys
+    quorum: int
+    now: int
+    cosigners: list[str] = []  # expected for expect == "ok"
+
+    def run(self) -> str:
+        coverage = verify_cosigned_checkpoint(
+            self.note.encode("utf-8"),
+            self.log_key_name,
+            IdentityPublicKey.from_text(self.log_public_key).raw,
+            [WitnessKey.from_vkey(v) for v in self.witnesses],
+            self.quorum,
+            now=self.now,
+        )
+        found = sorted(c.witness for c in coverage.valid)
+        return OK if found == sorted(self.cosigners) else "cosigners_differ"
+
+
+class LogInputs(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    origin: str
+    key_name: str
+    public_key: str  # livcr-ed25519:... text form
+
+
+class CosignedInputs(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    size: int
+    root: str  # hex
+
+
+class AddCheckpointVector(Vector, tag="add_checkpoint", frozen=True):
+    log: LogInputs
+    last: CosignedInputs | None
+    request: str  # the request body, UTF-8 text
+    size: int | None = None  # the size cosigned, for expect == "ok"
+
+    def run(self) -> str:
+        request = parse_add_checkpoint(self.request.encode("utf-8"))
+        log = LogKey(
+            self.log.origin,
+            self.log.key_name,
+            IdentityPublicKey.from_text(self.log.public_key).raw,
+        )
+        last = (
+            None if self.last is None else Cosigned(self.last.size, bytes.fromhex(self.last.root))
+        )
+        checkpoint = decide(request, log, last)
+        return OK if checkpoint.size == self.size else "size_differs"
+
+
+class WitnessPolicyVector(Vector, tag="witness_policy", frozen=True):
+    root_key: str
+    cell_id: str
+    statement: str  # standard base64
+    sequence: int | None = None  # expected for expect == "ok"
+    quorum: int | None = None
+    witnesses: list[str] = []  # verifier keys
+
+    def run(self) -> str:
+        root = IdentityPublicKey.from_text(self.root_key)
+        policy = WitnessPolicy.open(unb64std(self.statement), root, self.cell_id)
+        found = (policy.sequence, policy.quorum, [w.vkey() for w in policy.witnesses])
+        return OK if found == (self.sequence, self.quorum, self.witnesses) else "policy_differs"
+
+
 VectorKinds = (
     EnvelopeVector
     | DirectoryEntryVector
@@ -316,6 +422,11 @@ VectorKinds = (
     | CaseTransitionVector
     | RequestSignatureVector
     | BodyVector
+    | WitnessKeyVector
+    | CosignatureVector
+    | CosignedCheckpointVector
+    | AddCheckpointVector
+    | WitnessPolicyVector
 )
 
 

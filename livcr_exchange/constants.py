@@ -25,6 +25,8 @@ LABEL_CONTENT_DIGEST: Final = b"livcr-exchange/v1 content digest\x00"
 LABEL_SECRET_KEY_FILE: Final = b"livcr-exchange/v1 secret key file\x00"
 LABEL_DELIVERY_RECEIPT: Final = b"livcr-exchange/v1 delivery receipt\x00"
 LABEL_ENVELOPE_HASH: Final = b"livcr-exchange/v1 envelope hash\x00"
+LABEL_WITNESS_POLICY: Final = b"livcr-exchange/v1 witness policy\x00"
+LABEL_OVERSIGHT_REPORT: Final = b"livcr-exchange/v1 oversight report\x00"
 
 # §4 Sizes of fixed fields, in bytes.
 MESSAGE_ID_BYTES: Final = 16

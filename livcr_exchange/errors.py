@@ -243,6 +243,25 @@ class IllegalTransition(StateError):
     code = "illegal_transition"
 
 
+# Witnesses (spec §10.6-§10.8).
+class UnknownLog(TrustError):
+    """A checkpoint for a log (origin) the witness does not follow."""
+
+    code = "unknown_log"
+
+
+class WitnessConflict(StateError):
+    """An add-checkpoint whose old size is not the size the witness last cosigned."""
+
+    code = "witness_conflict"
+
+
+class QuorumNotMet(TrustError):
+    """Fewer than the policy's quorum of witnesses validly cosigned a checkpoint."""
+
+    code = "quorum_not_met"
+
+
 # Local keys.
 class WrongPassphrase(LocalKeyError):
     """The passphrase does not open this secret-key file (or the file was altered)."""

@@ -23,6 +23,8 @@ from typing import Any
 import nacl.utils
 from body_vectors import DESCRIPTION as BODY_DESCRIPTION
 from body_vectors import body_vectors
+from generate_witness_vectors import DESCRIPTION as WITNESS_DESCRIPTION
+from generate_witness_vectors import witness_vectors
 
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
 from livcr_exchange.audit.merkle import (
@@ -1225,6 +1227,7 @@ AREAS: dict[str, str] = {
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",
     "bodies": BODY_DESCRIPTION,
+    "witness": WITNESS_DESCRIPTION,
 }
 
 
@@ -1253,6 +1256,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "cases": list(case_vectors()),
         "request": list(request_vectors(cell)),
         "bodies": list(body_vectors()),
+        "witness": witness_vectors(),
     }
     files = {
         f"{area}.json": _dump({"area": area, "description": AREAS[area], "vectors": vectors})

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
+
+import msgspec
+from oversight_checks import assert_nothing_derivable
+
+from livcr_exchange.oversight.model import Table
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -25,13 +35,15 @@ def test_offline_cell_demo_runs_every_step() -> None:
     assert out.rstrip().endswith("All steps behaved as specified.")
 
 
-def test_networked_demo() -> None:
-    """`make demo`: a hub and six gateways as processes play one case through its whole life."""
+def test_networked_demo(tmp_path: Path) -> None:
+    """`make demo`: a hub and six gateways as processes play one case through its whole life;
+    then the supervisor audits the log (checked in ``check_oversight_report``)."""
+    audit_dir = tmp_path / "supervisor"
     result = subprocess.run(
-        [sys.executable, str(EXAMPLES / "networked_cell.py")],
+        [sys.executable, str(EXAMPLES / "networked_cell.py"), "--audit-dir", str(audit_dir)],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -60,3 +72,96 @@ def test_networked_demo() -> None:
         assert f"{holder:<10} -> coord{'':<25} wissingsbevestiging" in out
     assert "FAILED" not in out
     assert "All 8 steps behaved as specified" in out.splitlines()[-1]
+    check_oversight_report(audit_dir, tmp_path / "exact")
+
+
+def check_oversight_report(audit_dir: Path, exact_dir: Path) -> None:
+    """The report's numbers are the scenario's; it names no case, participant or content; a
+    category with 3 events shows "<5" and no published total gives it back."""
+    scenario = json.loads((audit_dir / "scenario.json").read_text())
+    report_dir = audit_dir / "report"
+    for path in (report_dir / "report.json", report_dir / "report.html"):
+        text = path.read_text()
+        assert scenario["case_ref"] not in text
+        for marker in scenario["markers"]:
+            assert marker not in text
+        for participant in scenario["participants"]:
+            assert re.search(rf"(?<![\w-]){re.escape(participant)}(?![\w-])", text) is None, (
+                participant,
+                path.name,
+            )
+    html = (report_dir / "report.html").read_text()
+    assert "<script" not in html
+    assert "src=" not in html
+    assert "href=" not in html
+    assert "<svg" in html
+
+    # The same verified evidence, reported without suppression: the scenario's exact numbers.
+    env = {**os.environ, "LIVCR_PASSPHRASE": "demo gateway passphrase"}
+    secret = next(audit_dir.glob("*.secret"))
+    evidence = audit_dir / "evidence.json"
+    command = [sys.executable, "-m", "livcr_cli", "audit", "report", str(evidence), "--key"]
+    command += [str(secret), "--threshold", "1", "--out-dir", str(exact_dir)]
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=60)
+    exact = {t["id"]: t for t in json.loads((exact_dir / "report.json").read_text())["tables"]}
+    messages = exact["messages_by_purpose_and_month"]
+    by_purpose = {
+        name: sum(row) for name, row in zip(messages["rows"], messages["cells"], strict=True)
+    }
+    assert {p: n for p, n in by_purpose.items() if n} == scenario["purposes"]
+    refusals = exact["refusals_by_code"]
+    by_code = {
+        name: sum(row) for name, row in zip(refusals["rows"], refusals["cells"], strict=True)
+    }
+    assert by_code == scenario["refusals"]
+    transitions = one_column(exact["case_transitions"])
+    path = ["none", "signaal_ontvangen", "in_screening", "geagendeerd", "besproken"]
+    path += ["traject_lopend", "afgesloten"]
+    assert {k: v for k, v in transitions.items() if v} == {
+        f"{a} -> {b}": 1 for a, b in itertools.pairwise(path)
+    }
+    assert one_column(exact["referral_to_first_meeting"])["0-7 days"] == 1
+    assert one_column(exact["deletion_confirmations"]) == {"received": 3, "missing": 0}
+    assert one_column(exact["retention"]) == {
+        "within retention": 1,
+        "past retention, not purged": 0,
+    }
+    membership = exact["membership_changes"]
+    assert membership["column_totals"] == [4, 0]  # io-politie, caw, clb and ocmw joined the case
+    keys = dict(
+        zip(exact["key_events"]["columns"], exact["key_events"]["column_totals"], strict=True)
+    )
+    assert (keys["enrolment"], keys["revocation"]) == (7, 1)
+
+    # casusinfo_overleg: sent by io-politie, caw and clb. Shown "<5", and not derivable.
+    published = json.loads((report_dir / "report.json").read_text())
+    tables = {t["id"]: t for t in published["tables"]}
+    assert scenario["purposes"]["casusinfo_overleg"] == 3
+    shown = tables["messages_by_purpose_and_month"]
+    row = shown["cells"][shown["rows"].index("casusinfo_overleg")]
+    assert row == ["<5"] * len(row)
+    for table in published["tables"]:
+        true = exact[table["id"]]
+        hidden = hidden_positions(table, true)
+        assert_nothing_derivable(msgspec.convert(table, Table), hidden)
+
+
+def one_column(table: dict[str, Any]) -> dict[str, int]:
+    return {name: row[0] for name, row in zip(table["rows"], table["cells"], strict=True)}
+
+
+def hidden_positions(table: dict[str, Any], true: dict[str, Any]) -> dict[tuple[int, int], int]:
+    """The true values of the positions ``table`` hides, on the grid with totals last."""
+    rows, columns = len(table["rows"]), len(table["columns"])
+    if columns == 1:
+        return {}
+    grid_shown = [[*r, t] for r, t in zip(table["cells"], table["row_totals"], strict=True)]
+    grid_shown.append([*table["column_totals"], table["total"]])
+    grid_true = [[*r, t] for r, t in zip(true["cells"], true["row_totals"], strict=True)]
+    grid_true.append([*true["column_totals"], true["total"]])
+    return {
+        (r, c): grid_true[r][c]
+        for r in range(rows + 1)
+        for c in range(columns + 1)
+        if isinstance(grid_shown[r][c], str)
+    }

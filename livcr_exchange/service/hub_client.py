@@ -184,6 +184,33 @@ class HubClient:
         note: bytes = await self.call("GET", "/v1/log/checkpoint")
         return note
 
+    async def cosigned(self) -> bytes | None:
+        """The newest checkpoint with a quorum of witness cosignatures (spec §10.7), or None
+        when the hub has none yet.
+
+        Raises:
+            HubRefused: any other refusal.
+        """
+        try:
+            note: bytes = await self.call("GET", "/v1/log/cosigned")
+        except HubRefused as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return note
+
+    async def offer_cosignature(self, note: bytes) -> list[str]:
+        """Send this gateway's witness cosignature, as the checkpoint note with its line added
+        (spec §10.7); return the witness names the hub accepted.
+
+        Raises:
+            HubRefused: the line is not a valid cosignature of a witness of the policy.
+        """
+        answer = await self.call(
+            "POST", "/v1/log/cosignatures", body=note, content_type="text/plain"
+        )
+        return [str(name) for name in answer["accepted"]]
+
     async def consistency(self, old: int, new: int) -> list[bytes]:
         answer = await self.call("GET", "/v1/log/consistency", query={"old": old, "new": new})
         return [base64.b64decode(h) for h in answer["proof"]]
