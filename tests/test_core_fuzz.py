@@ -21,16 +21,34 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from livcr_exchange.audit import open_checkpoint, open_note, verify_consistency, verify_inclusion
+from livcr_exchange.audit.cosignature import (
+    WitnessKey,
+    split_note,
+    verify_cosignature_line,
+    verify_cosigned_checkpoint,
+)
 from livcr_exchange.audit.leaves import (
     CaseMembership,
     EnvelopeAccepted,
     Refusal,
     decode_leaf,
 )
+from livcr_exchange.audit.witness import (
+    Cosigned,
+    LogKey,
+    decide,
+    note_origin,
+    parse_add_checkpoint,
+    parse_cosignature_lines,
+    parse_size,
+)
 from livcr_exchange.body_json import MAX_BODY_DEPTH
 from livcr_exchange.conformance import (
+    AddCheckpointVector,
     BodyVector,
     CheckpointVector,
+    CosignatureVector,
+    CosignedCheckpointVector,
     DirectoryEntryVector,
     EnvelopeVector,
     InclusionVector,
@@ -39,6 +57,8 @@ from livcr_exchange.conformance import (
     RevocationVector,
     SecretKeyFileVector,
     Vector,
+    WitnessKeyVector,
+    WitnessPolicyVector,
     decode_vector_file,
     unb64std,
 )
@@ -53,6 +73,8 @@ from livcr_exchange.external_vectors import (
 )
 from livcr_exchange.keyfile import SecretBundle, unlock
 from livcr_exchange.keys import IdentityPublicKey, PrekeyPublic, PrekeySecret, Suite
+from livcr_exchange.oversight.evidence import decode_evidence
+from livcr_exchange.oversight.model import decode_report
 from livcr_exchange.policy import MessageFacts, Participant, evaluate_message
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import CATALOGUE, decode_body, encode_body, get_purpose
@@ -61,6 +83,7 @@ from livcr_exchange.request_auth import RequestTarget, signature_base, verify_re
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation, check_kbo
 from livcr_exchange.wire import Reader, check_ident, unb64
+from livcr_exchange.witness_policy import WitnessPolicy
 
 from livcr_exchange.service.vectors import load_vector_dir  # isort: skip  (test support)
 
@@ -361,7 +384,64 @@ def text_and_file_targets() -> list[Target]:
     ]
 
 
-TARGETS = [*envelope_targets(), *statement_and_log_targets(), *text_and_file_targets()]
+def witness_targets() -> list[Target]:
+    """Witness keys, cosignatures, add-checkpoint requests, the witness policy, oversight files."""
+    keys = of_kind(WitnessKeyVector)
+    cosig = of_kind(CosignatureVector)[0]
+    cosigned = of_kind(CosignedCheckpointVector)
+    add = of_kind(AddCheckpointVector)[0]
+    policy = of_kind(WitnessPolicyVector)[0]
+    log = LogKey(
+        add.log.origin, add.log.key_name, IdentityPublicKey.from_text(add.log.public_key).raw
+    )
+    last = None if add.last is None else Cosigned(add.last.size, bytes.fromhex(add.last.root))
+    root = IdentityPublicKey.from_text(policy.root_key)
+    notes = [v.note.encode() for v in cosigned]
+    statements = [unb64std(v.statement) for v in of_kind(WitnessPolicyVector)]
+    requests = [v.request.encode() for v in of_kind(AddCheckpointVector)]
+    return [
+        Target("witness_vkey", [v.vkey.encode() for v in keys], text_call(WitnessKey.from_vkey)),
+        Target(
+            "cosignature_line",
+            [v.line.encode() for v in of_kind(CosignatureVector)],
+            lambda d: verify_cosignature_line(
+                cosig.body.encode(), d, WitnessKey.from_vkey(cosig.witness)
+            ),
+        ),
+        Target(
+            "cosigned_checkpoint",
+            notes,
+            lambda d: verify_cosigned_checkpoint(
+                d,
+                cosigned[0].log_key_name,
+                IdentityPublicKey.from_text(cosigned[0].log_public_key).raw,
+                [WitnessKey.from_vkey(v) for v in cosigned[0].witnesses],
+                cosigned[0].quorum,
+                now=cosigned[0].now,
+            ),
+        ),
+        Target("split_note", notes, split_note),
+        Target("note_origin", notes, note_origin),
+        Target("add_checkpoint", requests, lambda d: decide(parse_add_checkpoint(d), log, last)),
+        Target("witness_size", [b"12\n", b"0\n"], parse_size),
+        Target(
+            "cosignature_lines", [v.line.encode() + b"\n" for v in [cosig]], parse_cosignature_lines
+        ),
+        Target(
+            "witness_policy_open", statements, lambda d: WitnessPolicy.open(d, root, policy.cell_id)
+        ),
+        Target("witness_policy_decode", [s[:-64] for s in statements], WitnessPolicy.decode),
+        Target("evidence_decode", [b'{"format":"livcr-audit-evidence/1"}'], decode_evidence),
+        Target("report_decode", [b'{"format":"livcr-oversight-report/1"}'], decode_report),
+    ]
+
+
+TARGETS = [
+    *envelope_targets(),
+    *statement_and_log_targets(),
+    *text_and_file_targets(),
+    *witness_targets(),
+]
 
 
 def call_expecting_only_livcr_errors(target: Target, data: bytes) -> None:
