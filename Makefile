@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-offline report-screenshot test test-slow lint typecheck vectors bench clean
+.PHONY: demo demo-offline report-screenshot test test-slow lint typecheck vectors bench clean \
+	browser console-screenshots
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or run: make PYTHON=python3 ...)"; exit 1; }
@@ -38,7 +39,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# Headless Chromium for the console's browser tests (tests/console/), from Debian's packages.
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		echo "installing chromium and chromium-driver"; \
+		$$(command -v sudo) apt-get update -q && \
+		$$(command -v sudo) apt-get install -y -q chromium chromium-driver; }
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest -m "not slow"
 
 test-slow: $(STAMP)
@@ -50,6 +58,10 @@ vectors: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_envelope.py
+
+# The operator's console, page by page, in docs/console/ (linked from the README).
+console-screenshots: $(STAMP) browser
+	$(BIN)/python tests/console/screenshots.py docs/console
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -307,7 +307,7 @@ def scenario(suite: Suite, count: int) -> Scenario:
         cell_id=CELL,
         sender_id="sender",
         purpose=PURPOSE,
-        case_ref="case-bench-0001",
+        case_ref="case-vjwcwgpfwcgoskikyova64eg3m",
         recipients={rid: secret.public for rid, secret in secrets.items()},
         suite=suite,
     )

@@ -17,9 +17,9 @@ each process listens on its own port and the client spreads requests round-robin
 processes share one SQLite file (WAL; the store orders log leaves inside its transactions, its
 writers take turns through a lock file beside the database, and its unique key refuses a
 replayed envelope whichever process took it first). That is enough for
-this measurement, but not a supported deployment: the SQLite store shares neither request
-nonces nor push notices between processes (``SQLiteStore.claim_nonce``); several hub processes
-belong on PostgreSQL (DESIGN §6).
+this measurement, but not a supported deployment: the SQLite store shares no push notices
+between processes (``SQLiteStore.delivery_notices``); several hub processes belong on
+PostgreSQL (DESIGN §6).
 
 Envelopes and request signatures are made before each timed run, since sealing is the
 senders' cost, not the hub's; because the hub refuses replays and stale timestamps (§9.1,
@@ -66,7 +66,7 @@ from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry
 
 CELL = "cell-bench"
-CASE_REF = "case-bench"
+CASE_REF = "case-ijqnmwfamfcrodj6yfrwqs37ea"
 PURPOSE = "screening_vraag"  # coordinator -> member deelnemer, on a case in screening
 SENDER, RECIPIENT = "coord", "caw"
 BODY_BYTES = 1024

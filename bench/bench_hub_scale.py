@@ -70,7 +70,7 @@ from livcr_exchange.statements import PrekeyStatement
 
 CELL = "bench"
 SENDER, RECIPIENT = "caw", "coord"
-CASE = "case-bench"
+CASE = "case-ijqnmwfamfcrodj6yfrwqs37ea"
 DAY = 86_400
 FAR = 2**40  # expiry of seeded envelopes: never purged during the run
 SEED_BLOB = 512

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
 import secrets
@@ -37,11 +36,13 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+from demo_progress import StartupProgress
 
 from gateway.setup import init_gateway
 from hub import operator
 from hub.config import load_config as load_hub_config
 from hub.keyfiles import read_log_key, read_root_key
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import decode_body
 from livcr_exchange.roles import Role
@@ -275,11 +276,13 @@ class Cell:
                 env=self.env,
             )
 
-    def start(self) -> None:
+    def start(self, progress: StartupProgress | None = None) -> None:
+        done: Callable[[str], None] = progress.done if progress else lambda _what: None
         self.hub_process = self._spawn(
             ["hub", "serve", "--config", str(self.hub_config)], self.hub_dir / "serve.log"
         )
         wait_listening(self.hub_process, self.hub_port, "the hub")
+        done("the hub serves")
         for service in self.services.values():
             service.process = self._spawn(
                 ["gateway", "serve", "--config", str(service.folder / "gateway.toml")],
@@ -294,6 +297,7 @@ class Cell:
             while not service.http.get("/v1/status").get("connected"):
                 check(time.monotonic() < deadline, f"{service.participant_id} never connected")
                 time.sleep(0.05)
+            done(f"gateway {service.participant_id} connected")
 
     def stop(self) -> None:
         processes = [s.process for s in self.services.values()] + [self.hub_process]
@@ -400,7 +404,7 @@ class Scenario:
         self.sent: list[Sent] = []
         # (sender, purpose, code, whether the hub logs it: not when the sender is revoked)
         self.refusals: list[tuple[str, str, str, bool]] = []
-        self.case = "case-" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
+        self.case = mint_case_ref(secrets.token_bytes)  # 128 random bits (spec §8.3)
         now = int(time.time())
         self.now = now
         self.meeting = f"overleg-{iso_date(now + 7 * DAY)}"
@@ -692,7 +696,12 @@ class Scenario:
         check(result.returncode == 0, f"livcr hub revoke failed: {result.stderr}")
         line(f"operator: livcr hub revoke ... ocmw: {result.stdout.strip()}")
         line("from now on the hub refuses messages to ocmw and every request signed by it")
-        time.sleep(1.2)  # the hub re-reads its directory at most once a second
+        # The hub closes a revoked participant's push stream once it has read the revocation;
+        # from then on it also refuses messages to ocmw.
+        deadline = time.monotonic() + START_TIMEOUT
+        while ocmw.http.get("/v1/status")["connected"]:
+            check(time.monotonic() < deadline, "the hub never acted on the revocation")
+            time.sleep(0.05)
         self.revoked.add("ocmw")
         self.ocmw_before = before
 
@@ -954,8 +963,11 @@ def main() -> int:
     ok = False
     try:
         print(f"LIVC-R {CELL}: a hub and six gateways on loopback, files in {folder}")
-        cell.create()
-        cell.start()
+        # The cell's files and enrolment, the hub, then each gateway until it is connected.
+        with StartupProgress(2 + len(cell.services), "starting the cell") as progress:
+            cell.create()
+            progress.done("keys made, services enrolled")
+            cell.start(progress)
         assert cell.hub_process is not None
         line(f"hub        pid {cell.hub_process.pid:<7} http://127.0.0.1:{cell.hub_port}")
         for service in cell.services.values():

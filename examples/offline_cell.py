@@ -29,7 +29,7 @@ from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry
 
 CELL = "voorbeeldstad"
-CASE = "case-4q8w2n"
+CASE = "case-d5uqyaemmfk2gxqn5zlg5ktd5m"
 KBO = "0207437468"
 YEAR = 365 * 86_400
 

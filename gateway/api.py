@@ -38,6 +38,7 @@ from livcr_exchange.service.problems import Problem, problem_middleware, problem
 from livcr_exchange.wire import check_ident
 
 from .core import Gateway, GatewayHalted, HubUnavailable, Receipt, SendRefused, SendTimeout
+from .submission import PurposeTagMismatch, tagged_body
 from .trust import TrustFailure
 
 # Limits of the local API (specs/gateway-api.yaml repeats each of them).
@@ -81,10 +82,11 @@ class CosignatureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 
 class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    case_ref: Ident
     purpose: Ident
     to: Recipients
     body: msgspec.Raw  # checked against the purpose's schema by the library (422 if not)
+    # Omitted on a referral (aanmelding): the gateway mints the new case's reference.
+    case_ref: Ident | None = None
     meeting_ref: Ident | None = None
     cosignatures: Annotated[tuple[CosignatureIn, ...], msgspec.Meta(max_length=MAX_COSIGNERS)] = ()
     wait: bool = True
@@ -229,6 +231,8 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
         return await handler(request)
     except BodySchemaViolation as exc:
         raise Problem(exc.code, exc.wire_reason, 422) from exc
+    except PurposeTagMismatch as exc:
+        raise Problem(exc.code, str(exc), 422) from exc
     except (GatewayHalted, TrustFailure) as exc:
         raise Problem("halted", f"the gateway stopped trusting the hub: {exc}", 503) from exc
     except SendRefused as exc:
@@ -286,11 +290,19 @@ async def send(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     not_halted(gateway)
     message = await read_json(request, SendIn)
-    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes.
-    body = decode_body(message.purpose, bytes(message.body))
+    case_ref = message.case_ref
+    if case_ref is None:
+        if message.purpose != "aanmelding":
+            raise Malformed("case_ref is required; only a referral (aanmelding) opens a case")
+        case_ref = gateway.new_case_ref()
+    # Roles before the body: a sender that may not use the purpose is told so first.
+    gateway.check_sendable(message.purpose, case_ref, message.to, message.meeting_ref)
+    # Decoded and re-encoded canonically, so that every gateway co-signs the same bytes; a body
+    # that leaves out its purpose tag gets it here.
+    body = decode_body(message.purpose, tagged_body(message.purpose, bytes(message.body)))
     try:
         outcome = await gateway.send(
-            message.case_ref,
+            case_ref,
             message.purpose,
             to=message.to,
             body=body,
@@ -300,10 +312,12 @@ async def send(request: web.Request) -> web.Response:
             timeout=request.app[SETTINGS].send_timeout,
         )
     except SendTimeout as exc:
-        return reply({"message_id": exc.message_id.hex(), "state": "queued"}, 202)
+        return reply(
+            {"message_id": exc.message_id.hex(), "state": "queued", "case_ref": case_ref}, 202
+        )
     if isinstance(outcome, bytes):
-        return reply({"message_id": outcome.hex(), "state": "queued"}, 202)
-    return reply(receipt_json(outcome), 201)
+        return reply({"message_id": outcome.hex(), "state": "queued", "case_ref": case_ref}, 202)
+    return reply({**receipt_json(outcome), "case_ref": case_ref}, 201)
 
 
 def message_json(record: dict[str, Any]) -> dict[str, object]:
@@ -410,7 +424,8 @@ async def move_case(request: web.Request) -> web.Response:
 async def cosign(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     asked = await read_json(request, CosignIn)
-    body = decode_body("terugkoppelingsfiche", bytes(asked.body))
+    fiche = "terugkoppelingsfiche"
+    body = decode_body(fiche, tagged_body(fiche, bytes(asked.body)))
     signature = gateway.cosign(asked.case_ref, asked.meeting_ref, body)
     return reply(
         {

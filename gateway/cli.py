@@ -8,22 +8,28 @@ address and with the token its configuration names.
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import signal
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import aiohttp
 import click
+import structlog
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
+from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.private import serve_privately
+from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
+from livcr_exchange.service.sdnotify import sd_notify
+from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
 from .api import create_api, serving
@@ -31,7 +37,8 @@ from .config import ConfigError, GatewayConfig, load_config
 from .core import PASSPHRASE_ENV, Gateway
 from .localbox import LocalKeyError
 from .setup import init_gateway
-from .trust import TrustFailure
+from .store import GatewayStore
+from .trust import DIRECTORY_META_KEY, TrustFailure, cached_directory
 from .witness_cli import witness_key
 
 CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
@@ -41,6 +48,8 @@ config_option = click.option(
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
     required=True,
+    envvar=CONFIG_ENV,
+    show_envvar=True,
     help="The gateway's TOML file (made by `livcr gateway init`).",
 )
 
@@ -53,10 +62,8 @@ def load(config_path: Path) -> GatewayConfig:
 
 
 def participant_passphrase(*, confirm: bool = False) -> bytes:
-    value = os.environ.get(PASSPHRASE_ENV)
-    if value is None:
-        value = click.prompt("Key file passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
+    """From $LIVCR_PASSPHRASE, else typed at the terminal. Raises click.ClickException."""
+    return passphrase_from(PASSPHRASE_ENV, "Key file passphrase", confirm=confirm)
 
 
 def read_token(config: GatewayConfig) -> str:
@@ -154,6 +161,10 @@ def serve(config_path: Path) -> None:
     """Run the gateway and its local API until interrupted (SIGINT/SIGTERM stop it cleanly)."""
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
+    try:
+        serve_privately(config.path("."), config.path(config.gateway.database))
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the gateway's files private: {exc}") from exc
     token = read_token(config)
     passphrase = participant_passphrase()
     try:
@@ -171,6 +182,14 @@ def serve(config_path: Path) -> None:
 async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
+    log = structlog.get_logger("livcr.gateway")
+    facts = {
+        "version": importlib.metadata.version("livcr-exchange"),
+        "cell": config.gateway.cell_id,
+        "participant": config.participant_id,
+        "store": f"sqlite:{config.path(config.gateway.database).resolve()}",
+        "hub": config.gateway.hub_url,
+    }
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
@@ -179,13 +198,84 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
             socket_path = str(config.path(api.unix_socket)) if api.unix_socket else ""
             app = create_api(gateway, token)
             async with serving(app, host=api.host, port=api.port, unix_socket=socket_path) as at:
-                click.echo(f"gateway {config.participant_id}: local API on {at}", err=True)
+                facts["listen"] = at
+                log.info("gateway started", **facts)
+                sd_notify("READY=1", f"STATUS=serving {at}")  # systemd's Type=notify
                 await stop.wait()
-                click.echo("stopping", err=True)
-        click.echo("stopped", err=True)
+                sd_notify("STOPPING=1")
+                log.info("gateway stopping", **facts)
+        log.info("gateway stopped", **facts)
     finally:
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(signum)
+
+
+@gateway_group.group("config")
+def config_group() -> None:
+    """The gateway's configuration file."""
+
+
+@config_group.command("check")
+@config_option
+def config_check(config_path: Path) -> None:
+    """Validate the configuration and the files it names; say what it sets up."""
+    config = load(config_path)
+    read_token(config)
+    for name in (config.gateway.key_file, config.gateway.local_key_file):
+        if not config.path(name).is_file():
+            raise click.ClickException(f"{config_path}: {config.path(name)} is missing")
+    _, _, where = api_address(config)
+    click.echo(f"{config_path}: valid")
+    click.echo(
+        f"  {config.participant_id} in cell {config.gateway.cell_id},"
+        f" hub {config.gateway.hub_url}, local API {where}"
+    )
+
+
+@gateway_group.group("directory")
+def directory_group() -> None:
+    """The cell directory this gateway verified last."""
+
+
+@directory_group.command("export")
+@config_option
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the JSON here (default: standard output).",
+)
+def directory_export(config_path: Path, out: Path | None) -> None:
+    """The directory this gateway verified last, as JSON, for `livcr inspect --directory`."""
+    config = load(config_path)
+
+    async def run() -> str | None:
+        store = GatewayStore(config.path(config.gateway.database))
+        await store.open()
+        try:
+            if await cached_directory(store, config.gateway.cell_id, config.root_key) is None:
+                return None
+            return await store.get_meta(DIRECTORY_META_KEY)
+        finally:
+            await store.close()
+
+    try:
+        kept = asyncio.run(run())
+    except (LivcrError, TrustFailure) as exc:
+        raise click.ClickException(f"the kept directory does not verify: {exc}") from exc
+    if kept is None:
+        raise click.ClickException(
+            f"{config.participant_id} has not verified a directory yet: start it once"
+        )
+    listing = json.loads(kept)
+    # The directory's statements, in the form `livcr inspect --directory` reads.
+    cell = {key: listing.get(key, []) for key in ("cell_id", "root_key", "entries", "revocations")}
+    text = json.dumps(cell, indent=2) + "\n"
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        out.write_text(text)
+        click.echo(f"wrote the directory of cell {config.gateway.cell_id} to {out}", err=True)
 
 
 # Clients of a running gateway's local API.
@@ -248,7 +338,7 @@ def call_api(
 def when(seconds: int | None) -> str:
     if seconds is None or seconds < 0:
         return "-"
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return iso8601(seconds)
 
 
 def read_json_file(handle: BinaryIO, what: str) -> Any:
@@ -261,7 +351,12 @@ def read_json_file(handle: BinaryIO, what: str) -> Any:
 @gateway_group.command("send")
 @config_option
 @click.option("--case", "case_ref", required=True, help="The case reference.")
-@click.option("--purpose", required=True, help="The purpose tag, e.g. `aanmelding`.")
+@click.option(
+    "--purpose",
+    type=PURPOSE_CHOICE,
+    required=True,
+    help="The purpose (`livcr purposes list`); the body may leave out its tag.",
+)
 @click.option("--to", "recipients", required=True, help="Recipient ids, comma-separated.")
 @click.option(
     "--body",

@@ -51,6 +51,32 @@ class LoggingSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+# What each key means: docs/configuration.md is made from this table
+# (docs/generate_configuration.py); a test checks every field of the structs has a line here.
+MEANINGS: dict[str, str] = {
+    "gateway.participant_id": "This service's id in the cell, e.g. `caw`.",
+    "gateway.cell_id": "The cell's id, e.g. `gent`.",
+    "gateway.root_key": "The cell root key this gateway was enrolled with (livcr-ed25519:...).",
+    "gateway.hub_url": "The hub's base URL, http(s)://...",
+    "gateway.hub_log_key": "The hub's checkpoint key (livcr-ed25519:...), from the operator.",
+    "gateway.key_file": "The identity and prekey file; its passphrase is $LIVCR_PASSPHRASE.",
+    "gateway.local_key_file": "Encrypts the dossier and prekey secrets at rest (mode 0600).",
+    "gateway.database": "The gateway's SQLite file: outbox, dossier, cached directory.",
+    "gateway.suite": "`xwing` (ML-KEM-768 + X25519) or `x25519` for new prekeys.",
+    "gateway.prekey_lifetime_days": "Validity of each new prekey, in days.",
+    "gateway.message_ttl_days": "How long a sent message may wait for delivery, in days.",
+    "gateway.maintenance_interval_seconds": "How often directory, prekeys and log are checked.",
+    "gateway.retry_initial_seconds": "First wait before resending to a hub that did not answer.",
+    "gateway.retry_max_seconds": "Longest wait between resends (the wait doubles up to this).",
+    "api.host": "Address of the local API; keep it on loopback.",
+    "api.port": "Port of the local API.",
+    "api.unix_socket": "When set, the local API listens on this socket instead of host:port.",
+    "api.token_file": "The local API's bearer token (mode 0600).",
+    "logging.format": "`json` (one JSON object per line) or `console` (for a person).",
+    "logging.level": "`debug`, `info`, `warning` or `error`.",
+}
+
+
 class GatewayConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     gateway: GatewaySection
     api: APISection = APISection()
@@ -87,6 +113,11 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> GatewayCo
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    if "hub" in raw and "gateway" not in raw:
+        raise ConfigError(
+            f"{source}: this is a hub's configuration (it has a [hub] section);"
+            " gateway commands take the gateway's gateway.toml (made by `livcr gateway init`)"
+        )
     raw["base_dir"] = str(base_dir)
     try:
         config = msgspec.convert(raw, GatewayConfig)

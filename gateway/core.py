@@ -21,6 +21,7 @@ import base64
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -29,12 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import msgspec
-import structlog
 
 from livcr_exchange.audit.leaves import EnvelopeAccepted, delivery_receipt_message, envelope_hash
 from livcr_exchange.audit.merkle import leaf_hash, verify_inclusion
 from livcr_exchange.bodies import Body
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.constants import (
     CONTENT_KEY_BYTES,
     MAX_CLOCK_SKEW,
@@ -70,9 +70,11 @@ from livcr_exchange.service.hub_client import HubClient, HubRefused
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement
 
 from .config import GatewayConfig
+from .eventlog import EventLogger, event_logger
 from .localbox import LocalBox, read_local_key
 from .prekeys import PeerPrekeys, current_prekey
 from .store import DossierRow, GatewayStore, OutboxRow
+from .submission import tagged_body
 from .trust import (
     CheckpointTracker,
     LogForked,
@@ -83,7 +85,6 @@ from .trust import (
 from .witness_key import read_witness_key
 from .witnessing import WitnessMonitor
 
-log = structlog.get_logger("livcr.gateway")
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 DAY = 86_400
 PERMANENT_STATUSES = range(400, 500)
@@ -204,8 +205,10 @@ class Gateway:
         session: aiohttp.ClientSession,
         clock: Callable[[], int],
         random: RandomSource,
+        logger: EventLogger | None = None,
     ) -> None:
         self.config = config
+        self.log = event_logger(logger)
         self.participant_id = config.participant_id
         self._identity = identity
         self._store = store
@@ -256,8 +259,13 @@ class Gateway:
         clock: Callable[[], int] = lambda: int(time.time()),
         random: RandomSource = os.urandom,
         background: bool = True,
+        logger: logging.Logger | EventLogger | None = None,
     ) -> AsyncIterator[Gateway]:
         """Open the gateway: keys, store, verified directory, prekeys, background tasks.
+
+        ``logger`` takes the gateway's log: a stdlib ``logging.Logger`` or a structlog logger,
+        so that an application embedding the gateway keeps its own output; by default it is
+        structlog's ``livcr.gateway``.
 
         When the hub does not answer, the gateway starts on the directory it verified last (and
         verifies again): it serves its dossier and queues what ``send(wait=False)`` can seal to
@@ -268,9 +276,13 @@ class Gateway:
                 root key.
             HubUnavailable: the hub did not answer, and no directory was ever verified.
             WrongPassphrase, LocalKeyError: the key files do not open.
+            ValueError: no passphrase given and $LIVCR_PASSPHRASE not set; a key file of
+                another participant.
         """
         if passphrase is None:
-            passphrase = os.environ.get(PASSPHRASE_ENV, "").encode("utf-8")
+            if PASSPHRASE_ENV not in os.environ:
+                raise ValueError(f"no passphrase: pass passphrase= or set {PASSPHRASE_ENV}")
+            passphrase = os.environ[PASSPHRASE_ENV].encode("utf-8")
         bundle = unlock(config.path(config.gateway.key_file).read_bytes(), passphrase)
         if bundle.participant_id != config.participant_id:
             raise ValueError(f"the key file belongs to {bundle.participant_id}")
@@ -278,7 +290,9 @@ class Gateway:
         store = GatewayStore(config.path(config.gateway.database))
         await store.open()
         session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
-        gateway = cls(config, bundle.identity, store, box, session, clock, random)
+        gateway = cls(
+            config, bundle.identity, store, box, session, clock, random, event_logger(logger)
+        )
         try:
             await gateway.witnesses.load()
             try:
@@ -316,7 +330,7 @@ class Gateway:
         pushes (it keeps those queued); the push stream is closed and not reopened."""
         if self.halted is None:
             self.halted = reason
-            log.error("gateway halted: the hub is not trustworthy", reason=reason)
+            self.log.error("gateway halted: the hub is not trustworthy", reason=reason)
             for waiter in self._waiters.values():
                 if not waiter.done():
                     waiter.set_exception(GatewayHalted(reason))
@@ -351,7 +365,7 @@ class Gateway:
         self.directory = directory
         await self._load_prekeys()
         self._hub_missed_at_start = True
-        log.warning(
+        self.log.warning(
             "the hub did not answer; started on the directory verified before",
             error=type(why).__name__,
             participants=len(directory.participants(self._clock())),
@@ -383,7 +397,7 @@ class Gateway:
             if peers:
                 await self.peers.fetch(self.directory, peers, now)
         except (*NO_ANSWER, HubRefused, LivcrError) as exc:
-            log.warning("prekeys of the other participants not refreshed", error=str(exc))
+            self.log.warning("prekeys of the other participants not refreshed", error=str(exc))
 
     async def _rotate_prekeys(self) -> None:
         now = self._clock()
@@ -395,7 +409,7 @@ class Gateway:
             rows = await self._store.prekeys()
         destroyed = await self._store.destroy_prekeys_before(now - MAX_DELIVERY_DELAY)
         if destroyed:
-            log.info("prekey secrets destroyed", count=destroyed)
+            self.log.info("prekey secrets destroyed", count=destroyed)
         # Loaded before the upload: a hub that stops answering now must not leave this
         # gateway unable to open what was sealed to its keys.
         await self._load_prekeys()
@@ -443,7 +457,7 @@ class Gateway:
                 return
             except (aiohttp.ClientError, HubRefused, TimeoutError, LivcrError) as exc:
                 failures += 1
-                log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
+                self.log.warning("maintenance round failed", error=str(exc) or type(exc).__name__)
 
     def _backoff(self, attempts: int) -> float:
         """Seconds to wait after ``attempts`` earlier tries: doubling, capped."""
@@ -473,7 +487,8 @@ class Gateway:
 
         Raises:
             GatewayHalted: the gateway stopped trusting the hub.
-            BodySchemaViolation, PurposeNotAllowed, RecipientNotAllowed: refused before sealing.
+            PurposeNotAllowed, RecipientNotAllowed: refused before sealing (checked first).
+            PurposeTagMismatch, BodySchemaViolation: the body is refused before sealing.
             KeyNotValid: a recipient has no valid prekey at the hub.
             HubUnavailable: the hub did not answer and (with ``wait``, or for want of a recent
                 cached prekey of every recipient) the message could not be queued.
@@ -483,9 +498,11 @@ class Gateway:
         if self.halted is not None:
             raise GatewayHalted(self.halted)
         recipients = sorted(set(to))
-        raw = self._body_bytes(body)
+        # Who may send what to whom first: a sender that may not use the purpose learns that,
+        # not which field its body lacks.
+        self.check_sendable(purpose, case_ref, recipients, meeting_ref)
+        raw = self._body_bytes(purpose, body)
         check_body(purpose, raw, case_ref, meeting_ref)
-        self._check_roles(purpose, case_ref, recipients, meeting_ref)
         prekeys = await self._recipient_prekeys(recipients, hub_away_ok=not wait)
         signatures = list(cosignatures)
         block = build_block(content_digest(raw), signatures) if signatures else None
@@ -528,7 +545,7 @@ class Gateway:
             dossier,
             now,
         )
-        log.info("queued", purpose=purpose, recipients=len(recipients))
+        self.log.info("queued", purpose=purpose, recipients=len(recipients))
         self._outbox_wake.set()
         if not wait:
             waiter.add_done_callback(_observe)
@@ -543,15 +560,14 @@ class Gateway:
                 self._waiters.pop(message_id, None)
 
     @staticmethod
-    def _body_bytes(body: Body | bytes | dict[str, Any]) -> bytes:
-        if isinstance(body, bytes):
-            return body
-        if isinstance(body, dict):
-            return msgspec.json.encode(body)
+    def _body_bytes(purpose: str, body: Body | bytes | dict[str, Any]) -> bytes:
+        """Raises PurposeTagMismatch: a JSON body tagged with another purpose."""
+        if isinstance(body, bytes | dict):
+            return tagged_body(purpose, body)
         return encode_body(body)
 
-    def _check_roles(
-        self, purpose: str, case_ref: str, recipients: list[str], meeting_ref: str | None
+    def check_sendable(
+        self, purpose: str, case_ref: str, recipients: Iterable[str], meeting_ref: str | None
     ) -> None:
         """What the verified directory alone can tell before sealing (spec §7.3): the purpose,
         and the roles that may send and receive it; the hub checks the case too.
@@ -560,10 +576,12 @@ class Gateway:
             PurposeNotAllowed, RecipientNotAllowed: the policy's denial, with the hub's code.
             UnknownSender, KeyRevoked, KeyNotValid: this gateway's own entry is not usable.
         """
-        facts = MessageFacts(self.participant_id, purpose, case_ref, tuple(recipients), meeting_ref)
+        facts = MessageFacts(
+            self.participant_id, purpose, case_ref, tuple(sorted(set(recipients))), meeting_ref
+        )
         decision = self._directory_decision(facts, self._clock())
         if not decision.allowed:
-            log.info("refused before sealing", purpose=purpose, code=decision.code)
+            self.log.info("refused before sealing", purpose=purpose, code=decision.code)
         decision.raise_for_denial()
 
     def _directory_decision(self, facts: MessageFacts, at: int) -> Decision:
@@ -604,7 +622,7 @@ class Gateway:
                     f"{why} and no recent verified prekey of {', '.join(missing)} is cached;"
                     " nothing was queued"
                 ) from exc
-            log.info("hub away: sealing to cached prekeys", recipients=len(recipients))
+            self.log.info("hub away: sealing to cached prekeys", recipients=len(recipients))
         chosen = {}
         for recipient in recipients:
             statement = current_prekey(found[recipient])
@@ -634,7 +652,7 @@ class Gateway:
             return row
         raw = self._box.open(_aad(row.message_id, "sent", row.case_ref, row.purpose), sealed)
         recipients = list(core.recipient_ids())
-        self._check_roles(core.purpose, core.case_ref, recipients, core.meeting_ref)
+        self.check_sendable(core.purpose, core.case_ref, recipients, core.meeting_ref)
         spec = MessageSpec(
             core.cell_id,
             core.sender_id,
@@ -654,7 +672,7 @@ class Gateway:
         )
         envelope = seal_from_parts(self._identity, spec, parts, raw)[1]
         await self._store.replace_envelope(row.message_id, envelope)
-        log.info("stale envelope sealed again", waited_seconds=now - core.timestamp)
+        self.log.info("stale envelope sealed again", waited_seconds=now - core.timestamp)
         return dataclasses.replace(row, envelope=envelope)
 
     async def _outbox_loop(self) -> None:
@@ -698,7 +716,7 @@ class Gateway:
         try:
             return await self._reseal(row)
         except LivcrError as exc:
-            log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
+            self.log.warning("refused before sealing again", code=exc.code, purpose=row.purpose)
             await self._fail(row, exc.code, exc)
         except (*NO_ANSWER, HubRefused) as exc:
             if isinstance(exc, HubRefused) and not hub_not_serving(exc):
@@ -738,7 +756,7 @@ class Gateway:
         bytes (spec §9.3): it accepted other bytes under the message id (sealed again after an
         attempt it committed) or can no longer show their log record. The message was sent;
         the dossier marks its log position unknown (-1) and the receipt claims no proof."""
-        log.warning(
+        self.log.warning(
             "sent, but the hub showed no receipt: its place in the log is not proven",
             code=exc.code,
             purpose=row.purpose,
@@ -750,7 +768,7 @@ class Gateway:
         """The message is refused for good: recorded with ``code``; ``send`` raises ``outcome``."""
         await self._store.mark_failed(row.message_id, code)
         self._settle(row.message_id, outcome)
-        log.warning("message refused", code=code, purpose=row.purpose)
+        self.log.warning("message refused", code=code, purpose=row.purpose)
 
     async def _receipt_answered(self, row: OutboxRow, answer: dict[str, Any]) -> None:
         """Check the hub's receipt like any (a resubmission's too) and mark the message sent."""
@@ -774,7 +792,7 @@ class Gateway:
     async def _retry(self, row: OutboxRow, reason: str) -> None:
         delay = self._backoff(row.attempts)
         await self._store.retry_later(row.message_id, time.time() + delay, reason)
-        log.info(
+        self.log.info(
             "delivery retry", attempts=row.attempts + 1, in_seconds=round(delay, 2), reason=reason
         )
 
@@ -837,7 +855,7 @@ class Gateway:
                         if item.get("type") == "envelope":
                             await self.receive(item)
             except (aiohttp.ClientError, HubRefused, TimeoutError, OSError) as exc:
-                log.info("hub stream lost; reconnecting", error=type(exc).__name__)
+                self.log.info("hub stream lost; reconnecting", error=type(exc).__name__)
             except (GatewayHalted, TrustFailure):
                 break  # _halt said why; nothing more is accepted from this hub
             finally:
@@ -845,7 +863,7 @@ class Gateway:
                 self.connected.clear()
             await asyncio.sleep(delay)
             delay = min(self.config.gateway.retry_max_seconds, delay * 2)
-        log.warning("push stream closed: the gateway is halted", reason=self.halted)
+        self.log.warning("push stream closed: the gateway is halted", reason=self.halted)
 
     async def _hub_is_back(self) -> None:
         """Send what waited in the outbox now, not after its backoff."""
@@ -897,7 +915,7 @@ class Gateway:
             decoded = check_body(core.purpose, opened.body, core.case_ref, core.meeting_ref)
         except LivcrError as exc:
             await self._store.record_rejection(message_id, exc.code, now)
-            log.warning("received envelope rejected", code=exc.code)
+            self.log.warning("received envelope rejected", code=exc.code)
             return
         sealed = self._box.seal(
             _aad(message_id, "received", core.case_ref, core.purpose), opened.body
@@ -917,7 +935,7 @@ class Gateway:
         if self.halted is not None:
             raise GatewayHalted(self.halted)
         if await self._store.store_received(row):
-            log.info("received", purpose=core.purpose)
+            self.log.info("received", purpose=core.purpose)
             self._inbox_event.set()
             self._arrival.set()
             self._arrival = asyncio.Event()
@@ -974,8 +992,13 @@ class Gateway:
         )
         await self.client.ack([(message_id, received_at, self._identity.sign(message))])
 
-    async def messages(self) -> AsyncIterator[Message]:
-        """Every received message, once, in arrival order; waits for more."""
+    async def messages(self, *, follow: bool = True) -> AsyncIterator[Message]:
+        """Every received message, once, in arrival order.
+
+        With ``follow`` (the default) it then waits for more and never ends by itself: a
+        service's receiving loop. With ``follow=False`` it ends once the messages received so
+        far are handed over.
+        """
         while True:
             self._inbox_event.clear()
             rows = await self._store.dossier(unconsumed=True, limit=100)
@@ -983,6 +1006,8 @@ class Gateway:
                 yield self._message(row)
                 await self._store.mark_consumed(row.seq)
             if not rows:
+                if not follow:
+                    return
                 await self._inbox_event.wait()
 
     def arrival(self) -> asyncio.Event:
@@ -1027,7 +1052,7 @@ class Gateway:
 
     def cosign(self, case_ref: str, meeting_ref: str, body: Body | bytes) -> Cosignature:
         """This member's co-signature over the exact content of a terugkoppelingsfiche."""
-        raw = self._body_bytes(body)
+        raw = self._body_bytes("terugkoppelingsfiche", body)
         check_body("terugkoppelingsfiche", raw, case_ref, meeting_ref)
         return cosign(
             self._identity,
@@ -1042,7 +1067,7 @@ class Gateway:
     # Cases (the coordinator's calls; the hub refuses them from anyone else).
     def new_case_ref(self) -> str:
         """A fresh pseudonymous case reference: random, meaningless, never derived from a person."""
-        return "case-" + base64.b32encode(self._random(10)).decode("ascii").lower()
+        return mint_case_ref(self._random)
 
     async def open_case(self, members: Iterable[str], case_ref: str | None = None) -> str:
         case_ref = case_ref or self.new_case_ref()
@@ -1144,7 +1169,9 @@ class Gateway:
                 case_ref, "wissingsbevestiging", to=[coordinator], body=body, wait=False
             )
         except (LivcrError, GatewayHalted) as exc:
-            log.exception("deletion confirmation not sent", code=getattr(exc, "code", "halted"))
+            self.log.exception(
+                "deletion confirmation not sent", code=getattr(exc, "code", "halted")
+            )
 
     async def status(self) -> dict[str, Any]:
         counts = await self._store.counts()

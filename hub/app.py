@@ -15,18 +15,25 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError, UnknownSender
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.replay import ReplayCache
-from livcr_exchange.request_auth import AuthenticatedRequest, RequestTarget, verify_request
+from livcr_exchange.request_auth import (
+    AuthenticatedRequest,
+    RequestTarget,
+    check_request_headers,
+    verify_request,
+)
+from livcr_exchange.service.http_noise import CLIENT_GONE, LIMIT
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
+from .admission import BODY, body_cap, declared_length, held_body
 from .config import HubConfig
 from .log import TransparencyLog
+from .metrics import HubMetrics
 from .operations import delivery_item, record_refusal
 from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
@@ -35,46 +42,15 @@ from .witnessing import install_witnessing
 CALLER = web.RequestKey("caller", AuthenticatedRequest)  # set by auth_middleware
 AUDITED = web.RequestKey("audited", bool)  # a handler that audits its own refusals sets it
 PURPOSE = web.RequestKey("purpose", str)  # a submitted envelope's purpose tag, for the log
-PUBLIC_PATHS = frozenset({"/healthz", "/metrics", "/v1/log/checkpoint", "/v1/log/cosigned"})
+REFUSED = web.RequestKey("refused", str)  # the code of a refusal, for the metrics
+PUBLIC_PATHS = frozenset(
+    {"/healthz", "/readyz", "/metrics", "/v1/log/checkpoint", "/v1/log/cosigned"}
+)
 EXPIRY_BATCH = 500  # rows per round: the purge never holds the store for long
 PURGE_ROUND_SECONDS = 0.5  # retention work per background round, in batches of EXPIRY_BATCH
 
 access_log = structlog.get_logger("livcr.hub.access")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class HubMetrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "livcr_hub_requests",
-            "Requests by route and status",
-            ["route", "status"],
-            registry=self.registry,
-        )
-        self.latency = Histogram(
-            "livcr_hub_request_seconds", "Request latency", ["route"], registry=self.registry
-        )
-        self.envelopes = Counter(
-            "livcr_hub_envelopes_accepted",
-            "Envelopes accepted",
-            ["purpose"],
-            registry=self.registry,
-        )
-        # Children bound once: ``labels()`` takes the metric's lock and builds a key per call,
-        # and every request would pay that three times. The metrics keep a child per label set
-        # for good anyway, so holding them here adds nothing that grows.
-        self.accepted = self.envelopes.labels("any")
-        self._per_route: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
-
-    def observe(self, route: str, status: int, seconds: float) -> None:
-        """Count one request of ``route`` answered with ``status`` and record its latency."""
-        children = self._per_route.get((route, status))
-        if children is None:
-            children = (self.requests.labels(route, str(status)), self.latency.labels(route))
-            self._per_route[(route, status)] = children
-        children[0].inc()
-        children[1].observe(seconds)
 
 
 HUB = web.AppKey("hub", Hub)
@@ -87,7 +63,11 @@ def system_clock() -> int:
 
 @web.middleware
 async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line per request: who, which route, purpose, outcome. Never content."""
+    """One log line per request: who, which route, purpose, outcome. Never content.
+
+    A client that went away before its answer is status 499, not an error of the hub; such
+    lines are rate-limited, since a client decides how many there are.
+    """
     started = time.perf_counter()
     status = 500
     try:
@@ -95,27 +75,48 @@ async def access_middleware(request: web.Request, handler: Handler) -> web.Strea
     except web.HTTPException as exc:
         status = exc.status
         raise
+    except ConnectionError:
+        status = CLIENT_GONE
+        return web.Response(status=CLIENT_GONE)  # nobody reads it: aiohttp drops it quietly
+    except asyncio.CancelledError:
+        status = CLIENT_GONE
+        raise
     else:
         status = response.status
         return response
     finally:
-        route = (
-            request.match_info.route.resource.canonical
-            if request.match_info.route.resource
-            else "-"
-        )
-        caller = request.get(CALLER)
-        elapsed = time.perf_counter() - started
-        request.app[METRICS].observe(route, status, elapsed)
-        access_log.info(
-            "request",
-            method=request.method,
-            route=route,
-            status=status,
-            participant=caller.participant_id if caller else None,
-            purpose=request.get(PURPOSE),
-            ms=round(elapsed * 1000, 2),
-        )
+        _log_request(request, status, time.perf_counter() - started)
+
+
+def _log_request(request: web.Request, status: int, elapsed: float) -> None:
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource else "-"
+    metrics = request.app[METRICS]
+    metrics.observe(route, status, elapsed)
+    if (code := request.get(REFUSED)) is not None:
+        metrics.refused(code)
+    if status == CLIENT_GONE and not LIMIT.allow("client_gone"):
+        return
+    caller = request.get(CALLER)
+    access_log.info(
+        "request",
+        method=request.method,
+        route=route,
+        status=status,
+        participant=caller.participant_id if caller else None,
+        purpose=request.get(PURPOSE),
+        ms=round(elapsed * 1000, 2),
+    )
+
+
+@web.middleware
+async def refusal_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Note a refusal's code for the metrics (problem_middleware, outside, answers it)."""
+    try:
+        return await handler(request)
+    except (LivcrError, Problem) as exc:
+        request[REFUSED] = exc.code
+        raise
 
 
 @web.middleware
@@ -125,12 +126,18 @@ async def store_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except StoreError as exc:
         access_log.error("store unavailable", error=str(exc))
+        request.app[HUB].readiness.store_failed()
+        request[REFUSED] = "store_unavailable"
         return problem_response("store_unavailable", "the hub's store is unavailable", 503)
 
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Verify the request signature against the directory (spec §11.1) before any handler.
+
+    What the headers alone show (their form, the participant, its key's validity) is checked
+    before a byte of the body is read; the body is then read under its route's cap, the memory
+    budget and a deadline (hub/admission.py), and the signature over it checked last.
 
     A refusal of an authenticated request is audited with one ``refusal`` leaf (spec §10),
     unless the handler audited it itself (``AUDITED``: envelope submissions, which name the
@@ -139,7 +146,32 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.path in PUBLIC_PATHS or not request.path.startswith("/v1/"):
         return await handler(request)
     hub = request.app[HUB]
-    body = await request.read()
+    declared_length(request, body_cap(hub.config.hub, request.path))
+    await _check_headers(hub, request)
+    async with held_body(request, hub.config.hub, hub.body_budget) as body:
+        request[BODY] = body
+        caller = await _verify(hub, request, body)
+        request[CALLER] = caller
+        try:
+            return await handler(request)
+        except (LivcrError, Problem) as exc:
+            if not request.get(AUDITED, False):
+                action = request.match_info.handler.__name__
+                await record_refusal(hub, caller.participant_id, action, exc.code, str(exc))
+            raise
+
+
+async def _check_headers(hub: Hub, request: web.Request) -> None:
+    """The header pre-check, with one more look at the store for a key the directory does not
+    know (its participant may have been enrolled a moment ago)."""
+    now = hub.clock()
+    try:
+        check_request_headers(request.headers, await hub.current_directory(), now=now)
+    except UnknownSender:
+        check_request_headers(request.headers, await hub.directory_after_miss(), now=now)
+
+
+async def _verify(hub: Hub, request: web.Request, body: bytes) -> AuthenticatedRequest:
     # The query exactly as sent: the decoded form is ambiguous ("a=1%26b=2" and "a=1&b=2" decode
     # alike) and is not what a client that percent-encodes (as urlencode does) has signed.
     target = RequestTarget(request.method, request.path, request.rel_url.raw_query_string, body)
@@ -154,14 +186,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         caller = verify_request(target, request.headers, directory, now=now, nonces=nonces)
     if nonces.claimed is not None:  # other hub processes on the store must refuse it too
         await hub.store.claim_nonce(*nonces.claimed, now)
-    request[CALLER] = caller
-    try:
-        return await handler(request)
-    except (LivcrError, Problem) as exc:
-        if not request.get(AUDITED, False):
-            action = request.match_info.handler.__name__
-            await record_refusal(hub, caller.participant_id, action, exc.code, str(exc))
-        raise
+    return caller
 
 
 class SharedNonces(ReplayCache):
@@ -233,7 +258,20 @@ def create_app(
 
     app = web.Application(
         client_max_size=config.hub.max_request_bytes,
-        middlewares=[access_middleware, store_middleware, problem_middleware, auth_middleware],
+        middlewares=[
+            access_middleware,
+            store_middleware,
+            problem_middleware,
+            refusal_middleware,
+            auth_middleware,
+        ],
+        # The keep-alive timer also runs from a connection's start until its first request is
+        # whole: the header deadline. A body left unread (refused before it was read, or too
+        # slow) is not drained: the connection closes after the answer.
+        handler_args={
+            "keepalive_timeout": config.hub.header_timeout_seconds,
+            "lingering_time": 0,
+        },
     )
     root = config.root_key
     hub = Hub(
@@ -268,7 +306,9 @@ async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     await hub.store.open()
     await hub.refresh_directory()
     await hub.log.catch_up()
+    hub.readiness.started = True
     yield
+    hub.readiness.started = False
     await hub.push.close_all()
     with contextlib.suppress(Exception):
         await hub.log.save_checkpoint()

@@ -4,51 +4,43 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import ssl
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import click
+import structlog
 from aiohttp import web
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
+from livcr_exchange.service.cli_env import passphrase_from
 from livcr_exchange.service.logs import configure_logging
+from livcr_exchange.service.private import serve_privately
+from livcr_exchange.service.progress import CommandProgress
+from livcr_exchange.service.sdnotify import sd_notify
+from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
-from . import operator
+from . import enrolment, operator, reports
 from .app import create_app
-from .config import ConfigError, HubConfig, load_config
+from .cli_common import config_option, load
+from .cli_records import RECORD_COMMANDS
+from .config import HubConfig
+from .console import cli as console_cli
+from .console.app import console_listener
 from .keyfiles import KeyFileError, read_log_key, read_root_key
 from .store.base import StoreError
 from .witness_cli import witness_group
 
 ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="The hub's TOML file (made by `livcr hub init`).",
-)
-
-
-def load(config_path: Path) -> HubConfig:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+MIN_ROOT_PASSPHRASE_CHARS = 12  # a few words; the key file's Argon2id cost does the rest
 
 
 def root_passphrase(*, confirm: bool = False) -> bytes:
-    value = os.environ.get(ROOT_PASSPHRASE_ENV)
-    if value is None:
-        value = click.prompt("Root key passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
+    """From $LIVCR_ROOT_PASSPHRASE, else typed at the terminal. Raises click.ClickException."""
+    return passphrase_from(ROOT_PASSPHRASE_ENV, "Root key passphrase", confirm=confirm)
 
 
 def root_key(config: HubConfig, root_file: Path | None) -> Any:
@@ -83,11 +75,22 @@ def hub_group() -> None:
     default=None,
     help="Keep the store in this PostgreSQL database (postgresql://...) instead of SQLite.",
 )
-def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
-    """Create a cell in DIRECTORY: root key, log key, config; the store is made on first use.
+@click.option(
+    "--console-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="The operator's console's port on 127.0.0.1 [default: --port + 100].",
+)
+def init(
+    directory: Path, cell_id: str, port: int, dsn: str | None, console_port: int | None
+) -> None:
+    """Create a cell in DIRECTORY: root key, log key, config, console operator `admin`; the
+    store is made on first use.
 
     The root key is encrypted under a passphrase ($LIVCR_ROOT_PASSPHRASE or a prompt); keep it
-    offline once participants are enrolled. With --dsn, run `livcr hub migrate` next.
+    offline once participants are enrolled. The console operator's password is
+    $LIVCR_OPERATOR_PASSWORD, or a random one shown once. With --dsn, run `livcr hub migrate`
+    next.
     """
     try:
         check_ident(cell_id, "cell id")
@@ -97,9 +100,20 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
         not dsn.startswith(("postgresql://", "postgres://")) or any(c in dsn for c in "\r\n")
     ):
         raise click.BadParameter("a postgresql:// URL on one line", param_hint="--dsn")
+    passphrase = root_passphrase(confirm=True)
+    if len(passphrase.decode("utf-8")) < MIN_ROOT_PASSPHRASE_CHARS:
+        raise click.ClickException(
+            f"the root key passphrase must be at least {MIN_ROOT_PASSPHRASE_CHARS} characters:"
+            " it guards the key that vouches for every participant"
+        )
     try:
         made = operator.init_cell(
-            directory, cell_id, root_passphrase(confirm=True), port=port, dsn=dsn
+            directory,
+            cell_id,
+            passphrase,
+            port=port,
+            dsn=dsn,
+            console_port=console_port or (port + 100 if port <= 65435 else port - 100),
         )
     except FileExistsError as exc:
         raise click.ClickException(
@@ -108,6 +122,9 @@ def init(directory: Path, cell_id: str, port: int, dsn: str | None) -> None:
     click.echo(f"config:   {made['config']}")
     click.echo(f"root key: {made['root_key']}  (secret in root.secret, passphrase-protected)")
     click.echo(f"log key:  {made['log_key']}  (secret in log.key, mode 0600)")
+    password = console_cli.create_first_operator(load(Path(made["config"])), "admin")
+    shown = f"password {password} (shown once)" if password else "password from the environment"
+    click.echo(f"console:  operator admin, {shown}")
 
 
 @hub_group.command("serve")
@@ -126,25 +143,65 @@ def serve(config_path: Path, port: int | None) -> None:
     """
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
+    sqlite = config.path(config.store.path) if config.store.kind == "sqlite" else None
+    try:
+        serve_privately(config.path("."), sqlite)
+    except OSError as exc:
+        raise click.ClickException(f"cannot make the hub's files private: {exc}") from exc
     try:
         log_key = read_log_key(config.path(config.hub.log_key_file))
     except KeyFileError as exc:
         raise click.ClickException(str(exc)) from exc
-    ssl_context = None
-    if config.tls is not None:
-        ssl_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_context.load_cert_chain(
-            config.path(config.tls.cert_file), config.path(config.tls.key_file)
-        )
     app = create_app(config, store=operator.open_store(config), log_key=log_key)
-    web.run_app(
-        app,
-        host=config.hub.host,
-        port=config.hub.port if port is None else port,
-        ssl_context=ssl_context,
-        access_log=None,
-        print=lambda text: click.echo(text, err=True),
-    )
+    host, port = config.hub.host, config.hub.port if port is None else port
+    ssl_context = _tls_context(config)
+    if config.console is not None:
+        app.cleanup_ctx.append(console_listener(config.console, ssl_context))
+    facts = {
+        "version": reports.package_version(),
+        "cell": config.hub.cell_id,
+        "store": store_description(config),
+        "listen": f"{'https' if ssl_context else 'http'}://{host}:{port}",
+    }
+    log = structlog.get_logger("livcr.hub")
+    try:
+        web.run_app(
+            app,
+            host=host,
+            port=port,
+            ssl_context=ssl_context,
+            access_log=None,
+            # aiohttp announces here once it listens: a JSON line instead of its text banner,
+            # and readiness for systemd (Type=notify).
+            print=lambda _banner: started(log, facts),
+        )
+    except OSError as exc:  # the port is taken, the address is not ours, ...
+        reason = exc.strerror or str(exc)
+        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from exc
+    log.info("hub stopped", **facts)
+
+
+def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
+    if config.tls is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(config.path(config.tls.cert_file), config.path(config.tls.key_file))
+    except (OSError, ssl.SSLError) as exc:
+        raise click.ClickException(f"tls: cannot load the certificate or key: {exc}") from exc
+    return context
+
+
+def started(log: Any, facts: dict[str, str]) -> None:
+    log.info("hub started", **facts)
+    sd_notify("READY=1", f"STATUS=serving {facts['listen']}")
+
+
+def store_description(config: HubConfig) -> str:
+    """Which store, for a log line: a SQLite file's path; never a DSN (it may hold a password)."""
+    if config.store.kind == "sqlite":
+        return f"sqlite:{config.path(config.store.path).resolve()}"
+    return "postgresql"
 
 
 @hub_group.command("migrate")
@@ -156,7 +213,8 @@ def migrate(config_path: Path) -> None:
     wait for each other. A SQLite store also migrates itself when it opens.
     """
     config = load(config_path)
-    report = asyncio.run(operator.migrate(config))
+    with CommandProgress(f"migrating the {config.store.kind} store", None):
+        report = asyncio.run(operator.migrate(config))
     if report.applied:
         click.echo(f"{config.store.kind} store: schema {report.before} -> {report.after}")
         for name in report.applied:
@@ -178,6 +236,10 @@ def migrate(config_path: Path) -> None:
 @click.option("--purposes", default=None, help="Comma-separated; default: all the role can use.")
 @click.option("--valid-days", type=click.IntRange(1, 3650), default=365, show_default=True)
 @click.option(
+    "--replace", is_flag=True, help="Replace the entry of a participant enrolled already."
+)
+@click.option("--reenrol", is_flag=True, help="Enrol a revoked participant again (a new key).")
+@click.option(
     "--root-key", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None
 )
 def enrol(
@@ -187,9 +249,15 @@ def enrol(
     organisation: str,
     purposes: str | None,
     valid_days: int,
+    replace: bool,  # noqa: FBT001  (click flag)
+    reenrol: bool,  # noqa: FBT001  (click flag)
     root_file: Path | None,
 ) -> None:
-    """Sign a directory entry for a participant's public bundle and publish it."""
+    """Sign a directory entry for a participant's public bundle and publish it.
+
+    A participant enrolled already is replaced only with --replace (which shows what changes),
+    a revoked one enrolled again only with --reenrol.
+    """
     config = load(config_path)
     try:
         public = operator.PublicBundle.from_json(json.loads(bundle.read_text()))
@@ -198,9 +266,12 @@ def enrol(
     root = root_key(config, root_file)
     chosen = None if purposes is None else [p.strip() for p in purposes.split(",") if p.strip()]
 
-    async def run() -> Any:
+    async def run() -> tuple[Any, Any]:
         async with operator.opened(config) as store:
-            return await operator.enrol(
+            previous = enrolment.previous_entry(
+                await operator.load_directory(store, config), public.participant_id
+            )
+            entry = await operator.enrol(
                 store,
                 config,
                 root,
@@ -210,12 +281,18 @@ def enrol(
                 purposes=chosen,
                 now=int(time.time()),
                 valid_days=valid_days,
+                replace=replace,
+                reenrol=reenrol,
             )
+            return previous, entry
 
     try:
-        entry = asyncio.run(run())
+        previous, entry = asyncio.run(run())
     except (LivcrError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    if previous is not None and replace and not reenrol:
+        for change in enrolment.enrolment_changes(previous, entry):
+            click.echo(f"  {change}")
     click.echo(
         f"enrolled {entry.participant_id} as {entry.role.value} ({entry.organisation}), "
         f"{len(entry.allowed_purposes)} purposes, {len(public.prekeys)} prekeys"
@@ -234,18 +311,26 @@ def revoke(config_path: Path, participant_id: str, reason: str, root_file: Path 
     config = load(config_path)
     root = root_key(config, root_file)
 
-    async def run() -> int:
+    async def run() -> tuple[int, Any]:
         async with operator.opened(config) as store:
             done = await operator.revoke(
                 store, config, root, participant_id, reason=reason, at=int(time.time())
             )
-            return len(done)
+            return len(done), await operator.load_directory(store, config)
 
     try:
-        count = asyncio.run(run())
+        count, directory = asyncio.run(run())
     except (LookupError, LivcrError) as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"revoked {count} key(s) of {participant_id}")
+    if count:
+        click.echo(f"revoked {count} key(s) of {participant_id}")
+        return
+    earlier = [r for r in directory.revocations if r.participant_id == participant_id]
+    first = min(earlier, key=lambda r: r.revoked_at)
+    click.echo(
+        f"{participant_id} was revoked already at {iso8601(first.revoked_at)}"
+        f" ({first.reason}); nothing changed"
+    )
 
 
 @hub_group.command("keys")
@@ -269,117 +354,11 @@ def keys(config_path: Path, which: str | None) -> None:
     click.echo(f"root key: {found['root']}\nlog key:  {found['log']}")
 
 
-@hub_group.command("status")
-@config_option
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def status(config_path: Path, as_json: bool) -> None:  # noqa: FBT001  (click flag)
-    """Participants, open cases by state, queue depths, log size."""
-    config = load(config_path)
-
-    async def run() -> dict[str, Any]:
-        async with operator.opened(config) as store:
-            return await operator.status(store, config, int(time.time()))
-
-    report = asyncio.run(run())
-    if as_json:
-        click.echo(json.dumps(report, indent=2))
-        return
-    click.echo(
-        f"cell {report['cell_id']}: log size {report['log_size']}, "
-        f"{report['queue']['deliveries_pending']} deliveries pending "
-        f"({report['queue']['envelopes']} envelopes)"
-    )
-    for p in report["participants"]:
-        click.echo(f"  {p['id']:<20} {p['role']:<16} {p['organisation']:<12} {p['status']}")
-    states = ", ".join(f"{k}: {v}" for k, v in report["open_cases_by_state"].items()) or "none"
-    click.echo(f"open cases: {states}; closed: {report['closed_cases']}")
-
-
-@hub_group.group("log")
-def log_group() -> None:
-    """The transparency log."""
-
-
-@log_group.command("verify")
-@config_option
-@click.option(
-    "--store",
-    "store_path",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="Verify this copy of the store instead of the configured one.",
-)
-def log_verify(config_path: Path, store_path: Path | None) -> None:
-    """Recompute the tree from every leaf and check every stored checkpoint."""
-    config = load(config_path)
-    try:
-        log_public = read_log_key(config.path(config.hub.log_key_file)).public.raw
-    except KeyFileError as exc:
-        raise click.ClickException(str(exc)) from exc
-    if store_path is not None:
-        config = HubConfig(
-            config.hub,
-            type(config.store)(path=str(store_path.resolve())),
-            config.logging,
-            config.tls,
-            config.base_dir,
-        )
-
-    async def run() -> operator.LogReport:
-        async with operator.opened(config) as store:
-            return await operator.verify_log(store, config, log_public)
-
-    report = asyncio.run(run())
-    for problem in report.problems:
-        click.echo(f"PROBLEM {problem}")
-    verdict = "verified" if report.ok else "FAILED"
-    click.echo(
-        f"log {verdict}: {report.leaves} leaves ({report.retained} retained by hash only), "
-        f"{report.checkpoints} checkpoints"
-    )
-    if not report.ok:
-        sys.exit(1)
-
-
-@hub_group.group("audit")
-def audit_group() -> None:
-    """Content-free audit records for a supervisor or DPO."""
-
-
-@audit_group.command("export")
-@config_option
-@click.option("--organisation", default=None, help="Only records involving this KBO number.")
-@click.option("--case", "case_ref", default=None, help="Only records of this case reference.")
-@click.option(
-    "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write JSON lines here (default: standard output).",
-)
-def audit_export(
-    config_path: Path, organisation: str | None, case_ref: str | None, out: Path | None
-) -> None:
-    """Export log records as JSON lines: who sent what kind of message to whom, when. No content."""
-    config = load(config_path)
-
-    async def run() -> list[dict[str, Any]]:
-        async with operator.opened(config) as store:
-            return [
-                r
-                async for r in operator.export_audit(
-                    store, config, organisation=organisation, case_ref=case_ref
-                )
-            ]
-
-    records = asyncio.run(run())
-    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    if out is None:
-        click.echo(lines, nl=False)
-    else:
-        out.write_text(lines)
-        click.echo(f"wrote {len(records)} records to {out}", err=True)
-
+for command in RECORD_COMMANDS:
+    hub_group.add_command(command)
 
 hub_group.add_command(witness_group)
+for _command in console_cli.COMMANDS:
+    hub_group.add_command(_command)
 
 COMMANDS = (hub_group,)

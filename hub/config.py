@@ -37,6 +37,15 @@ class LoggingConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    """The operator's console: its own listener, apart from the participants' API."""
+
+    host: str = "127.0.0.1"  # loopback: reach it through an SSH tunnel or a local proxy
+    port: Port = 8701
+    operators_file: str = "operators.json"  # Argon2id hashes of the operator credentials, 0600
+    session_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 480
+
+
 class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     cell_id: str
     root_key: str  # livcr-ed25519:... (the cell root's public key)
@@ -47,8 +56,24 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = (
         64 * 1024 * 1024
     )
+    # Bodies of every other route than the envelope routes (hub/admission.py).
+    max_control_request_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = (
+        1024 * 1024
+    )
+    # Request bodies held in memory at once, across the process: a body being read counts
+    # twice its length (the buffer and its copy), a body being handled once.
+    body_memory_budget_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 * 1024**3)] = (
+        256 * 1024 * 1024
+    )
+    # A connection that has not sent a whole request line and headers by then is closed (also
+    # how long an idle keep-alive connection stays open).
+    header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 20.0
+    # A body of n bytes must arrive within body_grace_seconds + n / body_min_rate_bytes.
+    body_grace_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 10.0
+    body_min_rate_bytes: Annotated[int, msgspec.Meta(ge=1, le=1024**3)] = 128 * 1024
     retention_days: Annotated[int, msgspec.Meta(ge=1, le=36500)] = 365
     checkpoint_interval_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    locale: Literal["nl", "en"] = "nl"  # the operator's console speaks Dutch or English
 
 
 class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -57,6 +82,7 @@ class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     logging: LoggingConfig = LoggingConfig()
     tls: TLSConfig | None = None
     base_dir: str = "."  # set by load_config: relative paths are relative to the file
+    console: ConsoleConfig | None = None  # no [console] section: no operator's console
 
     @property
     def origin(self) -> str:
@@ -70,12 +96,55 @@ class HubConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
         return IdentityPublicKey.from_text(self.hub.root_key)
 
 
+# What each key means: docs/configuration.md and the comments of the hub.toml `livcr hub init`
+# writes are made from this table (docs/generate_configuration.py); a test checks every field of
+# the structs above has a line here.
+MEANINGS: dict[str, str] = {
+    "hub.cell_id": "The cell's identifier, e.g. `gent`; every statement and checkpoint names it.",
+    "hub.root_key": "The cell root's public key (livcr-ed25519:...), which signs the directory.",
+    "hub.log_key_file": "The checkpoint-signing key, mode 0600 (relative to this file).",
+    "hub.origin": "The checkpoint origin line; empty means `livcr-exchange/<cell_id>`.",
+    "hub.host": "Address to listen on; 0.0.0.0 or :: for every interface.",
+    "hub.port": "Port to listen on (`livcr hub serve --port` overrides it per process).",
+    "hub.max_request_bytes": "Largest request body accepted, in bytes.",
+    "hub.max_control_request_bytes": "Largest body on every route but the envelope routes.",
+    "hub.body_memory_budget_bytes": (
+        "Request bodies held in memory at once, across the process; over it, 503 `busy`."
+    ),
+    "hub.header_timeout_seconds": (
+        "A connection that has not sent its request line and headers by then is closed."
+    ),
+    "hub.body_grace_seconds": "A body of n bytes must arrive within this + n / body_min_rate.",
+    "hub.body_min_rate_bytes": "The slowest body rate accepted, in bytes per second.",
+    "hub.locale": "The operator's console language: `nl` or `en`.",
+    "hub.retention_days": "Days after a case's closure before its envelopes and leaf data go.",
+    "hub.checkpoint_interval_seconds": "How often a new checkpoint is signed while leaves come.",
+    "store.kind": "`sqlite` (one hub process) or `postgresql` (several processes).",
+    "store.path": "SQLite: the database file (relative to this file).",
+    "store.dsn": "PostgreSQL: postgresql://user@host:port/database; only with kind postgresql.",
+    "store.pool_size": "PostgreSQL: connections per hub process (each opens up to 1.5x + 1).",
+    "logging.format": "`json` (one JSON object per line) or `console` (for a person).",
+    "logging.level": "`debug`, `info`, `warning` or `error`.",
+    "console.host": "The operator's console listens here (loopback: reach it through a tunnel).",
+    "console.port": "The operator's console port, apart from the participants' API.",
+    "console.operators_file": "Argon2id hashes of the operator credentials, mode 0600.",
+    "console.session_minutes": "How long an operator's console session lasts.",
+    "tls.cert_file": "TLS: the certificate chain (PEM); the hub then serves HTTPS only.",
+    "tls.key_file": "TLS: the certificate's private key (PEM).",
+}
+
+
 def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig:
     """Validate TOML text. Raises ConfigError naming the file and the offending key."""
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+    if "gateway" in raw and "hub" not in raw:
+        raise ConfigError(
+            f"{source}: this is a gateway's configuration (it has a [gateway] section);"
+            " hub commands take the hub's hub.toml (made by `livcr hub init`)"
+        )
     raw["base_dir"] = str(base_dir)
     try:
         config = msgspec.convert(raw, HubConfig)
@@ -87,6 +156,12 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig
     except LivcrError as exc:
         raise ConfigError(f"{source}: {exc} - at `$.hub`") from exc
     _check_store(config.store, source)
+    if config.hub.body_memory_budget_bytes < 2 * config.hub.max_request_bytes:
+        raise ConfigError(
+            f"{source}: hub.body_memory_budget_bytes must be at least twice"
+            " hub.max_request_bytes (a body counts twice while it is read)"
+            " - at `$.hub.body_memory_budget_bytes`"
+        )
     return config
 
 

@@ -18,6 +18,7 @@ from livcr_exchange.audit.leaves import (
     CaseMembership,
     CaseTransition,
     DeliveryReceipt,
+    DeliveryWithdrawn,
     DirectoryChange,
     EnvelopeAccepted,
     Leaf,
@@ -28,12 +29,19 @@ from livcr_exchange.audit.leaves import (
     envelope_hash,
 )
 from livcr_exchange.audit.merkle import leaf_hash
-from livcr_exchange.cases import INITIAL_STATE, CaseState, ClosureReason, transition
+from livcr_exchange.cases import (
+    INITIAL_STATE,
+    CaseState,
+    ClosureReason,
+    check_case_ref,
+    transition,
+)
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, Replayed, UnknownSender
 from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.policy import CaseView, Decision, MessageFacts, Participant, evaluate_header
+from livcr_exchange.purposes import CATALOGUE, CaseTie
 from livcr_exchange.request_auth import AuthenticatedRequest
 from livcr_exchange.roles import Role
 from livcr_exchange.service.problems import Problem
@@ -53,6 +61,8 @@ from .visibility import SEES_EVERY_LEAF, case_of, leaf_is_readable
 
 log = structlog.get_logger("livcr.hub")
 NO_MESSAGE = bytes(16)
+# One answer for a case that does not exist and for one the caller may not see (get_case).
+NO_SUCH_CASE = "no such case"
 STATEMENT_HASH_LABEL = b"livcr-exchange/v1 statement\x00"
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -119,8 +129,9 @@ async def record_refusal(
 
     ``reason`` is the precise one, for our own log only; the leaf holds the code.
     """
-    leaf = Refusal(hub.clock(), caller, action, code, message_id)
-    await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)]))
+    now = hub.clock()
+    leaf = Refusal(now, caller, action, code, message_id)
+    await hub.store.commit(WriteBatch(leaves=[pending_leaf(leaf)], refusals=[(now, code)]))
     log.info("refusal", participant=caller, action=action, code=code, reason=reason)
 
 
@@ -171,6 +182,7 @@ async def _accept(
     now = hub.clock()
     if envelope.sender_id != caller.participant_id:
         raise UnknownSender("the envelope's sender is not the authenticated participant")
+    check_case_ref(envelope.case_ref)
     directory = await hub.current_directory()
     verified = envelope.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
     core = verified.header.core
@@ -314,7 +326,25 @@ def _decide(
         core.meeting_ref,
         cosigners,
     )
+    if record is not None and not _privy(sender, core.purpose, record):
+        # Whoever is not on the case learns nothing of it, not even that it exists: the
+        # answer is the one for a reference the hub does not know, whatever the case's state.
+        # (Unless that answer is to open it: an aanmelding under a taken reference.)
+        unknown = evaluate_header(facts, sender, recipients, None)
+        if not unknown.allowed:
+            return unknown
     return evaluate_header(facts, sender, recipients, case_view(record))
+
+
+def _privy(sender: Participant, purpose: str, record: CaseRecord) -> bool:
+    """Whether ``sender`` may learn that the case exists: a member, a coordinator, or a sender
+    whose purpose needs no tie to the case (a rights request)."""
+    known = CATALOGUE.get(purpose)
+    return (
+        sender.participant_id in record.members
+        or sender.role is Role.COORDINATOR
+        or (known is not None and known.sender_tie is CaseTie.ANY)
+    )
 
 
 def _new_case(
@@ -450,9 +480,9 @@ def require_coordinator(caller: AuthenticatedRequest) -> None:
 
 
 async def existing_case(hub: Hub, case_ref: str) -> CaseRecord:
-    record = await hub.store.case(check_ident(case_ref, "case reference"))
+    record = await hub.store.case(check_case_ref(case_ref))
     if record is None:
-        raise Problem("not_found", f"no case {case_ref}")
+        raise Problem("not_found", NO_SUCH_CASE)
     return record
 
 
@@ -461,7 +491,7 @@ async def open_case(
     hub: Hub, caller: AuthenticatedRequest, case_ref: str, members: list[str]
 ) -> CaseRecord:
     require_coordinator(caller)
-    check_ident(case_ref, "case reference")
+    check_case_ref(case_ref)
     if await hub.store.case(case_ref) is not None:
         raise Problem("conflict", f"case {case_ref} exists")
     now = hub.clock()
@@ -514,15 +544,31 @@ async def change_members(
         record.closed_at,
         record.purge_after,
     )
+    removed = sorted(record.members - members)
     leaf = CaseMembership(
         hub.clock(),
         case_ref,
         caller.participant_id,
         tuple(sorted(members - record.members)),
-        tuple(sorted(record.members - members)),
+        tuple(removed),
     )
-    await hub.store.commit(WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)]))
+    batch = WriteBatch(cases=[updated], leaves=[pending_leaf(leaf, case_ref)])
+    await _withdraw_queued(hub, batch, case_ref, removed, caller.participant_id)
+    await hub.store.commit(batch)
     return updated
+
+
+async def _withdraw_queued(
+    hub: Hub, batch: WriteBatch, case_ref: str, removed: list[str], actor_id: str
+) -> None:
+    """Add to ``batch`` the withdrawal of every envelope of the case still queued for a removed
+    member, each with a ``delivery withdrawn`` leaf (spec §10.4): removal cuts future access,
+    and what the member has not fetched yet is future access."""
+    for recipient_id in removed:
+        for message_id in await hub.store.pending_in_case(recipient_id, case_ref):
+            batch.acks.append((recipient_id, message_id))
+            withdrawn = DeliveryWithdrawn(hub.clock(), message_id, recipient_id, case_ref, actor_id)
+            batch.leaves.append(pending_leaf(withdrawn, case_ref))
 
 
 @case_write

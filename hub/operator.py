@@ -9,8 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections import Counter
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +18,6 @@ from typing import Any
 from livcr_exchange.audit.checkpoint import open_checkpoint
 from livcr_exchange.audit.leaves import DirectoryChange, decode_leaf
 from livcr_exchange.audit.merkle import LeafHashList, leaf_hash, root_hash
-from livcr_exchange.cases import CaseState
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import labelled_hash
@@ -28,8 +26,10 @@ from livcr_exchange.policy import roles_on_some_case
 from livcr_exchange.purposes import CATALOGUE
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, PrekeyStatement, Revocation, StatementType
+from livcr_exchange.times import iso8601
 
-from .config import HubConfig
+from .config import MEANINGS, HubConfig
+from .enrolment import EnrolmentRefused, check_enrolment
 from .keyfiles import write_log_key, write_root_key
 from .operations import STATEMENT_HASH_LABEL, pending_leaf
 from .store.base import HubStore, StoreError, WriteBatch
@@ -80,12 +80,19 @@ async def opened(config: HubConfig) -> AsyncIterator[HubStore]:
 
 
 def init_cell(
-    directory: Path, cell_id: str, passphrase: bytes, *, port: int = 8700, dsn: str | None = None
+    directory: Path,
+    cell_id: str,
+    passphrase: bytes,
+    *,
+    port: int = 8700,
+    dsn: str | None = None,
+    console_port: int | None = None,
 ) -> dict[str, Path | str]:
     """Create a cell's root key, the hub's log key and a config; the store is made on first use.
 
     With ``dsn`` the store is that PostgreSQL database (`livcr hub migrate` prepares it), else
-    a SQLite file beside the config.
+    a SQLite file beside the config. With ``console_port`` the config has a [console] section:
+    the operator's console listens there on 127.0.0.1.
 
     Raises:
         FileExistsError: the folder already holds a cell.
@@ -98,29 +105,47 @@ def init_cell(
     log_key = IdentityKey.from_seed(os.urandom(32))
     write_root_key(directory / "root.secret", root, passphrase)
     write_log_key(directory / "log.key", log_key)
-    config_path.write_text(
-        "# livcr hub configuration (see README: hub operators)\n"
-        "[hub]\n"
-        f'cell_id = "{cell_id}"\n'
-        f'root_key = "{root.public.to_text()}"\n'
-        'log_key_file = "log.key"\n'
-        'host = "127.0.0.1"\n'
-        f"port = {port}\n"
-        "retention_days = 365\n\n"
-        "[store]\n"
-        + (
-            'kind = "sqlite"\npath = "hub.sqlite3"\n\n'
-            if dsn is None
-            else f'kind = "postgresql"\ndsn = {json.dumps(dsn)}\n\n'
-        )
-        + "[logging]\n"
-        'format = "json"\n'
+    store: dict[str, object] = (
+        {"kind": "sqlite", "path": "hub.sqlite3"}
+        if dsn is None
+        else {"kind": "postgresql", "dsn": dsn}
     )
+    hub = {
+        "cell_id": cell_id,
+        "root_key": root.public.to_text(),
+        "log_key_file": "log.key",
+        "host": "127.0.0.1",
+        "port": port,
+        "retention_days": 365,
+    }
+    sections: dict[str, dict[str, object]] = {
+        "hub": hub,
+        "store": store,
+        "logging": {"format": "json"},
+    }
+    if console_port is not None:
+        sections["console"] = {
+            "host": "127.0.0.1",
+            "port": console_port,
+            "operators_file": "operators.json",
+        }
+    config_path.write_text(commented_toml(sections))
     return {
         "config": config_path,
         "root_key": root.public.to_text(),
         "log_key": log_key.public.to_text(),
     }
+
+
+def commented_toml(sections: dict[str, dict[str, object]]) -> str:
+    """A hub.toml whose every key has its meaning above it (hub.config.MEANINGS)."""
+    lines = ["# livcr hub configuration; every key and its default: docs/configuration.md"]
+    for section, values in sections.items():
+        lines += ["", f"[{section}]"]
+        for key, value in values.items():
+            lines.append(f"# {MEANINGS[f'{section}.{key}']}")
+            lines.append(f"{key} = {json.dumps(value)}")  # JSON strings and numbers are TOML
+    return "\n".join(lines) + "\n"
 
 
 def default_purposes(role: Role) -> frozenset[str]:
@@ -163,20 +188,36 @@ async def enrol(
     purposes: Iterable[str] | None,
     now: int,
     valid_days: int,
+    replace: bool = False,
+    reenrol: bool = False,
 ) -> DirectoryEntry:
-    """Sign a directory entry with the root key and store it with the bundle's prekeys."""
+    """Sign a directory entry with the root key and store it with the bundle's prekeys.
+
+    Raises:
+        EnrolmentRefused: an unknown purpose; a participant enrolled already (without
+            ``replace``: the message shows what would change); a revoked one (without
+            ``reenrol``); a revoked key (never: a revoked key stays revoked).
+        ValueError: ``root`` is not the cell's root key.
+    """
     if root.public != config.root_key:
         raise ValueError("this root key is not the one the hub's config names")
+    chosen = default_purposes(role) if purposes is None else frozenset(purposes)
+    unknown = sorted(chosen - set(CATALOGUE))
+    if unknown:
+        raise EnrolmentRefused(
+            f"unknown purposes: {', '.join(unknown)} (`livcr purposes list` names them all)"
+        )
     entry = DirectoryEntry(
         config.hub.cell_id,
         bundle.participant_id,
         organisation,
         role,
         bundle.identity_key,
-        frozenset(purposes) if purposes is not None else default_purposes(role),
+        chosen,
         now,
         now + valid_days * DAY,
     )
+    check_enrolment(await load_directory(store, config), entry, replace=replace, reenrol=reenrol)
     signed = entry.sign(root)
     batch = WriteBatch(statements=[("entry", entry.participant_id, signed)])
     batch.leaves.append(
@@ -209,11 +250,19 @@ async def revoke(
     reason: str,
     at: int,
 ) -> list[Revocation]:
-    """Revoke every key of a participant from ``at`` on. Raises LookupError if none is known."""
+    """Revoke every key of a participant from ``at`` on; the revocations made, none when every
+    key was revoked already (revoking twice changes nothing).
+
+    Raises:
+        LookupError: the participant was never enrolled.
+    """
     directory = await load_directory(store, config)
     keys = {e.identity_key.key_id for e in directory.entries if e.participant_id == participant_id}
     if not keys:
         raise LookupError(f"{participant_id} is not enrolled")
+    keys -= {r.identity_key_id for r in directory.revocations}
+    if not keys:
+        return []
     batch = WriteBatch()
     revocations = [
         Revocation(config.hub.cell_id, participant_id, key_id, at, reason)
@@ -243,38 +292,6 @@ async def load_directory(store: HubStore, config: HubConfig) -> Directory:
     )
 
 
-async def status(store: HubStore, config: HubConfig, now: int) -> dict[str, Any]:
-    directory = await load_directory(store, config)
-    usable = directory.participants(now)
-    all_ids = sorted({e.participant_id for e in directory.entries})
-    cases = await store.cases()
-    counts = await store.counts()
-    open_cases = Counter(
-        c.state for c in cases if c.state not in {CaseState.AFGESLOTEN, CaseState.GEWIST}
-    )
-    return {
-        "cell_id": config.hub.cell_id,
-        "participants": [
-            {
-                "id": pid,
-                "role": usable[pid].role.value if pid in usable else "-",
-                "organisation": usable[pid].organisation if pid in usable else "-",
-                "status": "active" if pid in usable else "revoked or expired",
-            }
-            for pid in all_ids
-        ],
-        "open_cases_by_state": dict(sorted(open_cases.items())),
-        "closed_cases": sum(
-            1 for c in cases if c.state in {CaseState.AFGESLOTEN, CaseState.GEWIST}
-        ),
-        "queue": {
-            "envelopes": counts["envelopes"],
-            "deliveries_pending": counts["deliveries_pending"],
-        },
-        "log_size": counts["log_size"],
-    }
-
-
 @dataclass(frozen=True)
 class LogReport:
     leaves: int
@@ -287,18 +304,31 @@ class LogReport:
         return not self.problems
 
 
-async def verify_log(store: HubStore, config: HubConfig, log_public_key: bytes) -> LogReport:
+async def verify_log(
+    store: HubStore,
+    config: HubConfig,
+    log_public_key: bytes,
+    *,
+    on_size: Callable[[int], None] | None = None,
+    on_leaves: Callable[[int], None] | None = None,
+) -> LogReport:
     """Recompute the tree from the stored leaves and check every stored checkpoint against it.
 
     A modified leaf fails its hash; a removed one leaves a gap; a reordered or replaced one
-    changes the roots the signed checkpoints fixed.
+    changes the roots the signed checkpoints fixed. ``on_size`` hears the log's size first,
+    ``on_leaves`` each batch's number of leaves (for progress).
     """
     problems: list[str] = []
     size = await store.tree_size()
+    if on_size is not None:
+        on_size(size)
     tree = LeafHashList()
     retained = 0
     for start in range(0, size, 10_000):
-        for index, stored_hash, data in await store.leaves(start, min(size, start + 10_000)):
+        batch = await store.leaves(start, min(size, start + 10_000))
+        if on_leaves is not None:
+            on_leaves(len(batch))
+        for index, stored_hash, data in batch:
             if index != len(tree):
                 problems.append(f"leaf {len(tree)} is missing (next stored index is {index})")
                 return LogReport(len(tree), 0, retained, problems)
@@ -313,9 +343,18 @@ async def verify_log(store: HubStore, config: HubConfig, log_public_key: bytes) 
                     problems.append(f"leaf {index}: {exc}")
             tree.append(stored_hash)
     checkpoints = await store.checkpoints()
+    problems += _checkpoint_problems(checkpoints, tree, config.origin, log_public_key)
+    return LogReport(len(tree), len(checkpoints), retained, problems)
+
+
+def _checkpoint_problems(
+    checkpoints: list[tuple[int, bytes]], tree: LeafHashList, origin: str, log_public_key: bytes
+) -> list[str]:
+    """What is wrong with the stored checkpoints, against the recomputed tree."""
+    problems = []
     for checkpoint_size, note in checkpoints:
         try:
-            checkpoint = open_checkpoint(note, config.origin, log_public_key)
+            checkpoint = open_checkpoint(note, origin, log_public_key)
         except LivcrError as exc:
             problems.append(f"checkpoint {checkpoint_size}: {exc}")
             continue
@@ -325,7 +364,7 @@ async def verify_log(store: HubStore, config: HubConfig, log_public_key: bytes) 
             )
         elif checkpoint.root != root_hash(tree, checkpoint.size):
             problems.append(f"checkpoint {checkpoint_size}: root differs from the recomputed log")
-    return LogReport(len(tree), len(checkpoints), retained, problems)
+    return problems
 
 
 async def export_audit(
@@ -353,7 +392,9 @@ async def export_audit(
 def _leaf_record(leaf: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {"type": type(leaf).__name__}
     for name, value in vars(leaf).items():
-        if isinstance(value, bytes):
+        if name.endswith("_at") and isinstance(value, int):
+            fields[name] = iso8601(value)  # read by a person: a supervisor or DPO
+        elif isinstance(value, bytes):
             fields[name] = value.hex()
         elif isinstance(value, tuple):
             fields[name] = list(value)

@@ -14,7 +14,9 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.service.problems import Problem
 
 from . import operations
+from .admission import body_of
 from .app import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
+from .metrics import gauge_lines
 from .witnessing import policy_from_statements
 
 MAX_FETCH = 100
@@ -120,18 +122,18 @@ async def submit(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     request[AUDITED] = True  # accept_envelope audits every refusal, with the message id
     receipt = await operations.accept_envelope(
-        hub, caller_of(request), await request.read(), note_purpose=_noter(request)
+        hub, caller_of(request), body_of(request), note_purpose=_noter(request)
     )
     if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)
         return json(receipt.to_json())
-    request.app[METRICS].accepted.inc()
+    request.app[METRICS].accepted(request[PURPOSE])
     return json(receipt.to_json(), status=201)
 
 
 async def submit_batch(request: web.Request) -> web.Response:
     """Several envelopes in one request; each gets its own receipt or problem."""
     hub = request.app[HUB]
-    batch = decode_json(await request.read(), BatchRequest)
+    batch = decode_json(body_of(request), BatchRequest)
     request[AUDITED] = True  # from here on, accept_envelope audits each refused envelope
     results: list[dict[str, object]] = []
     for envelope in batch.envelopes:
@@ -142,6 +144,8 @@ async def submit_batch(request: web.Request) -> web.Response:
         except LivcrError as exc:
             results.append({"code": exc.code, "detail": exc.wire_reason})
         else:
+            if not receipt.accepted_before:
+                request.app[METRICS].accepted(request[PURPOSE])
             results.append(
                 {"receipt": receipt.to_json(), "accepted_before": receipt.accepted_before}
             )
@@ -160,7 +164,7 @@ async def inbox(request: web.Request) -> web.Response:
 
 async def ack(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    body = decode_json(await request.read(), AckRequest)
+    body = decode_json(body_of(request), AckRequest)
     receipts = [
         (bytes.fromhex(r.message_id), r.received_at, unb64(r.signature)) for r in body.receipts
     ]
@@ -216,7 +220,7 @@ async def directory(request: web.Request) -> web.Response:
 
 
 async def put_prekeys(request: web.Request) -> web.Response:
-    upload = decode_json(await request.read(), PrekeyUpload)
+    upload = decode_json(body_of(request), PrekeyUpload)
     count = await operations.upload_prekeys(
         request.app[HUB], caller_of(request), [unb64(s) for s in upload.statements]
     )
@@ -251,7 +255,7 @@ def case_json(record: Any) -> dict[str, object]:
 
 
 async def open_case(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), CaseOpen)
+    body = decode_json(body_of(request), CaseOpen)
     record = await operations.open_case(
         request.app[HUB], caller_of(request), body.case_ref, body.members
     )
@@ -262,12 +266,13 @@ async def get_case(request: web.Request) -> web.Response:
     caller = caller_of(request)
     record = await operations.existing_case(request.app[HUB], request.match_info["case_ref"])
     if caller.participant_id not in record.members and caller.entry.role.value != "coordinator":
-        raise Problem("not_found", "no such case")  # non-members learn nothing, not even existence
+        # Non-members learn nothing, not even existence: the answer for an unknown reference.
+        raise Problem("not_found", operations.NO_SUCH_CASE)
     return json(case_json(record))
 
 
 async def change_members(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), MembersChange)
+    body = decode_json(body_of(request), MembersChange)
     record = await operations.change_members(
         request.app[HUB],
         caller_of(request),
@@ -280,7 +285,7 @@ async def change_members(request: web.Request) -> web.Response:
 
 
 async def record_meeting(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), MeetingIn)
+    body = decode_json(body_of(request), MeetingIn)
     record = await operations.record_meeting(
         request.app[HUB],
         caller_of(request),
@@ -292,7 +297,7 @@ async def record_meeting(request: web.Request) -> web.Response:
 
 
 async def move_case(request: web.Request) -> web.Response:
-    body = decode_json(await request.read(), TransitionIn)
+    body = decode_json(body_of(request), TransitionIn)
     record = await operations.move_case(
         request.app[HUB], caller_of(request), request.match_info["case_ref"], body.to, body.reason
     )
@@ -362,11 +367,24 @@ async def healthz(request: web.Request) -> web.Response:
     return json({"status": "ok", "log_size": await hub.store.tree_size()})
 
 
+async def readyz(request: web.Request) -> web.Response:
+    """200 when the hub can do its work (its store commits, its log is loaded), else 503."""
+    hub = request.app[HUB]
+    problems = await hub.readiness.problems(hub.store, hub.clock())
+    if problems:
+        return json({"status": "not_ready", "problems": problems}, status=503)
+    return json({"status": "ready"})
+
+
 async def metrics(request: web.Request) -> web.Response:
     hub = request.app[HUB]
+    now = hub.clock()
     counts = await hub.store.counts()
+    counts["cases_purged"] = await hub.store.purged_cases(now)
+    counts["connected_gateways"] = sum(len(s) for s in hub.push.sockets.values())
+    ages = {"deliveries_pending_by_age__age": await hub.store.pending_by_age(now)}
     text = generate_latest(request.app[METRICS].registry).decode()
-    gauges = "".join(f"livcr_hub_{name} {value}\n" for name, value in sorted(counts.items()))
+    gauges = gauge_lines(counts, ages)
     return web.Response(text=text + gauges, content_type=CONTENT_TYPE_LATEST.split(";")[0])
 
 
@@ -391,6 +409,7 @@ def add_routes(app: web.Application) -> None:
             web.get("/v1/log/consistency", consistency),
             web.get("/v1/log/leaves", leaves),
             web.get("/healthz", healthz),
+            web.get("/readyz", readyz),
             web.get("/metrics", metrics),
         ]
     )

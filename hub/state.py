@@ -18,8 +18,10 @@ from livcr_exchange.keys import IdentityPublicKey
 from livcr_exchange.replay import ReplayCache
 from livcr_exchange.statements import DirectoryEntry, Revocation
 
+from .admission import BodyBudget
 from .config import HubConfig
 from .log import TransparencyLog
+from .readiness import Readiness
 from .store.base import HubStore
 
 log = structlog.get_logger("livcr.hub")
@@ -151,6 +153,11 @@ class Hub:
     _directory_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Serialises read-modify-write of case records in this process; see ``case_registry``.
     case_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    body_budget: BodyBudget = field(init=False)
+    readiness: Readiness = field(default_factory=Readiness)
+
+    def __post_init__(self) -> None:
+        self.body_budget = BodyBudget(self.config.hub.body_memory_budget_bytes)
 
     @contextlib.asynccontextmanager
     async def case_registry(self) -> AsyncIterator[None]:

@@ -11,7 +11,9 @@ from __future__ import annotations
 from livcr_exchange.audit.leaves import (
     CaseMembership,
     CaseTransition,
+    DeliveryDropped,
     DeliveryReceipt,
+    DeliveryWithdrawn,
     DirectoryChange,
     EnvelopeAccepted,
     Leaf,
@@ -30,7 +32,7 @@ def named_participants(leaf: Leaf) -> frozenset[str]:
     match leaf:
         case EnvelopeAccepted():
             named = (leaf.sender_id, *leaf.recipients)
-        case DeliveryReceipt():
+        case DeliveryReceipt() | DeliveryDropped():
             named = (leaf.recipient_id,)
         case CaseMembership():
             named = (leaf.actor_id, *leaf.added, *leaf.removed)
@@ -40,13 +42,21 @@ def named_participants(leaf: Leaf) -> frozenset[str]:
             named = (leaf.actor_id,)
         case DirectoryChange():
             named = (leaf.participant_id,)
+        case DeliveryWithdrawn():
+            named = (leaf.recipient_id, leaf.actor_id)
     return frozenset(named)
 
 
 def case_of(leaf: Leaf) -> str | None:
     """The case a leaf is about, if any."""
     match leaf:
-        case EnvelopeAccepted() | CaseMembership() | MeetingRecorded() | CaseTransition():
+        case (
+            EnvelopeAccepted()
+            | CaseMembership()
+            | MeetingRecorded()
+            | CaseTransition()
+            | DeliveryWithdrawn()
+        ):
             return leaf.case_ref
     return None
 

@@ -39,6 +39,7 @@ from livcr_exchange.hashing import labelled_hash
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.witness_policy import WITNESS_POLICY_TYPE, WitnessPolicy
 
+from .admission import body_of
 from .config import HubConfig
 from .operations import STATEMENT_HASH_LABEL, pending_leaf
 from .store.base import HubStore, WriteBatch
@@ -264,7 +265,7 @@ async def offer_cosignature(request: web.Request) -> web.Response:
     if found is None or not found[0].witnesses:
         raise CosignatureInvalid("the cell's witness policy names no witnesses")
     policy = found[0]
-    note = await request.read()
+    note = body_of(request)  # read, under the hub's limits, before the signature was checked
     lines = valid_cosignature_lines(
         note,
         witnessing.config.origin,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
-from .errors import IllegalTransition
+from .errors import IllegalTransition, Malformed
+from .hashing import RandomSource
 
 
 class CaseState(enum.StrEnum):
@@ -76,3 +79,33 @@ def transition(
     if not closing and reason is not None:
         raise IllegalTransition(f"{current} -> {target} does not close the case; no reason")
     return CaseState(target)
+
+
+# Case references (spec §8.3): "case-" and 26 lowercase base32 letters (RFC 4648 alphabet, no
+# padding) spelling 16 random bytes, so that nobody who was not told a reference can guess one.
+CASE_REF_PREFIX: Final = "case-"
+CASE_REF_RANDOM_BYTES: Final = 16
+_CASE_REF_LETTERS: Final = 26
+
+
+def mint_case_ref(random: RandomSource) -> str:
+    """A new case reference from CASE_REF_RANDOM_BYTES of ``random``."""
+    encoded = base64.b32encode(random(CASE_REF_RANDOM_BYTES)).decode("ascii")
+    return CASE_REF_PREFIX + encoded.rstrip("=").lower()
+
+
+def check_case_ref(text: str) -> str:
+    """``text`` if it is a case reference in the minted form; returns it unchanged.
+
+    Raises:
+        Malformed: any other text (a guessable reference such as ``case-0001`` among them).
+    """
+    letters = text.removeprefix(CASE_REF_PREFIX)
+    if len(letters) == _CASE_REF_LETTERS and text.startswith(CASE_REF_PREFIX):
+        try:
+            raw = base64.b32decode(letters.upper() + "======", casefold=False)
+        except binascii.Error:
+            raw = b""
+        if len(raw) == CASE_REF_RANDOM_BYTES and mint_case_ref(lambda _: raw) == text:
+            return text
+    raise Malformed(f"case reference {text[:80]!r} is not {CASE_REF_PREFIX} + 26 base32 letters")

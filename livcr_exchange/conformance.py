@@ -21,9 +21,10 @@ from .audit.cosignature import (
     verify_cosignature_line,
     verify_cosigned_checkpoint,
 )
-from .audit.merkle import verify_consistency, verify_inclusion
+from .audit.leaves import decode_leaf
+from .audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from .audit.witness import Cosigned, LogKey, decide, parse_add_checkpoint
-from .cases import CaseState, ClosureReason, transition
+from .cases import CaseState, ClosureReason, check_case_ref, mint_case_ref, transition
 from .directory import Directory
 from .envelope import open_envelope
 from .errors import LivcrError, Malformed
@@ -175,6 +176,20 @@ class CheckpointVector(Vector, tag="checkpoint", frozen=True):
         return OK
 
 
+class LeafVector(Vector, tag="log_leaf", frozen=True):
+    leaf: str  # hex of the leaf's canonical encoding
+    leaf_hash: str  # hex; a receiver recomputes it (spec §10.1)
+    fields: dict[str, Any] = {}  # the decoded fields, bytes as hex, for expect == "ok"
+
+    def run(self) -> str:
+        data = bytes.fromhex(self.leaf)
+        decoded = decode_leaf(data)
+        if leaf_hash(data).hex() != self.leaf_hash or decoded.encode() != data:
+            return "leaf_differs"
+        actual = {k: v.hex() if isinstance(v, bytes) else v for k, v in vars(decoded).items()}
+        return OK if actual == self.fields else "leaf_differs"
+
+
 class InclusionVector(Vector, tag="inclusion_proof", frozen=True):
     leaf_hash: str  # hex
     index: int
@@ -310,6 +325,19 @@ class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
         return OK
 
 
+class CaseRefVector(Vector, tag="case_ref", frozen=True):
+    case_ref: str
+    random: str | None = None  # hex of the 16 bytes it was minted from (valid vectors)
+
+    def run(self) -> str:
+        if self.random is not None:
+            drawn = bytes.fromhex(self.random)
+            if mint_case_ref(lambda _: drawn) != self.case_ref:
+                return "mint_mismatch"
+        check_case_ref(self.case_ref)
+        return OK
+
+
 class WitnessKeyVector(Vector, tag="witness_key", frozen=True):
     vkey: str
     witness: str | None = None  # expected values for expect == "ok"
@@ -416,10 +444,12 @@ VectorKinds = (
     | KeyLookupVector
     | SecretKeyFileVector
     | CheckpointVector
+    | LeafVector
     | InclusionVector
     | ConsistencyVector
     | PolicyVector
     | CaseTransitionVector
+    | CaseRefVector
     | RequestSignatureVector
     | BodyVector
     | WitnessKeyVector

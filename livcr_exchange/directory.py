@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from .errors import KeyNotValid, KeyRevoked, Malformed, UnknownSender
 from .keys import IdentityPublicKey
 from .statements import DirectoryEntry, Revocation
+from .times import iso8601
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,17 @@ class Directory:
             raise UnknownSender(f"no directory entry binds key {key_id.hex()} to {participant_id}")
         revoked_at = self._revoked_at.get(key_id)
         if revoked_at is not None and revoked_at <= at:
-            raise KeyRevoked(f"key {key_id.hex()} of {participant_id} revoked at {revoked_at}")
+            raise KeyRevoked(
+                f"key {key_id.hex()} of {participant_id} revoked at {iso8601(revoked_at)}"
+            )
         # A renewed entry for the same key keeps the earlier ones valid for their own windows.
         for entry in entries:
             if entry.not_before <= at < entry.not_after:
                 return entry
-        windows = ", ".join(f"[{e.not_before}, {e.not_after})" for e in entries)
-        raise KeyNotValid(f"key {key_id.hex()} of {participant_id} valid {windows}, judged at {at}")
+        windows = ", ".join(f"[{iso8601(e.not_before)}, {iso8601(e.not_after)})" for e in entries)
+        raise KeyNotValid(
+            f"key {key_id.hex()} of {participant_id} valid {windows}, judged at {iso8601(at)}"
+        )
 
     def current_entry(self, participant_id: str, at: int) -> DirectoryEntry:
         """The participant's entry valid and unrevoked at ``at`` (the latest-starting one).

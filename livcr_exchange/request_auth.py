@@ -29,6 +29,7 @@ from .hashing import RandomSource, sha256
 from .keys import IdentityKey
 from .replay import ReplayCache
 from .statements import DirectoryEntry
+from .times import iso8601
 from .wire import b64, check_ident, unb64
 
 REQUEST_SIGNATURE_TAG = "livcr-exchange/v1"
@@ -158,9 +159,33 @@ def verify_request(
         signature_base(target, participant_id, params, digest=digest), signature
     )
     if abs(now - created) > MAX_CLOCK_SKEW:
-        raise TimestampOutOfWindow(f"request created at {created}, now {now}")
+        raise TimestampOutOfWindow(f"request created at {iso8601(created)}, now {iso8601(now)}")
     nonces.check_and_remember(participant_id, nonce, created + MAX_CLOCK_SKEW + 1, now)
     return AuthenticatedRequest(participant_id, entry)
+
+
+_DIGEST_PATTERN = re.compile(r"sha-256=:[A-Za-z0-9+/]{43}=:")
+
+
+def check_request_headers(
+    headers: Mapping[str, str], directory: Directory, *, now: int
+) -> DirectoryEntry:
+    """What of a signed request can be checked before its body is read (spec §11.1): the
+    headers' form, and that the key they name speaks for the participant now. A receiver runs
+    this before it reads a byte of body, then ``verify_request`` on the whole request.
+
+    Raises:
+        Malformed: a missing or malformed header.
+        UnknownSender, KeyRevoked, KeyNotValid: the key does not speak for the participant now.
+    """
+    participant_id = check_ident(_header(headers, "Livcr-Participant"), "participant id")
+    match = _INPUT_PATTERN.fullmatch(_header(headers, "Signature-Input"))
+    signature_match = _SIGNATURE_PATTERN.fullmatch(_header(headers, "Signature"))
+    if match is None or signature_match is None:
+        raise Malformed("Signature-Input or Signature is not in the required form")
+    if _DIGEST_PATTERN.fullmatch(_header(headers, "Content-Digest")) is None:
+        raise Malformed("Content-Digest is not in the required form")
+    return directory.entry_for_key(participant_id, bytes.fromhex(match["keyid"]), now)
 
 
 def _header(headers: Mapping[str, str], name: str) -> str:

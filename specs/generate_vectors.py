@@ -27,6 +27,7 @@ from generate_witness_vectors import DESCRIPTION as WITNESS_DESCRIPTION
 from generate_witness_vectors import witness_vectors
 
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
+from livcr_exchange.audit.leaves import DeliveryDropped, DropReason
 from livcr_exchange.audit.merkle import (
     LeafHashList,
     consistency_proof,
@@ -34,6 +35,7 @@ from livcr_exchange.audit.merkle import (
     leaf_hash,
     root_hash,
 )
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.constants import CHUNK_BYTES, MAX_CLOCK_SKEW, MAX_HEADER_BYTES
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
@@ -900,6 +902,7 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
             "root": root_hash(tree, 7).hex(),
         }
 
+    yield from leaf_vectors()
     proof = inclusion_proof(tree, 5, 7)
     yield inclusion("inclusion_proof_ok", "ok", 5, proof, tree.leaf(5))
     yield inclusion("inclusion_proof_wrong_index", "proof_invalid", 4, proof, tree.leaf(5))
@@ -932,6 +935,41 @@ def audit_vectors() -> Iterator[dict[str, Any]]:
         "consistency_proof_tampered_hash", "proof_invalid", 3, [*good[:-1], flip(good[-1], 31)]
     )
     yield consistency("consistency_proof_truncated", "proof_invalid", 3, good[:-1])
+
+
+def leaf_vectors() -> Iterator[dict[str, Any]]:
+    """The delivery-dropped leaf (spec §10.4): one positive, a reason outside the list, a cut."""
+    dropped = DeliveryDropped(
+        1_760_000_000,
+        det("dropped message id", 16),
+        "caw",
+        det("dropped envelope hash", 32),
+        3_145_728,
+        DropReason.UNDELIVERABLE,
+    )
+    good = dropped.encode()
+
+    def vector(name: str, expect: str, data: bytes, **fields: Any) -> dict[str, Any]:
+        return {
+            "kind": "log_leaf",
+            "name": name,
+            "expect": expect,
+            "leaf": data.hex(),
+            "leaf_hash": leaf_hash(data).hex(),
+            **fields,
+        }
+
+    values = {k: v.hex() if isinstance(v, bytes) else str(v) for k, v in vars(dropped).items()}
+    values["logged_at"], values["size"] = dropped.logged_at, dropped.size
+    yield vector("leaf_delivery_dropped_ok", "ok", good, fields=values)
+    other = good[: -len(b"undeliverable")] + b"because-i-can"
+    yield vector(
+        "leaf_delivery_dropped_unknown_reason",
+        "malformed",
+        other,
+        comment="the reason is an ident from the closed list of spec §10.4",
+    )
+    yield vector("leaf_delivery_dropped_truncated", "malformed", good[:-1])
 
 
 POLICY_PARTICIPANTS: dict[str, dict[str, Any]] = {
@@ -1140,6 +1178,33 @@ def case_vectors() -> Iterator[dict[str, Any]]:
         "case_reason_without_closing", "illegal_transition", "in_screening", "geagendeerd", "andere"
     )
     yield case("case_leaves_gewist", "illegal_transition", "gewist", "in_screening")
+    yield from case_ref_vectors()
+
+
+def case_ref_vectors() -> Iterator[dict[str, Any]]:
+    """Case references (spec §8.3): minted ones, and forms the hub refuses."""
+
+    def ref(name: str, expect: str, text: str, random: bytes | None = None) -> dict[str, Any]:
+        return {
+            "kind": "case_ref",
+            "name": name,
+            "expect": expect,
+            "case_ref": text,
+            "random": None if random is None else random.hex(),
+        }
+
+    for label, drawn in (("counting", bytes(range(16))), ("random", det("case ref", 16))):
+        yield ref(f"case_ref_ok_{label}", "ok", mint_case_ref(lambda _, d=drawn: d), drawn)
+    minted = mint_case_ref(lambda _: det("case ref", 16))
+    yield ref("case_ref_guessable", "malformed", "case-0001")
+    yield ref("case_ref_short", "malformed", minted[:-1])
+    yield ref("case_ref_long", "malformed", minted + "a")
+    yield ref("case_ref_upper_case", "malformed", minted.upper())
+    yield ref("case_ref_wrong_prefix", "malformed", "zaak-" + minted.removeprefix("case-"))
+    yield ref("case_ref_not_base32", "malformed", minted[:-2] + "1" + minted[-1])
+    # The last letter's two low bits must be zero: one spelling per 16 bytes.
+    tail = "abcdefghijklmnopqrstuvwxyz234567"
+    yield ref("case_ref_non_canonical", "malformed", minted[:-1] + tail[tail.index(minted[-1]) + 1])
 
 
 def request_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
@@ -1222,7 +1287,7 @@ AREAS: dict[str, str] = {
     "receiver check (spec §6.6).",
     "statements": "Directory entries, revocations, prekey statements and key lookups (spec §5).",
     "keyfile": "Passphrase-protected secret-key files (spec §5.7).",
-    "audit": "Checkpoints and Merkle inclusion and consistency proofs (spec §10).",
+    "audit": "Checkpoints, log leaves, Merkle inclusion and consistency proofs (spec §10).",
     "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",

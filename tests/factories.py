@@ -17,6 +17,7 @@ from typing import Any
 import nacl.utils
 import pytest
 
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.constants import LABEL_DIRECTORY_ENTRY
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
@@ -41,7 +42,7 @@ from livcr_exchange.wire import Writer
 NOW = 1_893_456_000  # 2030-01-01T00:00:00Z
 DAY = 86_400
 CELL_ID = "cell-demo"
-CASE_REF = "case-7k2m9q"
+CASE_REF = "case-owfbixfqfo2tbclo32qnogu7bq"
 MEETING_REF = "meeting-2030-01"
 PURPOSE = "screening_vraag"
 FICHE = "terugkoppelingsfiche"
@@ -60,6 +61,12 @@ BASE_PARTICIPANTS: dict[str, Role] = {
 }
 
 _TEST_LABEL = b"livcr-exchange tests\x00"
+
+
+def case_ref(label: str) -> str:
+    """A case reference in the minted form (spec §8.3), the same for ``label`` every run."""
+    digest = hashlib.blake2b(b"livcr-exchange tests case " + label.encode(), digest_size=16)
+    return mint_case_ref(lambda _: digest.digest())
 
 
 def det_bytes(label: str, size: int) -> bytes:

@@ -42,6 +42,7 @@ from cellproc import (
 from hubproc import free_port
 
 from gateway.setup import init_gateway
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.envelope import MessageSpec, seal
 from livcr_exchange.keyfile import unlock
 from livcr_exchange.keys import IdentityKey, IdentityPublicKey
@@ -70,7 +71,7 @@ def body(tag: str, **changes: Any) -> dict[str, Any]:
 
 
 def new_case() -> str:
-    return "case-" + os.urandom(8).hex()
+    return mint_case_ref(os.urandom)
 
 
 def load_example(name: str) -> ModuleType:
@@ -79,7 +80,12 @@ def load_example(name: str) -> ModuleType:
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module  # dataclasses resolve their module while the class is made
-    spec.loader.exec_module(module)
+    examples = str(ROOT / "examples")
+    sys.path.insert(0, examples)  # as when it runs as a script: its helper modules beside it
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(examples)
     return module
 
 

@@ -13,9 +13,11 @@ from typing import Any
 
 import msgspec
 from oversight_checks import assert_nothing_derivable
+from ptyrun import run_in_pty
 
 from livcr_exchange.oversight.model import Table
 
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -35,19 +37,31 @@ def test_offline_cell_demo_runs_every_step() -> None:
     assert out.rstrip().endswith("All steps behaved as specified.")
 
 
+def test_startup_progress_is_silent_off_a_terminal(tmp_path: Path) -> None:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        from demo_progress import StartupProgress  # noqa: PLC0415  (an example's module)
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    with (tmp_path / "out").open("w") as stream, StartupProgress(2, "starting", stream) as bar:
+        bar.done("one")
+        bar.done("two")
+    assert (tmp_path / "out").read_text() == ""
+
+
 def test_networked_demo(tmp_path: Path) -> None:
-    """`make demo`: a hub and six gateways as processes play one case through its whole life;
-    then the supervisor audits the log (checked in ``check_oversight_report``)."""
+    """`make demo` at a terminal: a hub and six gateways as processes play one case through its
+    whole life, a progress bar saying what is ready while they start; then the supervisor
+    audits the log (checked in ``check_oversight_report``)."""
     audit_dir = tmp_path / "supervisor"
-    result = subprocess.run(
+    code, terminal = run_in_pty(
         [sys.executable, str(EXAMPLES / "networked_cell.py"), "--audit-dir", str(audit_dir)],
-        capture_output=True,
-        text=True,
         timeout=240,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
+    out = ANSI_ESCAPE.sub("", terminal).replace("\r\n", "\n")
+    assert code == 0, out
+    assert re.search(r"starting the cell ━+ 0/8 0:00:00", out)  # at once, not after 18 s
+    assert re.search(r"starting the cell: gateway school connected ━+ 8/8 0:00:\d\d", out)
     for expected in (
         "school     -> coord                          aanmelding",
         "ocmw       -> coord                          screening_antwoord",
@@ -71,6 +85,7 @@ def test_networked_demo(tmp_path: Path) -> None:
     for holder in ("io-politie", "caw", "clb"):
         assert f"{holder:<10} -> coord{'':<25} wissingsbevestiging" in out
     assert "FAILED" not in out
+    assert not re.search(r"\b1[789]\d{8}\b", out)  # no Unix seconds for a person to decode
     assert "All 8 steps behaved as specified" in out.splitlines()[-1]
     check_oversight_report(audit_dir, tmp_path / "exact")
 

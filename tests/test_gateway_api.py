@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
+from factories import case_ref
 from gateway_harness import (
     PARTICIPANTS,
     SPEC_PATH,
@@ -28,6 +29,7 @@ from gateway_harness import (
 )
 
 from gateway.api import MAX_API_REQUEST_BYTES, create_api, serving
+from livcr_exchange.cases import check_case_ref
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
 
@@ -161,7 +163,7 @@ def test_every_operation_needs_the_token(
         "basic": {"Authorization": f"Basic {gw.token}"},
         "empty": {"Authorization": "Bearer "},
     }[credentials]
-    path = route.replace("{case_ref}", "case-auth")
+    path = route.replace("{case_ref}", "case-a5tzu7viruk5pplggs2g7yusza")
     before = call(gw, "GET", "/v1/status", 200)
     response = gw.session.request(method, gw.url + path, headers=headers, json={}, timeout=10)
     assert response.status_code == 401
@@ -196,7 +198,7 @@ def test_status(gws: RunningGateways) -> None:
 def test_referral_is_sent_received_and_read_by_cursor(gws: RunningGateways) -> None:
     coord, caw = gws["coord"], gws["caw"]
     after = cursor(coord)
-    case_ref = "case-referral-1"
+    case_ref = "case-dtsti7tl6f7rah5rpceci2rioy"
     receipt = send(caw, case_ref, "aanmelding", ["coord"])
     assert receipt["tree_size"] > receipt["leaf_index"] >= 0
     assert receipt["logged_at"] > 0
@@ -228,8 +230,8 @@ def test_paging_with_limit(gws: RunningGateways) -> None:
     coord, caw = gws["coord"], gws["caw"]
     after = cursor(coord)
     for n in range(3):
-        send(caw, f"case-paging-{n}", "aanmelding", ["coord"])
-    receive(coord, after, "aanmelding", "case-paging-2")
+        send(caw, case_ref(f"paging-{n}"), "aanmelding", ["coord"])
+    receive(coord, after, "aanmelding", "case-lyjsu7v3trkrorrlxsc6tplsju")
     seen = []
     position = after
     while True:
@@ -239,7 +241,11 @@ def test_paging_with_limit(gws: RunningGateways) -> None:
             break
         seen += [m["case_ref"] for m in page["messages"]]
         position = page["next_after"]
-    assert seen == ["case-paging-0", "case-paging-1", "case-paging-2"]
+    assert seen == [
+        "case-fnmjtn4koynpsohwybhhoywqja",
+        "case-iqvwkepvqpcmlsg3ijvb4lzv2e",
+        "case-lyjsu7v3trkrorrlxsc6tplsju",
+    ]
 
 
 def test_long_poll_wakes_when_a_message_arrives(gws: RunningGateways) -> None:
@@ -255,10 +261,10 @@ def test_long_poll_wakes_when_a_message_arrives(gws: RunningGateways) -> None:
     poller = threading.Thread(target=poll)
     poller.start()
     time.sleep(0.3)
-    send(caw, "case-long-poll", "aanmelding", ["coord"])
+    send(caw, "case-tpbcrjmekuqpk6hwc4dqhnuuvq", "aanmelding", ["coord"])
     poller.join(timeout=30)
     assert answer["elapsed"] < 10
-    assert [m["case_ref"] for m in answer["messages"]] == ["case-long-poll"]
+    assert [m["case_ref"] for m in answer["messages"]] == ["case-tpbcrjmekuqpk6hwc4dqhnuuvq"]
 
 
 def test_long_poll_times_out_empty(gws: RunningGateways) -> None:
@@ -291,9 +297,11 @@ def test_bad_query_parameters(gws: RunningGateways, params: dict[str, str]) -> N
 def test_send_without_waiting(gws: RunningGateways) -> None:
     coord, caw = gws["coord"], gws["caw"]
     after = cursor(coord)
-    queued = send(caw, "case-no-wait", "aanmelding", ["coord"], status=202, wait=False)
+    queued = send(
+        caw, "case-a2xax3wvux5xcyx3kzwvuimgua", "aanmelding", ["coord"], status=202, wait=False
+    )
     assert queued["state"] == "queued"
-    message = receive(coord, after, "aanmelding", "case-no-wait")
+    message = receive(coord, after, "aanmelding", "case-a2xax3wvux5xcyx3kzwvuimgua")
     assert message["message_id"] == queued["message_id"]
 
 
@@ -323,9 +331,6 @@ REFERRAL = body("aanmelding")
         ("too long", "aanmelding", {**REFERRAL, "description": "x" * 1001}),
         ("control character", "aanmelding", {**REFERRAL, "urgency": "normaal\n"}),
         ("special data, no reason", "aanmelding", {**REFERRAL, "special_category": True}),
-        ("wrong purpose tag", "aanmelding", body("screening_antwoord")),
-        ("no purpose tag", "aanmelding", without(REFERRAL, "purpose")),
-        ("another case", "terugkoppelingsfiche", body("terugkoppelingsfiche")),
         ("not an object", "aanmelding", ["aanmelding"]),
         ("null", "aanmelding", None),
     ],
@@ -335,16 +340,63 @@ def test_body_schema_violations_store_nothing(
 ) -> None:
     caw = gws["caw"]
     before = _counts(caw)
-    problem = send(caw, "case-schema", purpose, ["coord"], status=422, body=message_body)
+    problem = send(
+        caw, "case-wp6cinqpgbssy3uojs3m5jt7im", purpose, ["coord"], status=422, body=message_body
+    )
     assert problem["code"] == "body_schema_violation", case
     assert _counts(caw) == before
-    assert call(caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-schema"}) == {
-        "records": []
-    }
+    assert call(
+        caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-wp6cinqpgbssy3uojs3m5jt7im"}
+    ) == {"records": []}
+
+
+def test_a_body_naming_another_case_stores_nothing(gws: RunningGateways) -> None:
+    coord = gws["coord"]
+    before = _counts(coord)
+    fiche = body("terugkoppelingsfiche")  # names its own case, not case-schema
+    problem = send(
+        coord, "case-schema", "terugkoppelingsfiche", ["politie"], status=422, body=fiche
+    )
+    assert problem["code"] == "body_schema_violation"
+    assert _counts(coord) == before
+
+
+def test_a_body_may_leave_out_its_purpose_tag(gws: RunningGateways) -> None:
+    caw, coord = gws["caw"], gws["coord"]
+    after = cursor(coord)
+    send(caw, "case-untagged", "aanmelding", ["coord"], body=without(REFERRAL, "purpose"))
+    received = receive(coord, after, "aanmelding", "case-untagged")
+    assert received["body"] == REFERRAL  # sealed with the tag the gateway filled in
+
+
+def test_a_body_tagged_with_another_purpose_has_its_own_code(gws: RunningGateways) -> None:
+    caw = gws["caw"]
+    before = _counts(caw)
+    tagged = {**REFERRAL, "purpose": "screening_antwoord"}
+    problem = send(caw, "case-mistagged", "aanmelding", ["coord"], status=422, body=tagged)
+    assert problem["code"] == "body_purpose_mismatch"
+    assert problem["detail"] == (
+        "the body is tagged purpose 'screening_antwoord' but the message's purpose is"
+        " 'aanmelding'; leave the tag out or make it match"
+    )
+    assert _counts(caw) == before
+
+
+def test_the_role_is_checked_before_the_body(gws: RunningGateways) -> None:
+    """A deelnemer may not ask a screening question: it learns that, not a missing field."""
+    problem = send(gws["caw"], "case-x", "screening_vraag", ["politie"], status=403, body={})
+    assert problem["code"] == "purpose_not_allowed"
+    assert "legal_ground" not in problem["detail"]
 
 
 def message(**fields: Any) -> dict[str, Any]:
-    return {"case_ref": "case-x", "purpose": "aanmelding", "to": ["coord"], "body": {}, **fields}
+    return {
+        "case_ref": "case-f2ly4dcnioxdlzpnrdsgwu6a4a",
+        "purpose": "aanmelding",
+        "to": ["coord"],
+        "body": {},
+        **fields,
+    }
 
 
 BAD_COSIGNATURE = {"signer_id": "caw", "signer_key_id": "00", "signature": "AA=="}
@@ -394,7 +446,7 @@ def test_what_a_role_may_only_receive_is_refused_before_sealing(
     entries = gw.gateway.directory.participants(int(time.time()))
     assert purpose in entries[sender].allowed_purposes
     assert all(purpose in entries[r].allowed_purposes for r in to)
-    case_ref = getattr(example_body(purpose), "case_ref", None) or "case-roles"
+    case_ref = getattr(example_body(purpose), "case_ref", None) or "case-x77ht73lkhydoumrnwopgjrdwy"
     before = _counts(gw)
     problem = send(gw, case_ref, purpose, to, status=403)
     assert problem["code"] == code
@@ -422,7 +474,12 @@ def test_oversized_request(gws: RunningGateways) -> None:
         "POST",
         "/v1/messages",
         413,
-        json={"case_ref": "case-big", "purpose": "aanmelding", "to": ["coord"], "body": padding},
+        json={
+            "case_ref": "case-rxno6krrmm4nuzpvdnrfvlplai",
+            "purpose": "aanmelding",
+            "to": ["coord"],
+            "body": padding,
+        },
     )
     assert problem["code"] == "oversized"
     assert _counts(caw) == before
@@ -441,7 +498,14 @@ def test_hub_refusals_pass_through(gws: RunningGateways) -> None:
     assert problem["code"] == "illegal_transition"
     problem = call(coord, "POST", route, 400, case_ref=case_ref, json={"to": "nergens"})
     assert problem["code"] == "malformed"
-    problem = call(coord, "POST", route, 404, case_ref="case-nowhere", json={"to": "in_screening"})
+    problem = call(
+        coord,
+        "POST",
+        route,
+        404,
+        case_ref="case-5eu7rup27elkozorx7xbcjzbeu",
+        json={"to": "in_screening"},
+    )
     assert problem["code"] == "not_found"
     problem = call(
         coord,
@@ -465,7 +529,12 @@ def test_case_calls_validate_their_input(gws: RunningGateways) -> None:
     problem = call(coord, "POST", "/v1/cases", 400, json={"members": "caw"})
     assert problem["code"] == "malformed"
     problem = call(
-        coord, "POST", "/v1/cases/{case_ref}/meetings", 400, case_ref="case-x", json={"present": []}
+        coord,
+        "POST",
+        "/v1/cases/{case_ref}/meetings",
+        400,
+        case_ref="case-f2ly4dcnioxdlzpnrdsgwu6a4a",
+        json={"present": []},
     )
     assert problem["code"] == "malformed"
     problem = call(coord, "POST", "/v1/cases/{case_ref}/erase", 400, case_ref="Case.X")
@@ -635,9 +704,15 @@ def test_a_halted_gateway_refuses_what_relies_on_the_hub(gws: RunningGateways) -
     try:
         status = call(caw, "GET", "/v1/status", 200)
         assert status["halted"] == "test: the hub's log forked"
-        problem = send(caw, "case-halted", "aanmelding", ["coord"], status=503)
+        problem = send(caw, "case-tezlxgb4dqcivkpa3gqeltqyfy", "aanmelding", ["coord"], status=503)
         assert problem["code"] == "halted"
-        problem = call(caw, "GET", "/v1/cases/{case_ref}/export", 503, case_ref="case-halted")
+        problem = call(
+            caw,
+            "GET",
+            "/v1/cases/{case_ref}/export",
+            503,
+            case_ref="case-tezlxgb4dqcivkpa3gqeltqyfy",
+        )
         assert problem["code"] == "halted"
         problem = call(caw, "POST", "/v1/cases", 503, json={"members": []})
         assert problem["code"] == "halted"
@@ -674,7 +749,9 @@ def test_hub_away(gws: RunningGateways, cell: GatewayCell) -> None:
     try:
         problem = call(coord, "POST", "/v1/cases", 503, json={"members": []})
         assert problem["code"] == "hub_unavailable"
-        problem = send(gws["caw"], "case-away", "aanmelding", ["coord"], status=503)
+        problem = send(
+            gws["caw"], "case-j6n7kzkkok3nhaamp3qfygv2my", "aanmelding", ["coord"], status=503
+        )
         assert problem["code"] == "hub_unavailable"
         call(coord, "GET", "/v1/dossier", 200)
     finally:
@@ -722,3 +799,18 @@ def test_spec_states_every_limit() -> None:
         value = getattr(api, name)
         assert f"`{name}` = {int(value)}" in text, name
         assert value == int(value), name
+
+
+def test_gateways_mint_case_references_nobody_can_guess(gws: RunningGateways) -> None:
+    """The coordinator's gateway mints a new case's reference, and so does a referring gateway
+    for a referral sent without one (spec §8.3); every other purpose must name its case."""
+    opened = new_case(gws, ["caw"])
+    assert check_case_ref(opened) == opened
+    after = cursor(gws["coord"])
+    referral = {"purpose": "aanmelding", "to": ["coord"], "body": body("aanmelding")}
+    sent = call(gws["caw"], "POST", "/v1/messages", 201, json=referral)
+    assert check_case_ref(sent["case_ref"]) == sent["case_ref"] != opened
+    assert receive(gws["coord"], after, "aanmelding", sent["case_ref"])["sender_id"] == "caw"
+    question = {"purpose": "screening_vraag", "to": ["caw"], "body": body("screening_vraag")}
+    problem = call(gws["coord"], "POST", "/v1/messages", 400, json=question)
+    assert problem["code"] == "malformed"

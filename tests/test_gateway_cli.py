@@ -23,6 +23,7 @@ from gateway_harness import CHEAP_KEYS, PASSPHRASE, GatewayCell
 
 from gateway.config import load_config
 from livcr_cli import main
+from livcr_exchange.conformance import CellInputs
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
@@ -184,7 +185,7 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
 
         body = write_body(tmp_path / "referral.json", "aanmelding")
         code, output = run(
-            "gateway", "send", "--config", caw_config, "--case", "case-cli-1",
+            "gateway", "send", "--config", caw_config, "--case", "case-h6uh6empvp4zla6f4kweufkblq",
             "--purpose", "aanmelding", "--to", "coord", "--body", str(body),
         )  # fmt: skip
         assert code == 0, output
@@ -196,7 +197,7 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         assert code == 0, output
         lines = output.splitlines()
         assert "aanmelding" in lines[0]
-        assert "case-cli-1" in lines[0]
+        assert "case-h6uh6empvp4zla6f4kweufkblq" in lines[0]
         assert lines[0].endswith("from caw")
         assert lines[-1].startswith("next: --after ")
         after = lines[-1].split()[-1]
@@ -207,15 +208,23 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         code, output = run("gateway", "inbox", "--config", coord_config, "--after", after)
         assert (code, output.strip()) == (0, f"no messages after {after}")
 
-        code, output = run("gateway", "export", "case-cli-1", "--config", caw_config)
+        code, output = run(
+            "gateway", "export", "case-h6uh6empvp4zla6f4kweufkblq", "--config", caw_config
+        )
         assert code == 0, output
         export = json.loads(output)
-        assert export["case_ref"] == "case-cli-1"
+        assert export["case_ref"] == "case-h6uh6empvp4zla6f4kweufkblq"
         assert [r["message_id"] for r in export["records"]] == [message_id]
         assert "inclusion_proof" in export["records"][0]
         out = tmp_path / "export.json"
         code, output = run(
-            "gateway", "export", "case-cli-1", "--config", caw_config, "--out", str(out)
+            "gateway",
+            "export",
+            "case-h6uh6empvp4zla6f4kweufkblq",
+            "--config",
+            caw_config,
+            "--out",
+            str(out),
         )
         assert code == 0, output
         assert json.loads(out.read_text())["records"] == export["records"]
@@ -225,14 +234,14 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         bad = tmp_path / "bad.json"
         bad.write_text(json.dumps({**json.loads(body.read_text()), "extra": 1}))
         code, output = run(
-            "gateway", "send", "--config", caw_config, "--case", "case-cli-2",
+            "gateway", "send", "--config", caw_config, "--case", "case-lgf6gqyambw4b2pov7o4cfxvkm",
             "--purpose", "aanmelding", "--to", "coord", "--body", str(bad),
         )  # fmt: skip
         assert code == 1
         assert "refused (422 body_schema_violation)" in output
         (tmp_path / "not.json").write_text("{")
         code, output = run(
-            "gateway", "send", "--config", caw_config, "--case", "case-cli-2",
+            "gateway", "send", "--config", caw_config, "--case", "case-lgf6gqyambw4b2pov7o4cfxvkm",
             "--purpose", "aanmelding", "--to", "coord", "--body", str(tmp_path / "not.json"),
         )  # fmt: skip
         assert code == 1
@@ -264,12 +273,24 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         assert not socket_path.exists()
         for served in (coord, caw):
             log = served.log.read_text()
-            assert "stopped" in log
+            events = [json.loads(line)["event"] for line in log.splitlines()]  # JSON only
+            assert events[0] == "gateway started"
+            assert "gateway stopping" in events
+            assert events[-1] == "gateway stopped"
             assert "Traceback" not in log
 
         code, output = run("gateway", "status", "--config", caw_config)
         assert code == 1
         assert "no gateway answers at" in output
+
+        # The directory caw verified, as a file for `livcr inspect --directory`: the hub's own.
+        code, kept = run("gateway", "directory", "export", "--config", caw_config)
+        assert code == 0, kept
+        code, served = run("hub", "directory", "export", "--config", str(cell.hub.config_path))
+        assert code == 0, served
+        assert json.loads(kept) == json.loads(served)
+        cell_inputs = msgspec.json.decode(kept.encode(), type=CellInputs)
+        assert {e.participant_id for e in cell_inputs.directory().entries} >= {"caw", "coord"}
     finally:
         coord.stop()
         caw.stop()

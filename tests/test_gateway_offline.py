@@ -165,22 +165,22 @@ def test_queued_while_the_hub_is_away_and_delivered_once_it_is_back(
 ) -> None:
     caw, coord = gws["caw"], gws["coord"]
     before = counts(caw)
-    queued = send(caw, "case-offline-1", ["coord"], 202, wait=False)
+    queued = send(caw, "case-3fvioggs54n7nacgw4blvwxci4", ["coord"], 202, wait=False)
     assert queued["state"] == "queued"
     assert counts(caw) == (before[0] + 1, before[1], before[2] + 1)
     assert outbox(caw, queued["message_id"])[0] == "pending"
-    (record,) = call(caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-offline-1"})[
-        "records"
-    ]
+    (record,) = call(
+        caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-3fvioggs54n7nacgw4blvwxci4"}
+    )["records"]
     assert (record["direction"], record["leaf_index"]) == ("sent", None)
     # Waiting for a receipt needs the hub: refused at once, nothing stored.
-    problem = send(caw, "case-offline-2", ["coord"], 503)
+    problem = send(caw, "case-5w4ngsvl2osugetbzejd6cwug4", ["coord"], 503)
     assert problem["code"] == "hub_unavailable"
     assert counts(caw) == (before[0] + 1, before[1], before[2] + 1)
 
     cell.hub.start()
     message = received(coord, queued["message_id"])
-    assert (message["sender_id"], message["case_ref"]) == ("caw", "case-offline-1")
+    assert (message["sender_id"], message["case_ref"]) == ("caw", "case-3fvioggs54n7nacgw4blvwxci4")
     status = wait_until(caw, lambda s: s["outbox_pending"] == before[0])
     assert status["outbox_failed"] == before[1]
     assert outbox(caw, queued["message_id"])[0] == "sent"
@@ -195,13 +195,13 @@ def test_without_a_recent_cached_prekey_nothing_is_queued(
     # A week and a day later (caw's clock says), the prekeys of coord that caw fetched from
     # the hub are too old (and here also expired): it has none to seal to.
     caw_clock.offset = PREKEY_CACHE_MAX_AGE + DAY
-    problem = send(caw, "case-offline-3", ["coord"], 503, wait=False)
+    problem = send(caw, "case-zoy77zhh4dl7ojuyw7wj3t22ua", ["coord"], 503, wait=False)
     assert problem["code"] == "hub_unavailable"
     assert "no recent verified prekey of coord" in problem["detail"]
     assert counts(caw) == before
-    assert call(caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-offline-3"}) == {
-        "records": []
-    }
+    assert call(
+        caw, "GET", "/v1/dossier", 200, params={"case_ref": "case-zoy77zhh4dl7ojuyw7wj3t22ua"}
+    ) == {"records": []}
 
 
 @pytest.mark.usefixtures("hub_away")
@@ -213,14 +213,14 @@ def test_a_message_that_waited_too_long_for_the_hub_is_sealed_again(
     caw, coord = gws["caw"], gws["coord"]
     before = counts(caw)
     caw_clock.offset = -1200
-    queued = send(caw, "case-offline-4", ["coord"], 202, wait=False)
+    queued = send(caw, "case-24yw5gnx5wr6pn5s2ir4w53peu", ["coord"], 202, wait=False)
     first = UnverifiedEnvelope.parse(outbox(caw, queued["message_id"])[1]).header.core
     caw_clock.offset = 0
     assert time.time() - first.timestamp > MAX_CLOCK_SKEW > RESEAL_AFTER_SECONDS
 
     cell.hub.start()
     message = received(coord, queued["message_id"])
-    assert message["case_ref"] == "case-offline-4"
+    assert message["case_ref"] == "case-24yw5gnx5wr6pn5s2ir4w53peu"
     wait_until(caw, lambda s: s["outbox_pending"] == before[0])
     state, envelope = outbox(caw, queued["message_id"])
     again = UnverifiedEnvelope.parse(envelope).header.core
@@ -261,12 +261,15 @@ def test_a_gateway_started_while_the_hub_is_away_queues_and_catches_up(
     try:
         status = status_of(clb["clb"])
         assert not status["connected"]
-        queued = send(clb["clb"], "case-offline-5", ["coord"], 202, wait=False)
+        queued = send(clb["clb"], "case-zrmut63q3unzn52ok6acyxlahy", ["coord"], 202, wait=False)
         assert outbox(clb["clb"], queued["message_id"])[0] == "pending"
 
         cell.hub.start()
         message = received(gws["coord"], queued["message_id"])
-        assert (message["sender_id"], message["case_ref"]) == ("clb", "case-offline-5")
+        assert (message["sender_id"], message["case_ref"]) == (
+            "clb",
+            "case-zrmut63q3unzn52ok6acyxlahy",
+        )
         wait_until(clb["clb"], lambda s: s["connected"] and s["outbox_pending"] == 0)
         assert outbox(clb["clb"], queued["message_id"])[0] == "sent"
     finally:
@@ -343,7 +346,7 @@ def test_a_committed_attempt_whose_answer_was_lost_ends_with_its_receipt(
     losing = LosingAnswers(caw.gateway.client.submit, later)
     monkeypatch.setattr(caw.gateway.client, "submit", losing)
     try:
-        receipt = send(caw, "case-lost-answer", ["coord"], 201)
+        receipt = send(caw, "case-okje7odl7biornbmfpqqvayk7u", ["coord"], 201)
     finally:
         caw_clock.offset = 0
     (first,) = losing.lost
@@ -356,9 +359,9 @@ def test_a_committed_attempt_whose_answer_was_lost_ends_with_its_receipt(
     assert receipt["tree_size"] >= first["tree_size"]
     assert receipt["checkpoint"].startswith(caw.gateway.config.log_origin + "\n")
     assert outbox(caw, receipt["message_id"]) == ("sent", losing.sent[0])
-    record = sent_record(caw, "case-lost-answer")
+    record = sent_record(caw, "case-okje7odl7biornbmfpqqvayk7u")
     assert (record["leaf_index"], record["logged_at"]) == (first["leaf_index"], first["logged_at"])
-    assert received(coord, receipt["message_id"])["case_ref"] == "case-lost-answer"
+    assert received(coord, receipt["message_id"])["case_ref"] == "case-okje7odl7biornbmfpqqvayk7u"
 
 
 def test_a_message_the_hub_holds_without_a_receipt_is_sent_unproven(
@@ -381,12 +384,13 @@ def test_a_message_the_hub_holds_without_a_receipt_is_sent_unproven(
     losing = LosingAnswers(caw.gateway.client.submit, forget_the_index)
     monkeypatch.setattr(caw.gateway.client, "submit", losing)
     with capture_logs() as events:
-        receipt = send(caw, "case-unproven", ["coord"], 201)
+        receipt = send(caw, "case-xgop3pmmk6ao57zqkk6egtnbdm", ["coord"], 201)
     (warning,) = [e for e in events if e["log_level"] == "warning"]
     assert warning["event"].startswith("sent, but the hub showed no receipt")
     assert warning["code"] == "replayed"
     assert receipt == {
         "message_id": losing.lost[0]["message_id"],
+        "case_ref": "case-xgop3pmmk6ao57zqkk6egtnbdm",
         "leaf_index": None,
         "logged_at": None,
         "tree_size": None,
@@ -394,10 +398,10 @@ def test_a_message_the_hub_holds_without_a_receipt_is_sent_unproven(
     }
     assert losing.sent[1] == losing.sent[0]
     assert outbox(caw, receipt["message_id"])[0] == "sent"
-    record = sent_record(caw, "case-unproven")
+    record = sent_record(caw, "case-xgop3pmmk6ao57zqkk6egtnbdm")
     assert (record["leaf_index"], record["logged_at"]) == (-1, -1)
     assert counts(caw)[:2] == before[:2]  # nothing pending, nothing failed
-    assert received(coord, receipt["message_id"])["case_ref"] == "case-unproven"
+    assert received(coord, receipt["message_id"])["case_ref"] == "case-xgop3pmmk6ao57zqkk6egtnbdm"
 
 
 # The cache itself, on a real store: what it hands out is recent, valid and verified again.

@@ -24,7 +24,7 @@ from livcr_exchange.keyfile import unlock
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
 
-CASE_REF = "case-receive-policy"
+CASE_REF = "case-2s5vaqfofzaywgusee3q3wtcqm"
 DAY = 86_400
 
 

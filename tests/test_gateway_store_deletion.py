@@ -44,11 +44,11 @@ async def store(tmp_path: Path) -> AsyncIterator[GatewayStore]:
 
 async def test_an_erased_case_leaves_no_sealed_bytes_in_the_files(store: GatewayStore) -> None:
     erased, kept = os.urandom(3000), os.urandom(3000)
-    await store.store_received(dossier_row(b"\x01" * 16, "case-gone", erased))
-    await store.store_received(dossier_row(b"\x02" * 16, "case-kept", kept))
+    await store.store_received(dossier_row(b"\x01" * 16, "case-hsya2kgxwhlbdymy2yeaenrnzu", erased))
+    await store.store_received(dossier_row(b"\x02" * 16, "case-gljsaxbti244mn4fwkb4d4okoi", kept))
     assert erased in raw_files(store)
 
-    assert await store.erase_case("case-gone", NOW + 60) == [b"\x01" * 16]
+    assert await store.erase_case("case-hsya2kgxwhlbdymy2yeaenrnzu", NOW + 60) == [b"\x01" * 16]
     files = raw_files(store)
     assert erased[:64] not in files
     assert kept[:64] in files  # the search would have found it

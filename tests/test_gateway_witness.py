@@ -49,7 +49,10 @@ async def scenario(cell: GatewayCell, witnesses: list[WitnessKey]) -> None:
         Gateway.open(cell.config("clb"), passphrase=PASSPHRASE, background=False) as clb,
     ):
         receipt = await caw.send(
-            "case-witnessed", "aanmelding", to=["coord"], body=example_body("aanmelding")
+            "case-kedv7k6frbzwhhcbumuwrqre7m",
+            "aanmelding",
+            to=["coord"],
+            body=example_body("aanmelding"),
         )
         assert isinstance(receipt, Receipt)
         assert receipt.leaf_index is not None
@@ -67,7 +70,7 @@ async def scenario(cell: GatewayCell, witnesses: list[WitnessKey]) -> None:
         status = await caw.status()
         assert status["witness_quorum"] == 2
         assert status["witnessed_size"] > receipt.leaf_index
-        [record] = await caw.dossier(case_ref="case-witnessed")
+        [record] = await caw.dossier(case_ref="case-kedv7k6frbzwhhcbumuwrqre7m")
         assert record["witnessed"] is True
 
     async with (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import stat
 from pathlib import Path
 
@@ -14,11 +15,11 @@ from hub.operator import default_purposes
 from livcr_cli import main
 from livcr_exchange.roles import Role
 
-ENV = {"LIVCR_ROOT_PASSPHRASE": "root pw", "LIVCR_PASSPHRASE": "participant pw"}
+ENV = {"LIVCR_ROOT_PASSPHRASE": "root passphrase", "LIVCR_PASSPHRASE": "participant pw"}
 
 
-def run(*args: str) -> tuple[int, str]:
-    result = CliRunner().invoke(main, list(args), env=ENV)
+def run(*args: str, env: dict[str, str | None] | None = None) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args), env={**ENV, **(env or {})})
     return result.exit_code, result.output
 
 
@@ -61,10 +62,15 @@ def test_init_writes_a_config_and_private_keys(cell: Path) -> None:
 def cell_config(cell: Path, store_target: StoreTarget) -> str:
     """The cell's config, on SQLite or (its [store] section rewritten) on PostgreSQL."""
     config = cell / "cell" / "hub.toml"
-    sqlite_section = '[store]\nkind = "sqlite"\npath = "hub.sqlite3"\n'
     if store_target.kind == "postgresql":
-        assert sqlite_section in config.read_text()
-        config.write_text(config.read_text().replace(sqlite_section, store_target.toml()))
+        text, count = re.subn(
+            r"^\[store\]\n.*?\n\n",
+            store_target.toml() + "\n",
+            config.read_text(),
+            flags=re.M | re.S,
+        )
+        assert count == 1
+        config.write_text(text)
     code, output = run("hub", "migrate", "--config", str(config))
     assert code == 0, output
     return str(config)
@@ -98,12 +104,35 @@ def test_enrol_status_revoke_and_export(cell: Path, cell_config: str) -> None:
     code, output = run("hub", "status", "--config", config, "--json")
     statuses = {p["id"]: p["status"] for p in json.loads(output)["participants"]}
     assert statuses["caw"] == "revoked or expired"
+    code, output = run("hub", "status", "--config", config)
+    assert code == 0, output
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.search(
+        r"^cell gent: NOT serving at http://127\.0\.0\.1:8700; livcr-exchange ", output
+    )
+    assert re.search(r"store schema \d+\nlog size \d+, no checkpoint signed yet;", output)
+    assert re.search(
+        rf"^  caw +deelnemer .* revoked or expired, enrolled until {iso}$", output, re.M
+    )
+    assert re.search(
+        rf"^revocations:\n  caw +key [0-9a-f]{{16}} revoked at {iso}: left the cell$", output, re.M
+    )
     code, output = run("hub", "audit", "export", "--config", config)
     records = [json.loads(line) for line in output.splitlines()]
+    assert all(re.fullmatch(iso, r["logged_at"]) for r in records)  # for a person to read
     assert [r["type"] for r in records].count("DirectoryChange") == len(records)
     assert {r["statement_type"] for r in records} == {1, 2, 3}
     code, output = run("hub", "log", "verify", "--config", config)
     assert code == 0, output
+
+
+def test_status_waits_for_readiness_with_a_deadline(cell: Path) -> None:
+    config = cell / "cell" / "hub.toml"
+    result = CliRunner().invoke(
+        main, ["hub", "status", "--config", str(config), "--wait-ready", "0.3"], env=ENV
+    )
+    assert result.exit_code == 3
+    assert "the hub at http://127.0.0.1:8700 did not answer ready within 0.3 s" in result.output
 
 
 def test_enrol_refuses_a_wrong_passphrase(cell: Path) -> None:
@@ -149,3 +178,115 @@ def test_default_purposes_cover_the_roles_held_on_a_case() -> None:
     assert {"opvolgingsrapport", "actieplan", "screening_antwoord"} <= deelnemer
     assert "opvolgingsrapport" not in default_purposes(Role.IO_POLITIE)
     assert "terugkoppelingsfiche" in default_purposes(Role.IO_POLITIE)
+
+
+def enrol_args(config: str, keys: Path, participant: str, role: str, *more: str) -> list[str]:
+    bundle = str(keys / f"{participant}.public.json")
+    return [
+        *("hub", "enrol", "--config", config, "--bundle", bundle, "--role", role),
+        *("--organisation", "0207437468", *more),
+    ]
+
+
+def test_enrolment_changes_only_what_the_operator_asks_for(cell: Path, cell_config: str) -> None:
+    keys = cell / "keys"
+    code, output = run(*enrol_args(cell_config, keys, "caw", "deelnemer", "--purposes", "foo,bar"))
+    assert code == 1
+    assert "Error: unknown purposes: bar, foo (`livcr purposes list` names them all)" in output
+    code, output = run(*enrol_args(cell_config, keys, "caw", "deelnemer"))
+    assert code == 0, output
+
+    code, output = run(*enrol_args(cell_config, keys, "caw", "coordinator"))
+    assert code == 1
+    assert (
+        "Error: caw is enrolled already (deelnemer, 0207437468); say --replace to replace its"
+        " entry, which changes:\n  role: deelnemer -> coordinator\n" in output
+    )
+    assert "\n  purposes: +rechtenverzoek +terugkoppelingsfiche\n" in output
+    code, output = run(*enrol_args(cell_config, keys, "caw", "coordinator", "--replace"))
+    assert code == 0, output
+    assert output.startswith("  role: deelnemer -> coordinator\n")
+    assert "\n  purposes: +rechtenverzoek +terugkoppelingsfiche\n" in output
+    assert "enrolled caw as coordinator" in output
+
+    code, output = run("hub", "revoke", "--config", cell_config, "caw", "--reason", "left")
+    assert (code, output) == (0, "revoked 1 key(s) of caw\n")
+    code, output = run("hub", "revoke", "--config", cell_config, "caw", "--reason", "again")
+    assert code == 0
+    assert re.fullmatch(r"caw was revoked already at \S+Z \(left\); nothing changed\n", output)
+
+    code, output = run(*enrol_args(cell_config, keys, "caw", "deelnemer", "--reenrol"))
+    assert code == 1
+    assert "Error: the key of caw was revoked at " in output
+    assert "(left) and stays revoked: enrol a new key (`livcr keys new`)" in output
+    code, output = run("keys", "new", "caw", "--out", str(cell / "new"))
+    assert code == 0, output
+    code, output = run(*enrol_args(cell_config, cell / "new", "caw", "deelnemer"))
+    assert code == 1
+    assert re.search(r"Error: caw was revoked at \S+Z \(left\); say --reenrol to enrol", output)
+    code, output = run(*enrol_args(cell_config, cell / "new", "caw", "deelnemer", "--reenrol"))
+    assert code == 0, output
+    assert "enrolled caw as deelnemer" in output
+
+
+def test_init_refuses_a_short_root_passphrase(tmp_path: Path) -> None:
+    code, output = run(
+        "hub",
+        "init",
+        str(tmp_path / "c"),
+        "--cell-id",
+        "gent",
+        env={"LIVCR_ROOT_PASSPHRASE": "short"},
+    )
+    assert code == 1
+    assert "Error: the root key passphrase must be at least 12 characters" in output
+    assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "args"),
+    [
+        ("LIVCR_ROOT_PASSPHRASE", ("hub", "init", "{tmp}/c", "--cell-id", "gent")),
+        ("LIVCR_ROOT_PASSPHRASE", ("hub", "revoke", "--config", "{cell}", "caw")),
+        ("LIVCR_PASSPHRASE", ("keys", "new", "caw", "--out", "{tmp}/k")),
+    ],
+)
+def test_without_a_terminal_a_missing_passphrase_names_its_variable(
+    cell: Path, tmp_path: Path, variable: str, args: tuple[str, ...]
+) -> None:
+    filled = [a.format(tmp=tmp_path, cell=cell / "cell" / "hub.toml") for a in args]
+    code, output = run(*filled, env={variable: None})
+    assert code == 1
+    assert "(there is no terminal to ask on)" in output
+    assert f"set {variable} " in output
+    assert "Aborted" not in output
+
+
+def test_config_from_the_environment_and_of_the_wrong_kind(cell: Path, tmp_path: Path) -> None:
+    config = cell / "cell" / "hub.toml"
+    code, output = run("hub", "config", "check", env={"LIVCR_CONFIG": str(config)})
+    assert code == 0, output
+    assert output.startswith(f"{config}: valid\n  cell gent, serving http://127.0.0.1:8700\n")
+    gateway_toml = tmp_path / "gateway.toml"
+    gateway_toml.write_text('[gateway]\nparticipant_id = "caw"\n')
+    code, output = run("hub", "status", "--config", str(gateway_toml))
+    assert code == 1
+    assert (
+        f"Error: {gateway_toml}: this is a gateway's configuration (it has a [gateway] section);"
+        " hub commands take the hub's hub.toml (made by `livcr hub init`)"
+    ) in output
+    code, output = run("gateway", "status", "--config", str(config))
+    assert code == 1
+    assert f"Error: {config}: this is a hub's configuration (it has a [hub] section)" in output
+
+
+def test_init_writes_each_keys_meaning_above_it(cell: Path) -> None:
+    text = (cell / "cell" / "hub.toml").read_text()
+    assert text.startswith(
+        "# livcr hub configuration; every key and its default: docs/configuration.md\n"
+    )
+    meaning = "# Days after a case's closure before its envelopes and leaf data go.\n"
+    assert meaning + "retention_days = 365\n" in text
+    keys = [line for line in text.splitlines() if " = " in line and not line.startswith("#")]
+    comments = [line for line in text.splitlines() if line.startswith("# ")]
+    assert len(comments) == len(keys) + 1

@@ -16,7 +16,7 @@ from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubRefused
 
 ROLES = {"coord": Role.COORDINATOR, "caw": Role.DEELNEMER}
-CASE = "case-durable"
+CASE = "case-buzc6j32zm73n7fu5xzvdmaf7y"
 TOTAL = 400
 KILL_AFTER = 150
 

@@ -48,7 +48,13 @@ def populate(hub: HubProcess) -> HubProcess:
             client = hub.client("caw", session)
             for i in range(12):
                 await client.submit(
-                    hub.seal("caw", ["coord"], b'{"i": %d}' % i, "aanmelding", "case-log")
+                    hub.seal(
+                        "caw",
+                        ["coord"],
+                        b'{"i": %d}' % i,
+                        "aanmelding",
+                        "case-epcnktpgoz6rnprl6dczininxa",
+                    )
                 )
 
     try:

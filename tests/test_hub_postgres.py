@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 import pytest
 from click.testing import CliRunner
+from factories import case_ref
 from hubproc import HubProcess
 from pgdb import fresh_database
 
@@ -64,7 +65,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[HubProces
 
 
 def sealed(hub: HubProcess, sender: str, n: int) -> bytes:
-    return hub.seal(sender, COORDINATORS, b'{"n": %d}' % n, "aanmelding", f"case-{sender}")
+    return hub.seal(sender, COORDINATORS, b'{"n": %d}' % n, "aanmelding", case_ref(sender))
 
 
 def log_verify(hub: HubProcess) -> str:
@@ -219,14 +220,16 @@ def test_case_changes_through_every_process_are_all_kept(cluster: list[HubProces
     async def scenario() -> dict[str, Any]:
         async with aiohttp.ClientSession(timeout=TIMEOUT) as session:
             clients = [hub.client("coord-a", session) for hub in cluster]
-            await clients[0].open_case("case-registry", ["caw", "clb"])
+            await clients[0].open_case("case-wqxym77u5d5bokhu6ceatadtga", ["caw", "clb"])
             await asyncio.gather(
                 *(
-                    clients[n % len(clients)].record_meeting("case-registry", ref, ["caw"])
+                    clients[n % len(clients)].record_meeting(
+                        "case-wqxym77u5d5bokhu6ceatadtga", ref, ["caw"]
+                    )
                     for n, ref in enumerate(meetings)
                 )
             )
-            return await clients[1].case("case-registry")
+            return await clients[1].case("case-wqxym77u5d5bokhu6ceatadtga")
 
     case = asyncio.run(scenario())
     assert sorted(case["meetings"]) == sorted(meetings)

@@ -345,7 +345,7 @@ async def test_a_version_2_store_learns_the_leaf_of_each_queued_pair(
             dsn = stack.enter_context(fresh_database())
             await postgres_version_2(dsn)
             report = await PostgresStore(dsn).migrate()
-            assert (report.before, report.applied) == (2, ("3 " + MIGRATIONS[2].name,))
+            assert (report.before, report.applied[0]) == (2, "3 " + MIGRATIONS[2].name)
             store = PostgresStore(dsn)
         await store.open()
         try:

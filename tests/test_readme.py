@@ -2,22 +2,63 @@
 
 Only folders, ports and the PostgreSQL database name are changed, so that a run cannot collide
 with anything else on the machine; the commands are the README's own. Servers a block leaves
-running in the background are stopped when the block's shell exits.
+running in the background are stopped when the block's shell exits. Every block runs while a
+CPU burner keeps each core busy: a block that waits by sleeping a fixed time instead of on
+readiness fails here as it would on a loaded machine.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hubproc import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_SECTION = "## For a service: running a gateway"
 # Stops the background jobs a block started, however it ends.
 STOP_JOBS = "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n"
+
+
+BURN = "while True: pass"
+
+
+@pytest.fixture(autouse=True)
+def loaded_machine() -> Iterator[None]:
+    """One busy process per core for the duration of each test."""
+    burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(os.cpu_count() or 2)]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait()
+
+
+def all_blocks() -> list[str]:
+    """Every fenced block of the README."""
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"^```[a-z]*\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+
+def test_no_block_waits_by_sleeping() -> None:
+    blocks = all_blocks()
+    assert len(blocks) >= 6
+    assert [b for b in blocks if re.search(r"\bsleep\b", b)] == []
+
+
+def test_the_embedding_example_is_the_script_in_examples() -> None:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"^```python\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+    assert match is not None
+    assert match.group(1) == (ROOT / "examples" / "embedded_gateway.py").read_text()
 
 
 def shell_block(section: str) -> str:
@@ -36,7 +77,7 @@ def run_block(script: str, folder: Path) -> subprocess.CompletedProcess[str]:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=600,  # a deadline for a hung block: full-cost Argon2id is slow on a busy machine
         check=False,
     )
     logs = "".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in folder.rglob("*.log"))
@@ -54,17 +95,28 @@ def test_the_security_testers_commands_run_as_written(tmp_path: Path) -> None:
     assert "no byte changed" in result.stdout
 
 
-def test_the_hub_operators_commands_run_as_written(tmp_path: Path) -> None:
-    script = shell_block("## For a hub operator")
-    port = free_port()
+def test_the_hub_operators_commands_and_a_restored_backup(tmp_path: Path) -> None:
+    """The operator's block (a serving hub with a log), then the backup and restore block: the
+    restored store's log verifies."""
+    script = shell_block("## For a hub operator") + shell_block("### Backup and restore")
     script = (
         script.replace("/srv/livcr", str(tmp_path / "livcr"))
+        .replace("/backup/livcr", str(tmp_path / "backup"))
         .replace("/tmp/keys", str(tmp_path / "keys"))  # noqa: S108  (the README's, replaced)
-        .replace("--cell-id gent ", f"--cell-id gent --port {port} ", 1)
+        .replace("--cell-id gent ", f"--cell-id gent --port {free_port()} ", 1)
     )
     result = run_block(script, tmp_path)
-    assert "log verified" in result.stdout
-    assert "caw" in result.stdout
+    verified = re.findall(
+        r"^log verified: (\d+) leaves .*, (\d+) checkpoints$", result.stdout, re.M
+    )
+    assert len(verified) == 3, result.stdout  # the live log, the backup, the restored store
+    live, backup, restored = verified
+    assert int(backup[0]) >= int(live[0]) > 0
+    assert restored == backup
+    assert (tmp_path / "livcr-restored" / "hub.sqlite3").exists()
+    assert re.search(r"^  caw +deelnemer +0207437468 +revoked or expired", result.stdout, re.M)
+    assert "would purge 0 case(s); nothing deleted (--dry-run)" in result.stdout
+    assert '"cell_id": "gent"' in (tmp_path / "keys" / "cell.json").read_text()
 
 
 def test_the_postgresql_operators_commands_run_as_written(tmp_path: Path) -> None:
@@ -97,7 +149,14 @@ def test_the_gateway_walk_through_runs_as_written(tmp_path: Path) -> None:
         script = script.replace(port, str(free_port()))
     result = run_block(script, tmp_path / "cell")
     assert "sent " in result.stdout  # the hub's receipt, its inclusion proof checked
-    assert re.search(r"aanmelding\s+case-0001\s+from caw", result.stdout)
+    # The embedded gateway (examples/embedded_gateway.py): its own lines, none of its log's.
+    embedded = result.stdout[result.stdout.index("log verified") :].splitlines()[1:]
+    assert len(embedded) == 2, embedded
+    assert re.fullmatch(
+        r"referred case-[a-z2-7]{26}: leaf \d+ of the hub's log, proven", embedded[0]
+    )
+    assert embedded[1] == "inbox read"
+    assert re.search(r"aanmelding\s+case-3qjq2aszrm73emf4k3xvf3l4he\s+from caw", result.stdout)
     assert "log verified" in result.stdout
     export = (tmp_path / "cell" / "export.json").read_text()
-    assert '"case_ref": "case-0001"' in export
+    assert '"case_ref": "case-3qjq2aszrm73emf4k3xvf3l4he"' in export

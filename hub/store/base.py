@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from livcr_exchange.errors import Replayed
 
@@ -97,6 +97,17 @@ class WriteBatch:
     prekeys: list[tuple[str, bytes, bytes, int, int]] = field(default_factory=list)
     cases: list[CaseRecord] = field(default_factory=list)  # upserts, whole record
     leaves: list[PendingLeaf] = field(default_factory=list)
+    refusals: list[tuple[int, str]] = field(default_factory=list)  # (at, code): no content
+
+
+AGE_BUCKETS = ("under_1m", "under_1h", "under_1d", "over_1d")
+PENDING_BY_AGE = """SELECT CASE WHEN {now} - e.accepted_at < 60 THEN 'under_1m'
+    WHEN {now} - e.accepted_at < 3600 THEN 'under_1h'
+    WHEN {now} - e.accepted_at < 86400 THEN 'under_1d' ELSE 'over_1d' END AS age, COUNT(*)
+    FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id GROUP BY age"""
+PURGED_CASES = """SELECT COUNT(*) FROM cases c WHERE c.purge_after IS NOT NULL
+    AND c.purge_after <= {now} AND NOT EXISTS
+    (SELECT 1 FROM purge_queue q WHERE q.case_ref = c.case_ref)"""
 
 
 @dataclass(frozen=True)
@@ -160,6 +171,10 @@ class HubStore(Protocol):
 
     async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None: ...
 
+    async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
+        """The message ids of the case's envelopes still waiting for ``recipient_id``."""
+        ...
+
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         """The envelope accepted from ``sender_id`` under ``message_id``, while the pair is
         remembered (spec §9.3: at least until its expiry); None when it is not."""
@@ -200,10 +215,20 @@ class HubStore(Protocol):
         """
         ...
 
+    async def probe_write(self, now: int) -> None:
+        """Commit one small write (the time of this probe, in ``meta``): whether the store can
+        commit at all, for /readyz.
+
+        Raises:
+            StoreError: it cannot (disk full, read-only, unreachable).
+        """
+        ...
+
     async def claim_nonce(
         self, participant_id: str, nonce: bytes, expires_at: int, now: int
     ) -> None:
-        """Record a request-signature nonce for every hub process that shares this store.
+        """Record a request-signature nonce durably, for every hub process that shares this
+        store and for this one after a restart (a request replayed then is refused too).
 
         Raises:
             Replayed: another process (or this one) took the nonce and it has not expired.
@@ -216,4 +241,21 @@ class HubStore(Protocol):
 
     async def counts(self) -> dict[str, int]:
         """Queue depths and sizes for `livcr hub status` and /metrics."""
+        ...
+
+    async def operator_rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        """Rows of a read-only query of the operator's console (hub/console/queries.py).
+
+        ``sql`` is constant text in portable SQL with ``?`` placeholders; every value is a
+        bound parameter.
+        """
+        ...
+
+    async def pending_by_age(self, now: int) -> dict[str, int]:
+        """Deliveries waiting, by how long ago their envelope was accepted: ``under_1m``,
+        ``under_1h``, ``under_1d``, ``over_1d`` (every bucket present, zeros included)."""
+        ...
+
+    async def purged_cases(self, now: int) -> int:
+        """Cases whose retention purge is done (closed, due, and off the purge schedule)."""
         ...

@@ -126,10 +126,118 @@ _RESUBMISSION: tuple[Statement, ...] = (
             WHERE e.message_id = seen.message_id AND e.sender_id = seen.sender_id)""",
 )
 
+_CONSOLE: tuple[Statement, ...] = (
+    # The operator's console shows each recipient's queue: how many, how large, how old. With
+    # 10^5 deliveries queued, counting them per page view would scan the queue; instead each
+    # delivery is counted by recipient and hour of acceptance as it comes and goes (triggers,
+    # so every writer keeps the counts right), and only the one hour at each age boundary is
+    # read row by row.
+    "ALTER TABLE deliveries ADD COLUMN accepted_at BIGINT",
+    "ALTER TABLE deliveries ADD COLUMN size BIGINT",
+    """UPDATE deliveries SET
+        accepted_at = (SELECT e.accepted_at FROM envelopes e
+            WHERE e.message_id = deliveries.message_id),
+        size = (SELECT length(e.blob) FROM envelopes e
+            WHERE e.message_id = deliveries.message_id)""",
+    """CREATE INDEX IF NOT EXISTS deliveries_recipient_age
+        ON deliveries (recipient_id, accepted_at, seq)""",
+    "CREATE INDEX IF NOT EXISTS deliveries_age ON deliveries (accepted_at)",
+    """CREATE TABLE IF NOT EXISTS delivery_hours (
+        recipient_id TEXT NOT NULL,
+        hour BIGINT NOT NULL,
+        deliveries BIGINT NOT NULL,
+        bytes BIGINT NOT NULL,
+        PRIMARY KEY (recipient_id, hour))""",
+    """INSERT INTO delivery_hours (recipient_id, hour, deliveries, bytes)
+        SELECT recipient_id, accepted_at / 3600, COUNT(*), SUM(size) FROM deliveries
+        GROUP BY recipient_id, accepted_at / 3600""",
+    (
+        "sqlite",
+        """CREATE TRIGGER IF NOT EXISTS deliveries_counted AFTER INSERT ON deliveries BEGIN
+            INSERT INTO delivery_hours (recipient_id, hour, deliveries, bytes)
+                VALUES (NEW.recipient_id, NEW.accepted_at / 3600, 1, NEW.size)
+                ON CONFLICT (recipient_id, hour) DO UPDATE SET
+                    deliveries = deliveries + 1, bytes = bytes + excluded.bytes;
+        END""",
+    ),
+    (
+        "sqlite",
+        """CREATE TRIGGER IF NOT EXISTS deliveries_uncounted AFTER DELETE ON deliveries BEGIN
+            UPDATE delivery_hours SET deliveries = deliveries - 1, bytes = bytes - OLD.size
+                WHERE recipient_id = OLD.recipient_id AND hour = OLD.accepted_at / 3600;
+            DELETE FROM delivery_hours WHERE recipient_id = OLD.recipient_id
+                AND hour = OLD.accepted_at / 3600 AND deliveries <= 0;
+        END""",
+    ),
+    # PostgreSQL: once per statement, over the rows it inserted or deleted (a group commit
+    # inserts hundreds at once). Each first locks the counts it will change in one order, so
+    # processes acknowledging and accepting at once cannot deadlock on them.
+    (
+        "postgresql",
+        """CREATE OR REPLACE FUNCTION livcr_deliveries_counted() RETURNS trigger
+        LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM 1 FROM delivery_hours h
+                WHERE (h.recipient_id, h.hour) IN
+                    (SELECT recipient_id, accepted_at / 3600 FROM added)
+                ORDER BY h.recipient_id, h.hour FOR UPDATE;
+            INSERT INTO delivery_hours (recipient_id, hour, deliveries, bytes)
+                SELECT recipient_id, accepted_at / 3600, COUNT(*), SUM(size) FROM added
+                GROUP BY recipient_id, accepted_at / 3600
+                ON CONFLICT (recipient_id, hour) DO UPDATE SET
+                    deliveries = delivery_hours.deliveries + excluded.deliveries,
+                    bytes = delivery_hours.bytes + excluded.bytes;
+            RETURN NULL;
+        END $$""",
+    ),
+    (
+        "postgresql",
+        """CREATE OR REPLACE FUNCTION livcr_deliveries_uncounted() RETURNS trigger
+        LANGUAGE plpgsql AS $$ BEGIN
+            PERFORM 1 FROM delivery_hours h
+                WHERE (h.recipient_id, h.hour) IN
+                    (SELECT recipient_id, accepted_at / 3600 FROM removed)
+                ORDER BY h.recipient_id, h.hour FOR UPDATE;
+            UPDATE delivery_hours h SET deliveries = h.deliveries - g.n, bytes = h.bytes - g.b
+                FROM (SELECT recipient_id, accepted_at / 3600 AS hour, COUNT(*) AS n,
+                             SUM(size) AS b FROM removed GROUP BY 1, 2) g
+                WHERE h.recipient_id = g.recipient_id AND h.hour = g.hour;
+            DELETE FROM delivery_hours h USING (SELECT DISTINCT recipient_id,
+                    accepted_at / 3600 AS hour FROM removed) g
+                WHERE h.recipient_id = g.recipient_id AND h.hour = g.hour AND h.deliveries <= 0;
+            RETURN NULL;
+        END $$""",
+    ),
+    (
+        "postgresql",
+        """CREATE TRIGGER deliveries_counted AFTER INSERT ON deliveries
+        REFERENCING NEW TABLE AS added FOR EACH STATEMENT
+        EXECUTE FUNCTION livcr_deliveries_counted()""",
+    ),
+    (
+        "postgresql",
+        """CREATE TRIGGER deliveries_uncounted AFTER DELETE ON deliveries
+        REFERENCING OLD TABLE AS removed FOR EACH STATEMENT
+        EXECUTE FUNCTION livcr_deliveries_uncounted()""",
+    ),
+    # Refused requests, content-free (time and code only), to chart refusals by code over time;
+    # the refusal leaves say the same but are not indexed by time.
+    """CREATE TABLE IF NOT EXISTS refusals (
+        seq {seq},
+        at BIGINT NOT NULL,
+        code TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS refusals_at ON refusals (at, code)",
+    # Retention rounds that removed something: when, and how many rows (counts only).
+    """CREATE TABLE IF NOT EXISTS purges (
+        seq {seq},
+        at BIGINT NOT NULL,
+        removed BIGINT NOT NULL)""",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline", _BASELINE),
     Migration(2, "scale-out: shared request nonces, purge queue, queue indexes", _SCALE_OUT),
     Migration(3, "resubmission: the log index of each accepted pair", _RESUBMISSION),
+    Migration(4, "console: queue ages per recipient, refusals and purges by time", _CONSOLE),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

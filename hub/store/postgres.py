@@ -42,6 +42,9 @@ import structlog
 from livcr_exchange.errors import Replayed
 
 from .base import (
+    AGE_BUCKETS,
+    PENDING_BY_AGE,
+    PURGED_CASES,
     Acceptance,
     CaseRecord,
     CommitResult,
@@ -91,8 +94,11 @@ WRITE_GROUP = """WITH
                          $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[])),
   seen_in AS (INSERT INTO seen (sender_id, message_id, expires_at, leaf_index)
     SELECT * FROM unnest($2::text[], $1::bytea[], $6::bigint[], $7::bigint[])),
-  deliveries_in AS (INSERT INTO deliveries (recipient_id, message_id)
-    SELECT r, m FROM unnest($9::text[], $10::bytea[]) WITH ORDINALITY AS t(r, m, n) ORDER BY n),
+  deliveries_in AS (INSERT INTO deliveries (recipient_id, message_id, accepted_at, size)
+    SELECT r, m, a, z FROM unnest($9::text[], $10::bytea[], $36::bigint[], $37::bigint[])
+    WITH ORDINALITY AS t(r, m, a, z, n) ORDER BY n),
+  refusals_in AS (INSERT INTO refusals (at, code)
+    SELECT * FROM unnest($38::bigint[], $39::text[])),
   acked AS (DELETE FROM deliveries d USING unnest($11::text[], $12::bytea[]) AS a(r, m)
     WHERE d.recipient_id = a.r AND d.message_id = a.m),
   delivered AS (DELETE FROM envelopes e WHERE e.message_id = ANY($12::bytea[])
@@ -377,6 +383,33 @@ class PostgresStore:
         )
         return delivery_from_row(rows[0]) if rows else None
 
+    async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
+        rows = await self._fetch(
+            "SELECT d.message_id FROM deliveries d JOIN envelopes e"
+            " ON e.message_id = d.message_id WHERE d.recipient_id = $1 AND e.case_ref = $2"
+            " ORDER BY d.seq",
+            recipient_id,
+            case_ref,
+        )
+        return [bytes(r[0]) for r in rows]
+
+    async def pending_by_age(self, now: int) -> dict[str, int]:
+        rows = await self._fetch(PENDING_BY_AGE.format(now="$1::bigint"), now)
+        return dict.fromkeys(AGE_BUCKETS, 0) | {age: int(n) for age, n in rows}
+
+    async def purged_cases(self, now: int) -> int:
+        return int(await self._value(PURGED_CASES.format(now="$1::bigint"), now))
+
+    async def probe_write(self, now: int) -> None:
+        try:
+            await self._require().execute(
+                "INSERT INTO meta (key, value) VALUES ('ready_probe', $1)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                str(now),
+            )
+        except DB_ERRORS as exc:
+            raise StoreError(f"postgresql: {exc}") from exc
+
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         rows = await self._fetch(ACCEPTANCE_SELECT, sender_id, message_id)
         return acceptance_from_row(rows[0]) if rows else None
@@ -414,6 +447,9 @@ class PostgresStore:
         return {name: int(value) for name, value in zip(names, rows[0], strict=True)}
 
     # Writes outside the group commit.
+    async def operator_rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        return [tuple(row) for row in await self._fetch(_numbered(sql), *params)]
+
     async def save_checkpoint(self, size: int, note: bytes) -> None:
         try:
             await self._require().execute(
@@ -488,6 +524,8 @@ class PostgresStore:
                         case_ref,
                         due_at,
                     )
+            if removed:  # the console's retention page: when, and how many rows (no names)
+                await c.execute("INSERT INTO purges (at, removed) VALUES ($1, $2)", now, removed)
             return removed
 
         return await self._locked(work)
@@ -572,7 +610,7 @@ def _replays(
 
 
 def _group_arguments(live: list[tuple[WriteBatch, tuple[int, ...]]], origin: str) -> list[Any]:
-    """The 35 arrays WRITE_GROUP takes, from the accepted batches in queue order."""
+    """The 39 arrays WRITE_GROUP takes, from the accepted batches in queue order."""
     envelopes: list[tuple[NewEnvelope, int]] = []
     leaves: list[tuple[Any, ...]] = []
     for batch, indexes in live:
@@ -595,6 +633,8 @@ def _group_arguments(live: list[tuple[WriteBatch, tuple[int, ...]]], origin: str
         *_columns(leaves, 4),
         CHANNEL,
         [p for e, _ in envelopes for p in _notice_payloads(origin, e)],
+        *_columns([(e.accepted_at, len(e.blob)) for e, _ in envelopes for _ in e.recipients], 2),
+        *_columns([r for batch in batches for r in batch.refusals], 2),
     ]
 
 
@@ -641,6 +681,12 @@ def _notice_payloads(origin: str, envelope: NewEnvelope) -> list[str]:
     if chunk:
         payloads.append(head + ",".join(chunk))
     return payloads
+
+
+def _numbered(sql: str) -> str:
+    """Portable ``?`` placeholders as PostgreSQL's ``$1, $2, ...`` (no other ``?`` in the text)."""
+    parts = sql.split("?")
+    return parts[0] + "".join(f"${n}{part}" for n, part in enumerate(parts[1:], start=1))
 
 
 def _columns(rows: Sequence[Sequence[Any]], width: int) -> list[list[Any]]:

@@ -23,7 +23,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from livcr_exchange.errors import Replayed
+
 from .base import (
+    AGE_BUCKETS,
+    PENDING_BY_AGE,
+    PURGED_CASES,
     Acceptance,
     CaseRecord,
     CommitResult,
@@ -37,6 +42,11 @@ from .migrations import MigrationReport, migrate_sqlite
 from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
 
 T = TypeVar("T")
+PROBE_WRITE = """INSERT INTO meta (key, value) VALUES ('ready_probe', ?)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value"""
+CLAIM_NONCE = """INSERT INTO request_nonces (participant_id, nonce, expires_at) VALUES (?, ?, ?)
+    ON CONFLICT (participant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
+    WHERE request_nonces.expires_at <= ?"""
 MAX_GROUP = 256  # batches per transaction; bounds the latency one commit adds
 POINT_READ_LEAVES = 2 * MAX_GROUP  # leaf hashes read on the event loop (_point_read) at most
 BUSY_TIMEOUT_SECONDS = 30  # how long a write waits for another writer before it fails
@@ -119,10 +129,18 @@ class SQLiteStore:
 
     # Lifecycle.
     async def open(self) -> None:
+        """Open (creating and migrating) the database.
+
+        Raises:
+            StoreError: it cannot be opened or written (missing folder, read-only, corrupt).
+        """
         loop = asyncio.get_running_loop()
-        self._write = await loop.run_in_executor(self._writer_thread, self._open_writer)
-        self._read = await loop.run_in_executor(self._reader_thread, _connect, self.path)
-        self._point = _connect(self.path)
+        try:
+            self._write = await loop.run_in_executor(self._writer_thread, self._open_writer)
+            self._read = await loop.run_in_executor(self._reader_thread, _connect, self.path)
+            self._point = _connect(self.path)
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreError(f"sqlite {self.path}: {exc}") from exc
         self._committer = asyncio.create_task(self._commit_loop(), name="hub-group-commit")
 
     def _open_writer(self) -> sqlite3.Connection:
@@ -229,12 +247,21 @@ class SQLiteStore:
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from exc
 
-    async def _write_with(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _write_with(
+        self, fn: Callable[[sqlite3.Connection], T], *, synchronous: str = "FULL"
+    ) -> T:
         connection = self._require(self._write)
 
         def run(conn: sqlite3.Connection) -> T:
-            with _Transaction(conn, self._writer_lock):
-                return fn(conn)
+            if synchronous == "FULL":
+                with _Transaction(conn, self._writer_lock):
+                    return fn(conn)
+            conn.execute(f"PRAGMA synchronous={synchronous}")
+            try:
+                with _Transaction(conn, self._writer_lock):
+                    return fn(conn)
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")
 
         try:
             return await asyncio.get_running_loop().run_in_executor(
@@ -309,6 +336,17 @@ class SQLiteStore:
         )
         return None if row is None else delivery_from_row(row)
 
+    async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
+        rows = await self._read_with(
+            lambda c: c.execute(
+                "SELECT d.message_id FROM deliveries d JOIN envelopes e"
+                " ON e.message_id = d.message_id WHERE d.recipient_id = ? AND e.case_ref = ?"
+                " ORDER BY d.seq",
+                (recipient_id, case_ref),
+            ).fetchall()
+        )
+        return [bytes(r[0]) for r in rows]
+
     async def accepted_before(self, sender_id: str, message_id: bytes) -> Acceptance | None:
         row = self._point_read(
             lambda c: c.execute(_ACCEPTANCE_SELECT, (sender_id, message_id)).fetchone()
@@ -375,6 +413,7 @@ class SQLiteStore:
                 c.execute("DELETE FROM deliveries WHERE message_id = ?", (message_id,))
                 c.execute("DELETE FROM envelopes WHERE message_id = ?", (message_id,))
             c.execute("DELETE FROM seen WHERE expires_at <= ?", (now,))
+            c.execute("DELETE FROM request_nonces WHERE expires_at <= ?", (now,))
             return len(ids)
 
         return await self._write_with(run)
@@ -411,6 +450,21 @@ class SQLiteStore:
 
         return await self._read_with(run)
 
+    async def operator_rows(self, sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await self._read_with(
+            lambda c: c.execute(sql, tuple(params)).fetchall()
+        )
+        return rows
+
+    async def pending_by_age(self, now: int) -> dict[str, int]:
+        sql = PENDING_BY_AGE.format(now="?")
+        rows = await self._read_with(lambda c: c.execute(sql, (now, now, now)).fetchall())
+        return dict.fromkeys(AGE_BUCKETS, 0) | {age: int(n) for age, n in rows}
+
+    async def purged_cases(self, now: int) -> int:
+        sql = PURGED_CASES.format(now="?")
+        return int(await self._read_with(lambda c: c.execute(sql, (now,)).fetchone()[0]))
+
     async def purge_due(self, now: int, limit: int) -> int:
         def run(c: sqlite3.Connection) -> int:
             removed = 0
@@ -429,6 +483,8 @@ class SQLiteStore:
                         "DELETE FROM purge_queue WHERE case_ref = ? AND due_at = ?",
                         (case_ref, due_at),
                     )
+            if removed:  # the console's retention page: when, and how many rows (no names)
+                c.execute("INSERT INTO purges (at, removed) VALUES (?, ?)", (now, removed))
             return removed
 
         removed = await self._write_with(run)
@@ -436,11 +492,27 @@ class SQLiteStore:
             await self._forget_old_pages()
         return removed
 
+    async def probe_write(self, now: int) -> None:
+        await self._write_with(lambda c: c.execute(PROBE_WRITE, (str(now),)))
+
     async def claim_nonce(
         self, participant_id: str, nonce: bytes, expires_at: int, now: int
     ) -> None:
-        """Nothing to share: one hub process serves a SQLite file, and its in-memory replay
-        cache (``Hub.nonces``) has already refused a repeated nonce."""
+        """Record the nonce in ``request_nonces``, so a request replayed after a restart is
+        refused too. Its commit does not wait for the disk (``synchronous=NORMAL``): in WAL mode
+        that survives the hub's process dying; a power loss reopens at most the five-minute
+        window (the next group commit's fsync takes the nonce along).
+
+        Raises:
+            Replayed: the nonce was claimed before and has not expired.
+            StoreError: the database cannot be written.
+        """
+
+        def run(c: sqlite3.Connection) -> int:
+            return c.execute(CLAIM_NONCE, (participant_id, nonce, expires_at, now)).rowcount
+
+        if not await self._write_with(run, synchronous="NORMAL"):
+            raise Replayed(f"request nonce of {participant_id} was used before")
 
     def delivery_notices(self) -> AsyncIterator[DeliveryNotice] | None:
         return None  # one process: operations push to its own sockets
@@ -542,8 +614,9 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
             ),
         )
         c.executemany(
-            "INSERT INTO deliveries (recipient_id, message_id) VALUES (?, ?)",
-            [(r, env.message_id) for r in env.recipients],
+            "INSERT INTO deliveries (recipient_id, message_id, accepted_at, size)"
+            " VALUES (?, ?, ?, ?)",
+            [(r, env.message_id, env.accepted_at, len(env.blob)) for r in env.recipients],
         )
     for recipient_id, message_id in batch.acks:
         c.execute(
@@ -577,6 +650,7 @@ def _apply_batch(c: sqlite3.Connection, batch: WriteBatch, first_index: int) -> 
             " purge_after = excluded.purge_after",
             case_to_row(case),
         )
+    c.executemany("INSERT INTO refusals (at, code) VALUES (?, ?)", batch.refusals)
     c.executemany(
         "INSERT INTO leaves (idx, leaf_hash, data, case_ref) VALUES (?, ?, ?, ?)",
         [

@@ -34,6 +34,18 @@ class LeafType(enum.IntEnum):
     CASE_MEMBERSHIP = 0x05
     MEETING_RECORDED = 0x06
     REFUSAL = 0x07
+    DELIVERY_DROPPED = 0x08
+    DELIVERY_WITHDRAWN = 0x09
+
+
+class DropReason(enum.StrEnum):
+    """Why an operator dropped a pending delivery (spec §10.4): a closed list, so that the
+    log never holds free text an operator typed."""
+
+    UNDELIVERABLE = "undeliverable"  # the recipient cannot take it (too large, keeps failing)
+    RECIPIENT_GONE = "recipient_gone"  # the participant left the cell and will not fetch it
+    TOO_OLD = "too_old"  # it waited past any use
+    SENDER_REQUEST = "sender_request"  # the sender asked for it to be withdrawn
 
 
 def envelope_hash(envelope: bytes) -> bytes:
@@ -197,6 +209,65 @@ class Refusal:
         )
 
 
+@dataclass(frozen=True)
+class DeliveryDropped:
+    """An operator removed an envelope from one recipient's queue before it was delivered."""
+
+    logged_at: int
+    message_id: bytes
+    recipient_id: str
+    envelope_hash: bytes
+    size: int
+    reason: DropReason
+
+    def encode(self) -> bytes:
+        return (
+            _start(LeafType.DELIVERY_DROPPED, self.logged_at)
+            .fixed(self.message_id, MESSAGE_ID_BYTES)
+            .ident(self.recipient_id)
+            .fixed(self.envelope_hash, HASH_BYTES)
+            .u64(self.size)
+            .ident(DropReason(self.reason).value)
+            .getvalue()
+        )
+
+
+def _read_dropped(logged_at: int, reader: Reader) -> DeliveryDropped:
+    message_id = reader.fixed(MESSAGE_ID_BYTES)
+    recipient_id = reader.ident()
+    digest = reader.fixed(HASH_BYTES)
+    size = reader.u64()
+    reason = reader.ident()
+    try:
+        return DeliveryDropped(
+            logged_at, message_id, recipient_id, digest, size, DropReason(reason)
+        )
+    except ValueError:
+        raise Malformed(f"unknown drop reason {reason!r}") from None
+
+
+@dataclass(frozen=True)
+class DeliveryWithdrawn:
+    """An envelope of a case taken from the queue of a member removed from that case before
+    it fetched it: removal cuts what is still queued too."""
+
+    logged_at: int
+    message_id: bytes
+    recipient_id: str
+    case_ref: str
+    actor_id: str  # who removed the member
+
+    def encode(self) -> bytes:
+        return (
+            _start(LeafType.DELIVERY_WITHDRAWN, self.logged_at)
+            .fixed(self.message_id, MESSAGE_ID_BYTES)
+            .ident(self.recipient_id)
+            .ident(self.case_ref)
+            .ident(self.actor_id)
+            .getvalue()
+        )
+
+
 Leaf = (
     EnvelopeAccepted
     | DeliveryReceipt
@@ -205,6 +276,8 @@ Leaf = (
     | CaseMembership
     | MeetingRecorded
     | Refusal
+    | DeliveryDropped
+    | DeliveryWithdrawn
 )
 
 
@@ -273,6 +346,16 @@ def decode_leaf(data: bytes) -> Leaf:
                 reader.ident(),
                 reader.ident(),
                 reader.fixed(MESSAGE_ID_BYTES),
+            )
+        case LeafType.DELIVERY_DROPPED:
+            leaf = _read_dropped(logged_at, reader)
+        case LeafType.DELIVERY_WITHDRAWN:
+            leaf = DeliveryWithdrawn(
+                logged_at,
+                reader.fixed(MESSAGE_ID_BYTES),
+                reader.ident(),
+                reader.ident(),
+                reader.ident(),
             )
         case _:
             raise Malformed(f"unknown leaf type {code:#04x}")

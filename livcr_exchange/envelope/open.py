@@ -34,6 +34,7 @@ from ..hashing import Blake2bStream
 from ..keys import PrekeySecret
 from ..replay import ReplayCache
 from ..statements import DirectoryEntry
+from ..times import iso8601
 from .cosign import content_digest, verify_cosignatures
 from .header import Header
 from .payload import (
@@ -186,11 +187,13 @@ def _read_length(data: bytes, offset: int, size: int) -> int:
 def check_freshness(timestamp: int, expires_at: int, now: int, freshness: Freshness) -> None:
     """Raises TimestampOutOfWindow or Expired per spec §9.1."""
     if timestamp > now + MAX_CLOCK_SKEW:
-        raise TimestampOutOfWindow(f"timestamp {timestamp} is in the future (now {now})")
+        raise TimestampOutOfWindow(
+            f"timestamp {iso8601(timestamp)} is in the future (now {iso8601(now)})"
+        )
     if freshness is Freshness.SUBMISSION and timestamp < now - MAX_CLOCK_SKEW:
-        raise TimestampOutOfWindow(f"timestamp {timestamp} is stale (now {now})")
+        raise TimestampOutOfWindow(f"timestamp {iso8601(timestamp)} is stale (now {iso8601(now)})")
     if now >= expires_at:
-        raise Expired(f"message expired at {expires_at} (now {now})")
+        raise Expired(f"message expired at {iso8601(expires_at)} (now {iso8601(now)})")
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from ..errors import KeyNotValid, Malformed, Oversized
 from ..hashing import Blake2bStream, RandomSource, labelled_hash
 from ..keys import DEFAULT_SUITE, IdentityKey, PrekeyPublic, Suite
 from ..statements import PrekeyStatement
+from ..times import iso8601
 from .header import CosignBlock, Header, HeaderCore, Recipient
 from .payload import encrypt_chunks, key_commitment, payload_key, sealed_length
 from .wrap import WrapFunction, hpke_wrap, wrap_info
@@ -224,7 +225,7 @@ def prekeys_valid_at(prekeys: Mapping[str, PrekeyStatement], now: int) -> dict[s
         if statement.participant_id != recipient_id:
             raise Malformed(f"prekey for {recipient_id} belongs to {statement.participant_id}")
         if not statement.not_before <= now < statement.not_after:
-            raise KeyNotValid(f"prekey of {recipient_id} is not valid at {now}")
+            raise KeyNotValid(f"prekey of {recipient_id} is not valid at {iso8601(now)}")
         chosen[recipient_id] = statement.prekey
     return chosen
 

@@ -1,4 +1,4 @@
-"""The core's subcommands of ``livcr``: ``keys``, ``inspect`` and ``vectors``.
+"""The core's subcommands of ``livcr``: ``keys``, ``inspect``, ``vectors`` and ``purposes``.
 
 This is service glue: it reads files, the clock and the system's randomness, then calls the
 pure core with them.
@@ -15,27 +15,25 @@ from pathlib import Path
 import click
 import msgspec
 
-from ..conformance import CellInputs, Outcome, run_vector
+from ..conformance import EnvelopeVector, Outcome, run_vector, unb64std
 from ..constants import DEFAULT_PREKEY_LIFETIME
-from ..envelope import Freshness, UnverifiedEnvelope
 from ..errors import LivcrError
 from ..keyfile import SecretBundle, lock
 from ..keys import IdentityKey, PrekeySecret, Suite
 from ..statements import PrekeyStatement
 from ..wire import check_ident
-from .vectors import load_all_vectors
+from .cli_env import passphrase_from
+from .inspect_cli import inspect
+from .purposes_cli import purposes_group
+from .vectors import load_all_vectors, load_vector_dir
 
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 SUITES = {"xwing": Suite.XWING, "x25519": Suite.X25519}
 
 
 def read_passphrase(*, confirm: bool) -> bytes:
-    """From $LIVCR_PASSPHRASE, else a hidden prompt."""
-    from_env = os.environ.get(PASSPHRASE_ENV)
-    if from_env is not None:
-        return from_env.encode("utf-8")
-    value: str = click.prompt("Passphrase", hide_input=True, confirmation_prompt=confirm)
-    return value.encode("utf-8")
+    """From $LIVCR_PASSPHRASE, else a hidden prompt. Raises click.ClickException (neither)."""
+    return passphrase_from(PASSPHRASE_ENV, "Passphrase", confirm=confirm)
 
 
 def write_secret(path: Path, data: bytes) -> None:
@@ -136,64 +134,6 @@ def keys_new(
     click.echo(f"public bundle:   {public} (hand this to the hub operator)")
 
 
-@click.command("inspect")
-@click.argument("envelope_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--directory",
-    "directory_file",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Cell directory JSON (cell_id, root_key, entries, revocations): verify the signature.",
-)
-@click.option(
-    "--at",
-    "judged_at",
-    type=int,
-    default=None,
-    help="Judge key validity at this Unix time (the hub's log time; default: now).",
-)
-@click.option("--now", type=int, default=None, help="Check expiry against this Unix time.")
-def inspect(
-    envelope_file: Path, directory_file: Path | None, judged_at: int | None, now: int | None
-) -> None:
-    """Print what the hub can see of an envelope; with --directory, verify its signature."""
-    try:
-        envelope = UnverifiedEnvelope.parse(envelope_file.read_bytes())
-    except LivcrError as exc:
-        raise click.ClickException(f"rejected: {exc.code}: {exc}") from exc
-    core = envelope.header.core
-    rows = [
-        ("suite", f"{core.suite.value} ({core.suite.name})"),
-        ("message id", core.message_id.hex()),
-        ("timestamp", str(core.timestamp)),
-        ("expires at", str(core.expires_at)),
-        ("cell", core.cell_id),
-        ("sender", f"{core.sender_id} (key {core.sender_key_id.hex()})"),
-        ("purpose", core.purpose),
-        ("case reference", core.case_ref),
-        ("meeting", core.meeting_ref or "-"),
-        ("recipients", ", ".join(core.recipient_ids())),
-        (
-            "co-signers",
-            ", ".join(s.signer_id for s in core.cosign.signatures) if core.cosign else "-",
-        ),
-        ("size", f"{envelope.size} bytes (sealed body {envelope.sealed_body_length})"),
-    ]
-    for label, value in rows:
-        click.echo(f"{label:>15}: {value}")
-    if directory_file is None:
-        click.echo("      signature: not checked (no --directory given)")
-        return
-    cell = msgspec.json.decode(directory_file.read_bytes(), type=CellInputs)
-    now = int(time.time()) if now is None else now
-    try:
-        envelope.verify(
-            cell.directory(), now=now, judged_at=judged_at or now, freshness=Freshness.DELIVERY
-        )
-    except LivcrError as exc:
-        raise click.ClickException(f"signature check failed: {exc.code}: {exc}") from exc
-    click.echo("      signature: valid, sender key vouched for by the directory")
-
-
 @click.group("vectors")
 def vectors_group() -> None:
     """The published test vectors."""
@@ -220,4 +160,46 @@ def vectors_verify(vector_dir: Path, verbose: bool) -> None:  # noqa: FBT001  (c
         raise SystemExit(1)
 
 
-COMMANDS = (keys_group, inspect, vectors_group)
+@vectors_group.command("extract")
+@click.argument("name")
+@click.option(
+    "--from",
+    "vector_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("specs/vectors"),
+    show_default=True,
+    help="The folder of vector files.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Write the vector's envelope bytes here.",
+)
+@click.option(
+    "--directory",
+    "directory_out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the vector's cell directory here (for `livcr inspect --directory`).",
+)
+def vectors_extract(name: str, vector_dir: Path, out: Path, directory_out: Path | None) -> None:
+    """Write the envelope of the vector NAME to a file, to inspect or change it."""
+    found = {v.name: v for v in load_vector_dir(vector_dir)}
+    vector = found.get(name)
+    if vector is None:
+        raise click.ClickException(f"no vector named {name!r} in {vector_dir}")
+    if not isinstance(vector, EnvelopeVector):
+        raise click.ClickException(
+            f"{name} is a {type(vector).__struct_config__.tag} vector: only envelope vectors"
+            " carry an envelope"
+        )
+    out.write_bytes(unb64std(vector.envelope))
+    click.echo(f"{name}: {out} ({out.stat().st_size} bytes), expected outcome {vector.expect}")
+    if directory_out is not None:
+        directory_out.write_bytes(msgspec.json.format(msgspec.json.encode(vector.cell)) + b"\n")
+        click.echo(f"its cell directory: {directory_out}")
+        click.echo(f"judge it as the vector does: --now {vector.now} --at {vector.judged_at}")
+
+
+COMMANDS = (keys_group, inspect, vectors_group, purposes_group)

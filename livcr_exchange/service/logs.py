@@ -9,6 +9,8 @@ from typing import Any
 import msgspec
 import structlog
 
+from .http_noise import quiet_aiohttp_server_log
+
 
 def _fallback(value: Any) -> Any:
     """What a value JSON cannot hold becomes: its ``__structlog__()``, else its repr (as with
@@ -38,6 +40,9 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # JSON: an exception as text in the line (else "exc_info": true and nothing else);
+            # the console renderer formats exceptions itself.
+            *([structlog.processors.format_exc_info] if fmt == "json" else []),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -46,3 +51,4 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
+    quiet_aiohttp_server_log()

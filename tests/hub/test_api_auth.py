@@ -159,19 +159,19 @@ async def test_reused_nonce_is_a_replay(harness: HubHarness) -> None:
 
 async def test_refused_request_does_not_use_up_its_nonce(harness: HubHarness) -> None:
     """A forgery carrying someone's nonce must not lock the genuine request out."""
-    body = b'{"case_ref": "case-nonce", "members": []}'
+    body = b'{"case_ref": "case-sij6mlxxstbvgenwduq6z34pn4", "members": []}'
     headers = harness.signed_headers("coord", "POST", "/v1/cases", body=body)
     await expect_refusal(
         harness, headers, 401, "bad_signature", method="POST", path="/v1/cases", body=b"{}"
     )
     status, case = await send(harness, "POST", "/v1/cases", headers, body=body)
-    assert (status, case["case_ref"]) == (201, "case-nonce")
+    assert (status, case["case_ref"]) == (201, "case-sij6mlxxstbvgenwduq6z34pn4")
 
 
 @pytest.mark.parametrize("digest", ["signed", "sent"])
 async def test_body_that_is_not_the_signed_one_is_refused(harness: HubHarness, digest: str) -> None:
-    signed = b'{"case_ref": "case-a", "members": []}'
-    sent = b'{"case_ref": "case-b", "members": []}'
+    signed = b'{"case_ref": "case-5yjf7gvr3tnogwil7xvrk3kjlu", "members": []}'
+    sent = b'{"case_ref": "case-z6aczzga7hmhiurz5thcsovcbu", "members": []}'
     headers = harness.signed_headers("coord", "POST", "/v1/cases", body=signed)
     if digest == "sent":  # the digest matches what is sent, the signature does not
         headers["Content-Digest"] = content_digest(sent)

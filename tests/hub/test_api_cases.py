@@ -22,7 +22,7 @@ from livcr_exchange.audit.leaves import CaseMembership, CaseTransition, MeetingR
 clock_fixture = hub_harness.clock_fixture
 harness_fixture = hub_harness.harness_fixture
 
-CASE = "case-registry"
+CASE = "case-wqxym77u5d5bokhu6ceatadtga"
 MEETING = "meeting-2030-02"
 
 
@@ -153,7 +153,7 @@ async def test_transition_with_an_unknown_state_or_field_is_malformed(
 
 # Only the coordinator manages cases.
 CASE_OPERATIONS = [
-    ("open_case", lambda c: c.open_case("case-other", ["caw"])),
+    ("open_case", lambda c: c.open_case("case-wbtja7wrsss2m5f6iequpznnkq", ["caw"])),
     ("change_members", lambda c: c.change_members(CASE, add=["caw"])),
     ("record_meeting", lambda c: c.record_meeting(CASE, MEETING, ["caw"])),
     ("move_case", lambda c: c.move_case(CASE, "in_screening")),
@@ -174,7 +174,7 @@ async def test_non_coordinator_may_not_manage_cases(
     await harness.assert_refused(before, actor=caller, action=action, code="forbidden")
 
 
-@pytest.mark.parametrize("case_ref", [CASE, "case-unknown"])
+@pytest.mark.parametrize("case_ref", [CASE, "case-jx2hvzw6rbxt26tdevg67ib7fm"])
 async def test_non_member_learns_nothing_about_a_case(harness: HubHarness, case_ref: str) -> None:
     await harness.client("coord").open_case(CASE, ["caw"])
     before = await harness.snapshot()
@@ -207,10 +207,20 @@ async def test_case_conflicts_are_refused(harness: HubHarness) -> None:
     [
         ("open_case", "POST", "/v1/cases", b"{not json"),
         ("open_case", "POST", "/v1/cases", b'{"case_ref": "Case With Spaces"}'),
-        ("open_case", "POST", "/v1/cases", b'{"case_ref": "case-x", "extra": true}'),
+        (
+            "open_case",
+            "POST",
+            "/v1/cases",
+            b'{"case_ref": "case-f2ly4dcnioxdlzpnrdsgwu6a4a", "extra": true}',
+        ),
         ("open_case", "POST", "/v1/cases", b"[]"),
         ("open_case", "POST", "/v1/cases", b""),
-        ("open_case", "POST", "/v1/cases", b'{"case_ref": "case-x", "members": ["caw\\n"]}'),
+        (
+            "open_case",
+            "POST",
+            "/v1/cases",
+            b'{"case_ref": "case-f2ly4dcnioxdlzpnrdsgwu6a4a", "members": ["caw\\n"]}',
+        ),
         ("change_members", "POST", f"/v1/cases/{CASE}/members", b'{"add": "caw"}'),
         ("record_meeting", "POST", f"/v1/cases/{CASE}/meetings", b'{"meeting_ref": "m"}'),
         ("move_case", "POST", f"/v1/cases/{CASE}/transition", b'{"to": 7}'),
@@ -231,7 +241,9 @@ async def test_malformed_case_requests_are_refused(
 
 async def test_unknown_case_is_not_found_for_the_coordinator(harness: HubHarness) -> None:
     before = await harness.snapshot()
-    problem = await refused(harness.client("coord").move_case("case-unknown", "in_screening"))
+    problem = await refused(
+        harness.client("coord").move_case("case-jx2hvzw6rbxt26tdevg67ib7fm", "in_screening")
+    )
     assert (problem.status, problem.code) == (404, "not_found")
     await harness.assert_refused(before, actor="coord", action="move_case", code="not_found")
 

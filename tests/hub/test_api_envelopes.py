@@ -54,8 +54,8 @@ from livcr_exchange.statements import PrekeyStatement, StatementType
 clock_fixture = hub_harness.clock_fixture
 harness_fixture = hub_harness.harness_fixture
 
-CASE = "case-screening"
-FICHE_CASE = "case-fiche"
+CASE = "case-vju7nemyljfjnh34dsllpd4day"
+FICHE_CASE = "case-p6avjggcgbt6cgtbz7fgj2esca"
 PRESENT = ("caw", "coord", "io-politie")
 
 
@@ -144,7 +144,9 @@ def receipt_for(
 
 # Submission.
 async def test_submit_answers_201_with_a_receipt_whose_proof_verifies(harness: HubHarness) -> None:
-    envelope = harness.seal("caw", ["coord"], purpose="aanmelding", case_ref="case-new")
+    envelope = harness.seal(
+        "caw", ["coord"], purpose="aanmelding", case_ref="case-oiqvz2kxvheefjm4ghhzoplqwy"
+    )
     before = await harness.snapshot()
     with capture_logs() as events:
         receipt = await harness.client("caw").submit(envelope)
@@ -160,7 +162,14 @@ async def test_submit_answers_201_with_a_receipt_whose_proof_verifies(harness: H
     # The log: the envelope's leaf, then the case the referral opened under its reference.
     assert await harness.leaves_since(before.counts["log_size"]) == [
         accepted_leaf(harness, envelope),
-        CaseTransition(harness.clock(), "case-new", "caw", "none", "signaal_ontvangen", "none"),
+        CaseTransition(
+            harness.clock(),
+            "case-oiqvz2kxvheefjm4ghhzoplqwy",
+            "caw",
+            "none",
+            "signaal_ontvangen",
+            "none",
+        ),
     ]
     after = await harness.snapshot()
     assert after.pending["coord"] == (message_id_of(envelope).hex(),)
@@ -171,7 +180,7 @@ async def test_submit_answers_201_with_a_receipt_whose_proof_verifies(harness: H
         "statements": 0,
         "cases": 1,
     }
-    case = await harness.client("coord").case("case-new")
+    case = await harness.client("coord").case("case-oiqvz2kxvheefjm4ghhzoplqwy")
     assert case["state"] == "signaal_ontvangen"
     assert (case["referrer"], case["members"]) == ("caw", ["caw", "coord"])
 
@@ -458,22 +467,30 @@ async def test_prekey_fetch_needs_one_to_64_ids(harness: HubHarness, ids: str) -
 async def test_sender_not_enrolled_is_refused_before_anything_is_written(
     harness: HubHarness,
 ) -> None:
-    envelope = harness.seal(OUTSIDER, ["coord"], purpose="aanmelding", case_ref="case-x")
+    envelope = harness.seal(
+        OUTSIDER, ["coord"], purpose="aanmelding", case_ref="case-f2ly4dcnioxdlzpnrdsgwu6a4a"
+    )
     await submit_refused(harness, OUTSIDER, envelope, "unknown_sender", audited=False)
 
 
 async def test_revoked_sender_is_refused_before_anything_is_written(harness: HubHarness) -> None:
-    envelope = harness.seal(REVOKED, ["coord"], purpose="aanmelding", case_ref="case-x")
+    envelope = harness.seal(
+        REVOKED, ["coord"], purpose="aanmelding", case_ref="case-f2ly4dcnioxdlzpnrdsgwu6a4a"
+    )
     await submit_refused(harness, REVOKED, envelope, "key_revoked", audited=False)
 
 
 async def test_envelope_of_another_sender_is_refused(harness: HubHarness) -> None:
-    envelope = harness.seal("clb", ["coord"], purpose="aanmelding", case_ref="case-x")
+    envelope = harness.seal(
+        "clb", ["coord"], purpose="aanmelding", case_ref="case-f2ly4dcnioxdlzpnrdsgwu6a4a"
+    )
     await submit_refused(harness, "caw", envelope, "unknown_sender")
 
 
 async def test_sender_whose_entry_lacks_the_purpose_is_refused(harness: HubHarness) -> None:
-    envelope = harness.seal(NARROW, ["coord"], purpose="aanmelding", case_ref="case-x")
+    envelope = harness.seal(
+        NARROW, ["coord"], purpose="aanmelding", case_ref="case-f2ly4dcnioxdlzpnrdsgwu6a4a"
+    )
     await submit_refused(harness, NARROW, envelope, "purpose_not_allowed")
 
 
@@ -498,7 +515,9 @@ async def test_recipient_not_enrolled_revoked_or_not_on_the_case_is_refused(
 async def test_recipient_whose_role_may_not_receive_the_purpose_is_refused(
     harness: HubHarness,
 ) -> None:
-    envelope = harness.seal("caw", ["clb"], purpose="aanmelding", case_ref="case-x")
+    envelope = harness.seal(
+        "caw", ["clb"], purpose="aanmelding", case_ref="case-f2ly4dcnioxdlzpnrdsgwu6a4a"
+    )
     await submit_refused(harness, "caw", envelope, "recipient_not_allowed")
 
 
@@ -881,8 +900,12 @@ async def test_concurrent_referrals_under_one_new_reference_open_one_case(
     harness: HubHarness,
 ) -> None:
 
-    first = harness.seal("caw", ["coord"], purpose="aanmelding", case_ref="case-race")
-    second = harness.seal("clb", ["coord"], purpose="aanmelding", case_ref="case-race")
+    first = harness.seal(
+        "caw", ["coord"], purpose="aanmelding", case_ref="case-oy4262q77szkiekocj3nqfv7uq"
+    )
+    second = harness.seal(
+        "clb", ["coord"], purpose="aanmelding", case_ref="case-oy4262q77szkiekocj3nqfv7uq"
+    )
     outcomes = await asyncio.gather(
         harness.client("caw").submit(first),
         harness.client("clb").submit(second),
@@ -893,12 +916,12 @@ async def test_concurrent_referrals_under_one_new_reference_open_one_case(
     assert isinstance(outcomes[0], dict)
     assert isinstance(outcomes[1], HubRefused)
     assert outcomes[1].code == "purpose_not_allowed"
-    case = await harness.store.case("case-race")
+    case = await harness.store.case("case-oy4262q77szkiekocj3nqfv7uq")
     assert case is not None
     assert (case.referrer, case.members) == ("caw", {"caw", "coord"})
     opened = [
         leaf
         for leaf in await harness.leaves_since(0)
-        if isinstance(leaf, CaseTransition) and leaf.case_ref == "case-race"
+        if isinstance(leaf, CaseTransition) and leaf.case_ref == "case-oy4262q77szkiekocj3nqfv7uq"
     ]
     assert len(opened) == 1

@@ -37,7 +37,7 @@ from livcr_exchange.audit.merkle import (
 clock_fixture = hub_harness.clock_fixture
 harness_fixture = hub_harness.harness_fixture
 
-CASE = "case-log"
+CASE = "case-epcnktpgoz6rnprl6dczininxa"
 
 
 async def activity(harness: HubHarness, case_ref: str = CASE) -> None:
@@ -96,7 +96,7 @@ async def test_every_leaf_has_an_inclusion_proof_against_the_checkpoint(
 async def test_consistency_between_checkpoints_verifies(harness: HubHarness) -> None:
     await activity(harness)
     old = await public_checkpoint(harness)
-    await activity(harness, "case-log-2")
+    await activity(harness, "case-emt4ixgny5r7pwon6h5ikfv7ae")
     new = await public_checkpoint(harness)
     assert new.size > old.size
     client = harness.client("caw")
@@ -111,8 +111,8 @@ async def test_a_participant_reads_only_the_leaves_it_has_a_part_in(harness: Hub
     """Hashes for all (anyone can check the tree); data where the participant is named or is a
     member of the leaf's case; the coordinator reads everything."""
     await activity(harness)  # coord and caw on CASE
-    await activity(harness, "case-log-caw")  # another case of coord and caw only
-    await harness.case_in("case-log-other", "in_screening", ["clb"])
+    await activity(harness, "case-4tkrr2ctxludsoem55bncmwdru")  # another case of coord and caw only
+    await harness.case_in("case-jvpvjowtclyma54fbde5dsx6ri", "in_screening", ["clb"])
     size = await harness.store.tree_size()
     everything = await harness.client("coord").call("GET", "/v1/log/leaves", query={"start": 0})
     assert all(item["data"] is not None for item in everything["leaves"])
@@ -132,7 +132,7 @@ async def test_a_participant_reads_only_the_leaves_it_has_a_part_in(harness: Hub
             assert "withheld" not in served
             seen_by_clb.append(leaf)
     about_cases = {case_of(leaf) for leaf in seen_by_clb} - {None}
-    assert about_cases == {"case-log-other"}  # caw's cases stay out of clb's view
+    assert about_cases == {"case-jvpvjowtclyma54fbde5dsx6ri"}  # caw's cases stay out of clb's view
     assert any(isinstance(leaf, DirectoryChange) for leaf in seen_by_clb)
 
 
@@ -197,7 +197,7 @@ async def test_healthz_and_metrics(harness: HubHarness) -> None:
     assert samples["livcr_hub_deliveries_pending"] == 1
     assert samples['livcr_hub_requests_total{route="/v1/envelopes",status="201"}'] == 1
     assert samples['livcr_hub_requests_total{route="/v1/cases",status="201"}'] == 1
-    assert samples['livcr_hub_envelopes_accepted_total{purpose="any"}'] == 1
+    assert samples['livcr_hub_envelopes_accepted_total{purpose="screening_vraag"}'] == 1
     # Metrics name routes, never case references or participants.
     assert CASE not in text
     assert "caw" not in text

@@ -39,7 +39,7 @@ async def test_evidence_verifies_and_a_later_audit_proves_consistency(
     assert len(first.leaves) == await harness.store.tree_size()
     assert verified.withheld == 0
     assert verified.consistent_from_size is None
-    await activity(harness, "case-later")
+    await activity(harness, "case-g67ycfcdwstgwxo4yetidz2cpq")
     second = verify_evidence(await fetch(harness, "coord", first.checkpoints))
     assert second.consistent_from_size == len(first.leaves)
     assert second.checkpoints[-1].size > len(first.leaves)
@@ -47,7 +47,7 @@ async def test_evidence_verifies_and_a_later_audit_proves_consistency(
 
 async def test_a_participant_without_oversight_sees_hashes_only(harness: HubHarness) -> None:
     await activity(harness)
-    await activity(harness, "case-other")
+    await activity(harness, "case-wbtja7wrsss2m5f6iequpznnkq")
     verified = verify_evidence(await fetch(harness, "io-politie", []))
     assert verified.withheld > 0  # the tree still verifies from every leaf hash
 

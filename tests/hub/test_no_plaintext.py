@@ -33,7 +33,7 @@ harness_fixture = hub_harness.harness_fixture
 
 
 MARKER = "Plaintextmarker"  # a family name, as a body would carry one
-CASE = "case-marker"
+CASE = "case-l4pnkngwilfxwwn5h24aipimz4"
 PRESENT = ("caw", "coord", "io-politie")
 
 
@@ -159,7 +159,12 @@ async def exchange(harness: HubHarness) -> list[bytes]:
     # Refused requests carrying the marker in their JSON, or a body as an envelope.
     for path, body in [
         ("/v1/cases", msgspec.json.encode({"case_ref": MARKER, "members": []})),
-        ("/v1/cases", msgspec.json.encode({"case_ref": "case-m", "members": [MARKER]})),
+        (
+            "/v1/cases",
+            msgspec.json.encode(
+                {"case_ref": "case-amb5oxvlcf3sqv4rq5aw5cg64e", "members": [MARKER]}
+            ),
+        ),
         ("/v1/envelopes", texts["aanmelding"]),
     ]:
         problem = await refused(coord.call("POST", path, body=body))

@@ -19,7 +19,7 @@ from livcr_exchange.envelope import UnverifiedEnvelope
 clock_fixture = hub_harness.clock_fixture
 harness_fixture = hub_harness.harness_fixture
 
-CASE = "case-revocation"
+CASE = "case-hgonjxzk2ljwce6jqnfaz4bg6q"
 
 
 async def connected(harness: HubHarness, participant_id: str) -> aiohttp.ClientWebSocketResponse:

@@ -22,7 +22,7 @@ import hub.state
 # The fixture `clock` (see hub_harness on why there is no conftest here).
 clock_fixture = hub_harness.clock_fixture
 
-CASE = "case-slow-reader"
+CASE = "case-wv7gdev4lizkci45jsqwalzota"
 BIG_BODY = b"x" * (1024 * 1024)  # frames of 1.4 MB: the socket buffers fill in a few
 ENVELOPES = 24
 

@@ -257,7 +257,12 @@ def test_success_shapes_conform(hub: RunningHub) -> None:
         )
 
     referral = cell.seal_to(
-        ["coord"], b"{}", sender="caw", now=now, purpose="aanmelding", case_ref="case-shapes-1"
+        ["coord"],
+        b"{}",
+        sender="caw",
+        now=now,
+        purpose="aanmelding",
+        case_ref="case-oscli7dvirzqzpuovnr4fc75zu",
     )
     receipt = _validate(
         "POST",
@@ -273,7 +278,12 @@ def test_success_shapes_conform(hub: RunningHub) -> None:
     )
     assert again["leaf_index"] == receipt["leaf_index"]
     second = cell.seal_to(
-        ["coord"], b"{}", sender="caw", now=now, purpose="aanmelding", case_ref="case-shapes-2"
+        ["coord"],
+        b"{}",
+        sender="caw",
+        now=now,
+        purpose="aanmelding",
+        case_ref="case-osjq336xve6q5g7wng22jg5kpa",
     )
     batch = msgspec.json.encode(
         {"envelopes": [base64.b64encode(e).decode() for e in (second, referral)]}
