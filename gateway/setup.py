@@ -73,7 +73,7 @@ def init_gateway(
 
     Raises:
         ConfigError: a bad identifier, key, URL or port (named as in gateway.toml).
-        ValueError: an empty passphrase, or a key-file cost libsodium refuses.
+        ValueError: an empty passphrase, or a key-file cost outside the bounds of spec §5.7.
         FileExistsError: the folder already holds a gateway, or a file one would write.
         OSError: a file could not be written; nothing was left behind.
     """
@@ -94,7 +94,7 @@ def init_gateway(
     # Every file's content, made in memory.
     identity = IdentityKey.from_seed(os.urandom(32))
     opslimit, memlimit = key_cost
-    key_file = lock(  # libsodium raises ValueError for a cost out of its range
+    key_file = lock(  # ValueError for a cost outside the bounds of spec §5.7
         SecretBundle(participant_id, identity),
         passphrase,
         os.urandom,
