@@ -40,6 +40,7 @@ def main() -> None:
             "caw",
             hub.members["caw"].identity.key_id,
             section.max_request_bytes - 1,
+            hub.binding,
             count=args.bodies,
         )
         figures = asyncio.run(flood.run())

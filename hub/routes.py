@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.service.problems import Problem
+from livcr_exchange.wire import check_ident
 
 from . import operations
 from .admission import body_of
@@ -232,6 +233,8 @@ async def get_prekeys(request: web.Request) -> web.Response:
     ids = [i for i in request.query.get("ids", "").split(",") if i]
     if not 1 <= len(ids) <= 64:
         raise Problem("malformed", "ids must list 1 to 64 participant ids")
+    for participant_id in ids:  # before the store: PostgreSQL refuses a NUL byte in text
+        check_ident(participant_id, "participant id")
     found = await hub.store.prekeys(ids, hub.clock())
     return json(
         {

@@ -147,13 +147,18 @@ class HubProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    @property
+    def binding(self) -> HubBinding:
+        """The cell and origin a request to this hub is signed for (spec §11.1)."""
+        return HubBinding(self.config.hub.cell_id, self.config.origin)
+
     def client(self, participant_id: str, session: aiohttp.ClientSession) -> HubClient:
         return HubClient(
             self.url,
             participant_id,
             self.members[participant_id].identity,
             session,
-            hub=HubBinding(self.config.hub.cell_id, self.config.origin),
+            hub=self.binding,
         )
 
     def seal(

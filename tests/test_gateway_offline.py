@@ -27,7 +27,7 @@ from typing import Any
 import aiohttp
 import msgspec
 import pytest
-from factories import CELL_ID, NOW
+from factories import CELL_ID, NOW, case_ref
 from factories import Cell as KeyCell
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways, load_spec
 from structlog.testing import capture_logs
@@ -487,7 +487,7 @@ def test_a_hub_with_its_own_origin_serves_gateways_told_that_origin(tmp_path: Pa
         assert cell.config("caw").log_origin == origin
         running = RunningGateways(cell, ["coord", "caw"])
         try:
-            sent = send(running["caw"], "case-origin", ["coord"], 201)
+            sent = send(running["caw"], case_ref("origin"), ["coord"], 201)
             assert sent["checkpoint"].startswith(origin + "\n")
             message = received(running["coord"], sent["message_id"])
             assert message["sender_id"] == "caw"

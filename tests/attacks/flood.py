@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from livcr_exchange.request_auth import content_digest, signature_params
+from livcr_exchange.request_auth import HubBinding, content_digest, signature_params
 
 CHUNK = 256 * 1024
 
@@ -37,9 +37,11 @@ def rss_bytes(pid: int, field_name: str = "VmRSS") -> int:
     raise LookupError(field_name)
 
 
-def forged_headers(participant_id: str, key_id: bytes, now: int, nonce: bytes) -> str:
+def forged_headers(
+    participant_id: str, key_id: bytes, now: int, nonce: bytes, hub: HubBinding
+) -> str:
     """Signature headers in the required form for ``participant_id``, signed by nobody."""
-    params = signature_params(now, key_id, nonce)
+    params = signature_params(now, key_id, nonce, hub)
     signature = base64.b64encode(bytes(64)).decode()
     return (
         f"Content-Digest: {content_digest(b'')}\r\n"
@@ -157,13 +159,14 @@ class Flood:
     participant_id: str
     key_id: bytes
     body_bytes: int
+    hub: HubBinding
     count: int = 24
     slow_length: int = 1000
     slow_pause: float = 0.5
 
     def headers(self) -> str:
         nonce = bytes(16)
-        return forged_headers(self.participant_id, self.key_id, int(time.time()), nonce)
+        return forged_headers(self.participant_id, self.key_id, int(time.time()), nonce, self.hub)
 
     async def run(self) -> FloodFigures:
         before = rss_bytes(self.pid)

@@ -12,7 +12,7 @@ import attack_harness
 import hub_harness
 import pytest
 from factories import FICHE, MEETING_REF, flip
-from hub_harness import HubHarness
+from hub_harness import HUB_BINDING, HubHarness
 
 from livcr_exchange.constants import MAX_CLOCK_SKEW
 from livcr_exchange.envelope import UnverifiedEnvelope
@@ -45,7 +45,9 @@ async def refused_unchanged(
 
 async def test_a_forged_signature_is_refused(harness: HubHarness) -> None:
     target = RequestTarget("GET", INBOX, "", b"")
-    params = signature_params(harness.clock(), harness.identity("caw").key_id, bytes(16))
+    params = signature_params(
+        harness.clock(), harness.identity("caw").key_id, bytes(16), HUB_BINDING
+    )
     signature = harness.identity("clb").sign(signature_base(target, "caw", params))
     headers = {
         "Content-Digest": content_digest(b""),

@@ -57,6 +57,7 @@ def stream_request(hub: HubProcess) -> bytes:
         RequestTarget("GET", "/v1/stream", "", b""),
         "caw",
         hub.members["caw"].identity,
+        hub=hub.binding,
         now=int(time.time()),
         random=os.urandom,
     )
@@ -90,7 +91,9 @@ async def test_malformed_requests_and_hang_ups_are_one_line_each(hub_process: Hu
         for data in MALFORMED:
             await send_raw(port, data)
     caw = hub_process.members["caw"].identity
-    partial = request_head("/v1/cases", 1000, forged_headers("caw", caw.key_id, 0, bytes(16)))
+    partial = request_head(
+        "/v1/cases", 1000, forged_headers("caw", caw.key_id, 0, bytes(16), hub_process.binding)
+    )
     await send_raw(port, partial + b"0123456789", reset=True)
     await queue_for_caw(hub_process, 16)
     for _ in range(3):  # the stream catches up on 16 envelopes that nobody reads

@@ -34,6 +34,7 @@ async def test_floods_of_big_and_slow_bodies_stay_within_the_budget(
         "caw",
         hub_process.members["caw"].identity.key_id,
         DEFAULTS.max_request_bytes - 1,
+        hub_process.binding,
         count=12,
     )
     figures = await flood.run()

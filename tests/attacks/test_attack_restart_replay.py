@@ -32,6 +32,7 @@ async def test_a_captured_request_is_refused_after_a_kill_and_restart(
             RequestTarget("POST", path, "", add),
             "coord",
             identity,
+            hub=hub_process.binding,
             now=int(time.time()),
             random=os.urandom,
         )

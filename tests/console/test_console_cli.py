@@ -17,7 +17,7 @@ from hub.store.base import NewEnvelope, WriteBatch
 from livcr_cli import main
 from livcr_exchange.audit.leaves import DeliveryDropped, EnvelopeAccepted, decode_leaf
 
-ENV = {"LIVCR_ROOT_PASSPHRASE": "root pw", "LIVCR_OPERATOR_PASSWORD": "first operator pw"}
+ENV = {"LIVCR_ROOT_PASSPHRASE": "a root passphrase", "LIVCR_OPERATOR_PASSWORD": "first operator pw"}
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
@@ -39,7 +39,12 @@ def test_init_creates_the_console_and_its_first_operator(tmp_path: Path) -> None
     assert b"first operator pw" not in path.read_bytes()
     # Without the variable, a random password is shown once.
     code, output = run(
-        "hub", "init", str(tmp_path / "d"), "--cell-id", "gent", env={"LIVCR_ROOT_PASSPHRASE": "x"}
+        "hub",
+        "init",
+        str(tmp_path / "d"),
+        "--cell-id",
+        "gent",
+        env={"LIVCR_ROOT_PASSPHRASE": "another root passphrase"},
     )
     assert code == 0, output
     assert "(shown once)" in output

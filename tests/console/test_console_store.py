@@ -16,6 +16,7 @@ from hub.store.base import CaseRecord, HubStore, NewEnvelope, WriteBatch
 from hub.store.migrations import MIGRATIONS, render
 from hub.store.sqlite import SQLiteStore
 from livcr_exchange.audit.leaves import (
+    LEAF_SALT_BYTES,
     DeliveryDropped,
     DropReason,
     EnvelopeAccepted,
@@ -32,6 +33,7 @@ def envelope(n: int, recipients: tuple[str, ...], accepted_at: int, size: int) -
     blob = bytes([n % 256]) * size
     leaf = EnvelopeAccepted(
         accepted_at,
+        bytes(LEAF_SALT_BYTES),
         message_id,
         "caw",
         "aanmelding",
