@@ -28,6 +28,7 @@ from livcr_exchange.audit.cosignature import (
     verify_cosigned_checkpoint,
 )
 from livcr_exchange.audit.leaves import (
+    LEAF_SALT_BYTES,
     CaseMembership,
     EnvelopeAccepted,
     Refusal,
@@ -204,7 +205,9 @@ def request_call(vector: RequestSignatureVector) -> Callable[[bytes], object]:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items()):
             return None
         target = RequestTarget(*parts, unb64std(vector.body))
-        return verify_request(target, headers, directory, now=vector.now, nonces=ReplayCache())
+        return verify_request(
+            target, headers, directory, origin=vector.origin, now=vector.now, nonces=ReplayCache()
+        )
 
     return call
 
@@ -220,13 +223,16 @@ def keyfile_seeds() -> list[bytes]:
     return [*files, hostile, files[0][: 57 + 15]]
 
 
+SALT = bytes(range(LEAF_SALT_BYTES))
+
+
 def leaf_seeds() -> list[bytes]:
     return [
         EnvelopeAccepted(
-            1, bytes(16), "caw", "aanmelding", "case-1", ("a", "b"), bytes(32), 9
+            1, SALT, bytes(16), "caw", "aanmelding", "case-1", ("a", "b"), bytes(32), 9
         ).encode(),
-        CaseMembership(1, "case-1", "coord", ("caw",), ("clb",)).encode(),
-        Refusal(1, "caw", "submit", "bad_signature", bytes(16)).encode(),
+        CaseMembership(1, SALT, "case-1", "coord", ("caw",), ("clb",)).encode(),
+        Refusal(1, SALT, "caw", "submit", "bad_signature", bytes(16)).encode(),
     ]
 
 
@@ -500,7 +506,12 @@ def test_lone_surrogate_in_a_signed_request_is_coded(path: str) -> None:
     target = RequestTarget(vector.method, path, "", unb64std(vector.body))
     with pytest.raises(LivcrError) as caught:
         verify_request(
-            target, vector.headers, vector.cell.directory(), now=vector.now, nonces=ReplayCache()
+            target,
+            vector.headers,
+            vector.cell.directory(),
+            origin=vector.origin,
+            now=vector.now,
+            nonces=ReplayCache(),
         )
     assert caught.value.code != LivcrError.code
 
