@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,12 +127,18 @@ class HubProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"hub exited with {self.process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    return
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError("hub did not start listening")
+            if self.ready():
+                return
+            time.sleep(0.05)
+        raise TimeoutError("hub did not become ready")
+
+    def ready(self) -> bool:
+        """Whether the hub answers /readyz with 200: its store commits and its log is loaded."""
+        try:
+            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:  # noqa: S310
+                return bool(answer.status == 200)
+        except OSError:  # not listening yet, or 503 (an HTTPError is an OSError)
+            return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flush: what survives is what was committed."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 
 import aiohttp
@@ -99,8 +98,7 @@ def test_restart_keeps_the_log_and_its_checkpoints_consistent(
 
         before = asyncio.run(one())
         hub.kill()
-        hub.start()
-        time.sleep(0.1)
+        hub.start()  # returns once /readyz answers 200
         after = asyncio.run(one())
     finally:
         hub.stop()
