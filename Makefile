@@ -54,6 +54,7 @@ test-slow: $(STAMP)
 
 vectors: $(STAMP)
 	$(BIN)/python specs/generate_vectors.py specs/vectors
+	$(BIN)/python specs/generate_schemas.py specs/schemas
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_envelope.py

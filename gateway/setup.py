@@ -65,7 +65,7 @@ def init_gateway(
 
     Raises:
         ConfigError: a bad identifier, key, URL or port (named as in gateway.toml).
-        ValueError: an empty passphrase, or a key-file cost libsodium refuses.
+        ValueError: an empty passphrase, or a key-file cost outside the bounds of spec §5.7.
         FileExistsError: the folder already holds a gateway, or a file one would write.
         OSError: a file could not be written; nothing was left behind.
     """
@@ -117,12 +117,12 @@ def _contents(
     prekeys and the public bundle.
 
     Raises:
-        ValueError: a key-file cost libsodium refuses.
+        ValueError: a key-file cost outside the bounds of spec §5.7.
     """
     participant_id = config.participant_id
     identity = IdentityKey.from_seed(os.urandom(32))
     opslimit, memlimit = key_cost
-    key_file = lock(  # libsodium raises ValueError for a cost out of its range
+    key_file = lock(  # ValueError for a cost outside the bounds of spec §5.7
         SecretBundle(participant_id, identity),
         passphrase,
         os.urandom,

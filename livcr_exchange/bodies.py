@@ -1,10 +1,11 @@
 """The body schema of every purpose: strict, frozen, tagged msgspec Structs (spec §7.2).
 
 Every body is a JSON object tagged with its purpose in the field ``purpose``. Unknown fields are
-rejected, every string has a length cap (counted in characters), every list a length cap, and
-every enumerated value is a closed ``StrEnum``. Bodies with narrative fields (descriptions and
-notes, where special-category data may end up) carry ``special_category`` and a mandatory
-``special_category_reason`` when it is set.
+rejected, every string has a length cap (counted in characters) and follows the text rules of
+``body_text.py``, every list has a length cap, and every enumerated value is a closed
+``StrEnum``. Bodies with narrative fields (descriptions and notes, where special-category data
+may end up) carry ``special_category`` and a mandatory ``special_category_reason`` when it is
+set.
 
 Calendar dates are ISO 8601 ``YYYY-MM-DD`` strings and instants are Unix seconds (spec §2): the
 pure core does not import ``datetime`` (no clock, spec §2), so dates are checked here.
@@ -13,46 +14,46 @@ pure core does not import ``datetime`` (no clock, spec §2), so dates are checke
 from __future__ import annotations
 
 import enum
+import functools
 from typing import Annotated, ClassVar, Final, TypeAlias
 
 import msgspec
 
+from .body_text import (
+    MAX_DESCRIPTION,
+    MAX_LIST_ITEMS,
+    MAX_MESSAGE_IDS,
+    MAX_NAME_LENGTH,
+    MAX_NOTE,
+    MAX_SHORT_TEXT,
+    Description,
+    Email,
+    Ident,
+    IsoDate,
+    LocalTime,
+    MessageIdHex,
+    Name,
+    NonceHex,
+    Note,
+    Phone,
+    ShortText,
+    UnixTime,
+    check_text,
+    single_line_fields,
+)
 from .cases import ClosureReason
 
-# §7.2 Body limits, in characters (not bytes) for strings and items for lists.
-MAX_NAME_LENGTH: Final = 100  # family and given names
-MAX_SHORT_TEXT: Final = 200  # places, contacts, scopes, reasons for a flag
-MAX_DESCRIPTION: Final = 1000  # short factual descriptions, decisions, actions, goals
-MAX_NOTE: Final = 2000  # notes for a meeting
-MAX_LIST_ITEMS: Final = 50  # decisions, actions, goals, notes, agenda items
-MAX_MESSAGE_IDS: Final = 4096  # message ids in one deletion attestation
+__all__ = [  # the text forms are part of this module's interface (gateway, tests)
+    "MAX_DESCRIPTION",
+    "MAX_LIST_ITEMS",
+    "MAX_MESSAGE_IDS",
+    "MAX_NAME_LENGTH",
+    "MAX_NOTE",
+    "MAX_SHORT_TEXT",
+    "Ident",
+]
+
 FICHE_NONCE_BYTES: Final = 32
-
-# Patterns use \A and \Z: msgspec matches with re.search, and "$" would accept a trailing newline.
-_IDENT = r"\A[a-z0-9][a-z0-9._-]{0,63}\Z"  # the ident grammar of spec §4.1
-_SINGLE_LINE = r"\A[^\x00-\x1f\x7f]*\Z"  # no control characters at all
-_MULTI_LINE = r"\A[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\Z"  # tab, newline and return allowed
-_ISO_DATE = r"\A(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])\Z"
-_LOCAL_TIME = r"\A([01][0-9]|2[0-3]):[0-5][0-9]\Z"
-_PHONE = r"\A\+?[0-9][0-9 ./()-]{5,31}\Z"
-_EMAIL = r"\A[^@\s]{1,64}@[^@\s]{1,189}\Z"
-
-Ident = Annotated[str, msgspec.Meta(pattern=_IDENT)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME_LENGTH, pattern=_SINGLE_LINE)]
-ShortText = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=MAX_SHORT_TEXT, pattern=_SINGLE_LINE)
-]
-Description = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=MAX_DESCRIPTION, pattern=_MULTI_LINE)
-]
-Note = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NOTE, pattern=_MULTI_LINE)]
-IsoDate = Annotated[str, msgspec.Meta(pattern=_ISO_DATE)]
-LocalTime = Annotated[str, msgspec.Meta(pattern=_LOCAL_TIME)]  # HH:MM, Europe/Brussels
-UnixTime = Annotated[int, msgspec.Meta(ge=0)]
-Phone = Annotated[str, msgspec.Meta(pattern=_PHONE)]
-Email = Annotated[str, msgspec.Meta(max_length=254, pattern=_EMAIL)]
-MessageIdHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]  # 16-byte message id
-NonceHex = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{64}\Z")]  # 32 random bytes
 
 
 class LegalGround(enum.StrEnum):
@@ -166,6 +167,11 @@ def _check_calendar_date(field: str, value: str) -> None:
         raise ValueError(f"{field} {value} is not a calendar date")
 
 
+@functools.cache
+def _single_line_fields(struct_type: type[msgspec.Struct]) -> frozenset[str]:
+    return single_line_fields(struct_type)
+
+
 class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """Strict, immutable, keyword-only; ``_validate`` runs after construction and decoding.
 
@@ -178,6 +184,9 @@ class _Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=T
         self._validate()
 
     def _validate(self) -> None:
+        single_line = _single_line_fields(type(self))
+        for name in self.__struct_fields__:
+            check_text(name, getattr(self, name), single_line=name in single_line)
         for name in self._date_fields:
             value = getattr(self, name)
             if value is not None:

@@ -27,10 +27,11 @@ from .audit.witness import Cosigned, LogKey, decide, parse_add_checkpoint
 from .cases import CaseState, ClosureReason, check_case_ref, mint_case_ref, transition
 from .directory import Directory
 from .envelope import Freshness, UnverifiedEnvelope, open_envelope
-from .errors import LivcrError
+from .errors import LivcrError, Malformed
 from .keyfile import unlock
 from .keys import IdentityPublicKey, PrekeySecret, Suite
 from .policy import CaseView, MessageFacts, Participant, evaluate_header, evaluate_message
+from .purposes import decode_body
 from .replay import ReplayCache
 from .request_auth import RequestTarget, verify_request
 from .roles import Role
@@ -329,6 +330,17 @@ class RequestSignatureVector(Vector, tag="request_signature", frozen=True):
         return OK
 
 
+class BodyVector(Vector, tag="body", frozen=True):
+    """A body's JSON text decoded against its purpose's schema (spec §4.4, §7.2)."""
+
+    purpose: str
+    body: str  # the JSON text; the receiver decodes its UTF-8 bytes
+
+    def run(self) -> str:
+        decode_body(self.purpose, self.body.encode("utf-8", "surrogatepass"))
+        return OK
+
+
 class CaseTransitionVector(Vector, tag="case_transition", frozen=True):
     current: str
     target: str
@@ -466,6 +478,7 @@ VectorKinds = (
     | CaseTransitionVector
     | CaseRefVector
     | RequestSignatureVector
+    | BodyVector
     | WitnessKeyVector
     | CosignatureVector
     | CosignedCheckpointVector
@@ -498,9 +511,16 @@ PIN_FILES = frozenset({"envelope-stanzas.json"})  # generator inputs, not vector
 
 
 def decode_vector_file(data: bytes) -> list[Vector]:
-    """Strictly decode one vector file. Raises msgspec.ValidationError on any deviation."""
-    listing = _FILE_DECODER.decode(data)
-    return list(_VECTORS_DECODER.decode(msgspec.json.encode(listing.vectors)))
+    """Strictly decode one vector file.
+
+    Raises:
+        Malformed: not JSON, an unknown field or kind, a missing or mistyped field.
+    """
+    try:
+        listing = _FILE_DECODER.decode(data)
+        return list(_VECTORS_DECODER.decode(msgspec.json.encode(listing.vectors)))
+    except msgspec.DecodeError as exc:  # ValidationError included
+        raise Malformed(f"vector file: {exc}") from exc
 
 
 def vector_file_names(names: Iterable[str]) -> list[str]:

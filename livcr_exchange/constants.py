@@ -61,3 +61,9 @@ MAX_PREKEY_LIFETIME: Final = 35 * 24 * 3600
 SECRET_KEY_OPSLIMIT: Final = 3
 SECRET_KEY_MEMLIMIT: Final = 256 * 1024 * 1024
 SECRET_KEY_SALT_BYTES: Final = 16
+# §5.7 The costs a reader accepts. They are read before anything authenticates them, so the
+# maximum bounds what a hostile file can make an unlock cost; the minimum is Argon2id's own.
+MIN_SECRET_KEY_OPSLIMIT: Final = 1
+MAX_SECRET_KEY_OPSLIMIT: Final = 4
+MIN_SECRET_KEY_MEMLIMIT: Final = 8 * 1024
+MAX_SECRET_KEY_MEMLIMIT: Final = 256 * 1024 * 1024

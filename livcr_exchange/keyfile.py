@@ -15,21 +15,34 @@ import nacl.pwhash
 
 from .constants import (
     LABEL_SECRET_KEY_FILE,
+    MAX_SECRET_KEY_MEMLIMIT,
+    MAX_SECRET_KEY_OPSLIMIT,
+    MIN_SECRET_KEY_MEMLIMIT,
+    MIN_SECRET_KEY_OPSLIMIT,
     SECRET_KEY_MEMLIMIT,
     SECRET_KEY_OPSLIMIT,
     SECRET_KEY_SALT_BYTES,
 )
-from .errors import Malformed, WrongPassphrase
+from .errors import Malformed, UnsupportedVersion, WrongPassphrase
 from .hashing import RandomSource
 from .keys import IdentityKey, PrekeySecret, Suite
 from .wire import Reader, Writer
 
 KEYFILE_MAGIC = b"LVCRKEY\x00"
-KEYFILE_VERSION = 1
+KEYFILE_VERSION = 2  # version 1 held suite-2 prekeys in protocol v1's 96-byte form
 NONCE_BYTES = 24
-MAX_KEYFILE_OPSLIMIT = 16  # refuse files that would make unlocking take minutes
-MAX_KEYFILE_MEMLIMIT = 1024 * 1024 * 1024
+TAG_BYTES = 16
 MAX_PREKEYS_IN_FILE = 64
+# The shortest ciphertext that can hold the label and a bundle (one-byte id, no prekeys).
+_MIN_CIPHERTEXT = TAG_BYTES + len(LABEL_SECRET_KEY_FILE) + 2 + 32 + 1
+
+
+def costs_in_bounds(opslimit: int, memlimit: int) -> bool:
+    """Whether an Argon2id cost is one a reader accepts (spec §5.7)."""
+    return (
+        MIN_SECRET_KEY_OPSLIMIT <= opslimit <= MAX_SECRET_KEY_OPSLIMIT
+        and MIN_SECRET_KEY_MEMLIMIT <= memlimit <= MAX_SECRET_KEY_MEMLIMIT
+    )
 
 
 @dataclass(frozen=True)
@@ -88,7 +101,13 @@ def lock_from_parts(
     opslimit: int,
     memlimit: int,
 ) -> bytes:
-    """The deterministic layer: salt, nonce and cost given explicitly."""
+    """The deterministic layer: salt, nonce and cost given explicitly.
+
+    Raises:
+        ValueError: a cost no reader would accept, or a salt or nonce of the wrong length.
+    """
+    if not costs_in_bounds(opslimit, memlimit):
+        raise ValueError(f"Argon2id cost {opslimit}, {memlimit} is outside the bounds of §5.7")
     header = (
         Writer()
         .raw(KEYFILE_MAGIC)
@@ -128,23 +147,30 @@ def lock(
 def unlock(data: bytes, passphrase: bytes) -> SecretBundle:
     """Decrypt a secret-key file.
 
+    Everything that can be checked without the passphrase is checked before Argon2id runs, so
+    a hostile file costs at most one unlock at the maximum cost.
+
     Raises:
-        Malformed: not a key file, an unknown version, or cost parameters out of bounds.
+        Malformed: not a key file, cost parameters out of bounds, a ciphertext too short to
+            hold a bundle, or a bundle that does not parse.
+        UnsupportedVersion: a file of another version (version 1: create new keys).
         WrongPassphrase: the passphrase is wrong or the file was altered.
     """
     reader = Reader(data, "secret-key file")
     if reader.fixed(len(KEYFILE_MAGIC)) != KEYFILE_MAGIC:
         raise Malformed("not a livcr secret-key file")
     if (version := reader.u8()) != KEYFILE_VERSION:
-        raise Malformed(f"secret-key file version {version}")
+        raise UnsupportedVersion(
+            f"secret-key file version {version}; this software reads version {KEYFILE_VERSION}"
+            " (protocol v2): create new keys with `livcr keys new` and enrol them again"
+        )
     opslimit, memlimit = reader.u32(), reader.u32()
-    if not (
-        nacl.pwhash.argon2id.OPSLIMIT_MIN <= opslimit <= MAX_KEYFILE_OPSLIMIT
-        and nacl.pwhash.argon2id.MEMLIMIT_MIN <= memlimit <= MAX_KEYFILE_MEMLIMIT
-    ):
+    if not costs_in_bounds(opslimit, memlimit):
         raise Malformed("secret-key file cost parameters out of bounds")
     salt, nonce = reader.fixed(SECRET_KEY_SALT_BYTES), reader.fixed(NONCE_BYTES)
     header_length = reader.position
+    if len(data) - header_length < _MIN_CIPHERTEXT:
+        raise Malformed("secret-key file is too short to hold a key")
     key = _derive(passphrase, salt, opslimit, memlimit)
     try:
         plain: bytes = nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(

@@ -14,7 +14,7 @@ from functools import cached_property
 import nacl.bindings
 import nacl.exceptions
 import nacl.signing
-from cryptography.hazmat.primitives import hpke
+from cryptography.hazmat.primitives import hashes, hpke
 from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
 
 from .constants import ED25519_PUBLIC_BYTES, KEY_ID_BYTES, LABEL_KEY_ID, SIGNATURE_BYTES
@@ -24,8 +24,10 @@ from .wire import b64, unb64
 
 IDENTITY_SEED_BYTES = 32
 X25519_BYTES = 32
-MLKEM768_SEED_BYTES = 64
+XWING_SEED_BYTES = 32  # the X-Wing decapsulation key is this seed (spec §6.1)
+MLKEM768_SEED_BYTES = 64  # d || z, the first 64 bytes of the expanded X-Wing seed
 MLKEM768_PUBLIC_BYTES = 1184
+XWING_EXPANDED_BYTES = MLKEM768_SEED_BYTES + X25519_BYTES
 
 
 class Algorithm(enum.IntEnum):
@@ -39,8 +41,8 @@ class Algorithm(enum.IntEnum):
 class Suite(enum.IntEnum):
     """Envelope suites (spec §6.1): which HPKE KEM wraps the content key."""
 
-    X25519 = 1  # DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305
-    XWING = 2  # ML-KEM-768 + X25519 (X-Wing), HKDF-SHA256, ChaCha20-Poly1305; the default
+    X25519 = 1  # DHKEM(X25519, HKDF-SHA256) (KEM 0x0020), HKDF-SHA256, ChaCha20-Poly1305
+    XWING = 2  # MLKEM768-X25519 "X-Wing" (KEM 0x647A), HKDF-SHA256, ChaCha20-Poly1305; default
 
     @property
     def algorithm(self) -> Algorithm:
@@ -52,7 +54,7 @@ class Suite(enum.IntEnum):
 
     @property
     def secret_seed_bytes(self) -> int:
-        return X25519_BYTES if self is Suite.X25519 else MLKEM768_SEED_BYTES + X25519_BYTES
+        return X25519_BYTES if self is Suite.X25519 else XWING_SEED_BYTES
 
     @property
     def hpke(self) -> hpke.Suite:
@@ -68,7 +70,10 @@ class Suite(enum.IntEnum):
         return "livcr-x25519:" if self is Suite.X25519 else "livcr-xwing:"
 
 
+# pyca/cryptography's KEM.MLKEM768_X25519 is HPKE KEM 0x647A of draft-ietf-hpke-pq (X-Wing);
+# specs/vectors/external/hpke-pq pins it against the working group's own vectors.
 _HPKE_KEMS = {Suite.X25519: hpke.KEM.X25519, Suite.XWING: hpke.KEM.MLKEM768_X25519}
+HPKE_KEM_IDS = {Suite.X25519: 0x0020, Suite.XWING: 0x647A}
 _HPKE_SUITES = {
     suite: hpke.Suite(kem, hpke.KDF.HKDF_SHA256, hpke.AEAD.CHACHA20_POLY1305)
     for suite, kem in _HPKE_KEMS.items()
@@ -208,9 +213,23 @@ class PrekeyPublic:
         raise Malformed("prekey text must start with livcr-x25519: or livcr-xwing:")
 
 
+def expand_xwing_seed(seed: bytes) -> tuple[mlkem.MLKEM768PrivateKey, x25519.X25519PrivateKey]:
+    """The X-Wing key pair of a 32-byte seed (draft-connolly-cfrg-xwing-kem, spec §6.1).
+
+    ``expanded = SHAKE256(seed, 96 bytes)``; ML-KEM-768 is generated from ``d || z =
+    expanded[0:64]`` and the X25519 secret scalar is ``expanded[64:96]``.
+    """
+    shake = hashes.Hash(hashes.SHAKE256(digest_size=XWING_EXPANDED_BYTES))
+    shake.update(seed)
+    expanded = shake.finalize()
+    kem = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:MLKEM768_SEED_BYTES])
+    dh = x25519.X25519PrivateKey.from_private_bytes(expanded[MLKEM768_SEED_BYTES:])
+    return kem, dh
+
+
 @dataclass(frozen=True)
 class PrekeySecret:
-    """The secret half of a prekey, held as its seed (ML-KEM seed || X25519 scalar for X-Wing)."""
+    """The secret half of a prekey, held as its seed (the X25519 scalar, or the X-Wing seed)."""
 
     suite: Suite
     seed: bytes = field(repr=False)
@@ -229,9 +248,7 @@ class PrekeySecret:
     def hpke_private(self) -> x25519.X25519PrivateKey | hpke.MLKEM768X25519PrivateKey:
         if self.suite is Suite.X25519:
             return x25519.X25519PrivateKey.from_private_bytes(self.seed)
-        kem = mlkem.MLKEM768PrivateKey.from_seed_bytes(self.seed[:MLKEM768_SEED_BYTES])
-        dh = x25519.X25519PrivateKey.from_private_bytes(self.seed[MLKEM768_SEED_BYTES:])
-        return hpke.MLKEM768X25519PrivateKey(kem, dh)
+        return hpke.MLKEM768X25519PrivateKey(*expand_xwing_seed(self.seed))
 
     @cached_property
     def public(self) -> PrekeyPublic:
@@ -242,8 +259,7 @@ class PrekeySecret:
                 .public_bytes_raw()
             )
         else:
-            kem = mlkem.MLKEM768PrivateKey.from_seed_bytes(self.seed[:MLKEM768_SEED_BYTES])
-            dh = x25519.X25519PrivateKey.from_private_bytes(self.seed[MLKEM768_SEED_BYTES:])
+            kem, dh = expand_xwing_seed(self.seed)
             raw = kem.public_key().public_bytes_raw() + dh.public_key().public_bytes_raw()
         return PrekeyPublic(self.suite, raw)
 

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Final
 
 import msgspec
+import msgspec.inspect
 
 from .bodies import (
     BODY_TYPES,
@@ -32,6 +33,7 @@ from .bodies import (
     VerslagBesluitBody,
     WissingsbevestigingBody,
 )
+from .body_json import check_structure
 from .cases import CaseState
 from .errors import BodySchemaViolation, PurposeNotAllowed
 from .roles import Role
@@ -242,11 +244,13 @@ def decode_body(purpose_tag: str, data: bytes) -> Body:
 
     Raises:
         PurposeNotAllowed: ``purpose_tag`` is not in the catalogue.
-        BodySchemaViolation: the bytes are not JSON, break the schema (unknown field, over-long
-            text, missing reason for special-category data, nesting too deep, ...) or are
-            tagged with another purpose; the message is msgspec's, naming the offending path.
+        BodySchemaViolation: the bytes are not JSON, nest deeper than MAX_BODY_DEPTH, repeat a
+            key in one object, break the schema (unknown field, over-long text, a text that is
+            not NFC, missing reason for special-category data, ...) or are tagged with another
+            purpose; the message is msgspec's, naming the offending path.
     """
     get_purpose(purpose_tag)
+    check_structure(data)  # before msgspec: its skipping of unknown values recurses
     try:
         body: Body = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
@@ -256,7 +260,36 @@ def decode_body(purpose_tag: str, data: bytes) -> Body:
     tag = purpose_of(body)
     if tag != purpose_tag:
         raise BodySchemaViolation(f"{purpose_tag} body: body is tagged {tag!r}")
+    _check_unique_set_items(purpose_tag, data)
     return body
+
+
+def _set_fields(body_type: type[msgspec.Struct]) -> tuple[str, ...]:
+    """The JSON names of a body's top-level set fields (``uniqueItems`` in the schema)."""
+    info = msgspec.inspect.type_info(body_type)
+    assert isinstance(info, msgspec.inspect.StructType)  # noqa: S101  (bodies are Structs)
+    return tuple(
+        f.encode_name
+        for f in info.fields
+        if isinstance(f.type, msgspec.inspect.SetType | msgspec.inspect.FrozenSetType)
+    )
+
+
+_SET_FIELDS: Final = {tag: _set_fields(p.body_type) for tag, p in CATALOGUE.items()}
+
+
+def _check_unique_set_items(purpose_tag: str, data: bytes) -> None:
+    # msgspec folds a repeated item into its set; a JSON Schema validator refuses the array
+    # (uniqueItems), and the two readers must agree. The body decoded already, so this cannot
+    # fail to parse, and its depth is bounded.
+    fields = _SET_FIELDS[purpose_tag]
+    if not fields:
+        return
+    raw = msgspec.json.decode(data)
+    for name in fields:
+        items = raw[name]
+        if len(set(items)) != len(items):
+            raise BodySchemaViolation(f"{purpose_tag} body: {name} repeats an item")
 
 
 def encode_body(body: msgspec.Struct) -> bytes:

@@ -110,6 +110,9 @@ def signature_base(
 
     ``digest`` is ``content_digest(target.body)`` when the caller has it already (the body is
     then hashed once per request, not twice).
+
+    Raises:
+        Malformed: a component holds a lone surrogate, which has no UTF-8 encoding.
     """
     if digest is None:
         digest = content_digest(target.body)
@@ -121,7 +124,10 @@ def signature_base(
         f'"livcr-participant": {participant_id}',
         f'"@signature-params": {params}',
     ]
-    return "\n".join(lines).encode("utf-8")
+    try:
+        return "\n".join(lines).encode("utf-8")
+    except UnicodeEncodeError as exc:  # a path or query decoded with surrogateescape
+        raise Malformed("request target is not valid Unicode") from exc
 
 
 def sign_request(

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import nacl.utils
+from body_vectors import DESCRIPTION as BODY_DESCRIPTION
+from body_vectors import body_vectors
 from generate_witness_vectors import DESCRIPTION as WITNESS_DESCRIPTION
 from generate_witness_vectors import witness_vectors
 
@@ -39,7 +41,7 @@ from livcr_exchange.audit.merkle import (
     root_hash,
 )
 from livcr_exchange.cases import mint_case_ref
-from livcr_exchange.constants import MAX_CLOCK_SKEW, MAX_HEADER_BYTES
+from livcr_exchange.constants import CHUNK_BYTES, MAX_CLOCK_SKEW, MAX_HEADER_BYTES
 from livcr_exchange.directory import Directory
 from livcr_exchange.envelope import (
     CosignedFacts,
@@ -354,6 +356,10 @@ class EnvelopeVectors:
                 name = f"envelope_ok_{tag}_{label}_body"
                 sealed = self.seal(name, suite=suite, recipients=("caw",), body=body)
                 yield self.vector(sealed, name, "ok")
+        for size in (CHUNK_BYTES, 2 * CHUNK_BYTES):  # exactly one, and two, full chunks
+            name = f"envelope_ok_x25519_{size}_bytes_body"
+            sealed = self.seal(name, suite=Suite.X25519, recipients=("caw",), body=det(name, size))
+            yield self.vector(sealed, name, "ok")
         cosigned = self.fiche("envelope_ok_cosigned")
         yield self.vector(cosigned, "envelope_ok_cosigned", "ok", recipient="io-politie")
 
@@ -575,6 +581,20 @@ class EnvelopeVectors:
             "low_order_share",
             envelope=resign(sender, zeroed, low_body),
             comment="the stanza's X25519 share is the all-zero point",
+        )
+
+        low_xwing = self.seal(
+            "envelope_low_order_xwing_base", suite=Suite.XWING, recipients=("caw",), body=b"{}"
+        )
+        _, low_xwing_body, _ = split(low_xwing.envelope)
+        # A low-order point (order 8) with bit 255 set: receivers compare with it cleared.
+        order_8 = bytes.fromhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b880")
+        yield v(
+            low_xwing,
+            "envelope_low_order_share_xwing",
+            "low_order_share",
+            envelope=resign(sender, _replace_share(low_xwing.header, order_8), low_xwing_body),
+            comment="suite 2: ct_X, bytes 1088-1119 of enc, is a low-order point",
         )
 
         wrong = self.seal(
@@ -959,6 +979,34 @@ def keyfile_vectors(cell: Cell) -> Iterator[dict[str, Any]]:
         "expect": "malformed",
         "file": b64(b"-----BEGIN" + locked[10:]),
         "passphrase": "x",
+    }
+    yield from _hostile_keyfile_vectors(locked)
+
+
+def _hostile_keyfile_vectors(locked: bytes) -> Iterator[dict[str, Any]]:
+    """Files refused before Argon2id runs (spec §5.7): nothing in them is authenticated yet."""
+    base = {"kind": "secret_key_file", "participant_id": "caw", "passphrase": "x"}
+    header = 8 + 1 + 4 + 4 + 16 + 24
+    costly = locked[:9] + (16).to_bytes(4, "big") + (1024**3).to_bytes(4, "big") + locked[17:]
+    yield {
+        **base,
+        "name": "secret_key_file_cost_over_limit",
+        "expect": "malformed",
+        "file": b64(costly[: header + 16]),
+        "comment": "73 bytes asking for opslimit 16 and 1 GiB, which protocol v1 allowed",
+    }
+    yield {
+        **base,
+        "name": "secret_key_file_ciphertext_shorter_than_tag",
+        "expect": "malformed",
+        "file": b64(locked[: header + 15]),
+    }
+    yield {
+        **base,
+        "name": "secret_key_file_version_1",
+        "expect": "unsupported_version",
+        "file": b64(locked[:8] + b"\x01" + locked[9:]),
+        "comment": "protocol v1's key file: its holder creates new keys",
     }
 
 
@@ -1522,6 +1570,7 @@ AREAS: dict[str, str] = {
     "policy": "Purpose policy decisions, the hub's and a gateway's (spec §7.3).",
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",
+    "bodies": BODY_DESCRIPTION,
     "witness": WITNESS_DESCRIPTION,
 }
 
@@ -1550,6 +1599,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "policy": list(policy_vectors()),
         "cases": list(case_vectors()),
         "request": list(request_vectors(cell)),
+        "bodies": list(body_vectors()),
         "witness": witness_vectors(),
     }
     files = {

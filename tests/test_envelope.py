@@ -14,7 +14,7 @@ from typing import Any
 import nacl.bindings
 import nacl.signing
 import pytest
-from cryptography.hazmat.primitives.asymmetric import mlkem, x25519
+from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from factories import (
     CASE_REF,
@@ -93,7 +93,7 @@ from livcr_exchange.errors import (
     UnsupportedVersion,
     UnwrapFailed,
 )
-from livcr_exchange.keys import PrekeyPublic, Suite
+from livcr_exchange.keys import PrekeyPublic, Suite, expand_xwing_seed
 from livcr_exchange.replay import ReplayCache
 from livcr_exchange.statements import PrekeyStatement
 
@@ -256,8 +256,8 @@ def test_xwing_share_checked_is_the_kem_x25519_share(cell: Cell) -> None:
     stanza = hpke_wrap(b"k" * 32, secret.public, b"info")
     share = stanza[share_slice(Suite.XWING)]
     assert share_slice(Suite.XWING) == slice(1088, 1120)
-    dh = x25519.X25519PrivateKey.from_private_bytes(secret.seed[64:])
-    ss_m = mlkem.MLKEM768PrivateKey.from_seed_bytes(secret.seed[:64]).decapsulate(stanza[:1088])
+    kem, dh = expand_xwing_seed(secret.seed)
+    ss_m = kem.decapsulate(stanza[:1088])
     ss_x = dh.exchange(x25519.X25519PublicKey.from_public_bytes(share))
     pk_x = dh.public_key().public_bytes_raw()
     shared = hashlib.sha3_256(ss_m + ss_x + share + pk_x + b"\\.//^\\").digest()

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import msgspec
 import pytest
 import requests
 import schemathesis
@@ -27,6 +28,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 from schemathesis.config import SchemathesisConfig
+
+from livcr_exchange.purpose_examples import example_body
+from livcr_exchange.purposes import CATALOGUE, encode_body
 
 MAX_EXAMPLES = 25
 CHECKS = [
@@ -99,3 +103,16 @@ def test_token_is_accepted(api: RunningAPI) -> None:
     response = api.session.get(f"{api.url}/v1/status", auth=api.auth, timeout=10)
     assert response.status_code == 200, response.text
     assert response.json()["participant"] == "coord"
+
+
+@pytest.mark.parametrize("tag", sorted(CATALOGUE))
+def test_the_send_schema_takes_each_purpose_body_from_specs_schemas(tag: str) -> None:
+    """The body schemathesis generates for POST /v1/messages is the oneOf of specs/schemas/:
+    each purpose's example is valid there, and the same body with an unknown field is not."""
+    body_schema = schema["/v1/messages"]["POST"].body[0]
+    example = msgspec.json.decode(encode_body(example_body(tag)))
+    request = {"case_ref": "case-7f3a9c2e", "purpose": tag, "to": ["coord"], "body": example}
+    assert body_schema.is_valid(request)
+    assert not body_schema.is_valid({**request, "body": {**example, "unknown": 1}})
+    other = "aanmelding" if tag != "aanmelding" else "afsluiting"
+    assert not body_schema.is_valid({**request, "body": {**example, "purpose": other}})

@@ -192,7 +192,7 @@ def test_wrong_sized_keys_and_seeds_are_malformed() -> None:
     with expect_error(Malformed):
         PrekeySecret(Suite.X25519, bytes(96))
     with expect_error(Malformed):
-        PrekeySecret(Suite.XWING, bytes(32))
+        PrekeySecret(Suite.XWING, bytes(96))  # the v1 form (ML-KEM seed || X25519 scalar)
 
 
 # Reprs never show secrets (§5).
@@ -240,18 +240,16 @@ def test_prekey_public_is_a_function_of_the_seed(suite: Suite) -> None:
     assert first.public != prekey_secret(suite, "another").public
 
 
-def test_both_suites_derive_the_same_x25519_key_from_the_same_scalar() -> None:
-    scalar = det_bytes("scalar", 32)
-    mlkem_seed = det_bytes("mlkem seed", 64)
-    classic = PrekeySecret(Suite.X25519, scalar).public.raw
-    hybrid = PrekeySecret(Suite.XWING, mlkem_seed + scalar).public.raw
+def test_xwing_seed_expands_with_shake256_as_the_draft_says() -> None:
+    """§6.1: expanded = SHAKE256(seed, 96); ML-KEM-768 from expanded[0:64], X25519 the rest."""
+    seed = det_bytes("xwing seed", 32)
+    expanded = hashlib.shake_256(seed).digest(96)
+    hybrid = PrekeySecret(Suite.XWING, seed).public.raw
+    expected_mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(expanded[:64]).public_key()
+    expected_x25519 = x25519.X25519PrivateKey.from_private_bytes(expanded[64:]).public_key()
+    assert hybrid == expected_mlkem.public_bytes_raw() + expected_x25519.public_bytes_raw()
+    classic = PrekeySecret(Suite.X25519, expanded[64:]).public.raw
     assert hybrid[1184:] == classic
-    assert (
-        classic
-        == x25519.X25519PrivateKey.from_private_bytes(scalar).public_key().public_bytes_raw()
-    )
-    expected_mlkem = mlkem.MLKEM768PrivateKey.from_seed_bytes(mlkem_seed).public_key()
-    assert hybrid[:1184] == expected_mlkem.public_bytes_raw()
 
 
 @pytest.mark.parametrize("suite", list(Suite), ids=lambda s: s.name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from livcr_exchange import constants
+from livcr_exchange.body_json import MAX_BODY_DEPTH
 
 SPEC = (Path(__file__).resolve().parent.parent / "specs" / "livcr-exchange.md").read_text()
 
@@ -29,5 +30,18 @@ def test_every_limit_is_named_in_the_spec() -> None:
         "MAX_PREKEY_LIFETIME",
         "DEFAULT_PREKEY_LIFETIME",
         "MAX_COSIGNERS",
+        "MAX_BODY_DEPTH",
+        "MIN_SECRET_KEY_OPSLIMIT",
+        "MAX_SECRET_KEY_OPSLIMIT",
+        "MIN_SECRET_KEY_MEMLIMIT",
+        "MAX_SECRET_KEY_MEMLIMIT",
     ):
         assert f"`{name}`" in SPEC, name
+
+
+def test_body_and_key_file_bounds_have_the_spec_values() -> None:
+    assert f"`MAX_BODY_DEPTH` | {MAX_BODY_DEPTH} " in SPEC
+    assert f"`MIN_SECRET_KEY_OPSLIMIT` = {constants.MIN_SECRET_KEY_OPSLIMIT} " in SPEC
+    assert f"`MAX_SECRET_KEY_OPSLIMIT` = {constants.MAX_SECRET_KEY_OPSLIMIT}" in SPEC
+    assert f"`MIN_SECRET_KEY_MEMLIMIT` = {constants.MIN_SECRET_KEY_MEMLIMIT} " in SPEC
+    assert f"`MAX_SECRET_KEY_MEMLIMIT` = {constants.MAX_SECRET_KEY_MEMLIMIT} " in SPEC

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from cryptography.exceptions import InvalidTag
 
 from ..constants import LABEL_WRAP_INFO
-from ..errors import LowOrderShare, UnwrapFailed
+from ..errors import LowOrderShare, StanzaInvalid, UnwrapFailed
 from ..keys import PrekeyPublic, PrekeySecret, Suite
 from ..wire import Writer
 
@@ -57,7 +57,14 @@ def x25519_share(suite: Suite, stanza: bytes) -> bytes:
 
 
 def check_share(suite: Suite, stanza: bytes) -> None:
-    """Raises LowOrderShare if the stanza's X25519 share is a small-order point."""
+    """Check the stanza's X25519 share.
+
+    Raises:
+        StanzaInvalid: the stanza is too short to hold its suite's ``enc``.
+        LowOrderShare: the share is a small-order point.
+    """
+    if len(stanza) < suite.enc_bytes:
+        raise StanzaInvalid(f"stanza of {len(stanza)} bytes is shorter than its enc")
     share = bytearray(x25519_share(suite, stanza))
     share[-1] &= 0x7F
     if bytes(share) in _LOW_ORDER_POINTS:
@@ -68,6 +75,7 @@ def hpke_unwrap(stanza: bytes, secret: PrekeySecret, info: bytes) -> bytes:
     """HPKE base-mode OpenBase of one stanza.
 
     Raises:
+        StanzaInvalid: the stanza is too short to hold its suite's ``enc``.
         LowOrderShare: the X25519 share is a small-order point.
         UnwrapFailed: HPKE rejects the stanza (wrong key, wrong info, tampered bytes).
     """

@@ -26,7 +26,7 @@ from .cli_env import passphrase_from
 from .files import write_private
 from .inspect_cli import inspect
 from .purposes_cli import purposes_group
-from .vectors import load_vector_dir
+from .vectors import load_all_vectors, load_vector_dir
 
 PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 SUITES = {"xwing": Suite.XWING, "x25519": Suite.X25519}
@@ -139,8 +139,8 @@ def vectors_group() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="List every vector, not only failures.")
 def vectors_verify(vector_dir: Path, verbose: bool) -> None:  # noqa: FBT001  (click flag)
-    """Run every vector in VECTOR_DIR and print `N passed, N failed`."""
-    outcomes: list[Outcome] = [run_vector(v) for v in load_vector_dir(vector_dir)]
+    """Run every vector in VECTOR_DIR and its external/ suites; print `N passed, N failed`."""
+    outcomes: list[Outcome] = [run_vector(v) for v in load_all_vectors(vector_dir)]
     failed = [o for o in outcomes if not o.passed]
     for outcome in outcomes if verbose else failed:
         mark = "ok  " if outcome.passed else "FAIL"
