@@ -6,9 +6,11 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,15 +132,27 @@ class HubProcess:
             if self.ready():
                 return
             time.sleep(0.05)
+        self.kill()  # never leave a child behind for a later test's garbage collector
         raise TimeoutError("hub did not become ready")
 
     def ready(self) -> bool:
         """Whether the hub answers /readyz with 200: its store commits and its log is loaded."""
-        try:
-            with urllib.request.urlopen(self.url + "/readyz", timeout=2) as answer:  # noqa: S310
-                return bool(answer.status == 200)
-        except OSError:  # not listening yet, or 503 (an HTTPError is an OSError)
-            return False
+        # A test may have given the hub TLS after creating it: then only https answers. The
+        # probe is on loopback to our own child process, so its certificate is not checked.
+        loopback = ssl.create_default_context()
+        loopback.check_hostname = False
+        loopback.verify_mode = ssl.CERT_NONE
+        for url, context in ((self.url, None), (self.url.replace("http:", "https:"), loopback)):
+            try:
+                with urllib.request.urlopen(  # noqa: S310  (our own hub on loopback)
+                    url + "/readyz", timeout=2, context=context
+                ) as answer:
+                    return bool(answer.status == 200)
+            except urllib.error.HTTPError:  # 503: it answers, and is not ready
+                return False
+            except OSError:  # not listening yet, or the other scheme
+                continue
+        return False
 
     def kill(self) -> None:
         """SIGKILL: no shutdown handlers, no flush: what survives is what was committed."""

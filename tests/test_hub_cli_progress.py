@@ -25,7 +25,7 @@ ROOT_PASSPHRASE = "a long root passphrase"  # noqa: S105  (a test's)
 def closed_case(case_ref: str, purge_after: int | None) -> WriteBatch:
     message_id = case_ref.encode().ljust(16, b".")
     leaf = EnvelopeAccepted(
-        100, message_id, "caw", "aanmelding", case_ref, ("coord",), bytes(32), 6
+        100, bytes(16), message_id, "caw", "aanmelding", case_ref, ("coord",), bytes(32), 6
     )
     envelope = NewEnvelope(
         message_id, "caw", "aanmelding", case_ref, ("coord",), 100, 10_000, b"sealed"

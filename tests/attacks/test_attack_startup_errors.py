@@ -45,6 +45,9 @@ def assert_one_line(result: subprocess.CompletedProcess[str], cause: str) -> Non
 
 def test_a_port_in_use_is_one_line(cell: HubProcess) -> None:
     with socket.socket() as taken:
+        # The fixture's hub has just served on this port: its closed connections linger in
+        # TIME_WAIT. A listener still holds the port against the hub (which reuses addresses).
+        taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         taken.bind(("127.0.0.1", cell.port))
         taken.listen()
         assert_one_line(serve(cell), "address already in use")

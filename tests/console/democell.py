@@ -26,6 +26,7 @@ from hubproc import ROOT_PASSPHRASE, HubProcess, free_port
 from hub import operator
 from hub.console.operators import add_operator
 from hub.keyfiles import read_root_key
+from livcr_exchange.cases import mint_case_ref
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import CATALOGUE
 from livcr_exchange.roles import Role
@@ -130,7 +131,7 @@ async def _populate(cell: DemoCell) -> None:
     async with aiohttp.ClientSession() as session:
         coord = hub.client("coord", session)
         for _ in range(2):
-            case_ref = f"case-{os.urandom(4).hex()}"
+            case_ref = mint_case_ref(os.urandom)
             cell.case_refs.append(case_ref)
             await _send(cell, session, case_ref, REFERRAL)
             await coord.change_members(case_ref, add=["io-politie", "caw", "clb", "ocmw"])

@@ -74,7 +74,7 @@ def test_deliveries_list_and_drop(tmp_path: Path) -> None:
         async with opened(load_config(config_path)) as store:
             message_id = bytes(range(16))
             leaf = EnvelopeAccepted(
-                1, message_id, "caw", "aanmelding", "case-a", ("coord",), bytes(32), 7
+                1, bytes(16), message_id, "caw", "aanmelding", "case-a", ("coord",), bytes(32), 7
             )
             envelope = NewEnvelope(
                 message_id, "caw", "aanmelding", "case-a", ("coord",), 1, 10**10, b"sealed!"
