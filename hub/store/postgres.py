@@ -55,12 +55,12 @@ from .base import (
     StoreError,
     WriteBatch,
 )
+from .group_commit import GroupCommitter
 from .migrations import SCHEMA_VERSION, MigrationReport, migrate_postgres, postgres_version
 from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
 
 log = structlog.get_logger("livcr.hub.store")
 
-MAX_GROUP = 256  # batches per transaction, as in the SQLite store
 LOG_LOCK = int.from_bytes(b"livcrLOG", "big")  # pg_advisory_xact_lock key of log appends
 CASE_REGISTRY_LOCK = int.from_bytes(b"livcrCAS", "big")  # ... of case read-modify-writes
 CHANNEL = "livcr_hub_delivery"
@@ -155,8 +155,6 @@ ACCEPTANCE_SELECT = (
     "WHERE s.sender_id = $1 AND s.message_id = $2"
 )
 
-Waiter = tuple[WriteBatch, "asyncio.Future[CommitResult]"]
-
 
 class PostgresStore:
     """HubStore on a PostgreSQL database that any number of hub processes may share."""
@@ -167,8 +165,7 @@ class PostgresStore:
         self.origin = uuid.uuid4().hex  # tells this process's notifications from the others'
         self._pool: Any = None
         self._nonce_pool: Any = None
-        self._queue: asyncio.Queue[Waiter] = asyncio.Queue()
-        self._committer: asyncio.Task[None] | None = None
+        self._group = GroupCommitter(self._apply_group)
 
     # Lifecycle.
     async def open(self) -> None:
@@ -189,7 +186,7 @@ class PostgresStore:
                 f"postgresql store schema is version {version}, this hub needs "
                 f"{SCHEMA_VERSION}: run `livcr hub migrate --config ...` first"
             )
-        self._committer = asyncio.create_task(self._commit_loop(), name="hub-group-commit")
+        self._group.start()
 
     async def _connect(self) -> None:
         try:
@@ -229,14 +226,7 @@ class PostgresStore:
             await self.close()
 
     async def close(self) -> None:
-        if self._committer is not None:
-            self._committer.cancel()
-            await asyncio.gather(self._committer, return_exceptions=True)
-            self._committer = None
-        while not self._queue.empty():
-            _, future = self._queue.get_nowait()
-            if not future.done():
-                future.set_exception(StoreError("store closed"))
+        await self._group.stop()  # before the pools close
         for pool in (self._pool, self._nonce_pool):
             if pool is not None:
                 await pool.close()
@@ -249,37 +239,7 @@ class PostgresStore:
 
     # Group commit.
     async def commit(self, batch: WriteBatch) -> CommitResult:
-        if self._committer is None:
-            raise StoreError("store is not open")
-        future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((batch, future))
-        return await future
-
-    async def _commit_loop(self) -> None:
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < MAX_GROUP and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            try:
-                results = await self._apply_group([batch for batch, _ in group])
-            except asyncio.CancelledError:
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(StoreError("store closed"))
-                raise
-            except Exception as exc:  # noqa: BLE001  (every waiter must hear of the failure)
-                failure = exc if isinstance(exc, StoreError) else StoreError(str(exc))
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(failure)
-                continue
-            for (_, future), result in zip(group, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        return await self._group.commit(batch)
 
     async def _apply_group(self, batches: list[WriteBatch]) -> list[CommitResult | BaseException]:
         pool = self._require()

@@ -39,6 +39,7 @@ from .base import (
     StoreError,
     WriteBatch,
 )
+from .group_commit import MAX_GROUP, GroupCommitter
 from .migrations import MigrationReport, migrate_sqlite
 from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
 
@@ -48,7 +49,6 @@ PROBE_WRITE = """INSERT INTO meta (key, value) VALUES ('ready_probe', ?)
 CLAIM_NONCE = """INSERT INTO request_nonces (participant_id, nonce, expires_at) VALUES (?, ?, ?)
     ON CONFLICT (participant_id, nonce) DO UPDATE SET expires_at = excluded.expires_at
     WHERE request_nonces.expires_at <= ?"""
-MAX_GROUP = 256  # batches per transaction; bounds the latency one commit adds
 POINT_READ_LEAVES = 2 * MAX_GROUP  # leaf hashes read on the event loop (_point_read) at most
 BUSY_TIMEOUT_SECONDS = 30  # how long a write waits for another writer before it fails
 WRITER_LOCK_SUFFIX = "-writer-lock"  # the lock file: "<database>-writer-lock"
@@ -122,10 +122,7 @@ class SQLiteStore:
         self._read: sqlite3.Connection | None = None
         self._point: sqlite3.Connection | None = None  # used on the event loop's thread only
         self._writer_lock: _WriterLock | None = None
-        self._queue: asyncio.Queue[tuple[WriteBatch, asyncio.Future[CommitResult]]] = (
-            asyncio.Queue()
-        )
-        self._committer: asyncio.Task[None] | None = None
+        self._group = GroupCommitter(self._apply_in_writer)
         self.migration: MigrationReport | None = None  # what opening applied
 
     # Lifecycle.
@@ -142,7 +139,7 @@ class SQLiteStore:
             self._point = _connect(self.path)
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"sqlite {self.path}: {exc}") from exc
-        self._committer = asyncio.create_task(self._commit_loop(), name="hub-group-commit")
+        self._group.start()
 
     def _open_writer(self) -> sqlite3.Connection:
         connection = _connect(self.path)
@@ -152,9 +149,7 @@ class SQLiteStore:
         return connection
 
     async def close(self) -> None:
-        if self._committer is not None:
-            self._committer.cancel()
-            await asyncio.gather(self._committer, return_exceptions=True)
+        await self._group.stop()  # before the writer's connection closes
         loop = asyncio.get_running_loop()
         for connection, thread in (
             (self._write, self._writer_thread),
@@ -173,33 +168,13 @@ class SQLiteStore:
 
     # Group commit.
     async def commit(self, batch: WriteBatch) -> CommitResult:
-        future: asyncio.Future[CommitResult] = asyncio.get_running_loop().create_future()
-        await self._queue.put((batch, future))
-        return await future
+        return await self._group.commit(batch)
 
-    async def _commit_loop(self) -> None:
+    async def _apply_in_writer(
+        self, batches: list[WriteBatch]
+    ) -> list[CommitResult | BaseException]:
         loop = asyncio.get_running_loop()
-        while True:
-            group = [await self._queue.get()]
-            while len(group) < MAX_GROUP and not self._queue.empty():
-                group.append(self._queue.get_nowait())
-            try:
-                results = await loop.run_in_executor(
-                    self._writer_thread, self._apply_group, [b for b, _ in group]
-                )
-            except Exception as exc:  # noqa: BLE001  (every waiter must hear of the failure)
-                failure = exc if isinstance(exc, StoreError) else StoreError(str(exc))
-                for _, future in group:
-                    if not future.done():
-                        future.set_exception(failure)
-                continue
-            for (_, future), result in zip(group, results, strict=True):
-                if future.done():
-                    continue
-                if isinstance(result, BaseException):
-                    future.set_exception(result)
-                else:
-                    future.set_result(result)
+        return await loop.run_in_executor(self._writer_thread, self._apply_group, batches)
 
     def _apply_group(self, batches: list[WriteBatch]) -> list[CommitResult | BaseException]:
         connection = self._require(self._write)
