@@ -23,6 +23,7 @@ import structlog
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
+from livcr_exchange.service.cli_env import key_passphrase
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.private import serve_privately
@@ -35,7 +36,6 @@ from .cli_client import (
     call_api,
     config_option,
     load,
-    participant_passphrase,
     read_json_file,
     read_token,
     when,
@@ -89,7 +89,7 @@ def init(
     public bundle (ID.public.json) to the hub operator for `livcr hub enrol`.
     """
     check_init_options(participant_id, cell_id, root_key, hub_url, hub_log_key)
-    passphrase = participant_passphrase(confirm=True)
+    passphrase = key_passphrase(confirm=True)
     if not passphrase:
         raise click.ClickException("the key file passphrase may not be empty")
     try:
@@ -151,7 +151,7 @@ def serve(config_path: Path) -> None:
     except OSError as exc:
         raise click.ClickException(f"cannot make the gateway's files private: {exc}") from exc
     token = read_token(config)
-    passphrase = participant_passphrase()
+    passphrase = key_passphrase()
     try:
         asyncio.run(_serve(config, token, passphrase))
     except (LivcrError, LocalKeyError, TrustFailure, HubRefused, StoreRefused, ValueError) as exc:

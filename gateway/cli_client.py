@@ -10,36 +10,19 @@ from typing import Any, BinaryIO
 import aiohttp
 import click
 
-from livcr_exchange.service.cli_env import CONFIG_ENV, passphrase_from
+from livcr_exchange.service import config_files
 from livcr_exchange.times import iso8601
 
-from .config import ConfigError, GatewayConfig, load_config
-
-PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
+from .config import GatewayConfig, load_config
 
 CLIENT_TIMEOUT_SECONDS = 90.0  # above the API's own send timeout and longest poll
 
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    envvar=CONFIG_ENV,
-    show_envvar=True,
-    help="The gateway's TOML file (made by `livcr gateway init`).",
-)
+config_option = config_files.config_option("The gateway's TOML file (made by `livcr gateway init`)")
 
 
 def load(config_path: Path) -> GatewayConfig:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def participant_passphrase(*, confirm: bool = False) -> bytes:
-    """$LIVCR_PASSPHRASE, else asked for. Raises click.ClickException without a terminal."""
-    return passphrase_from(PASSPHRASE_ENV, "Key file passphrase", confirm=confirm)
+    """The gateway's configuration; a bad one ends the command with the error naming the key."""
+    return config_files.load_for_command(config_path, load_config)
 
 
 def read_token(config: GatewayConfig) -> str:

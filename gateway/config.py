@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
@@ -10,14 +9,12 @@ from urllib.parse import urlsplit
 import msgspec
 
 from livcr_exchange.audit.checkpoint import default_origin
-from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
 from livcr_exchange.request_auth import HubBinding, check_origin
+from livcr_exchange.service.config_files import ConfigError, check_keys, load_toml, parse_toml
 from livcr_exchange.wire import check_ident
 
-
-class ConfigError(Exception):
-    """The configuration file is missing, not TOML, or has a bad or unknown key."""
+__all__ = ["ConfigError", "GatewayConfig", "load_config", "parse_config"]
 
 
 Days = Annotated[int, msgspec.Meta(ge=1, le=35)]
@@ -118,31 +115,17 @@ class GatewayConfig(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
 
 def parse_config(text: str, base_dir: Path, source: str = "config") -> GatewayConfig:
     """Validate TOML text. Raises ConfigError naming the file and the offending key."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    if "hub" in raw and "gateway" not in raw:
-        raise ConfigError(
-            f"{source}: this is a hub's configuration (it has a [hub] section);"
-            " gateway commands take the gateway's gateway.toml (made by `livcr gateway init`)"
-        )
-    raw["base_dir"] = str(base_dir)
-    try:
-        config = msgspec.convert(raw, GatewayConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
-    for key, check in (
-        ("participant_id", lambda: check_ident(config.gateway.participant_id)),
-        ("cell_id", lambda: check_ident(config.gateway.cell_id)),
-        ("root_key", lambda: config.root_key),
-        ("hub_log_key", lambda: config.hub_log_key),
-        ("hub_origin", lambda: check_origin(config.log_origin)),
-    ):
-        try:
-            check()
-        except LivcrError as exc:
-            raise ConfigError(f"{source}: {exc} - at `$.gateway.{key}`") from exc
+    config = parse_toml(text, GatewayConfig, base_dir, source, service="gateway", other="hub")
+    check_keys(
+        source,
+        (
+            ("gateway.participant_id", lambda: check_ident(config.gateway.participant_id)),
+            ("gateway.cell_id", lambda: check_ident(config.gateway.cell_id)),
+            ("gateway.root_key", lambda: config.root_key),
+            ("gateway.hub_log_key", lambda: config.hub_log_key),
+            ("gateway.hub_origin", lambda: check_origin(config.log_origin)),
+        ),
+    )
     if not _is_http_url(config.gateway.hub_url):
         raise ConfigError(f"{source}: hub_url must be an http(s) URL - at `$.gateway.hub_url`")
     return config
@@ -162,8 +145,4 @@ def _is_http_url(text: str) -> bool:
 
 def load_config(path: Path) -> GatewayConfig:
     """Read and validate a gateway config file. Raises ConfigError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_config(text, path.resolve().parent, str(path))
+    return load_toml(path, parse_config)

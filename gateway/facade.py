@@ -34,6 +34,7 @@ from livcr_exchange.keyfile import unlock
 from livcr_exchange.keys import IdentityKey
 from livcr_exchange.policy import Decision, MessageFacts, evaluate_body
 from livcr_exchange.purposes import decode_body
+from livcr_exchange.service.cli_env import PASSPHRASE_ENV
 from livcr_exchange.service.hub_client import HubClient
 
 from .cases import Cases
@@ -52,8 +53,6 @@ from .trust import CheckpointTracker
 from .upkeep import Upkeep
 from .witness_key import read_witness_key
 from .witnessing import WitnessMonitor
-
-PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 
 
 class Gateway:

@@ -9,25 +9,19 @@ import click
 
 from livcr_exchange.errors import LivcrError
 
-from .config import ConfigError, load_config
+from .cli_client import config_option, load
 from .witness_key import create_witness_key
 
 
 @click.command("witness-key")
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="The gateway's TOML file (made by `livcr gateway init`).",
-)
+@config_option
 @click.option("--name", required=True, help="The witness name, e.g. caw.example/witness.")
 def witness_key(config_path: Path, name: str) -> None:
     """Create this gateway's witness key and print its verifier key, for the hub operator's
     `livcr hub witness add`. The gateway cosigns the checkpoints it verified from then on."""
+    config = load(config_path)
     try:
-        config = load_config(config_path)
         witness = create_witness_key(config.path("."), name, os.urandom(32))
-    except (ConfigError, FileExistsError, LivcrError) as exc:
+    except (FileExistsError, LivcrError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(witness.public.vkey())

@@ -16,7 +16,7 @@ from aiohttp import web
 from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
-from livcr_exchange.service.cli_env import passphrase_from
+from livcr_exchange.service.cli_env import root_passphrase
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.private import serve_privately
 from livcr_exchange.service.progress import CommandProgress
@@ -26,30 +26,16 @@ from livcr_exchange.wire import check_ident
 
 from . import enrolment, operator, reports
 from .app import create_app
-from .cli_common import config_option, load
+from .cli_common import config_option, load, root_key, root_key_option
 from .cli_records import RECORD_COMMANDS
 from .config import HubConfig
 from .console import cli as console_cli
 from .console.app import console_listener
-from .keyfiles import KeyFileError, read_log_key, read_root_key
+from .keyfiles import KeyFileError, read_log_key
 from .store.base import StoreError
 from .witness_cli import witness_group
 
-ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 MIN_ROOT_PASSPHRASE_CHARS = 12  # a few words; the key file's Argon2id cost does the rest
-
-
-def root_passphrase(*, confirm: bool = False) -> bytes:
-    """From $LIVCR_ROOT_PASSPHRASE, else typed at the terminal. Raises click.ClickException."""
-    return passphrase_from(ROOT_PASSPHRASE_ENV, "Root key passphrase", confirm=confirm)
-
-
-def root_key(config: HubConfig, root_file: Path | None) -> Any:
-    path = root_file or config.path("root.secret")
-    try:
-        return read_root_key(path, root_passphrase())
-    except (KeyFileError, LivcrError) as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 class _HubGroup(click.Group):
@@ -241,9 +227,7 @@ def migrate(config_path: Path) -> None:
     "--replace", is_flag=True, help="Replace the entry of a participant enrolled already."
 )
 @click.option("--reenrol", is_flag=True, help="Enrol a revoked participant again (a new key).")
-@click.option(
-    "--root-key", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None
-)
+@root_key_option
 def enrol(
     config_path: Path,
     bundle: Path,
@@ -317,9 +301,7 @@ def read_bundle(path: Path) -> operator.PublicBundle:
 @config_option
 @click.argument("participant_id")
 @click.option("--reason", default="revoked by the cell", show_default=True)
-@click.option(
-    "--root-key", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None
-)
+@root_key_option
 def revoke(config_path: Path, participant_id: str, reason: str, root_file: Path | None) -> None:
     """Revoke a participant's keys from now on: it receives nothing sent afterwards."""
     config = load(config_path)

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
 
 from livcr_exchange.audit.checkpoint import default_origin
-from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey
 from livcr_exchange.request_auth import check_origin
+from livcr_exchange.service.config_files import ConfigError, check_keys, load_toml, parse_toml
 from livcr_exchange.wire import check_ident
 
-
-class ConfigError(Exception):
-    """The configuration file is missing, not TOML, or has a bad or unknown key."""
+__all__ = ["ConfigError", "HubConfig", "load_config", "parse_config"]
 
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -138,26 +135,16 @@ MEANINGS: dict[str, str] = {
 
 def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig:
     """Validate TOML text. Raises ConfigError naming the file and the offending key."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
-    if "gateway" in raw and "hub" not in raw:
-        raise ConfigError(
-            f"{source}: this is a gateway's configuration (it has a [gateway] section);"
-            " hub commands take the hub's hub.toml (made by `livcr hub init`)"
-        )
-    raw["base_dir"] = str(base_dir)
-    try:
-        config = msgspec.convert(raw, HubConfig)
-    except msgspec.ValidationError as exc:
-        raise ConfigError(f"{source}: {exc}") from exc
-    try:
-        check_ident(config.hub.cell_id, "hub.cell_id")
-        check_origin(config.origin)  # gateways name it in every request signature (§11.1)
-        config.root_key  # noqa: B018  (validates the text form)
-    except LivcrError as exc:
-        raise ConfigError(f"{source}: {exc} - at `$.hub`") from exc
+    config = parse_toml(text, HubConfig, base_dir, source, service="hub", other="gateway")
+    check_keys(
+        source,
+        (
+            ("hub.cell_id", lambda: check_ident(config.hub.cell_id, "hub.cell_id")),
+            # gateways name the origin in every request signature (§11.1)
+            ("hub.origin", lambda: check_origin(config.origin)),
+            ("hub.root_key", lambda: config.root_key),
+        ),
+    )
     _check_store(config.store, source)
     if config.hub.body_memory_budget_bytes < 2 * config.hub.max_request_bytes:
         raise ConfigError(
@@ -187,8 +174,4 @@ def _check_store(store: StoreConfig, source: str) -> None:
 
 def load_config(path: Path) -> HubConfig:
     """Read and validate a hub config file. Raises ConfigError."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    return parse_config(text, path.resolve().parent, str(path))
+    return load_toml(path, parse_config)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -11,44 +10,12 @@ import click
 
 from livcr_exchange.audit.cosignature import WitnessKey
 from livcr_exchange.errors import LivcrError
-from livcr_exchange.keys import IdentityKey
 from livcr_exchange.witness_policy import WitnessPolicy, empty_policy
 
 from . import operator
-from .config import ConfigError, HubConfig, load_config
-from .keyfiles import KeyFileError, read_root_key
+from .cli_common import config_option, load, root_key, root_key_option
+from .config import HubConfig
 from .witnessing import current_policy, publish_policy, read_witness_urls, write_witness_urls
-
-# The same options and variable as the other `livcr hub` commands (hub/cli.py), which imports
-# this module and so cannot be imported from here.
-ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="The hub's TOML file (made by `livcr hub init`).",
-)
-root_option = click.option(
-    "--root-key", "root_file", type=click.Path(dir_okay=False, path_type=Path), default=None
-)
-
-
-def load(config_path: Path) -> HubConfig:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-def root_key(config: HubConfig, root_file: Path | None) -> IdentityKey:
-    passphrase = os.environ.get(ROOT_PASSPHRASE_ENV)
-    if passphrase is None:
-        passphrase = click.prompt("Root key passphrase", hide_input=True)
-    try:
-        return read_root_key(root_file or config.path("root.secret"), passphrase.encode("utf-8"))
-    except (KeyFileError, LivcrError) as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 @click.group("witness")
@@ -101,7 +68,7 @@ def _describe(policy: WitnessPolicy) -> str:
     help="Where the witness takes add-checkpoint; none for a gateway, which sends its own.",
 )
 @click.option("--quorum", type=click.IntRange(0, 16), default=None, help="A new quorum k.")
-@root_option
+@root_key_option
 def add(config_path: Path, vkey: str, url: str, quorum: int | None, root_file: Path | None) -> None:
     """Add (or re-key) the witness with verifier key VKEY (`livcr witness vkey`)."""
     config = load(config_path)
@@ -121,7 +88,7 @@ def add(config_path: Path, vkey: str, url: str, quorum: int | None, root_file: P
 @witness_group.command("remove")
 @config_option
 @click.argument("name")
-@root_option
+@root_key_option
 def remove(config_path: Path, name: str, root_file: Path | None) -> None:
     """Remove the witness NAME; the quorum drops to the witnesses left if it was above."""
     config = load(config_path)
@@ -139,7 +106,7 @@ def remove(config_path: Path, name: str, root_file: Path | None) -> None:
 @witness_group.command("quorum")
 @config_option
 @click.argument("k", type=click.IntRange(0, 16))
-@root_option
+@root_key_option
 def quorum(config_path: Path, k: int, root_file: Path | None) -> None:
     """Require K witness cosignatures before a receipt counts as witnessed."""
     config = load(config_path)

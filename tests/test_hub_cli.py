@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+import click
 import pytest
 from click.testing import CliRunner
 from conftest import StoreTarget
@@ -248,6 +250,7 @@ def test_init_refuses_a_short_root_passphrase(tmp_path: Path) -> None:
     [
         ("LIVCR_ROOT_PASSPHRASE", ("hub", "init", "{tmp}/c", "--cell-id", "gent")),
         ("LIVCR_ROOT_PASSPHRASE", ("hub", "revoke", "--config", "{cell}", "caw")),
+        ("LIVCR_ROOT_PASSPHRASE", ("hub", "witness", "quorum", "--config", "{cell}", "0")),
         ("LIVCR_PASSPHRASE", ("keys", "new", "caw", "--out", "{tmp}/k")),
     ],
 )
@@ -278,6 +281,33 @@ def test_config_from_the_environment_and_of_the_wrong_kind(cell: Path, tmp_path:
     code, output = run("gateway", "status", "--config", str(config))
     assert code == 1
     assert f"Error: {config}: this is a hub's configuration (it has a [hub] section)" in output
+
+
+def every_command(group: click.Group, path: str = "livcr") -> Iterator[tuple[str, click.Command]]:
+    for name, command in sorted(group.commands.items()):
+        yield f"{path} {name}", command
+        if isinstance(command, click.Group):
+            yield from every_command(command, f"{path} {name}")
+
+
+def test_every_config_option_also_reads_livcr_config() -> None:
+    options = {
+        where: option
+        for where, command in every_command(main)
+        for option in command.params
+        if option.name == "config_path"
+    }
+    assert len(options) > 30  # hub, console, witness, gateway and case commands alike
+    assert {where: o.envvar for where, o in options.items() if o.envvar != "LIVCR_CONFIG"} == {}
+
+
+def test_a_bad_hub_key_is_named(cell: Path) -> None:
+    config = cell / "cell" / "hub.toml"
+    text = config.read_text()
+    config.write_text(re.sub(r'root_key = "[^"]*"', 'root_key = "livcr-ed25519:AAAA"', text))
+    code, output = run("hub", "config", "check", "--config", str(config))
+    assert code == 1
+    assert output.rstrip().endswith("- at `$.hub.root_key`"), output
 
 
 def test_init_writes_each_keys_meaning_above_it(cell: Path) -> None:

@@ -14,27 +14,13 @@ import click
 from livcr_exchange.audit.leaves import DropReason
 
 from .. import operator as hub_operator
-from ..config import ConfigError, HubConfig, load_config
+from ..cli_common import config_option, load
+from ..config import HubConfig
 from . import deliveries
 from .operators import OperatorError, add_operator, remove_operator
 from .queries import QueuedDelivery
 
 OPERATOR_PASSWORD_ENV = "LIVCR_OPERATOR_PASSWORD"  # noqa: S105  (the variable's name)
-
-config_option = click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="The hub's TOML file (made by `livcr hub init`).",
-)
-
-
-def _load(config_path: Path) -> HubConfig:
-    try:
-        return load_config(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def operators_path(config: HubConfig) -> Path:
@@ -66,7 +52,7 @@ def operator_group() -> None:
 @click.argument("name")
 def add(config_path: Path, name: str) -> None:
     """Add NAME (or set its password): $LIVCR_OPERATOR_PASSWORD, or a prompt."""
-    path = operators_path(_load(config_path))
+    path = operators_path(load(config_path))
     password = os.environ.get(OPERATOR_PASSWORD_ENV) or click.prompt(
         "Password", hide_input=True, confirmation_prompt=True
     )
@@ -82,7 +68,7 @@ def add(config_path: Path, name: str) -> None:
 @click.argument("name")
 def remove(config_path: Path, name: str) -> None:
     """Remove NAME; the console refuses its sessions from its next request on."""
-    path = operators_path(_load(config_path))
+    path = operators_path(load(config_path))
     try:
         found = remove_operator(path, name)
     except OperatorError as exc:
@@ -103,7 +89,7 @@ def deliveries_group() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=50, show_default=True)
 def list_deliveries(config_path: Path, participant_id: str, limit: int) -> None:
     """PARTICIPANT_ID's pending deliveries, oldest first: number, age, size."""
-    config = _load(config_path)
+    config = load(config_path)
 
     async def run() -> list[QueuedDelivery]:
         async with hub_operator.opened(config) as store:
@@ -130,7 +116,7 @@ def drop_delivery(
     config_path: Path, participant_id: str, delivery: int, reason: str, operator_name: str
 ) -> None:
     """Drop DELIVERY (a number from `list`) from PARTICIPANT_ID's queue; logged as a leaf."""
-    config = _load(config_path)
+    config = load(config_path)
 
     async def run() -> deliveries.Dropped:
         async with hub_operator.opened(config) as store:

@@ -34,7 +34,7 @@ from ..oversight import (
 from ..oversight.evidence import EVIDENCE_FORMAT, ConsistencyRecord, Evidence, LeafRecord
 from ..oversight.model import decode_report
 from ..request_auth import HubBinding
-from .cli import read_passphrase
+from .cli_env import key_passphrase
 from .hub_client import HubClient, HubRefused
 
 LEAF_PAGE = 1000  # the hub serves at most this many leaves per request
@@ -44,7 +44,7 @@ DEFAULT_RETENTION_DAYS = 365  # the hub's default retention_days
 
 def _unlock(path: Path) -> SecretBundle:
     try:
-        return unlock(path.read_bytes(), read_passphrase(confirm=False))
+        return unlock(path.read_bytes(), key_passphrase())
     except OSError as exc:
         raise click.ClickException(f"{path}: {exc.strerror}") from exc
     except LivcrError as exc:

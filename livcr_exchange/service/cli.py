@@ -22,19 +22,13 @@ from ..keyfile import SecretBundle, lock
 from ..keys import IdentityKey, PrekeySecret, Suite
 from ..statements import PrekeyStatement
 from ..wire import check_ident
-from .cli_env import passphrase_from
+from .cli_env import key_passphrase
 from .files import write_private
 from .inspect_cli import inspect
 from .purposes_cli import purposes_group
 from .vectors import load_all_vectors, load_vector_dir
 
-PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (the variable's name, not a secret)
 SUITES = {"xwing": Suite.XWING, "x25519": Suite.X25519}
-
-
-def read_passphrase(*, confirm: bool) -> bytes:
-    """From $LIVCR_PASSPHRASE, else a hidden prompt."""
-    return passphrase_from(PASSPHRASE_ENV, "Passphrase", confirm=confirm)
 
 
 def make_key_files(
@@ -113,7 +107,7 @@ def keys_new(
         check_ident(participant_id, "participant id")
     except LivcrError as exc:
         raise click.BadParameter(str(exc), param_hint="PARTICIPANT_ID") from exc
-    passphrase = read_passphrase(confirm=True)
+    passphrase = key_passphrase(confirm=True)
     try:
         secret, public = make_key_files(
             participant_id, out_dir, SUITES[suite], prekey_count, lifetime_days * 86400, passphrase

@@ -12,6 +12,9 @@ import sys
 import click
 
 CONFIG_ENV = "LIVCR_CONFIG"  # an alternative to --config for every command that takes one
+# The variables' names, not secrets:
+PASSPHRASE_ENV = "LIVCR_PASSPHRASE"  # noqa: S105  (a participant's or an auditor's key file)
+ROOT_PASSPHRASE_ENV = "LIVCR_ROOT_PASSPHRASE"  # noqa: S105  (the cell root's key file)
 
 
 def passphrase_from(env_var: str, label: str, *, confirm: bool = False) -> bytes:
@@ -28,3 +31,13 @@ def passphrase_from(env_var: str, label: str, *, confirm: bool = False) -> bytes
             )
         value = click.prompt(label, hide_input=True, confirmation_prompt=confirm)
     return value.encode("utf-8")
+
+
+def key_passphrase(*, confirm: bool = False) -> bytes:
+    """A key file's passphrase: $LIVCR_PASSPHRASE, else typed. Raises click.ClickException."""
+    return passphrase_from(PASSPHRASE_ENV, "Key file passphrase", confirm=confirm)
+
+
+def root_passphrase(*, confirm: bool = False) -> bytes:
+    """The root key's: $LIVCR_ROOT_PASSPHRASE, else typed. Raises click.ClickException."""
+    return passphrase_from(ROOT_PASSPHRASE_ENV, "Root key passphrase", confirm=confirm)
