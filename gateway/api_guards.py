@@ -8,7 +8,6 @@ never blamed on the hub.
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +16,8 @@ import structlog
 from aiohttp import web
 
 from livcr_exchange.errors import BodySchemaViolation, LivcrError
+from livcr_exchange.service.access_log import access_middleware as shared_access_middleware
+from livcr_exchange.service.access_log import route_of
 from livcr_exchange.service.hub_client import HubAnswerInvalid
 from livcr_exchange.service.problems import Problem, problem_response
 
@@ -50,28 +51,7 @@ def listener_hosts(host: str, port: int) -> set[str]:
     return {f"{name}:{port}" for name in names} | ({*names} if port == 80 else set())
 
 
-@web.middleware
-async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line per request: method, route pattern, status, time. No identifier, no content."""
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    else:
-        status = response.status
-        return response
-    finally:
-        resource = request.match_info.route.resource
-        log.info(
-            "request",
-            method=request.method,
-            route=resource.canonical if resource is not None else "-",
-            status=status,
-            ms=round((time.perf_counter() - started) * 1000, 2),
-        )
+access_middleware = shared_access_middleware(log)
 
 
 @web.middleware
@@ -135,7 +115,7 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
         raise Problem("hub_unavailable", str(exc), 503) from exc
     except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
         if client_gone(request):
-            log.info("the client went away", route=_route(request), error=type(exc).__name__)
+            log.info("the client went away", route=route_of(request), error=type(exc).__name__)
             raise
         raise Problem(
             "hub_unavailable", f"the hub did not answer: {type(exc).__name__}", 503
@@ -143,10 +123,5 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
     except (web.HTTPException, LivcrError, Problem):
         raise
     except Exception as exc:
-        log.exception("request failed", route=_route(request))
+        log.exception("request failed", route=route_of(request))
         raise Problem("internal_error", "the gateway failed; its log says why", 500) from exc
-
-
-def _route(request: web.Request) -> str:
-    resource = request.match_info.route.resource
-    return resource.canonical if resource is not None else "-"

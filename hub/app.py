@@ -27,7 +27,7 @@ from livcr_exchange.request_auth import (
     check_request_headers,
     verify_request,
 )
-from livcr_exchange.service.http_noise import CLIENT_GONE, LIMIT
+from livcr_exchange.service.access_log import access_middleware as shared_access_middleware
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
 from .admission import BODY, body_cap, declared_length, held_body
@@ -55,52 +55,22 @@ def system_clock() -> int:
     return int(time.time())
 
 
-@web.middleware
-async def access_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """One log line per request: who, which route, purpose, outcome. Never content.
-
-    A client that went away before its answer is status 499, not an error of the hub; such
-    lines are rate-limited, since a client decides how many there are.
-    """
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        status = exc.status
-        raise
-    except ConnectionError:
-        status = CLIENT_GONE
-        return web.Response(status=CLIENT_GONE)  # nobody reads it: aiohttp drops it quietly
-    except asyncio.CancelledError:
-        status = CLIENT_GONE
-        raise
-    else:
-        status = response.status
-        return response
-    finally:
-        _log_request(request, status, time.perf_counter() - started)
-
-
-def _log_request(request: web.Request, status: int, elapsed: float) -> None:
-    resource = request.match_info.route.resource
-    route = resource.canonical if resource else "-"
+def _request_fields(
+    request: web.Request, route: str, status: int, elapsed: float
+) -> dict[str, object]:
+    """Counts the request in the metrics; its log line names the caller and the purpose."""
     metrics = request.app[METRICS]
     metrics.observe(route, status, elapsed)
     if (code := request.get(REFUSED)) is not None:
         metrics.refused(code)
-    if status == CLIENT_GONE and not LIMIT.allow("client_gone"):
-        return
     caller = request.get(CALLER)
-    access_log.info(
-        "request",
-        method=request.method,
-        route=route,
-        status=status,
-        participant=caller.participant_id if caller else None,
-        purpose=request.get(PURPOSE),
-        ms=round(elapsed * 1000, 2),
-    )
+    return {
+        "participant": caller.participant_id if caller else None,
+        "purpose": request.get(PURPOSE),
+    }
+
+
+access_middleware = shared_access_middleware(access_log, _request_fields)
 
 
 @web.middleware

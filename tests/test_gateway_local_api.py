@@ -122,6 +122,8 @@ def test_a_client_that_goes_away_is_not_blamed_on_the_hub(gws: RunningGateways) 
         wait_for("the request's log line", lambda: any(e["event"] == "request" for e in events))
     assert not [e for e in events if e.get("code") == "hub_unavailable"], events
     assert any(e["event"] == "the client went away" for e in events), events
+    # The access line (one middleware for hub and gateway) says so too: 499, not a 500.
+    assert [e["status"] for e in events if e["event"] == "request"] == [499], events
 
 
 # Idempotency-Key.
