@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import json
-import os
 import signal
 import sys
 import time
@@ -24,6 +23,7 @@ import structlog
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
 from livcr_exchange.service.cli_env import key_passphrase
+from livcr_exchange.service.files import open_private
 from livcr_exchange.service.hub_client import HubRefused
 from livcr_exchange.service.logs import configure_logging
 from livcr_exchange.service.private import serve_privately
@@ -322,8 +322,7 @@ def export(config_path: Path, case_ref: str, out: Path | None) -> None:
     if out is None:
         click.echo(text, nl=False)
         return
-    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data: 0600
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+    with open_private(out) as handle:  # personal data: 0600
         handle.write(text)
     click.echo(f"wrote {len(document['records'])} records of {case_ref} to {out}", err=True)
 

@@ -3,7 +3,6 @@ identity key (one key, one purpose), in ``witness.key`` beside its other private
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from livcr_exchange.audit.cosignature import WitnessKey
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityKey
+from livcr_exchange.service.files import write_private
 from livcr_exchange.wire import b64, unb64
 
 WITNESS_KEY_FILE = "witness.key"
@@ -40,11 +40,7 @@ def create_witness_key(folder: Path, name: str, seed: bytes) -> GatewayWitness:
     """
     witness = GatewayWitness(name, IdentityKey.from_seed(seed))
     witness.public  # noqa: B018  (checks the name before anything is written)
-    fd = os.open(folder / WITNESS_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(f"{name}\n{SECRET_PREFIX}{b64(seed)}\n")
-        handle.flush()
-        os.fsync(handle.fileno())
+    write_private(folder / WITNESS_KEY_FILE, f"{name}\n{SECRET_PREFIX}{b64(seed)}\n".encode())
     return witness
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -13,6 +12,7 @@ from typing import Any
 import click
 
 from livcr_exchange.errors import LivcrError
+from livcr_exchange.service.files import open_private
 from livcr_exchange.service.progress import CommandProgress
 from livcr_exchange.times import iso8601
 
@@ -240,11 +240,7 @@ def audit_export(
     """Export log records as JSON lines: who sent what kind of message to whom, when. No content."""
     config = load(config_path)
     # Streamed: each record is written as it is read, never the whole log in memory.
-    handle = (
-        sys.stdout
-        if out is None
-        else os.fdopen(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w")
-    )
+    handle = sys.stdout if out is None else open_private(out)
 
     async def run(progress: CommandProgress) -> int:
         written = 0

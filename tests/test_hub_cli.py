@@ -320,3 +320,17 @@ def test_init_writes_each_keys_meaning_above_it(cell: Path) -> None:
     keys = [line for line in text.splitlines() if " = " in line and not line.startswith("#")]
     comments = [line for line in text.splitlines() if line.startswith("# ")]
     assert len(comments) == len(keys) + 1
+
+
+def test_an_audit_export_over_an_existing_file_is_made_private(cell: Path) -> None:
+    out = cell / "audit.jsonl"
+    out.write_text("older export\n")
+    out.chmod(0o644)
+    code, output = run("hub", "audit", "export", "--config", str(cell / "cell" / "hub.toml"))
+    assert code == 0, output
+    code, output = run(
+        "hub", "audit", "export", "--config", str(cell / "cell" / "hub.toml"), "--out", str(out)
+    )
+    assert code == 0, output
+    assert stat.S_IMODE(out.stat().st_mode) == 0o600  # who sent what to whom: personal data
+    assert "older export" not in out.read_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 from conftest import StoreTarget
 from test_hub_stores import envelope_batch
 
@@ -62,9 +63,5 @@ async def test_a_commit_after_closing_is_refused(store_target: StoreTarget) -> N
     store = store_target.new()
     await store.open()
     await store.close()
-    try:
+    with pytest.raises(StoreError, match="closed"):
         await asyncio.wait_for(store.commit(envelope_batch(1)), DEADLINE_SECONDS)
-    except StoreError as exc:
-        assert "closed" in str(exc)
-    else:
-        raise AssertionError("a closed store acknowledged a commit")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 from livcr_exchange.audit.witness import LogKey
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityKey, IdentityPublicKey
+from livcr_exchange.service.files import write_new, write_private
 from livcr_exchange.wire import b64, unb64
 
 KEY_NAME = "witness.key"
@@ -29,21 +29,12 @@ class WitnessConfig:
     logs: dict[str, LogKey]
 
 
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` with ``mode`` from the first byte, refusing to overwrite; fsynced."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def init_folder(folder: Path, name: str, seed: bytes) -> IdentityKey:
     """Write a new key and an empty configuration. Raises FileExistsError if either exists."""
     folder.mkdir(parents=True, exist_ok=True)
     key = IdentityKey.from_seed(seed)
-    _write_new(folder / KEY_NAME, (KEY_PREFIX + b64(key.seed) + "\n").encode("ascii"), 0o600)
-    _write_new(folder / CONFIG_NAME, _config_json(WitnessConfig(name, {})), 0o644)
+    write_private(folder / KEY_NAME, (KEY_PREFIX + b64(key.seed) + "\n").encode("ascii"))
+    write_new(folder / CONFIG_NAME, _config_json(WitnessConfig(name, {})), 0o644)
     return key
 
 
@@ -100,5 +91,5 @@ def write_config(folder: Path, config: WitnessConfig) -> None:
     path = folder / CONFIG_NAME
     staging = path.with_suffix(".json.new")
     staging.unlink(missing_ok=True)
-    _write_new(staging, _config_json(config), 0o644)
+    write_new(staging, _config_json(config), 0o644)
     staging.replace(path)

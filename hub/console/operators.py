@@ -6,15 +6,15 @@ The file is JSON ``{"operators": {"<name>": "<argon2id hash string>"}}``. Hashin
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import json
-import os
 import re
 from pathlib import Path
 
 import nacl.exceptions
 import nacl.pwhash
+
+from livcr_exchange.service.files import replace_private
 
 NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 MIN_PASSWORD_CHARS = 12
@@ -52,15 +52,7 @@ def write_operators(path: Path, operators: dict[str, bytes]) -> None:
     text = json.dumps(
         {"operators": {k: v.decode("ascii") for k, v in sorted(operators.items())}}, indent=1
     )
-    temporary = path.with_name(path.name + ".tmp")
-    with contextlib.suppress(FileNotFoundError):
-        temporary.unlink()
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    temporary.replace(path)
+    replace_private(path, (text + "\n").encode("utf-8"))
 
 
 def hash_password(password: str) -> bytes:
