@@ -170,3 +170,17 @@ def test_no_import_cycles_in_the_services() -> None:
 
     cycles = [c for name in sorted(graph) if (c := cycle_from(name)) and name.count(".")]
     assert cycles == []
+
+
+def test_nothing_untyped_crosses_between_hub_and_gateway() -> None:
+    """The hub's answers are msgspec Structs (livcr_exchange/hub_answers.py), encoded by the hub
+    and decoded with their type by the HubClient: no ``Any`` on that path."""
+    boundary = (CORE / "hub_answers.py", CORE / "service" / "hub_client.py")
+    untyped = [
+        f"{path.name}:{node.lineno}"
+        for path in boundary
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if (isinstance(node, ast.Name) and node.id == "Any")
+        or (isinstance(node, ast.Attribute) and node.attr == "Any")
+    ]
+    assert untyped == []
