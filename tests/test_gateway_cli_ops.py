@@ -1,6 +1,7 @@
 """`livcr gateway` for an operator and a coordinator, against served gateways (real processes):
 ``status --wait-ready`` instead of a fixed sleep, one process per folder, the coordinator's case
-commands (open, show, members, meeting, move, cosign, erase), the outbox's list, ``migrate``."""
+commands (open, show, members, meeting, move, cosign, erase), the outbox's list, retry and
+discard, ``migrate``."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from factories import case_ref as fixed_case_ref
 from gateway_harness import GatewayCell
 from test_gateway_cli import ENV, Served, run, write_body
+from test_gateway_local_api import wait_for
 
 from livcr_exchange.roles import Role
 
@@ -97,3 +100,44 @@ def test_migrate_brings_a_store_up_to_date(cell: GatewayCell) -> None:
     code, output = run("gateway", "migrate", "--config", str(cell.configs["caw"]))
     assert code == 0, output
     assert output.startswith("store at schema ")
+
+
+def test_a_refused_message_is_listed_retried_and_discarded(
+    cell: GatewayCell, tmp_path: Path
+) -> None:
+    """A question on a case the hub does not know is refused for good: the operator sees it in
+    ``outbox list``, sends it again with ``retry`` (refused again) and gives it up with
+    ``discard``; a second discard says there is nothing to discard."""
+    coord = Served(cell.configs["coord"])
+    try:
+        coord.wait_ready()
+        config = ("--config", str(cell.configs["coord"]))
+        unknown = fixed_case_ref("never opened")
+        question = write_body(tmp_path / "question.json", "screening_vraag")
+        code, output = run(
+            "gateway", "send", *config, "--case", unknown, "--purpose", "screening_vraag",
+            "--to", "caw", "--body", str(question),
+        )  # fmt: skip
+        assert code != 0
+        assert "case_state_forbids" in output
+
+        def failed() -> list[str]:
+            code, output = run("gateway", "outbox", "list", *config, "--state", "failed")
+            assert code == 0, output
+            return [line for line in output.splitlines() if unknown in line]
+
+        (line,) = failed()
+        message_id = line.split()[0]
+        assert "failed" in line
+        assert "case_state_forbids" in line
+        code, output = run("gateway", "outbox", "retry", *config, message_id)
+        assert (code, output.strip()) == (0, f"{message_id}: pending again")
+        wait_for("the retry is refused again", lambda: len(failed()) == 1)
+        code, output = run("gateway", "outbox", "discard", *config, message_id)
+        assert (code, output.strip()) == (0, f"{message_id}: discarded")
+        assert failed() == []
+        code, output = run("gateway", "outbox", "discard", *config, message_id)
+        assert code != 0
+        assert "not_found" in output
+    finally:
+        assert coord.stop() == 0
