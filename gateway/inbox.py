@@ -17,6 +17,7 @@ import aiohttp
 import msgspec
 
 from livcr_exchange.audit.leaves import delivery_receipt_message, envelope_hash
+from livcr_exchange.documents import check_opened
 from livcr_exchange.envelope import HeaderCore, open_envelope
 from livcr_exchange.envelope.open import OpenedMessage, UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, UnknownSender
@@ -32,6 +33,8 @@ from .trust import TrustFailure
 Stored = Callable[[HeaderCore, bytes], None]
 _FRAME = msgspec.json.Decoder(PushFrame)
 UNEXPECTED = "unexpected"  # the quarantine code of a failure that is no library error
+# The quarantine code of a checked message with documents, which the dossier cannot keep yet.
+DOCUMENTS_HELD = "attachments_held"
 
 
 class Inbox:
@@ -153,6 +156,10 @@ class Inbox:
             # The signed header decides; the hub's label is only where it files the delivery.
             self._ctx.log.warning("the hub delivered an envelope under another message id")
         await self._check(core, opened.body, item.logged_at)
+        if check_opened(opened):
+            # The dossier keeps no documents yet: the checked envelope is kept whole instead,
+            # under its own code, so nothing is lost and the next message still arrives.
+            return await self._quarantine(item, DOCUMENTS_HELD)
         sealed = ctx.box.seal(_aad(core), opened.body)
         row = (
             core.message_id,

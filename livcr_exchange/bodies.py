@@ -19,6 +19,7 @@ from typing import Annotated, ClassVar, Final, TypeAlias
 
 import msgspec
 
+from .attachments import AttachmentRef
 from .body_text import (
     MAX_DESCRIPTION,
     MAX_LIST_ITEMS,
@@ -212,6 +213,10 @@ class _NarrativeBody(_Body, forbid_unknown_fields=True, frozen=True, kw_only=Tru
             raise ValueError("special_category_reason given but special_category is not set")
 
 
+# Documents a body carries (spec §6.7): the purpose's rule in the catalogue says whether any may.
+Attachments = tuple[AttachmentRef, ...]
+
+
 # Parts shared by several bodies.
 class Person(_Strict, forbid_unknown_fields=True, frozen=True, kw_only=True):
     """The minimal identifiers to recognise a person in one's own files."""
@@ -256,6 +261,7 @@ class AanmeldingBody(
     description: Description
     urgency: Urgency
     referrer_contact: Contact
+    attachments: Attachments = ()
 
 
 class ScreeningVraagBody(
@@ -293,6 +299,7 @@ class CasusinfoOverlegBody(
     meeting_ref: Ident
     notes: Annotated[tuple[DomainNote, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)]
     expires_on: IsoDate  # the recipient deletes the notes from its dossier by then
+    attachments: Attachments = ()
 
 
 class VerslagBesluitBody(
@@ -306,6 +313,7 @@ class VerslagBesluitBody(
     ]
     actions: Annotated[tuple[Action, ...], msgspec.Meta(max_length=MAX_LIST_ITEMS)] = ()
     next_review: IsoDate | None = None
+    attachments: Attachments = ()
 
 
 class ActieplanBody(
@@ -317,6 +325,7 @@ class ActieplanBody(
     goals: Annotated[tuple[Description, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)]
     actions: Annotated[tuple[Action, ...], msgspec.Meta(min_length=1, max_length=MAX_LIST_ITEMS)]
     next_review: IsoDate
+    attachments: Attachments = ()
 
 
 class OpvolgingsrapportBody(
@@ -324,6 +333,7 @@ class OpvolgingsrapportBody(
 ):
     status: FollowUpStatus
     note: Description
+    attachments: Attachments = ()
 
 
 class TerugkoppelingsficheBody(

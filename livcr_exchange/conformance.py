@@ -14,6 +14,7 @@ from typing import Any
 
 import msgspec
 
+from .attachments import MediaType
 from .audit.checkpoint import open_checkpoint
 from .audit.cosignature import (
     WitnessKey,
@@ -26,6 +27,7 @@ from .audit.merkle import leaf_hash, verify_consistency, verify_inclusion
 from .audit.witness import Cosigned, LogKey, decide, parse_add_checkpoint
 from .cases import CaseState, ClosureReason, check_case_ref, mint_case_ref, transition
 from .directory import Directory
+from .documents import open_documents
 from .envelope import Freshness, UnverifiedEnvelope, open_envelope
 from .errors import LivcrError, Malformed
 from .keyfile import unlock
@@ -35,6 +37,7 @@ from .purposes import decode_body
 from .replay import ReplayCache
 from .request_auth import RequestTarget, verify_request
 from .roles import Role
+from .sniff import sniffer_for
 from .statements import DirectoryEntry, PrekeyStatement, Revocation
 from .wire import unb64
 from .witness_policy import WitnessPolicy
@@ -122,6 +125,59 @@ class EnvelopeVector(Vector, tag="envelope", frozen=True):
         )
         if self.body is None or opened.body != unb64std(self.body):
             return "body_differs"
+        return OK
+
+
+class ExpectedAttachment(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    name: str
+    media_type: str
+    data: str  # standard base64
+
+
+class DocumentsVector(Vector, tag="documents", frozen=True):
+    """An envelope whose plaintext carries attachments, opened by a recipient: §6.6, then the
+    body and attachment checks of §6.7 in order; ``body`` and ``attachments`` are what an ``ok``
+    opening yields."""
+
+    cell: CellInputs
+    recipient_id: str
+    prekeys: list[PrekeySecretInput]
+    now: int
+    judged_at: int
+    envelope: str  # standard base64
+    body: str | None = None  # the body JSON, standard base64
+    attachments: list[ExpectedAttachment] = []
+
+    def run(self) -> str:
+        secrets = [PrekeySecret(Suite(p.suite), bytes.fromhex(p.seed)) for p in self.prekeys]
+        envelope = unb64std(self.envelope)
+        opened = open_documents(
+            lambda: [envelope],
+            recipient_id=self.recipient_id,
+            prekeys={s.key_id: s for s in secrets},
+            directory=self.cell.directory(),
+            now=self.now,
+            judged_at=self.judged_at,
+        )
+        received = [
+            ExpectedAttachment(ref.name, ref.media_type, base64.b64encode(data).decode())
+            for ref, data in opened.read_all()
+        ]
+        if self.body is None or opened.body_json != unb64std(self.body):
+            return "body_differs"
+        return OK if received == self.attachments else "attachments_differ"
+
+
+class AttachmentContentVector(Vector, tag="attachment_content", frozen=True):
+    """A document judged by its content against a declared media type (§6.7)."""
+
+    media_type: str
+    data: str  # standard base64
+
+    def run(self) -> str:
+        sniffer = sniffer_for(MediaType(self.media_type))
+        sniffer.feed(unb64std(self.data))
+        sniffer.finish()
         return OK
 
 
@@ -479,6 +535,8 @@ VectorKinds = (
     | CaseRefVector
     | RequestSignatureVector
     | BodyVector
+    | DocumentsVector
+    | AttachmentContentVector
     | WitnessKeyVector
     | CosignatureVector
     | CosignedCheckpointVector

@@ -29,6 +29,8 @@ LABEL_DELIVERY_RECEIPT: Final = b"livcr-exchange/v2 delivery receipt\x00"
 LABEL_ENVELOPE_HASH: Final = b"livcr-exchange/v2 envelope hash\x00"
 LABEL_WITNESS_POLICY: Final = b"livcr-exchange/v2 witness policy\x00"
 LABEL_OVERSIGHT_REPORT: Final = b"livcr-exchange/v2 oversight report\x00"
+# An attachment's digest, named in its message's body JSON (spec §6.7).
+LABEL_ATTACHMENT: Final = b"livcr-exchange/v2 attachment\x00"
 
 # §4 Sizes of fixed fields, in bytes.
 MESSAGE_ID_BYTES: Final = 16
@@ -47,6 +49,8 @@ MAX_COSIGNERS: Final = 32
 MAX_HEADER_BYTES: Final = 128 * 1024
 CHUNK_BYTES: Final = 64 * 1024  # plaintext bytes per body chunk; the last may be shorter
 MAX_BODY_BYTES: Final = 256 * 1024 * 1024
+# §6.4 The body JSON at the head of the plaintext; attachments follow it (spec §6.7).
+MAX_BODY_JSON_BYTES: Final = 1024 * 1024
 MAX_ALLOWED_PURPOSES: Final = 32
 MAX_REASON_LENGTH: Final = 200
 

@@ -242,6 +242,63 @@ class BodySchemaViolation(PolicyError):
     code = "body_schema_violation"
 
 
+# Attachments (spec §6.7): each refusal of a document has its own code.
+class AttachmentError(PolicyError):
+    """An attachment the purpose's rules or its own metadata do not allow."""
+
+    code = "attachment_refused"
+
+
+class AttachmentNotAllowed(AttachmentError):
+    """The purpose carries no attachments, or fewer than the message carries."""
+
+    code = "attachment_not_allowed"
+
+
+class AttachmentTypeNotAllowed(AttachmentError):
+    """The declared media type is not one the purpose allows."""
+
+    code = "attachment_type_not_allowed"
+
+
+class AttachmentNameInvalid(AttachmentError):
+    """A filename outside the rule: not single-line NFC, a path separator, too long, an
+    extension that does not match the media type, or a name given twice."""
+
+    code = "attachment_name_invalid"
+
+
+class AttachmentTooLarge(AttachmentError):
+    """A file over the purpose's per-file cap, or files together over its total cap."""
+
+    code = "attachment_too_large"
+
+
+class AttachmentSizeMismatch(AttachmentError):
+    """The plaintext is not the body JSON followed by exactly the declared attachment sizes."""
+
+    code = "attachment_size_mismatch"
+
+
+class AttachmentDigestMismatch(AttachmentError):
+    """An attachment's bytes do not hash to the digest its body names."""
+
+    code = "attachment_digest_mismatch"
+
+
+class AttachmentTypeMismatch(AttachmentError):
+    """An attachment's content is not of its declared media type (judged by content)."""
+
+    code = "attachment_type_mismatch"
+
+
+class AttachmentActiveContent(AttachmentError):
+    """A document carrying active content: PDF scripts, launch actions or embedded files; ODF
+    macros or scripts."""
+
+    code = "attachment_active_content"
+
+
 # State.
 class IllegalTransition(StateError):
     """A case transition that is not in the table."""
@@ -291,6 +348,7 @@ def error_codes() -> dict[str, type[LivcrError]]:
         StateError,
         LimitError,
         LocalKeyError,
+        AttachmentError,
     }
     found: dict[str, type[LivcrError]] = {}
     stack: list[type[LivcrError]] = [LivcrError]

@@ -50,6 +50,7 @@ from typing import TypeAlias
 
 from .cases import CaseState
 from .errors import (
+    AttachmentNotAllowed,
     BodySchemaViolation,
     CaseStateForbids,
     CosignatureInvalid,
@@ -419,6 +420,8 @@ def evaluate_body(facts: MessageFacts, body: bytes, allowed: Decision) -> Decisi
         decoded = decode_body(facts.purpose, body)
     except BodySchemaViolation as exc:
         return _deny(facts, BodySchemaViolation, str(exc))
+    except AttachmentNotAllowed as exc:  # documents on a purpose that carries none (§6.7)
+        return _deny(facts, AttachmentNotAllowed, str(exc))
     # Step 9: a body must not speak about another case or meeting than its signed header.
     body_case = getattr(decoded, "case_ref", None)
     if body_case is not None and body_case != facts.case_ref:

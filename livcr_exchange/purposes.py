@@ -16,6 +16,7 @@ from typing import Final
 import msgspec
 import msgspec.inspect
 
+from .attachments import AttachmentRef, AttachmentRule, MediaType
 from .bodies import (
     BODY_TYPES,
     AanmeldingBody,
@@ -35,7 +36,8 @@ from .bodies import (
 )
 from .body_json import check_structure
 from .cases import CaseState
-from .errors import BodySchemaViolation, PurposeNotAllowed
+from .constants import MAX_BODY_BYTES, MAX_BODY_JSON_BYTES
+from .errors import AttachmentNotAllowed, BodySchemaViolation, PurposeNotAllowed
 from .roles import Role
 
 
@@ -65,6 +67,7 @@ class Purpose:
     description: str
     sender_tie: CaseTie = CaseTie.MEMBER
     recipient_tie: CaseTie = CaseTie.MEMBER
+    attachments: AttachmentRule | None = None  # None: the purpose carries no documents
 
 
 _R = Role
@@ -75,6 +78,20 @@ _CASE_DATA_HOLDERS: Final = frozenset({_R.VOORZITTER, _R.IO_POLITIE, _R.DEELNEME
 _COORDINATOR: Final = frozenset({_R.COORDINATOR})
 _NOT_WIPED: Final[frozenset[CaseState | None]] = frozenset(_S) - {_S.GEWIST}
 _AFTER_MEETING: Final[frozenset[CaseState | None]] = frozenset({_S.BESPROKEN, _S.TRAJECT_LOPEND})
+
+# §6.7 Which purposes carry documents, and which. Office documents for the cell's own written
+# work (minutes, action plans, progress reports); scans and images where a referral or a report
+# leans on a paper document. The total leaves room for the body JSON in MAX_BODY_BYTES.
+_MIB: Final = 1024 * 1024
+_M = MediaType
+_OFFICE: Final = frozenset({_M.PDF, _M.ODT, _M.ODS})
+_SCANS: Final = frozenset({_M.PDF, _M.ODT, _M.PNG, _M.JPEG})
+MAX_ATTACHMENTS_TOTAL: Final = MAX_BODY_BYTES - MAX_BODY_JSON_BYTES - _MIB  # 254 MiB
+_CASE_DOCUMENTS: Final = AttachmentRule(
+    _OFFICE | {_M.PNG, _M.JPEG}, 128 * _MIB, MAX_ATTACHMENTS_TOTAL, 20
+)
+_REFERRAL_DOCUMENTS: Final = AttachmentRule(_SCANS, 32 * _MIB, 64 * _MIB, 5)
+_MEETING_DOCUMENTS: Final = AttachmentRule(_OFFICE, 32 * _MIB, 64 * _MIB, 10)
 
 
 def _purpose(
@@ -87,6 +104,7 @@ def _purpose(
     needs_cosignatures: bool = False,
     sender_tie: CaseTie = CaseTie.MEMBER,
     recipient_tie: CaseTie = CaseTie.MEMBER,
+    attachments: AttachmentRule | None = None,
 ) -> Purpose:
     # The tag is the body's msgspec tag, so the catalogue and the schemas cannot drift apart.
     tag = body_type.__struct_config__.tag
@@ -101,6 +119,7 @@ def _purpose(
         description,
         sender_tie,
         recipient_tie,
+        attachments,
     )
 
 
@@ -114,6 +133,7 @@ _PURPOSES: Final = (
         # On a case the hub already knows, only its referrer may add to the referral.
         sender_tie=CaseTie.REFERRER,
         recipient_tie=CaseTie.ANY,
+        attachments=_REFERRAL_DOCUMENTS,
     ),
     _purpose(
         ScreeningVraagBody,
@@ -143,6 +163,7 @@ _PURPOSES: Final = (
         _MEETING_ROLES,
         frozenset({_S.GEAGENDEERD}),
         "domain-tagged notes for a meeting, with an expiry",
+        attachments=_MEETING_DOCUMENTS,
     ),
     _purpose(
         VerslagBesluitBody,
@@ -151,6 +172,7 @@ _PURPOSES: Final = (
         _AFTER_MEETING,
         "minutes: decisions, actions, next review; to the members present",
         recipient_tie=CaseTie.PRESENT,
+        attachments=_CASE_DOCUMENTS,
     ),
     _purpose(
         ActieplanBody,
@@ -158,6 +180,7 @@ _PURPOSES: Final = (
         frozenset({_R.CASUSVERANTWOORDELIJKE, _R.DEELNEMER}),
         _AFTER_MEETING,
         "action plan: goals, actions, deadlines; to the case owner and action owners",
+        attachments=_CASE_DOCUMENTS,
     ),
     _purpose(
         OpvolgingsrapportBody,
@@ -166,6 +189,7 @@ _PURPOSES: Final = (
         # A trajectory back on the agenda (traject_lopend -> geagendeerd) is reported on.
         frozenset({_S.TRAJECT_LOPEND, _S.GEAGENDEERD}),
         "case owner's progress report",
+        attachments=_CASE_DOCUMENTS,
     ),
     _purpose(
         TerugkoppelingsficheBody,
@@ -244,13 +268,16 @@ def decode_body(purpose_tag: str, data: bytes) -> Body:
 
     Raises:
         PurposeNotAllowed: ``purpose_tag`` is not in the catalogue.
+        AttachmentNotAllowed: the purpose carries no documents and the body has ``attachments``.
         BodySchemaViolation: the bytes are not JSON, nest deeper than MAX_BODY_DEPTH, repeat a
             key in one object, break the schema (unknown field, over-long text, a text that is
             not NFC, missing reason for special-category data, ...) or are tagged with another
             purpose; the message is msgspec's, naming the offending path.
     """
-    get_purpose(purpose_tag)
+    purpose = get_purpose(purpose_tag)
     check_structure(data)  # before msgspec: its skipping of unknown values recurses
+    if purpose.attachments is None:
+        _refuse_attachments(purpose_tag, data)
     try:
         body: Body = _DECODER.decode(data)
     except msgspec.DecodeError as exc:
@@ -262,6 +289,33 @@ def decode_body(purpose_tag: str, data: bytes) -> Body:
         raise BodySchemaViolation(f"{purpose_tag} body: body is tagged {tag!r}")
     _check_unique_set_items(purpose_tag, data)
     return body
+
+
+class _AttachmentProbe(msgspec.Struct):
+    """Only the ``attachments`` member of a body; every other member is skipped."""
+
+    attachments: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)  # empty: absent
+
+
+_PROBE: Final = msgspec.json.Decoder(_AttachmentProbe)
+
+
+def _refuse_attachments(purpose_tag: str, data: bytes) -> None:
+    # A purpose without documents has no ``attachments`` field: its schema would refuse one as
+    # an unknown field, but the refusal has a code of its own (spec §6.7).
+    try:
+        probe = _PROBE.decode(data)
+    except msgspec.DecodeError:
+        return  # not a JSON object: the schema decoder says why
+    # An empty list names nothing: the schema refuses it as an unknown field, as any other.
+    if len(probe.attachments) and msgspec.json.decode(probe.attachments) not in ([], None):
+        raise AttachmentNotAllowed(f"{purpose_tag} carries no attachments")
+
+
+def attachments_of(body: Body) -> tuple[AttachmentRef, ...]:
+    """The attachments a decoded body names (none for a purpose without documents)."""
+    refs: tuple[AttachmentRef, ...] = getattr(body, "attachments", ())
+    return refs
 
 
 def _set_fields(body_type: type[msgspec.Struct]) -> tuple[str, ...]:

@@ -23,6 +23,8 @@ from typing import Any
 import nacl.utils
 from body_vectors import DESCRIPTION as BODY_DESCRIPTION
 from body_vectors import body_vectors
+from document_vectors import DESCRIPTION as DOCUMENT_DESCRIPTION
+from document_vectors import document_vectors
 from generate_witness_vectors import DESCRIPTION as WITNESS_DESCRIPTION
 from generate_witness_vectors import witness_vectors
 
@@ -50,10 +52,9 @@ from livcr_exchange.envelope import (
     build_block,
     content_digest,
     cosign,
-    seal_from_parts,
 )
 from livcr_exchange.envelope.header import Header
-from livcr_exchange.envelope.seal import body_hasher, signature_message
+from livcr_exchange.envelope.seal import body_hasher, seal_from_parts_stream, signature_message
 from livcr_exchange.envelope.wrap import hpke_unwrap, hpke_wrap
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import labelled_hash
@@ -238,6 +239,7 @@ class EnvelopeVectors:
         cosign_recipients: tuple[str, ...] | None = None,
         cosign_deadline: int = NOW + 7 * DAY,
         cell_id: str = CELL,
+        attachments: tuple[bytes, ...] = (),
     ) -> Sealed:
         parts = SealParts(
             message_id=det(f"{name} message id", 16),
@@ -279,7 +281,15 @@ class EnvelopeVectors:
             def wrap(_key: bytes, prekey: PrekeyPublic, info: bytes) -> bytes:
                 return inner(wrap_key, prekey, info)
 
-        trace, envelope = seal_from_parts(self.cell.identities[sender], spec, parts, body, wrap)
+        trace, pieces = seal_from_parts_stream(
+            self.cell.identities[sender],
+            spec,
+            parts,
+            body,
+            [(len(data), [data]) for data in attachments],
+            wrap,
+        )
+        envelope = b"".join(pieces)
         _, sealed_body, _ = split(envelope)
         hasher = body_hasher(len(sealed_body))
         hasher.update(sealed_body)
@@ -357,8 +367,10 @@ class EnvelopeVectors:
                 sealed = self.seal(name, suite=suite, recipients=("caw",), body=body)
                 yield self.vector(sealed, name, "ok")
         for size in (CHUNK_BYTES, 2 * CHUNK_BYTES):  # exactly one, and two, full chunks
+            # The plaintext is the body JSON after its 4-byte length (§6.4).
             name = f"envelope_ok_x25519_{size}_bytes_body"
-            sealed = self.seal(name, suite=Suite.X25519, recipients=("caw",), body=det(name, size))
+            body = det(name, size - 4)
+            sealed = self.seal(name, suite=Suite.X25519, recipients=("caw",), body=body)
             yield self.vector(sealed, name, "ok")
         cosigned = self.fiche("envelope_ok_cosigned")
         yield self.vector(cosigned, "envelope_ok_cosigned", "ok", recipient="io-politie")
@@ -1571,6 +1583,7 @@ AREAS: dict[str, str] = {
     "cases": "Case state transitions (spec §8.2).",
     "request": "Signed HTTP requests to the hub (spec §11.1).",
     "bodies": BODY_DESCRIPTION,
+    "documents": DOCUMENT_DESCRIPTION,
     "witness": WITNESS_DESCRIPTION,
 }
 
@@ -1600,6 +1613,7 @@ def generate(out_dir: Path) -> dict[str, bytes]:
         "cases": list(case_vectors()),
         "request": list(request_vectors(cell)),
         "bodies": list(body_vectors()),
+        "documents": list(document_vectors(envelopes)),
         "witness": witness_vectors(),
     }
     files = {

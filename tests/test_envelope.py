@@ -65,11 +65,13 @@ from livcr_exchange.envelope import (
     seal_from_parts,
     seal_stream,
 )
+from livcr_exchange.envelope.framing import split_plaintext
 from livcr_exchange.envelope.open import MAX_SEALED_BODY_BYTES
 from livcr_exchange.envelope.seal import seal_from_parts_stream
 from livcr_exchange.envelope.wrap import hpke_wrap
 from livcr_exchange.errors import (
     CRYPTO_WIRE_REASON,
+    AttachmentSizeMismatch,
     BadSignature,
     CommitmentMismatch,
     CosignatureInvalid,
@@ -174,11 +176,13 @@ def test_round_trip_to_every_recipient(cell: Cell, suite: Suite, count: int) -> 
 @SUITES
 @pytest.mark.parametrize("size", BODY_SIZES.values(), ids=list(BODY_SIZES))
 def test_round_trip_of_every_body_size(cell: Cell, suite: Suite, size: int) -> None:
-    body = det_bytes(f"body {size}", size)
+    """``size`` is the plaintext's: the body JSON after its 4-byte length (§6.4)."""
+    body = det_bytes(f"body {size}", max(size - 4, 0))
     envelope = cell.seal_to(RECIPIENTS[3], body, suite=suite)
-    chunks = max(1, -(-size // CHUNK_BYTES))
+    plain = len(body) + 4
+    chunks = max(1, -(-plain // CHUNK_BYTES))
     _, sealed_body, _ = split_envelope(envelope)
-    assert len(sealed_body) == size + 16 * chunks
+    assert len(sealed_body) == plain + 16 * chunks
     for recipient in RECIPIENTS[3]:
         assert cell.open_as(recipient, envelope).body == body
 
@@ -225,7 +229,7 @@ def test_envelope_follows_the_spec_byte_for_byte(cell: Cell) -> None:
         plain += nacl.bindings.crypto_aead_xchacha20poly1305_ietf_decrypt(
             sealed[offset : offset + SEALED_CHUNK], header, nonce, payload_key
         )
-    assert plain == body
+    assert plain == len(body).to_bytes(4, "big") + body
     body_hash = h(LABEL_BODY_HASH, len(sealed).to_bytes(8, "big") + sealed)
     message = LABEL_ENVELOPE_SIGNATURE + len(header).to_bytes(4, "big") + header + body_hash
     sender_key(cell).verify_key.verify(message, signature)
@@ -502,7 +506,9 @@ def test_commitment_mismatch(cell: Cell, suite: Suite) -> None:
 
 
 def sealed_parts(cell: Cell, size: int, suite: Suite = Suite.X25519) -> tuple[bytes, bytes, bytes]:
-    return split_envelope(cell.seal_to(["caw"], det_bytes(f"b{size}", size), suite=suite))
+    """An envelope whose plaintext (the body JSON after its 4-byte length) is ``size`` bytes."""
+    body = det_bytes(f"b{size}", max(size - 4, 0))
+    return split_envelope(cell.seal_to(["caw"], body, suite=suite))
 
 
 @pytest.mark.parametrize(
@@ -519,7 +525,7 @@ def test_body_byte_flipped_and_resigned(cell: Cell, position: int) -> None:
 
 def test_empty_body_tag_flipped(cell: Cell) -> None:
     header, body, _ = sealed_parts(cell, 0)
-    assert len(body) == 16
+    assert len(body) == 4 + 16  # the smallest plaintext: an empty body JSON's length
     with expect_error(PayloadAuthFailed):
         cell.open_as("caw", resign(cell.identity("coord"), header, flip(body, 7)))
 
@@ -953,13 +959,14 @@ def test_stream_five_mebibytes_in_constant_memory(cell: Cell, tmp_path: Path) ->
     expected = hashlib.sha256()
     for piece in generated_body(STREAM_BYTES):
         expected.update(piece)
+    head = (2).to_bytes(4, "big") + b"{}"  # the body JSON before the attachment (§6.4)
 
     def write() -> None:
         pieces = seal_stream(
             cell.identity("coord"),
             cell.spec(["caw", "clb"]),
-            STREAM_BYTES,
-            generated_body(STREAM_BYTES),
+            b"{}",
+            [(STREAM_BYTES, generated_body(STREAM_BYTES))],
             now=NOW,
             ttl=TTL,
             random=cell.random,
@@ -971,14 +978,18 @@ def test_stream_five_mebibytes_in_constant_memory(cell: Cell, tmp_path: Path) ->
     received = hashlib.sha256()
 
     def read() -> None:
-        for plain in open_stream(
+        plaintext = open_stream(
             lambda: file_pieces(path),
             recipient_id="clb",
             prekeys=cell["clb"].secrets_by_id(),
             directory=cell.directory,
             now=NOW + 60,
             judged_at=NOW + 30,
-        ):
+        )
+        first = next(plaintext)
+        assert first[:6] == head
+        received.update(first[6:])
+        for plain in plaintext:
             received.update(plain)
 
     assert peak_extra_memory(write) < MEMORY_BUDGET
@@ -986,7 +997,9 @@ def test_stream_five_mebibytes_in_constant_memory(cell: Cell, tmp_path: Path) ->
     assert peak_extra_memory(read) < MEMORY_BUDGET
     assert received.digest() == expected.digest()
     # The streamed envelope is an ordinary envelope.
-    assert hashlib.sha256(cell.open_as("caw", path.read_bytes()).body).digest() == expected.digest()
+    opened = cell.open_as("caw", path.read_bytes())
+    assert opened.body == b"{}"
+    assert hashlib.sha256(opened.attachment_data).digest() == expected.digest()
 
 
 def pieces_of(data: bytes, size: int = 7_777) -> list[bytes]:
@@ -996,7 +1009,7 @@ def pieces_of(data: bytes, size: int = 7_777) -> list[bytes]:
 def stream_open(cell: Cell, passes: list[bytes], recipient: str = "caw") -> bytes:
     """open_stream over a source whose n-th read returns ``passes[n]``."""
     reads = iter(passes)
-    return b"".join(
+    plaintext = b"".join(
         open_stream(
             lambda: pieces_of(next(reads)),
             recipient_id=recipient,
@@ -1006,6 +1019,7 @@ def stream_open(cell: Cell, passes: list[bytes], recipient: str = "caw") -> byte
             judged_at=NOW + 30,
         )
     )
+    return split_plaintext(plaintext)[0]
 
 
 @pytest.mark.parametrize("size", [0, 10, CHUNK_BYTES, 3 * CHUNK_BYTES + 3])
@@ -1017,30 +1031,34 @@ def test_stream_matches_in_memory_open(cell: Cell, size: int) -> None:
 
 def test_streamed_and_in_memory_sealing_agree(cell: Cell) -> None:
     """The same parts and stanzas give the same bytes, however the body is cut into pieces."""
-    body = det_bytes("same parts", 2 * CHUNK_BYTES + 9)
+    data = det_bytes("same parts", 2 * CHUNK_BYTES + 9)
     stanzas: dict[bytes, bytes] = {}
 
     def pinned(content_key: bytes, prekey: PrekeyPublic, info: bytes) -> bytes:
         return stanzas.setdefault(info, hpke_wrap(content_key, prekey, info))
 
     spec, parts, identity = cell.spec(["caw"]), cell.parts(), cell.identity("coord")
-    _, whole = seal_from_parts(identity, spec, parts, body, pinned)
-    for size in (1000, CHUNK_BYTES, CHUNK_BYTES + 1, len(body)):
+    _, whole = seal_from_parts(identity, spec, parts, b"{}", pinned)
+    assert b"".join(seal_from_parts_stream(identity, spec, parts, b"{}", (), pinned)[1]) == whole
+    _, one = seal_from_parts_stream(identity, spec, parts, b"{}", [(len(data), [data])], pinned)
+    one_piece = b"".join(one)
+    for size in (1000, CHUNK_BYTES, CHUNK_BYTES + 1, len(data)):
         _, pieces = seal_from_parts_stream(
-            identity, spec, parts, len(body), pieces_of(body, size), pinned
+            identity, spec, parts, b"{}", [(len(data), pieces_of(data, size))], pinned
         )
-        assert b"".join(pieces) == whole
+        assert b"".join(pieces) == one_piece
+    assert cell.open_as("caw", one_piece).attachment_data == data
 
 
-def test_seal_stream_refuses_a_body_of_another_length(cell: Cell) -> None:
+def test_seal_stream_refuses_an_attachment_of_another_length(cell: Cell) -> None:
     for declared in (99, 101):
-        with pytest.raises(ValueError, match="declared length"):
+        with expect_error(AttachmentSizeMismatch):
             b"".join(
                 seal_stream(
                     cell.identity("coord"),
                     cell.spec(["caw"]),
-                    declared,
-                    [b"x" * 100],
+                    b"{}",
+                    [(declared, [b"x" * 100])],
                     now=NOW,
                     ttl=TTL,
                     random=cell.random,

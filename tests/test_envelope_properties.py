@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from livcr_exchange.constants import CHUNK_BYTES
 from livcr_exchange.envelope import Header, UnverifiedEnvelope, open_stream
+from livcr_exchange.envelope.framing import split_plaintext
 from livcr_exchange.errors import LivcrError, NotARecipient, error_codes
 from livcr_exchange.keys import Suite
 
@@ -144,16 +145,18 @@ def test_streamed_open_agrees_with_in_memory_open(body: bytes, suite: Suite, pie
     def source() -> list[bytes]:
         return [envelope[i : i + piece] for i in range(0, len(envelope), piece)]
 
-    streamed = b"".join(
-        open_stream(
-            source,
-            recipient_id="clb",
-            prekeys=CELL["clb"].secrets_by_id(),
-            directory=CELL.directory,
-            now=NOW + 60,
-            judged_at=NOW + 30,
+    streamed = split_plaintext(
+        b"".join(
+            open_stream(
+                source,
+                recipient_id="clb",
+                prekeys=CELL["clb"].secrets_by_id(),
+                directory=CELL.directory,
+                now=NOW + 60,
+                judged_at=NOW + 30,
+            )
         )
-    )
+    )[0]
     assert streamed == body == CELL.open_as("clb", envelope).body
 
 

@@ -13,11 +13,14 @@ import sqlite3
 import time
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateways
 
 from gateway.prekeys import current_prekey
-from livcr_exchange.envelope import MessageSpec, seal
+from livcr_exchange.attachments import AttachmentRef, attachment_digest
+from livcr_exchange.document_examples import pdf, png
+from livcr_exchange.envelope import MessageSpec, seal, seal_stream
 from livcr_exchange.envelope.open import UnverifiedEnvelope
 from livcr_exchange.hub_answers import DeliveryItem
 from livcr_exchange.keyfile import unlock
@@ -90,3 +93,57 @@ def test_the_same_purpose_from_the_role_that_may_send_it_is_stored(gws: RunningG
     gws.loop.run(gws["caw"].gateway.receive(item))
     assert stored(gws, "caw", "quarantine", item.message_id) == []
     assert stored(gws, "caw", "dossier", item.message_id) == [("screening_vraag",)]
+
+
+def documents_delivery(
+    gws: RunningGateways, purpose: str, files: list[tuple[str, str, bytes]], sent: list[bytes]
+) -> DeliveryItem:
+    """``coord`` seals ``purpose`` to ``caw`` naming ``files`` and carrying the bytes ``sent``
+    (its own checks skipped, as a sender that went around its gateway)."""
+    gateway = gws["coord"].gateway
+    config = gateway.config.gateway
+    identity = unlock(gateway.config.path(config.key_file).read_bytes(), PASSPHRASE).identity
+    now = int(time.time())
+    offered = gws.loop.run(gateway.peers.fetch(gateway.directory, ["caw"], now))
+    statement = current_prekey(offered["caw"])
+    assert statement is not None
+    spec = MessageSpec(
+        config.cell_id,
+        "coord",
+        purpose,
+        CASE_REF,
+        {"caw": statement.prekey},
+        statement.prekey.suite,
+    )
+    refs = tuple(
+        AttachmentRef(name=n, media_type=t, size=len(d), digest=attachment_digest(d).hex())
+        for n, t, d in files
+    )
+    body = encode_body(msgspec.structs.replace(example_body(purpose), attachments=refs))
+    pieces = seal_stream(
+        identity, spec, body, [(len(d), [d]) for d in sent], now=now, ttl=DAY, random=os.urandom
+    )
+    envelope = b"".join(pieces)
+    message_id = UnverifiedEnvelope.parse(envelope).message_id.hex()
+    return DeliveryItem(0, message_id, now, None, envelope)
+
+
+def test_received_documents_are_checked_by_content_and_refused_with_their_code(
+    gws: RunningGateways,
+) -> None:
+    lying = documents_delivery(gws, "actieplan", [("plan.pdf", "application/pdf", png())], [png()])
+    gws.loop.run(gws["caw"].gateway.receive(lying))
+    assert stored(gws, "caw", "quarantine", lying.message_id) == [("attachment_type_mismatch",)]
+    assert stored(gws, "caw", "dossier", lying.message_id) == []
+    # The next message still arrives.
+    after = delivery_from(gws, "coord", "caw", "screening_vraag")
+    gws.loop.run(gws["caw"].gateway.receive(after))
+    assert stored(gws, "caw", "dossier", after.message_id) == [("screening_vraag",)]
+
+
+def test_valid_received_documents_are_kept_whole_until_the_dossier_holds_them(
+    gws: RunningGateways,
+) -> None:
+    item = documents_delivery(gws, "actieplan", [("plan.pdf", "application/pdf", pdf())], [pdf()])
+    gws.loop.run(gws["caw"].gateway.receive(item))
+    assert stored(gws, "caw", "quarantine", item.message_id) == [("attachments_held",)]

@@ -31,6 +31,7 @@ def test_every_limit_is_named_in_the_spec() -> None:
         "DEFAULT_PREKEY_LIFETIME",
         "MAX_COSIGNERS",
         "MAX_BODY_DEPTH",
+        "MAX_BODY_JSON_BYTES",
         "MIN_SECRET_KEY_OPSLIMIT",
         "MAX_SECRET_KEY_OPSLIMIT",
         "MIN_SECRET_KEY_MEMLIMIT",

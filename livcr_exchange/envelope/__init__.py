@@ -5,13 +5,16 @@ from .header import Cosignature, CosignBlock, Header, HeaderCore, Recipient
 from .open import (
     Freshness,
     OpenedMessage,
+    StreamOpening,
     UnverifiedEnvelope,
     VerifiedEnvelope,
     open_envelope,
     open_stream,
+    open_stream_verified,
     open_verified,
 )
 from .seal import (
+    AttachmentBytes,
     MessageSpec,
     SealParts,
     SealTrace,
@@ -22,6 +25,7 @@ from .seal import (
 )
 
 __all__ = [
+    "AttachmentBytes",
     "CosignBlock",
     "Cosignature",
     "CosignedFacts",
@@ -33,6 +37,7 @@ __all__ = [
     "Recipient",
     "SealParts",
     "SealTrace",
+    "StreamOpening",
     "UnverifiedEnvelope",
     "VerifiedEnvelope",
     "build_block",
@@ -40,6 +45,7 @@ __all__ = [
     "cosign",
     "open_envelope",
     "open_stream",
+    "open_stream_verified",
     "open_verified",
     "prekeys_valid_at",
     "seal",

@@ -37,8 +37,10 @@ from ..replay import ReplayCache
 from ..statements import DirectoryEntry
 from ..times import iso8601
 from .cosign import CosignedFacts, content_digest, verify_cosignatures
+from .framing import BODY_JSON_LENGTH_BYTES, split_plaintext
 from .header import Header
 from .payload import (
+    TAG_BYTES,
     chunk_count,
     commitments_equal,
     decrypt_chunks,
@@ -238,12 +240,15 @@ class VerifiedEnvelope:
 
 @dataclass(frozen=True)
 class OpenedMessage:
-    """A message that passed every check in spec §6.6, with its plaintext body."""
+    """A message that passed every check in spec §6.6: its body JSON, and the attachment bytes
+    that followed it in the plaintext, still uncut and unchecked (``documents.py`` cuts and
+    checks them by what the body names)."""
 
     header: Header
     sender: DirectoryEntry
     cosigners: frozenset[str]
     body: bytes = field(repr=False)
+    attachment_data: bytes = field(repr=False, default=b"")
 
     @property
     def message_id(self) -> bytes:
@@ -294,20 +299,23 @@ def open_verified(
         NotARecipient, StanzaInvalid, LowOrderShare, UnwrapFailed, CommitmentMismatch: see
             ``unwrap_content_key``.
         PayloadAuthFailed, PayloadTruncated: a body chunk fails, or the stream is cut short.
-        DigestMismatch: the body is not the one its co-signers signed.
+        Malformed, Oversized: the plaintext's frame (§6.4): no room for the body JSON it
+            announces, or a body JSON over MAX_BODY_JSON_BYTES.
+        DigestMismatch: the body JSON is not the one its co-signers signed.
     """
     header = verified.header
     key = payload_key(unwrap_content_key(header, recipient_id, prekeys), header.core.message_id)
     count = len(sealed_chunk_sizes(verified.envelope.sealed_body_length))
-    body = b"".join(
+    plaintext = b"".join(
         decrypt_chunks(key, header.core.payload_nonce, header.raw, verified.sealed_chunks(), count)
     )
+    body, attachment_data = split_plaintext(plaintext)
     check_digest(header, body)
-    return OpenedMessage(header, verified.sender, verified.cosigners, body)
+    return OpenedMessage(header, verified.sender, verified.cosigners, body, attachment_data)
 
 
 def check_digest(header: Header, body: bytes) -> None:
-    """Raises DigestMismatch if a co-signed header's digest is not this body's."""
+    """Raises DigestMismatch if a co-signed header's digest is not this body JSON's."""
     cosign = header.core.cosign
     if cosign is not None and not commitments_equal(content_digest(body), cosign.content_digest):
         raise DigestMismatch("body does not match the co-signed content digest")
@@ -348,7 +356,23 @@ def open_envelope(
 Source = Callable[[], Iterable[bytes]]
 
 
-def open_stream(
+@dataclass(frozen=True)
+class StreamOpening:
+    """A verified envelope being opened from a source: header facts, and the plaintext.
+
+    ``plaintext`` yields authenticated pieces of the framed plaintext (§6.4), but they are
+    provisional until it finishes: a changed source and a co-signed digest that does not match
+    are reported at its end.
+    """
+
+    header: Header
+    sender: DirectoryEntry
+    cosigners: frozenset[str]
+    plaintext_length: int
+    plaintext: Iterator[bytes]
+
+
+def open_stream_verified(
     source: Source,
     *,
     recipient_id: str,
@@ -356,23 +380,35 @@ def open_stream(
     directory: Directory,
     now: int,
     judged_at: int,
-) -> Iterator[bytes]:
-    """Open a large envelope in constant memory: pass one verifies, pass two decrypts.
-
-    Each yielded piece is authenticated, but the caller must treat the output as provisional
-    until the iterator finishes: truncation and a changed source are reported at the end.
+) -> StreamOpening:
+    """Open a large envelope in constant memory: pass one verifies (steps 1-8 and 10-13 run
+    before this returns), pass two decrypts as the plaintext is read.
 
     Raises:
-        As ``open_envelope`` (without replay), plus Malformed if the source changes between passes.
+        As ``open_envelope`` (without replay); the plaintext iterator raises the errors of steps
+        14-15, and Malformed if the source changes between passes or the frame is cut short.
     """
     first = _StreamFrame.read(source())
     verified = first.verify(directory, now=now, judged_at=judged_at)
     header = verified.header
     key = payload_key(unwrap_content_key(header, recipient_id, prekeys), header.core.message_id)
+    length = first.sealed_length - TAG_BYTES * first.chunk_total
+    return StreamOpening(
+        header,
+        verified.sender,
+        verified.cosigners,
+        length,
+        _second_pass(source, first, header, key),
+    )
+
+
+def _second_pass(
+    source: Source, first: _StreamFrame, header: Header, key: bytes
+) -> Iterator[bytes]:
     second = _StreamFrame.read(source(), keep_chunks=True)
     if second.header_raw != header.raw:
         raise Malformed("envelope changed between the verifying and decrypting passes")
-    digest = Blake2bStream(LABEL_CONTENT_DIGEST)
+    digest = _BodyJsonDigest()
     for plain in decrypt_chunks(
         key, header.core.payload_nonce, header.raw, second.chunks, second.chunk_total
     ):
@@ -383,6 +419,55 @@ def open_stream(
     cosign = header.core.cosign
     if cosign is not None and not commitments_equal(digest.digest(), cosign.content_digest):
         raise DigestMismatch("body does not match the co-signed content digest")
+
+
+def open_stream(
+    source: Source,
+    *,
+    recipient_id: str,
+    prekeys: Mapping[bytes, PrekeySecret],
+    directory: Directory,
+    now: int,
+    judged_at: int,
+) -> Iterator[bytes]:
+    """The framed plaintext of ``open_stream_verified``, as one iterator.
+
+    Raises:
+        As ``open_stream_verified``.
+    """
+    opening = open_stream_verified(
+        source,
+        recipient_id=recipient_id,
+        prekeys=prekeys,
+        directory=directory,
+        now=now,
+        judged_at=judged_at,
+    )
+    return opening.plaintext
+
+
+class _BodyJsonDigest:
+    """The content digest (§7.4) of the body JSON at the head of a streamed plaintext."""
+
+    def __init__(self) -> None:
+        self._prefix = b""
+        self._left: int | None = None
+        self._hasher = Blake2bStream(LABEL_CONTENT_DIGEST)
+
+    def update(self, piece: bytes) -> None:
+        if self._left is None:
+            need = BODY_JSON_LENGTH_BYTES - len(self._prefix)
+            self._prefix += piece[:need]
+            piece = piece[need:]
+            if len(self._prefix) < BODY_JSON_LENGTH_BYTES:
+                return
+            self._left = int.from_bytes(self._prefix, "big")
+        taken = piece[: self._left]
+        self._hasher.update(taken)
+        self._left -= len(taken)
+
+    def digest(self) -> bytes:
+        return self._hasher.digest()
 
 
 class _ByteStream:

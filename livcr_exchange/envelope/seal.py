@@ -1,15 +1,16 @@
 """Sealing: from a body and its recipients to envelope bytes (spec §6.5).
 
 Three layers, as in Fernet: ``seal`` draws randomness from the ``RandomSource`` it is given and
-checks prekey windows; ``seal_stream`` does the same for a body given as an iterable of pieces;
-``seal_from_parts`` is deterministic in everything but HPKE encapsulation and returns every
-intermediate value so vectors can show them.
+checks prekey windows; ``seal_stream`` does the same for a body JSON followed by attachments
+given as iterables of pieces; ``seal_from_parts`` is deterministic in everything but HPKE
+encapsulation and returns every intermediate value so vectors can show them. The plaintext is
+framed as spec §6.4 says: the body JSON's length, the body JSON, then the attachments' bytes.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..constants import (
@@ -24,11 +25,12 @@ from ..constants import (
     MESSAGE_ID_BYTES,
     PAYLOAD_NONCE_PREFIX_BYTES,
 )
-from ..errors import KeyNotValid, Malformed, Oversized
+from ..errors import AttachmentSizeMismatch, KeyNotValid, Malformed, Oversized
 from ..hashing import Blake2bStream, RandomSource, labelled_hash
 from ..keys import DEFAULT_SUITE, IdentityKey, PrekeyPublic, Suite
 from ..statements import PrekeyStatement
 from ..times import iso8601
+from .framing import body_frame
 from .header import CosignBlock, Header, HeaderCore, Recipient
 from .payload import encrypt_chunks, key_commitment, payload_key, sealed_length
 from .wrap import WrapFunction, hpke_wrap, wrap_info
@@ -158,23 +160,45 @@ def _check_cosign(cosign: CosignBlock, meeting_ref: str | None) -> None:
         raise Malformed("co-signers must be in strictly ascending order, without duplicates")
 
 
+# An attachment as the envelope layer sees it: its declared size and its bytes, in pieces.
+AttachmentBytes = tuple[int, Iterable[bytes]]
+
+
 def seal_from_parts_stream(
     sender: IdentityKey,
     spec: MessageSpec,
     parts: SealParts,
-    body_length: int,
-    body: Iterable[bytes],
+    body: bytes,
+    attachments: Sequence[AttachmentBytes] = (),
     wrap: WrapFunction = hpke_wrap,
 ) -> tuple[SealTrace, Iterator[bytes]]:
     """The deterministic inner layer; returns the trace and the envelope as a stream of pieces.
 
+    The pieces raise AttachmentSizeMismatch when an attachment yields more or fewer bytes than
+    its declared size; what was yielded before is then no envelope and must be dropped.
+
     Raises:
-        Malformed, Oversized: see ``build_header``; Oversized also for a body over MAX_BODY_BYTES.
+        Malformed, Oversized: see ``build_header``; Oversized also for a body JSON over
+            MAX_BODY_JSON_BYTES or a plaintext over MAX_BODY_BYTES.
     """
+    frame = body_frame(body)
+    body_length = len(frame) + sum(size for size, _ in attachments)
     if body_length > MAX_BODY_BYTES:
         raise Oversized(f"body of {body_length} bytes exceeds MAX_BODY_BYTES")
     trace = build_header(spec, parts, sender.key_id, wrap)
-    return trace, _envelope_pieces(sender, trace, parts, body_length, body)
+    plaintext = itertools.chain([frame], *(_exactly(size, pieces) for size, pieces in attachments))
+    return trace, _envelope_pieces(sender, trace, parts, body_length, plaintext)
+
+
+def _exactly(size: int, pieces: Iterable[bytes]) -> Iterator[bytes]:
+    seen = 0
+    for piece in pieces:
+        seen += len(piece)
+        if seen > size:
+            raise AttachmentSizeMismatch(f"an attachment is longer than its {size} bytes")
+        yield piece
+    if seen != size:
+        raise AttachmentSizeMismatch(f"an attachment is shorter than its {size} bytes")
 
 
 def _envelope_pieces(
@@ -197,8 +221,8 @@ def seal_from_parts(
     body: bytes,
     wrap: WrapFunction = hpke_wrap,
 ) -> tuple[SealTrace, bytes]:
-    """``seal_from_parts_stream`` for a body held in memory; returns the whole envelope."""
-    trace, pieces = seal_from_parts_stream(sender, spec, parts, len(body), [body], wrap)
+    """``seal_from_parts_stream`` for a body JSON without attachments; the whole envelope."""
+    trace, pieces = seal_from_parts_stream(sender, spec, parts, body, (), wrap)
     return trace, b"".join(pieces)
 
 
@@ -239,7 +263,7 @@ def seal(
     ttl: int,
     random: RandomSource,
 ) -> bytes:
-    """Seal ``body`` for the recipients in ``spec``.
+    """Seal a body JSON without attachments for the recipients in ``spec``.
 
     Raises:
         Malformed: bad recipients, suite mix, ttl out of range. Oversized: body or header too big.
@@ -250,12 +274,14 @@ def seal(
 def seal_stream(
     sender: IdentityKey,
     spec: MessageSpec,
-    body_length: int,
-    body: Iterable[bytes],
+    body: bytes,
+    attachments: Sequence[AttachmentBytes] = (),
     *,
     now: int,
     ttl: int,
     random: RandomSource,
 ) -> Iterator[bytes]:
-    """Seal a body given as pieces, in constant memory. Raises as ``seal``."""
-    return seal_from_parts_stream(sender, spec, draw_parts(random, now, ttl), body_length, body)[1]
+    """Seal a body JSON and attachments given as pieces, in constant memory. Raises as
+    ``seal``; the pieces raise as ``seal_from_parts_stream`` says."""
+    parts = draw_parts(random, now, ttl)
+    return seal_from_parts_stream(sender, spec, parts, body, attachments)[1]
