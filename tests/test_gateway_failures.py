@@ -237,7 +237,10 @@ def test_the_opened_header_decides_which_message_arrived(
         acknowledged.extend(receipts)
 
     monkeypatch.setattr(coord.gateway.client, "ack", ack)
-    item = DeliveryItem(0, held, int(time.time()), None, envelope)
+    item = DeliveryItem(0, held, int(time.time()), None, len(envelope))
+    spool = coord.gateway.inbox.spool  # the hub's bytes under that label, as fetched
+    spool.folder.mkdir(mode=0o700, exist_ok=True)
+    spool.path(item).write_bytes(envelope)
     gws.loop.run(coord.gateway.receive(item))
     assert true_id.hex() in received_ids(coord)
     ((message_id, _, _),) = acknowledged

@@ -32,7 +32,7 @@ from hub.store.migrations import MIGRATIONS, SCHEMA_VERSION, render
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SQLiteStore
 from livcr_cli import main
-from livcr_exchange.audit.leaves import EnvelopeAccepted
+from livcr_exchange.audit.leaves import EnvelopeAccepted, envelope_hash
 from livcr_exchange.errors import Replayed
 from livcr_exchange.keys import IdentityKey
 
@@ -49,7 +49,16 @@ def envelope_batch(n: int, case_ref: str = "case-a", sender: str = "caw") -> Wri
     return WriteBatch(
         envelopes=[
             NewEnvelope(
-                message_id, sender, "aanmelding", case_ref, ("coord",), 100, FAR, b"sealed%d" % n
+                message_id,
+                sender,
+                "aanmelding",
+                case_ref,
+                ("coord",),
+                100,
+                FAR,
+                len(b"sealed%d" % n),
+                envelope_hash(b"sealed%d" % n),
+                b"sealed%d" % n,
             )
         ],
         leaves=[pending_leaf(leaf, case_ref)],
