@@ -235,7 +235,7 @@ _CONSOLE: tuple[Statement, ...] = (
 
 _OUT_OF_LINE: tuple[Statement, ...] = (
     # Envelopes up to 256 MiB are streamed to storage out of line, never held whole: a file
-    # per envelope beside a SQLite store, chunk rows in PostgreSQL (docs/hub-storage.md). Their
+    # per envelope beside a SQLite store, chunk rows in PostgreSQL (spec §11.2). Their
     # row keeps an empty ``blob``, their size and their envelope hash (what receipts and drops
     # name). Rows from before this migration keep their bytes in ``blob`` and are served from
     # it (they were at most one request's size); their size and digest are NULL.
