@@ -109,6 +109,8 @@ async def fill(store: HubStore, deliveries: int) -> None:
                 (SERVICES[n % 19],),
                 now - (n * 30 * DAY) // deliveries,
                 now + 60 * DAY,
+                512,
+                bytes(32),  # the envelope hash: the console never reads it
                 os.urandom(512),
             )
             batch.envelopes.append(envelope)

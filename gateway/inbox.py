@@ -1,6 +1,11 @@
 """Receiving: every delivered envelope verified, opened and checked on its own, then stored once
 per verified (sender, message id) and acknowledged.
 
+The hub announces deliveries (a notice: id and size); each envelope is fetched into the spool
+(gateway/spool.py) and opened from there. A large one is fetched beside the stream, one at a
+time, so the messages behind it do not wait for its transfer; one that cannot be fetched now is
+left with the hub and the next one goes on.
+
 An envelope that fails any check (a library error, or anything unexpected while handling it) is
 quarantined: kept as it came, with its code, and acknowledged, so that the hub's queue moves on
 and the loop goes on. Only what was opened, or kept in quarantine, is acknowledged; the hub's
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 import msgspec
@@ -21,13 +27,14 @@ from livcr_exchange.documents import check_opened
 from livcr_exchange.envelope import HeaderCore, open_envelope
 from livcr_exchange.envelope.open import OpenedMessage, UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, UnknownSender
-from livcr_exchange.hub_answers import DeliveryItem, EnvelopeFrame, PushFrame
+from livcr_exchange.hub_answers import DeliveryFrame, DeliveryItem, PushFrame
 from livcr_exchange.policy import MessageFacts
 from livcr_exchange.service.hub_client import HubAnswerInvalid, HubRefused
 
 from .context import Context
 from .errors import NO_ANSWER, GatewayHalted
 from .prekeys import OwnPrekeys
+from .spool import ENVELOPE_TOO_LARGE, MAX_OPEN_BYTES, FetchFailed, Spool
 from .trust import TrustFailure
 
 Stored = Callable[[HeaderCore, bytes], None]
@@ -35,6 +42,8 @@ _FRAME = msgspec.json.Decoder(PushFrame)
 UNEXPECTED = "unexpected"  # the quarantine code of a failure that is no library error
 # The quarantine code of a checked message with documents, which the dossier cannot keep yet.
 DOCUMENTS_HELD = "attachments_held"
+# A delivery larger than this is fetched beside the stream (``_dispatch``).
+BESIDE_STREAM_BYTES = 1024 * 1024
 
 
 class Inbox:
@@ -56,6 +65,10 @@ class Inbox:
         self.stream: aiohttp.ClientWebSocketResponse | None = None
         self.arrived = asyncio.Event()  # set on each newly stored message (``messages``)
         self.arrival = asyncio.Event()  # set, then replaced, on each newly stored message
+        database = ctx.config.path(ctx.config.gateway.database)
+        self.spool = Spool(database, ctx.client)
+        self._large: dict[str, asyncio.Task[None]] = {}  # fetched beside the stream, by id
+        self._large_turn = asyncio.Lock()  # one large transfer at a time
 
     async def loop(self) -> None:
         """Follow the push stream; reconnect with backoff when it ends."""
@@ -97,8 +110,8 @@ class Inbox:
                     decoded = _FRAME.decode(frame.data)
                 except msgspec.DecodeError as exc:
                     raise HubAnswerInvalid(f"push frame: {exc}") from exc
-                if isinstance(decoded, EnvelopeFrame):
-                    await self.receive(decoded)
+                if isinstance(decoded, DeliveryFrame):
+                    await self._dispatch(decoded)
         return True
 
     async def poll(self) -> int:
@@ -112,16 +125,35 @@ class Inbox:
         processed, after = 0, 0
         while True:
             page = await self._ctx.client.inbox(after=after, limit=50)
-            if not page.envelopes:
+            if not page.deliveries:
                 return processed
-            for item in page.envelopes:
-                await self.receive(item)
+            for item in page.deliveries:
+                await self._dispatch(item)
                 processed += 1
             after = page.next_after
 
+    async def _dispatch(self, item: DeliveryItem) -> None:
+        """Receive a small delivery now; start a large one beside the stream (once)."""
+        if item.size <= BESIDE_STREAM_BYTES:
+            await self.receive(item)
+        elif item.message_id not in self._large:
+            task = asyncio.create_task(self._receive_large(item), name="gateway-large-delivery")
+            self._large[item.message_id] = task
+
+    async def _receive_large(self, item: DeliveryItem) -> None:
+        try:
+            async with self._large_turn:
+                await self.receive(item)
+        except (GatewayHalted, TrustFailure):
+            pass  # the halt said why
+        except (*NO_ANSWER, HubRefused) as exc:
+            self._ctx.log.info("large delivery left with the hub", error=type(exc).__name__)
+        finally:
+            self._large.pop(item.message_id, None)
+
     async def receive(self, item: DeliveryItem) -> None:
-        """Verify, open, check and store one delivered envelope (or quarantine it), then
-        acknowledge it.
+        """Fetch one delivered envelope; verify, open, check and store it (or quarantine it),
+        then acknowledge it. One that cannot be fetched now stays with the hub.
 
         Raises:
             GatewayHalted: the gateway stopped trusting the hub: it neither stores nor
@@ -132,25 +164,54 @@ class Inbox:
         ctx = self._ctx
         ctx.check_running()
         try:
-            message_id = await self._accept(item)
+            path = await self.spool.fetch(item, ctx.config.gateway.retry_initial_seconds)
+        except (FetchFailed, HubRefused) as exc:  # gone meanwhile, or not now: the next one
+            ctx.log.warning("delivery not fetched; left with the hub", error=str(exc))
+            return
+        try:
+            if item.size > MAX_OPEN_BYTES:
+                await self._keep_too_large(item, path)
+                return
+            envelope = await asyncio.to_thread(path.read_bytes)
+            message_id = await self._handle(item, envelope)
+            ctx.check_running()  # halted while accepting (the directory or log failed)
+            await self._acknowledge(message_id, envelope_hash(envelope))
+        finally:
+            self.spool.remove(path)
+
+    async def _handle(self, item: DeliveryItem, envelope: bytes) -> bytes:
+        """Accept ``envelope`` or quarantine it; the message id to acknowledge."""
+        try:
+            return await self._accept(item, envelope)
         except (GatewayHalted, TrustFailure, *NO_ANSWER, HubRefused):
             raise
         except LivcrError as exc:
-            message_id = await self._quarantine(item, exc.code)
+            return await self._quarantine(item, envelope, exc.code)
         except Exception:
             self._ctx.log.exception("received envelope broke its handling; quarantined")
-            message_id = await self._quarantine(item, UNEXPECTED)
-        ctx.check_running()  # halted while accepting (the directory or log failed)
-        await self._acknowledge(message_id, item.envelope)
+            return await self._quarantine(item, envelope, UNEXPECTED)
 
-    async def _accept(self, item: DeliveryItem) -> bytes:
+    async def _keep_too_large(self, item: DeliveryItem, path: Path) -> None:
+        """Quarantine an envelope too large to open in memory, kept in its file, and
+        acknowledge it (the receipt names its hash, computed from the file)."""
+        digest = await asyncio.to_thread(self.spool.envelope_hash, path)
+        kept = await asyncio.to_thread(self.spool.keep, path)
+        message_id = bytes.fromhex(item.message_id)
+        await self._ctx.store.quarantine(message_id, ENVELOPE_TOO_LARGE, self._ctx.clock(), None)
+        self._ctx.log.warning(
+            "received envelope quarantined", code=ENVELOPE_TOO_LARGE, file=kept.name
+        )
+        self._ctx.check_running()
+        await self._acknowledge(message_id, digest)
+
+    async def _accept(self, item: DeliveryItem, envelope: bytes) -> bytes:
         """Open and check ``item``'s envelope and store it once; its verified message id.
 
         Raises:
             LivcrError: a check failed.
         """
         ctx = self._ctx
-        opened = await self._open(item.envelope, item.logged_at)
+        opened = await self._open(envelope, item.logged_at)
         core = opened.header.core
         if core.message_id.hex() != item.message_id:
             # The signed header decides; the hub's label is only where it files the delivery.
@@ -159,7 +220,7 @@ class Inbox:
         if check_opened(opened):
             # The dossier keeps no documents yet: the checked envelope is kept whole instead,
             # under its own code, so nothing is lost and the next message still arrives.
-            return await self._quarantine(item, DOCUMENTS_HELD)
+            return await self._quarantine(item, envelope, DOCUMENTS_HELD)
         sealed = ctx.box.seal(_aad(core), opened.body)
         row = (
             core.message_id,
@@ -219,22 +280,21 @@ class Inbox:
             decision = ctx.decide(facts, body, logged_at)
         decision.raise_for_denial()
 
-    async def _quarantine(self, item: DeliveryItem, code: str) -> bytes:
+    async def _quarantine(self, item: DeliveryItem, envelope: bytes, code: str) -> bytes:
         """Keep the envelope as it came, with ``code``; the message id to acknowledge."""
         try:
-            message_id = UnverifiedEnvelope.parse(item.envelope).message_id
+            message_id = UnverifiedEnvelope.parse(envelope).message_id
         except LivcrError:
             message_id = bytes.fromhex(item.message_id)
-        await self._ctx.store.quarantine(message_id, code, self._ctx.clock(), item.envelope)
+        await self._ctx.store.quarantine(message_id, code, self._ctx.clock(), envelope)
         self._ctx.log.warning("received envelope quarantined", code=code)
         return message_id
 
-    async def _acknowledge(self, message_id: bytes, envelope: bytes) -> None:
+    async def _acknowledge(self, message_id: bytes, digest: bytes) -> None:
+        """Send the signed receipt for the envelope of hash ``digest``."""
         ctx = self._ctx
         received_at = ctx.clock()
-        message = delivery_receipt_message(
-            message_id, envelope_hash(envelope), ctx.participant_id, received_at
-        )
+        message = delivery_receipt_message(message_id, digest, ctx.participant_id, received_at)
         await ctx.client.ack([(message_id, received_at, ctx.identity.sign(message))])
 
 

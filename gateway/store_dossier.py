@@ -162,8 +162,11 @@ class DossierRows(StoreBase):
         await self.forget_old_pages()
         return erased
 
-    async def quarantine(self, message_id: bytes, code: str, now: int, envelope: bytes) -> None:
-        """Keep an envelope that failed a check, sealed as it came, with the check's code."""
+    async def quarantine(
+        self, message_id: bytes, code: str, now: int, envelope: bytes | None
+    ) -> None:
+        """Keep an envelope that failed a check, sealed as it came, with the check's code
+        (None: too large for a row, kept in the quarantine folder instead)."""
         await self.run(
             lambda c: c.execute(
                 "INSERT INTO quarantine (message_id, code, at, envelope) VALUES (?, ?, ?, ?)",

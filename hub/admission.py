@@ -5,7 +5,9 @@ can be checked from the headers alone (their form, the participant, its key's va
 checked first, so an unauthenticated request gets its refusal before the hub reads any byte of
 its body. A body is then read under three limits: its route's cap, the memory budget shared by
 every body being read at once, and a deadline that grows with its declared length (a minimum
-rate), so a slow sender cannot hold a connection open as long as it likes.
+rate), so a slow sender cannot hold a connection open as long as it likes. A large envelope
+submission is not read whole at all: it streams to storage under the same cap and deadline
+(``streams``; hub/intake.py), and the memory budget is for bodies read whole.
 """
 
 from __future__ import annotations
@@ -19,11 +21,13 @@ from aiohttp import web
 
 from livcr_exchange.service.problems import Problem
 
-from .config import HubSection
+from .config import BATCH_MAX_BYTES, INLINE_ENVELOPE_BYTES, HubSection
 
-# Routes whose bodies are envelopes (up to ``max_request_bytes``); every other route is capped
-# at ``max_control_request_bytes``.
-ENVELOPE_ROUTES = frozenset({"/v1/envelopes", "/v1/envelopes/batch"})
+# The route whose bodies are single envelopes (up to ``max_request_bytes``); the batch route
+# takes small envelopes only (BATCH_MAX_BYTES); every other route is capped at
+# ``max_control_request_bytes``.
+ENVELOPE_ROUTE = "/v1/envelopes"
+BATCH_ROUTE = "/v1/envelopes/batch"
 BODY = web.RequestKey("body", bytes)  # the request body, read by the hub's auth middleware
 READ_CHUNK = 64 * 1024
 
@@ -54,9 +58,19 @@ def body_of(request: web.Request) -> bytes:
 
 def body_cap(section: HubSection, path: str) -> int:
     """The largest body the route of ``path`` accepts."""
-    if path in ENVELOPE_ROUTES:
+    if path == ENVELOPE_ROUTE:
         return section.max_request_bytes
+    if path == BATCH_ROUTE:
+        return min(BATCH_MAX_BYTES, section.max_request_bytes)
     return min(section.max_control_request_bytes, section.max_request_bytes)
+
+
+def streams(request: web.Request) -> bool:
+    """Whether the request is an envelope submission its handler streams (not read whole)."""
+    if request.method != "POST" or request.path != ENVELOPE_ROUTE:
+        return False
+    length = request.content_length
+    return length is None or length > INLINE_ENVELOPE_BYTES
 
 
 def declared_length(request: web.Request, cap: int) -> int | None:

@@ -17,25 +17,19 @@ import structlog
 from aiohttp import web
 
 from livcr_exchange.directory import Directory
-from livcr_exchange.errors import LivcrError, UnknownSender
+from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import RandomSource
 from livcr_exchange.keys import IdentityKey
-from livcr_exchange.replay import ReplayCache
-from livcr_exchange.request_auth import (
-    AuthenticatedRequest,
-    RequestTarget,
-    check_request_headers,
-    verify_request,
-)
 from livcr_exchange.service.access_log import access_middleware as shared_access_middleware
 from livcr_exchange.service.problems import Problem, problem_middleware, problem_response
 
-from .admission import BODY, body_cap, declared_length, held_body
+from .admission import BODY, body_cap, declared_length, held_body, streams
 from .appkeys import AUDITED, CALLER, HUB, METRICS, PURPOSE, REFUSED
+from .authn import check_headers, verify_caller
 from .config import HubConfig
 from .log import TransparencyLog
 from .metrics import HubMetrics
-from .operations import envelope_frame, record_refusal
+from .operations import delivery_frame, record_refusal
 from .routes import add_routes
 from .state import DIRECTORY_REFRESH_SECONDS, Clock, Hub
 from .store.base import DeliveryNotice, HubStore, StoreError
@@ -111,10 +105,12 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     hub = request.app[HUB]
     declared_length(request, body_cap(hub.config.hub, request.path))
-    await _check_headers(hub, request)
+    await check_headers(hub, request)
+    if streams(request):  # its handler reads, stores and hashes the body, then verifies
+        return await handler(request)
     async with held_body(request, hub.config.hub, hub.body_budget) as body:
         request[BODY] = body
-        caller = await _verify(hub, request, body)
+        caller = await verify_caller(hub, request, body)
         request[CALLER] = caller
         try:
             return await handler(request)
@@ -123,60 +119,6 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
                 action = request.match_info.handler.__name__
                 await record_refusal(hub, caller.participant_id, action, exc.code, str(exc))
             raise
-
-
-async def _check_headers(hub: Hub, request: web.Request) -> None:
-    """The header pre-check, with one more look at the store for a key the directory does not
-    know (its participant may have been enrolled a moment ago)."""
-    now = hub.clock()
-    try:
-        check_request_headers(request.headers, await hub.current_directory(), now=now)
-    except UnknownSender:
-        check_request_headers(request.headers, await hub.directory_after_miss(), now=now)
-
-
-async def _verify(hub: Hub, request: web.Request, body: bytes) -> AuthenticatedRequest:
-    # Path and query exactly as sent (spec §11.1): the decoded forms are ambiguous ("a=1%26b=2"
-    # and "a=1&b=2" decode alike) and are not what a client that percent-encodes has signed.
-    target = RequestTarget(
-        request.method, request.raw_path.partition("?")[0], request.rel_url.raw_query_string, body
-    )
-    now = hub.clock()
-    nonces = SharedNonces(hub.nonces)
-    origin = hub.log.origin
-    try:
-        caller = verify_request(
-            target,
-            request.headers,
-            await hub.current_directory(),
-            origin=origin,
-            now=now,
-            nonces=nonces,
-        )
-    except UnknownSender:  # enrolled since the last read? (the nonce is taken only after this)
-        directory = await hub.directory_after_miss()
-        caller = verify_request(
-            target, request.headers, directory, origin=origin, now=now, nonces=nonces
-        )
-    if nonces.claimed is not None:  # other hub processes on the store must refuse it too
-        await hub.store.claim_nonce(*nonces.claimed, now)
-    return caller
-
-
-class SharedNonces(ReplayCache):
-    """This process's replay cache, noting the nonce a request used so that the store can
-    claim it for every hub process sharing the store (a no-op on a one-process store)."""
-
-    def __init__(self, local: ReplayCache) -> None:
-        super().__init__(capacity=0)
-        self._local = local
-        self.claimed: tuple[str, bytes, int] | None = None
-
-    def check_and_remember(
-        self, sender_id: str, message_id: bytes, expires_at: int, now: int
-    ) -> None:
-        self._local.check_and_remember(sender_id, message_id, expires_at, now)
-        self.claimed = (sender_id, message_id, expires_at)
 
 
 async def purge_due_cases(hub: Hub) -> int:
@@ -210,7 +152,7 @@ async def push_notices(hub: Hub, notices: AsyncIterator[DeliveryNotice]) -> None
             try:
                 record = await hub.store.delivery(recipient, notice.message_id)
                 if record is not None:
-                    hub.push.push(recipient, envelope_frame(record))
+                    hub.push.push(recipient, delivery_frame(record))
             except Exception as exc:  # noqa: BLE001  (one failed push must not stop the others)
                 access_log.warning("push from another process failed", error=str(exc))
 

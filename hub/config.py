@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from livcr_exchange.audit.checkpoint import default_origin
+from livcr_exchange.envelope.open import MAX_ENVELOPE_BYTES
 from livcr_exchange.keys import IdentityPublicKey
 from livcr_exchange.request_auth import check_origin
 from livcr_exchange.service.config_files import ConfigError, check_keys, load_toml, parse_toml
@@ -52,8 +53,10 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     origin: str = ""  # checkpoint origin line; default "livcr-exchange/<cell_id>"
     host: str = "127.0.0.1"
     port: Port = 8700
+    # The largest envelope the protocol allows (256 MiB of body, sealed, with its header):
+    # bodies this large are streamed to storage, never held in memory (hub/intake.py).
     max_request_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = (
-        64 * 1024 * 1024
+        MAX_ENVELOPE_BYTES
     )
     # Bodies of every other route than the envelope routes (hub/admission.py).
     max_control_request_bytes: Annotated[int, msgspec.Meta(ge=1024, le=512 * 1024 * 1024)] = (
@@ -105,10 +108,14 @@ MEANINGS: dict[str, str] = {
     "hub.origin": "The checkpoint origin line; empty means `livcr-exchange/<cell_id>`.",
     "hub.host": "Address to listen on; 0.0.0.0 or :: for every interface.",
     "hub.port": "Port to listen on (`livcr hub serve --port` overrides it per process).",
-    "hub.max_request_bytes": "Largest request body accepted, in bytes.",
+    "hub.max_request_bytes": (
+        "Largest envelope submission accepted, in bytes (default: the protocol's largest);"
+        " one over 1 MiB is streamed to storage, not held in memory."
+    ),
     "hub.max_control_request_bytes": "Largest body on every route but the envelope routes.",
     "hub.body_memory_budget_bytes": (
-        "Request bodies held in memory at once, across the process; over it, 503 `busy`."
+        "Request bodies held in memory at once, across the process (streamed envelopes do"
+        " not count); over it, 503 `busy`."
     ),
     "hub.header_timeout_seconds": (
         "A connection that has not sent its request line and headers by then is closed."
@@ -146,13 +153,26 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig
         ),
     )
     _check_store(config.store, source)
-    if config.hub.body_memory_budget_bytes < 2 * config.hub.max_request_bytes:
+    if config.hub.body_memory_budget_bytes < 2 * largest_read_whole(config.hub):
         raise ConfigError(
-            f"{source}: hub.body_memory_budget_bytes must be at least twice"
-            " hub.max_request_bytes (a body counts twice while it is read)"
+            f"{source}: hub.body_memory_budget_bytes must be at least twice the largest body"
+            " read whole (a body counts twice while it is read)"
             " - at `$.hub.body_memory_budget_bytes`"
         )
     return config
+
+
+# An envelope submission declaring at most this is read whole (under the memory budget) and
+# stored in its row with a group commit; a larger one, or one of unknown length, is streamed
+# to out-of-line storage as it arrives and never held whole (hub/intake.py).
+INLINE_ENVELOPE_BYTES = 1024 * 1024
+BATCH_MAX_BYTES = 16 * 1024 * 1024  # the batch route is for small envelopes
+
+
+def largest_read_whole(section: HubSection) -> int:
+    """The largest request body the hub reads whole, on any route."""
+    cap = section.max_request_bytes
+    return min(cap, max(INLINE_ENVELOPE_BYTES, BATCH_MAX_BYTES, section.max_control_request_bytes))
 
 
 def _check_store(store: StoreConfig, source: str) -> None:

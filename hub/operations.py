@@ -26,7 +26,6 @@ from livcr_exchange.audit.leaves import (
     Refusal,
     decode_leaf,
     delivery_receipt_message,
-    envelope_hash,
 )
 from livcr_exchange.audit.merkle import leaf_hash
 from livcr_exchange.cases import (
@@ -38,9 +37,10 @@ from livcr_exchange.cases import (
 )
 from livcr_exchange.constants import LABEL_STATEMENT
 from livcr_exchange.directory import Directory
-from livcr_exchange.envelope import Freshness, HeaderCore, UnverifiedEnvelope
+from livcr_exchange.envelope import Freshness, HeaderCore
+from livcr_exchange.envelope.incoming import ReceivedEnvelope
 from livcr_exchange.errors import LivcrError, Replayed, UnknownSender
-from livcr_exchange.hub_answers import DeliveryItem, EnvelopeFrame, ReceiptAnswer
+from livcr_exchange.hub_answers import DeliveryFrame, DeliveryItem, ReceiptAnswer
 from livcr_exchange.policy import (
     CaseView,
     Decision,
@@ -61,6 +61,7 @@ from .store.base import (
     CaseRecord,
     CommitResult,
     DeliveryRecord,
+    EnvelopeSink,
     NewEnvelope,
     PendingLeaf,
     WriteBatch,
@@ -151,6 +152,21 @@ async def record_refusal(
     log.info("refusal", participant=caller, action=action, code=code, reason=reason)
 
 
+@dataclass(frozen=True)
+class Submission:
+    """An envelope submitted for acceptance: read whole (its bytes go in its row), or streamed
+    to the store's ``sink`` as it arrived (its bytes are there, not in memory)."""
+
+    received: ReceivedEnvelope
+    inline: bytes = b""
+    sink: EnvelopeSink | None = None
+
+    async def commit(self, hub: Hub, batch: WriteBatch) -> CommitResult:
+        if self.sink is None:
+            return await hub.store.commit(batch)
+        return await self.sink.commit(batch)
+
+
 async def accept_envelope(
     hub: Hub,
     caller: AuthenticatedRequest,
@@ -158,8 +174,22 @@ async def accept_envelope(
     *,
     note_purpose: Callable[[str], None] | None = None,
 ) -> Receipt:
+    """Accept an envelope held whole (a small submission, an item of a batch): see
+    ``accept_submission``."""
+    return await accept_submission(
+        hub, caller, lambda: Submission(ReceivedEnvelope.whole(data), data), note_purpose
+    )
+
+
+async def accept_submission(
+    hub: Hub,
+    caller: AuthenticatedRequest,
+    submission: Callable[[], Submission],
+    note_purpose: Callable[[str], None] | None = None,
+) -> Receipt:
     """Verify, apply policy, store durably, log; return the sender's receipt.
 
+    ``submission`` parses the envelope (its errors are refusals like the others).
     ``note_purpose`` hears the purpose tag as soon as the header parsed (for the request log,
     which records it whether the envelope is accepted or refused).
 
@@ -173,17 +203,19 @@ async def accept_envelope(
     """
     message_id = NO_MESSAGE
     try:
-        envelope = UnverifiedEnvelope.parse(data)
-        message_id = envelope.message_id
+        parsed = submission()
+        message_id = parsed.received.envelope.message_id
         if note_purpose is not None:
-            note_purpose(envelope.purpose)
+            note_purpose(parsed.received.envelope.purpose)
         try:
-            return await _accept(hub, caller, envelope, data)
+            return await _accept(hub, caller, parsed)
         except LivcrError:
             # Asked only once the envelope is refused, so that a first submission pays nothing
             # for it; whatever refused these bytes now (they went stale, the case moved on),
             # they were verified and admitted when they were accepted.
-            earlier = await _earlier_receipt(hub, caller.participant_id, message_id, data)
+            earlier = await _earlier_receipt(
+                hub, caller.participant_id, message_id, parsed.received.envelope_hash
+            )
             if earlier is None:
                 raise
             return earlier
@@ -192,17 +224,18 @@ async def accept_envelope(
         raise
 
 
-async def _accept(
-    hub: Hub, caller: AuthenticatedRequest, envelope: UnverifiedEnvelope, data: bytes
-) -> Receipt:
+async def _accept(hub: Hub, caller: AuthenticatedRequest, submission: Submission) -> Receipt:
     now = hub.clock()
+    received = submission.received
+    envelope = received.envelope
     if envelope.sender_id != caller.participant_id:
         raise UnknownSender("the envelope's sender is not the authenticated participant")
     check_case_ref(envelope.case_ref)
     directory = await hub.current_directory()
-    verified = envelope.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
+    verified = received.verify(directory, now=now, judged_at=now, freshness=Freshness.SUBMISSION)
     salt = leaf_salt(hub)
     core = verified.header.core
+    admission = Admission(directory, now, verified.cosigners, core, submission, salt)
     record = await hub.store.case(core.case_ref)
     if record is None:
         # This envelope would open the case: decide and commit under the case lock, so two
@@ -211,11 +244,11 @@ async def _accept(
         # read again under the lock: someone may have opened it meanwhile.
         async with hub.case_registry():
             record = await hub.store.case(core.case_ref)
-            result = await _admit(hub, directory, now, verified.cosigners, core, data, record, salt)
+            result = await _admit(hub, admission, record)
     else:
         # An existing case is decided on the record just read; no lock is held, so reading it
         # a second time would not make the decision any more current than it is now.
-        result = await _admit(hub, directory, now, verified.cosigners, core, data, record, salt)
+        result = await _admit(hub, admission, record)
     index = result.leaf_indexes[0]
     await hub.log.catch_up(result.tree_size)
     receipt = Receipt(
@@ -227,21 +260,19 @@ async def _accept(
         hub.log.checkpoint_note(result.tree_size),
         hub.log.inclusion(index, result.tree_size),
     )
-    online = [r for r in core.recipient_ids() if hub.push.online(r)]
-    if online:  # the frame holds the whole envelope in base64: built only for someone to get it
-        frame = envelope_frame(DeliveryRecord(0, core.message_id, "", now, index, data))
-        for recipient in online:
-            hub.push.push(recipient, frame)
+    frame = DeliveryFrame(0, core.message_id.hex(), now, index, received.size)
+    for recipient in core.recipient_ids():
+        hub.push.push(recipient, frame)  # a notice: the recipient fetches the bytes
     return receipt
 
 
 async def _earlier_receipt(
-    hub: Hub, sender_id: str, message_id: bytes, data: bytes
+    hub: Hub, sender_id: str, message_id: bytes, digest: bytes
 ) -> Receipt | None:
-    """The original receipt of ``data`` if the hub accepted these exact bytes from ``sender_id``
-    before (spec §9.3), with its proof against the current tree; None when it accepted nothing
-    under the pair (the refusal stands), or provably other bytes (so does the refusal: a
-    replay, unless an earlier check failed).
+    """The original receipt of the envelope whose hash is ``digest`` if the hub accepted these
+    exact bytes from ``sender_id`` before (spec §9.3), with its proof against the current
+    tree; None when it accepted nothing under the pair (the refusal stands), or provably other
+    bytes (so does the refusal: a replay, unless an earlier check failed).
 
     Raises:
         Replayed: the pair was accepted, but its leaf cannot be read (no log index was kept for
@@ -256,7 +287,7 @@ async def _earlier_receipt(
             " its log record can no longer be shown"
         )
     leaf = decode_leaf(acceptance.leaf_data)
-    if not isinstance(leaf, EnvelopeAccepted) or leaf.envelope_hash != envelope_hash(data):
+    if not isinstance(leaf, EnvelopeAccepted) or leaf.envelope_hash != digest:
         return None
     index = acceptance.leaf_index
     size = await hub.log.catch_up()
@@ -273,48 +304,50 @@ async def _earlier_receipt(
     )
 
 
-async def _admit(
-    hub: Hub,
-    directory: Directory,
-    now: int,
-    cosigners: frozenset[str],
-    core: HeaderCore,
-    data: bytes,
-    record: CaseRecord | None,
-    salt: bytes,
-) -> CommitResult:
+@dataclass(frozen=True)
+class Admission:
+    """A verified envelope awaiting its policy decision and its commit."""
+
+    directory: Directory
+    now: int
+    cosigners: frozenset[str]
+    core: HeaderCore
+    submission: Submission
+    salt: bytes  # its leaf's
+
+
+async def _admit(hub: Hub, admission: Admission, record: CaseRecord | None) -> CommitResult:
     """Apply policy to a verified envelope against ``record``, the case as stored now (None:
-    not opened yet), then commit it with its leaf salted by ``salt``."""
-    _decide(directory, now, core, cosigners, record).raise_for_denial()
+    not opened yet), then commit it with its leaf salted by ``admission.salt``."""
+    core, now, received = admission.core, admission.now, admission.submission.received
+    _decide(admission.directory, now, core, admission.cosigners, record).raise_for_denial()
     accepted = EnvelopeAccepted(
         now,
-        salt,
+        admission.salt,
         core.message_id,
         core.sender_id,
         core.purpose,
         core.case_ref,
         core.recipient_ids(),
-        envelope_hash(data),
-        len(data),
+        received.envelope_hash,
+        received.size,
     )
-    batch = WriteBatch(
-        envelopes=[
-            NewEnvelope(
-                core.message_id,
-                core.sender_id,
-                core.purpose,
-                core.case_ref,
-                core.recipient_ids(),
-                now,
-                core.expires_at,
-                data,
-            )
-        ],
-        leaves=[pending_leaf(accepted, core.case_ref)],
+    envelope = NewEnvelope(
+        core.message_id,
+        core.sender_id,
+        core.purpose,
+        core.case_ref,
+        core.recipient_ids(),
+        now,
+        core.expires_at,
+        received.size,
+        received.envelope_hash,
+        admission.submission.inline,
     )
+    batch = WriteBatch(envelopes=[envelope], leaves=[pending_leaf(accepted, core.case_ref)])
     if record is None:  # an aanmelding opens the case under the referrer's fresh reference
         _open_case_with(hub, batch, core, now)
-    return await hub.store.commit(batch)
+    return await admission.submission.commit(hub, batch)
 
 
 def _open_case_with(hub: Hub, batch: WriteBatch, core: HeaderCore, now: int) -> None:
@@ -402,15 +435,16 @@ async def leaf_reader(hub: Hub, caller: AuthenticatedRequest) -> Callable[[bytes
 
 
 def delivery_item(record: DeliveryRecord) -> DeliveryItem:
+    """An inbox item: the notice of one delivery (its bytes: GET /v1/deliveries/{id})."""
     return DeliveryItem(
-        record.seq, record.message_id.hex(), record.accepted_at, record.leaf_index, record.blob
+        record.seq, record.message_id.hex(), record.accepted_at, record.leaf_index, record.size
     )
 
 
-def envelope_frame(record: DeliveryRecord) -> EnvelopeFrame:
-    """A push frame carrying one delivery."""
-    return EnvelopeFrame(
-        record.seq, record.message_id.hex(), record.accepted_at, record.leaf_index, record.blob
+def delivery_frame(record: DeliveryRecord) -> DeliveryFrame:
+    """A push frame carrying the notice of one delivery."""
+    return DeliveryFrame(
+        record.seq, record.message_id.hex(), record.accepted_at, record.leaf_index, record.size
     )
 
 
@@ -434,7 +468,7 @@ async def acknowledge(
         if record is None:
             unknown.append(message_id.hex())
             continue
-        digest = envelope_hash(record.blob)
+        digest = record.digest
         message = delivery_receipt_message(message_id, digest, caller.participant_id, received_at)
         caller.entry.identity_key.verify(message, signature)
         batch.acks.append((caller.participant_id, message_id))

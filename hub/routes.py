@@ -27,8 +27,9 @@ from livcr_exchange.service.problems import Problem
 from livcr_exchange.wire import check_ident
 
 from . import operations
-from .admission import body_of
+from .admission import body_of, streams
 from .appkeys import AUDITED, CALLER, HUB, METRICS, PURPOSE, caller_of
+from .intake import fetch_delivery, submit_streamed
 from .metrics import gauge_lines
 from .store.base import CaseRecord
 from .witnessing import policy_from_statements
@@ -133,6 +134,8 @@ def _noter(request: web.Request) -> Callable[[str], None]:
 
 
 async def submit(request: web.Request) -> web.Response:
+    if streams(request):
+        return await submit_streamed(request)
     hub = request.app[HUB]
     request[AUDITED] = True  # accept_envelope audits every refusal, with the message id
     receipt = await operations.accept_envelope(
@@ -187,7 +190,8 @@ async def ack(request: web.Request) -> web.Response:
 
 
 async def stream(request: web.Request) -> web.WebSocketResponse:
-    """Push envelopes to an online gateway: first what is pending, then as they arrive."""
+    """Push delivery notices to an online gateway: first what is pending, then as envelopes
+    arrive. A notice is small whatever the envelope's size; the gateway fetches the bytes."""
     hub = request.app[HUB]
     caller = caller_of(request)
     socket = web.WebSocketResponse(heartbeat=20)
@@ -201,7 +205,7 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
                 if not hub.push.holds(caller.participant_id, socket):
                     return socket  # dropped meanwhile (revoked): it gets nothing more
                 await socket.send_str(
-                    msgspec.json.encode(operations.envelope_frame(record)).decode()
+                    msgspec.json.encode(operations.delivery_frame(record)).decode()
                 )
             after = records[-1].seq
         if not hub.push.holds(caller.participant_id, socket):
@@ -391,6 +395,7 @@ def add_routes(app: web.Application) -> None:
             web.post("/v1/envelopes/batch", submit_batch),
             web.get("/v1/inbox", inbox),
             web.post("/v1/inbox/ack", ack),
+            web.get("/v1/deliveries/{message_id}", fetch_delivery),
             web.get("/v1/stream", stream),
             web.get("/v1/directory", directory),
             web.put("/v1/prekeys", put_prekeys),

@@ -14,7 +14,7 @@ from aiohttp import WSCloseCode, web
 from livcr_exchange.directory import Directory
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.hashing import RandomSource
-from livcr_exchange.hub_answers import EnvelopeFrame
+from livcr_exchange.hub_answers import DeliveryFrame
 from livcr_exchange.keys import IdentityPublicKey
 from livcr_exchange.replay import ReplayCache
 from livcr_exchange.statements import DirectoryEntry, Revocation
@@ -101,7 +101,7 @@ class PushRegistry:
         """Whether the participant has a push socket on this process."""
         return bool(self.sockets.get(participant_id))
 
-    def push(self, participant_id: str, frame: EnvelopeFrame) -> None:
+    def push(self, participant_id: str, frame: DeliveryFrame) -> None:
         """Queue ``frame`` for every socket of the participant; never waits."""
         sockets = self.sockets.get(participant_id)
         if not sockets:

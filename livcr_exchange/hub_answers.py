@@ -36,31 +36,34 @@ class ReceiptAnswer(Answer, frozen=True):
 
 
 class DeliveryItem(Answer, frozen=True):
-    """One envelope the hub holds for the caller (an inbox item)."""
+    """A delivery notice: one envelope the hub holds for the caller (an inbox item). It never
+    carries the envelope: the recipient fetches its ``size`` bytes with
+    ``GET /v1/deliveries/{message_id}``, so no envelope, however large, rides in a JSON page or
+    a push frame."""
 
     seq: Count
     message_id: MessageIdHex
     logged_at: Count
     leaf_index: LeafIndex | None
-    envelope: bytes
+    size: Annotated[int, msgspec.Meta(ge=1)]
 
 
 class InboxPage(Answer, frozen=True):
     """GET /v1/inbox."""
 
-    envelopes: list[DeliveryItem]
+    deliveries: list[DeliveryItem]
     next_after: Count
 
 
-class EnvelopeFrame(DeliveryItem, frozen=True, tag="envelope", tag_field="type"):
-    """A push frame carrying one delivery item."""
+class DeliveryFrame(DeliveryItem, frozen=True, tag="delivery", tag_field="type"):
+    """A push frame carrying one delivery notice."""
 
 
 class CaughtUpFrame(Answer, frozen=True, tag="caught_up", tag_field="type"):
     """A push frame: everything pending was sent."""
 
 
-PushFrame = EnvelopeFrame | CaughtUpFrame
+PushFrame = DeliveryFrame | CaughtUpFrame
 
 
 class DirectoryListing(Answer, frozen=True):

@@ -93,7 +93,13 @@ class RequestTarget:
 
 def content_digest(body: bytes) -> str:
     """The RFC 9530 Content-Digest field value for ``body``."""
-    return "sha-256=:" + base64.b64encode(sha256(body)).decode("ascii") + ":"
+    return digest_field(sha256(body))
+
+
+def digest_field(sha256_digest: bytes) -> str:
+    """The Content-Digest field value for a body whose SHA-256 is ``sha256_digest`` (computed
+    by a receiver or sender that streams the body instead of holding it)."""
+    return "sha-256=:" + base64.b64encode(sha256_digest).decode("ascii") + ":"
 
 
 def signature_params(created: int, key_id: bytes, nonce: bytes, hub: HubBinding) -> str:
@@ -138,13 +144,17 @@ def sign_request(
     hub: HubBinding,
     now: int,
     random: RandomSource,
+    digest: str | None = None,
 ) -> dict[str, str]:
     """The headers that authenticate ``target`` as coming from ``participant_id``, for ``hub``.
 
     ``target.path`` is the path exactly as it will be sent, percent-encoding included.
+    ``digest`` is the body's Content-Digest when the sender streams the body from a file and
+    hashed it beforehand (``target.body`` is then not read).
     """
     params = signature_params(now, identity.key_id, random(REQUEST_NONCE_BYTES), hub)
-    digest = content_digest(target.body)
+    if digest is None:
+        digest = content_digest(target.body)
     signature = identity.sign(signature_base(target, participant_id, params, digest=digest))
     return {
         "Content-Digest": digest,
@@ -168,9 +178,12 @@ def verify_request(
     origin: str,
     now: int,
     nonces: ReplayCache,
+    digest: str | None = None,
 ) -> AuthenticatedRequest:
     """Check a signed request to the hub of ``directory``'s cell and ``origin`` (spec §11.1,
     in this order). ``target.path`` is the path as received, percent-encoding included.
+    ``digest`` is the body's Content-Digest when the receiver streamed the body and hashed it
+    as it went (``target.body`` is then not read).
 
     Raises:
         Malformed: a missing or malformed header, a Content-Digest that is not exactly one
@@ -200,7 +213,8 @@ def verify_request(
             f"request signed for cell {match['cell']!r} at origin {match['origin']!r},"
             f" not this hub ({hub.cell_id!r} at {hub.origin!r})"
         )
-    digest = content_digest(target.body)
+    if digest is None:
+        digest = content_digest(target.body)
     if sent_digest != digest:
         raise BadSignature("Content-Digest does not match the body")
     entry = directory.entry_for_key(participant_id, key_id, now)

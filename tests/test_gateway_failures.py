@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -20,7 +21,9 @@ import pytest
 from factories import case_ref
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways
 
+from gateway.spool import ENVELOPE_TOO_LARGE
 from livcr_exchange.envelope import MessageSpec, seal
+from livcr_exchange.envelope.incoming import IncomingEnvelope
 from livcr_exchange.envelope.open import UnverifiedEnvelope
 from livcr_exchange.hub_answers import DeliveryItem, ReceiptAnswer
 from livcr_exchange.keyfile import unlock
@@ -31,6 +34,7 @@ from livcr_exchange.roles import Role
 from livcr_exchange.service.hub_client import HubAnswerInvalid, ReceiptAnswered, decode_answer
 
 DAY = 86_400
+MIB = 1024 * 1024
 ROLES = {"coord": Role.COORDINATOR, "caw": Role.DEELNEMER}
 REFERRAL = msgspec.json.decode(encode_body(example_body("aanmelding")))
 # Deeper than any JSON decoder of the gateway follows (msgspec stops at 1,000 levels), and
@@ -192,6 +196,47 @@ def test_a_poison_envelope_is_quarantined_and_the_next_message_delivered(
     assert f"livcr_gateway_quarantined {before + 1}" in metrics
 
 
+@pytest.mark.parametrize(
+    ("size", "code"),
+    [(5 * MIB, "body_schema_violation"), (64 * MIB, ENVELOPE_TOO_LARGE)],
+)
+def test_a_big_envelope_never_blocks_the_next_message(
+    gws: RunningGateways, tmp_path: Path, size: int, code: str
+) -> None:
+    """A participant talking to the hub without a gateway (caw's key, no outbox) streams coord
+    an envelope far over the old push frame limit; then caw's gateway sends a small message.
+    The push carries notices, so the small one arrives within seconds while the big one is
+    fetched beside the stream. coord cannot take a body this large yet (purpose schemas cap
+    bodies; over MAX_OPEN_BYTES it is not even opened in memory): the big one is quarantined
+    with its code and acknowledged, so it blocks nothing, now or after a restart."""
+    caw, coord = gws["caw"], gws["coord"]
+    big = sealed_by(gws, "caw", "coord", b"x" * size, case_ref(f"big {size}"))
+    source = tmp_path / "big.envelope"
+    source.write_bytes(big)
+    gws.loop.run(caw.gateway.client.submit_file(source), timeout=120)
+    del big
+    valid = send(caw, case_ref(f"after big {size}"))["message_id"]
+    wait_for("the next message delivered", lambda: valid in received_ids(coord), timeout=15)
+    big_id = _message_id(source)
+
+    def quarantined() -> set[tuple[str, str]]:
+        listing = coord.request("GET", "/v1/quarantine").json()["envelopes"]
+        return {(e["message_id"], e["code"]) for e in listing}
+
+    wait_for("the big one quarantined", lambda: (big_id, code) in quarantined(), timeout=90)
+    assert big_id not in received_ids(coord)
+    pending = gws.loop.run(coord.gateway.client.inbox())
+    assert big_id not in {d.message_id for d in pending.deliveries}  # acknowledged
+
+
+def _message_id(source: Path) -> str:
+    incoming = IncomingEnvelope()
+    with source.open("rb") as envelope:
+        incoming.feed(envelope.read(256 * 1024))
+    assert incoming.header is not None
+    return incoming.header.core.message_id.hex()
+
+
 def test_an_envelope_that_breaks_its_handling_is_quarantined_not_fatal(
     gws: RunningGateways, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -237,7 +282,10 @@ def test_the_opened_header_decides_which_message_arrived(
         acknowledged.extend(receipts)
 
     monkeypatch.setattr(coord.gateway.client, "ack", ack)
-    item = DeliveryItem(0, held, int(time.time()), None, envelope)
+    item = DeliveryItem(0, held, int(time.time()), None, len(envelope))
+    spool = coord.gateway.inbox.spool  # the hub's bytes under that label, as fetched
+    spool.folder.mkdir(mode=0o700, exist_ok=True)
+    spool.path(item).write_bytes(envelope)
     gws.loop.run(coord.gateway.receive(item))
     assert true_id.hex() in received_ids(coord)
     ((message_id, _, _),) = acknowledged

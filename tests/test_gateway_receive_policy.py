@@ -63,7 +63,12 @@ def delivery_from(gws: RunningGateways, sender: str, recipient: str, purpose: st
     body = encode_body(example_body(purpose))
     envelope = seal(identity, spec, body, now=now, ttl=DAY, random=os.urandom)
     message_id = UnverifiedEnvelope.parse(envelope).message_id.hex()
-    return DeliveryItem(0, message_id, now, None, envelope)
+    item = DeliveryItem(0, message_id, now, None, len(envelope))
+    # As the hub would deliver it: the envelope fetched into the recipient's spool.
+    spool = gws[recipient].gateway.inbox.spool
+    spool.folder.mkdir(mode=0o700, exist_ok=True)
+    spool.path(item).write_bytes(envelope)
+    return item
 
 
 def stored(

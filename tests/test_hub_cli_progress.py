@@ -16,7 +16,7 @@ from hub.operator import CONFIG_NAME, init_cell
 from hub.store.base import CaseRecord, NewEnvelope, WriteBatch
 from hub.store.sqlite import SQLiteStore
 from livcr_cli import main
-from livcr_exchange.audit.leaves import EnvelopeAccepted
+from livcr_exchange.audit.leaves import EnvelopeAccepted, envelope_hash
 
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 ROOT_PASSPHRASE = "a long root passphrase"  # noqa: S105  (a test's)
@@ -28,7 +28,16 @@ def closed_case(case_ref: str, purge_after: int | None) -> WriteBatch:
         100, bytes(16), message_id, "caw", "aanmelding", case_ref, ("coord",), bytes(32), 6
     )
     envelope = NewEnvelope(
-        message_id, "caw", "aanmelding", case_ref, ("coord",), 100, 10_000, b"sealed"
+        message_id,
+        "caw",
+        "aanmelding",
+        case_ref,
+        ("coord",),
+        100,
+        10_000,
+        6,
+        envelope_hash(b"sealed"),
+        b"sealed",
     )
     record = CaseRecord(
         case_ref, "afgesloten", None, None, frozenset({"caw", "coord"}), {}, 0, 50, purge_after

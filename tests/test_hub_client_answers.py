@@ -34,7 +34,7 @@ CASE = {
     "members": ["caw"],
     "meetings": {},
 }
-ITEM = {"seq": 1, "message_id": "ab" * 16, "logged_at": 5, "leaf_index": 3, "envelope": ENVELOPE}
+ITEM = {"seq": 1, "message_id": "ab" * 16, "logged_at": 5, "leaf_index": 3, "size": 8}
 RECEIPT = {
     "message_id": "ab" * 16,
     "leaf_index": 3,
@@ -55,7 +55,7 @@ ROUTES: dict[str, tuple[str, str, int, dict[str, Any], str]] = {
         {"results": [{"receipt": RECEIPT, "accepted_before": False}]},
         "results",
     ),
-    "inbox": ("GET", "/v1/inbox", 200, {"envelopes": [ITEM], "next_after": 1}, "next_after"),
+    "inbox": ("GET", "/v1/inbox", 200, {"deliveries": [ITEM], "next_after": 1}, "next_after"),
     "ack": (
         "POST",
         "/v1/inbox/ack",

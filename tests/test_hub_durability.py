@@ -59,9 +59,9 @@ async def drain_inbox(hub: HubProcess) -> list[bytes]:
         after = 0
         while True:
             page = await client.inbox(after=after, limit=100)
-            if not page["envelopes"]:
+            if not page["deliveries"]:
                 return delivered
-            delivered += [bytes.fromhex(e["message_id"]) for e in page["envelopes"]]
+            delivered += [bytes.fromhex(e["message_id"]) for e in page["deliveries"]]
             after = page["next_after"]
 
 

@@ -12,7 +12,6 @@ loses nothing that was acknowledged while the others keep serving.
 from __future__ import annotations
 
 import asyncio
-import base64
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -88,13 +87,14 @@ async def drain(
     received: list[bytes] = []
     turn = 0
     while True:
-        page = await hubs[turn % len(hubs)].client(participant, session).inbox(limit=40)
-        if not page["envelopes"]:
+        client = hubs[turn % len(hubs)].client(participant, session)
+        page = await client.inbox(limit=40)
+        if not page["deliveries"]:
             return received
         receipts = []
-        for item in page["envelopes"]:
+        for item in page["deliveries"]:
             message_id = bytes.fromhex(item["message_id"])
-            digest = envelope_hash(base64.b64decode(item["envelope"]))
+            digest = envelope_hash(await client.fetch_envelope(item["message_id"]))
             at = int(time.time())
             signature = member.identity.sign(
                 delivery_receipt_message(message_id, digest, participant, at)
@@ -111,7 +111,7 @@ async def listen(socket: aiohttp.ClientWebSocketResponse, want: int, into: list[
     duplicate push would show."""
     while len(set(into)) < want:
         frame = await socket.receive_json()
-        if frame.get("type") == "envelope":
+        if frame.get("type") == "delivery":
             into.append(bytes.fromhex(frame["message_id"]))
     await asyncio.sleep(0.5)
     while True:
@@ -119,7 +119,7 @@ async def listen(socket: aiohttp.ClientWebSocketResponse, want: int, into: list[
             frame = await asyncio.wait_for(socket.receive_json(), 0.05)
         except TimeoutError:
             return
-        if frame.get("type") == "envelope":
+        if frame.get("type") == "delivery":
             into.append(bytes.fromhex(frame["message_id"]))
 
 
@@ -169,7 +169,7 @@ def test_every_envelope_reaches_each_inbox_exactly_once(cluster: list[HubProcess
     assert Counter(outcome["pushed"]) == Counter(submitted), "a push was lost or duplicated"
     for coordinator, received in outcome["inboxes"].items():
         assert Counter(received) == Counter(submitted), f"{coordinator}: not exactly once"
-    assert all(not page["envelopes"] for page in outcome["left"])
+    assert all(not page["deliveries"] for page in outcome["left"])
     first, *others = outcome["checkpoints"]
     assert all(note == first for note in others), "processes serve different checkpoints"
     size = int(first.split(b"\n")[1])

@@ -13,7 +13,7 @@ from hub.operations import pending_leaf
 from hub.operator import verify_log
 from hub.store.base import CaseRecord, NewEnvelope, WriteBatch
 from hub.store.sqlite import SQLiteStore
-from livcr_exchange.audit.leaves import EnvelopeAccepted
+from livcr_exchange.audit.leaves import EnvelopeAccepted, envelope_hash
 from livcr_exchange.keys import IdentityKey
 
 LOG_KEY = IdentityKey.from_seed(bytes(range(32)))
@@ -43,6 +43,8 @@ async def test_purge_keeps_the_tree_verifiable(tmp_path: Path, store_target: Sto
                             ("coord",),
                             100,
                             10_000,
+                            6,
+                            envelope_hash(b"sealed"),
                             b"sealed",
                         )
                     ],
@@ -103,7 +105,16 @@ async def test_purged_data_is_gone_from_the_sqlite_files(tmp_path: Path) -> None
                 2000,
             )
             envelope = NewEnvelope(
-                message_id, "caw", "aanmelding", case_ref, ("coord",), 100, 10_000, blob
+                message_id,
+                "caw",
+                "aanmelding",
+                case_ref,
+                ("coord",),
+                100,
+                10_000,
+                len(blob),
+                envelope_hash(blob),
+                blob,
             )
             purge_after = 500 if case_ref == "case-old" else None
             await store.commit(

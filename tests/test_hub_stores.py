@@ -32,7 +32,7 @@ from hub.store.migrations import MIGRATIONS, SCHEMA_VERSION, render
 from hub.store.postgres import PostgresStore
 from hub.store.sqlite import SQLiteStore
 from livcr_cli import main
-from livcr_exchange.audit.leaves import EnvelopeAccepted
+from livcr_exchange.audit.leaves import EnvelopeAccepted, envelope_hash
 from livcr_exchange.errors import Replayed
 from livcr_exchange.keys import IdentityKey
 
@@ -49,7 +49,16 @@ def envelope_batch(n: int, case_ref: str = "case-a", sender: str = "caw") -> Wri
     return WriteBatch(
         envelopes=[
             NewEnvelope(
-                message_id, sender, "aanmelding", case_ref, ("coord",), 100, FAR, b"sealed%d" % n
+                message_id,
+                sender,
+                "aanmelding",
+                case_ref,
+                ("coord",),
+                100,
+                FAR,
+                len(b"sealed%d" % n),
+                envelope_hash(b"sealed%d" % n),
+                b"sealed%d" % n,
             )
         ],
         leaves=[pending_leaf(leaf, case_ref)],
@@ -439,3 +448,45 @@ def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "store: postgresql: cannot connect" in result.output
     assert "Traceback" not in result.output
+
+
+async def test_an_envelope_kept_inline_before_schema_6_is_served_from_its_row(
+    tmp_path: Path,
+) -> None:
+    """Migration 6 leaves a queued envelope's bytes in its row (no size, no digest): its
+    notice still gives its size and hash, and it is served from the row, as it was stored."""
+    path = tmp_path / "hub.sqlite3"
+    connection = sqlite3.connect(path)
+    connection.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    for migration in MIGRATIONS[:5]:
+        for sql in render(migration, "sqlite"):
+            connection.execute(sql)
+    connection.execute("INSERT INTO meta VALUES ('schema_version', '5')")
+    blob = b"sealed before schema 6" * 1000
+    message_id = bytes(range(16))
+    connection.execute(
+        "INSERT INTO envelopes (message_id, sender_id, purpose, case_ref, accepted_at,"
+        " expires_at, leaf_index, blob) VALUES (?, 'caw', 'aanmelding', 'case-a', 100, ?, 0, ?)",
+        (message_id, FAR, blob),
+    )
+    connection.execute(
+        "INSERT INTO deliveries (recipient_id, message_id, accepted_at, size)"
+        " VALUES ('coord', ?, 100, ?)",
+        (message_id, len(blob)),
+    )
+    connection.commit()
+    connection.close()
+    store = SQLiteStore(path)
+    await store.open()
+    try:
+        assert store.migration is not None
+        assert (store.migration.before, store.migration.after) == (5, SCHEMA_VERSION)
+        (record,) = await store.pending("coord", 0, 10)
+        assert (record.size, record.digest) == (len(blob), envelope_hash(blob))
+        stored = await store.stored_envelope("coord", message_id)
+        assert stored is not None
+        assert b"".join([piece async for piece in stored.chunks(0)]) == blob
+        assert b"".join([piece async for piece in stored.chunks(7)]) == blob[7:]
+        assert await store.stored_envelope("caw", message_id) is None
+    finally:
+        await store.close()

@@ -1,7 +1,8 @@
 """The operator's side of stuck deliveries: list a participant's queue, drop one with a reason.
 
-A drop removes the envelope from that recipient's queue (and the envelope itself once no other
-recipient waits for it) and appends a ``delivery dropped`` leaf (spec §10.4), in one commit.
+A drop removes the envelope from that recipient's queue (and the envelope itself, its file or
+chunk rows included, once no other recipient waits for it) and appends a ``delivery dropped``
+leaf (spec §10.4), in one commit.
 """
 
 from __future__ import annotations
@@ -11,16 +12,19 @@ from dataclasses import dataclass
 
 import structlog
 
-from livcr_exchange.audit.leaves import LEAF_SALT_BYTES, DeliveryDropped, DropReason, envelope_hash
+from livcr_exchange.audit.leaves import LEAF_SALT_BYTES, DeliveryDropped, DropReason
 
 from ..operations import pending_leaf
 from ..store.base import HubStore, WriteBatch
+from ..store.rows import DELIVERY_COLUMNS, delivery_from_row
 from . import queries
 
 log = structlog.get_logger("livcr.hub.operator")
 
-_TARGET = """SELECT d.message_id, e.blob, e.case_ref FROM deliveries d
-    JOIN envelopes e ON e.message_id = d.message_id WHERE d.recipient_id = ? AND d.seq = ?"""
+# Constant text: DELIVERY_COLUMNS is a column list, no value is formatted in.
+_TARGET = f"""SELECT {DELIVERY_COLUMNS}, e.case_ref FROM deliveries d
+    JOIN envelopes e ON e.message_id = d.message_id
+    WHERE d.recipient_id = ? AND d.seq = ?"""  # noqa: S608
 
 
 class NoSuchDelivery(Exception):
@@ -52,10 +56,11 @@ async def drop(
     rows = await store.operator_rows(_TARGET, (participant_id, seq))
     if not rows:
         raise NoSuchDelivery(f"no delivery {seq} waits for {participant_id}")
-    message_id, blob, case_ref = bytes(rows[0][0]), bytes(rows[0][1]), str(rows[0][2])
+    record, case_ref = delivery_from_row(rows[0][:-1]), str(rows[0][-1])
+    message_id = record.message_id
     salt = secrets.token_bytes(LEAF_SALT_BYTES)  # fresh for every leaf (spec §10.4)
     leaf = DeliveryDropped(
-        now, salt, message_id, participant_id, envelope_hash(blob), len(blob), reason
+        now, salt, message_id, participant_id, record.digest, record.size, reason
     )
     result = await store.commit(
         WriteBatch(acks=[(participant_id, message_id)], leaves=[pending_leaf(leaf, case_ref)])
@@ -68,4 +73,4 @@ async def drop(
         operator=operator,
         leaf_index=result.leaf_indexes[0],
     )
-    return Dropped(result.leaf_indexes[0], len(blob))
+    return Dropped(result.leaf_indexes[0], record.size)

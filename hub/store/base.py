@@ -9,7 +9,7 @@ hub processes share a database.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -36,6 +36,10 @@ class PendingLeaf:
 
 @dataclass(frozen=True)
 class NewEnvelope:
+    """An accepted envelope's row. ``blob`` holds the envelope when it travelled whole in one
+    small request; it is empty when its bytes were streamed to the store's out-of-line storage
+    (an envelope sink: a file beside SQLite, chunk rows in PostgreSQL)."""
+
     message_id: bytes
     sender_id: str
     purpose: str
@@ -43,7 +47,9 @@ class NewEnvelope:
     recipients: tuple[str, ...]
     accepted_at: int
     expires_at: int
-    blob: bytes
+    size: int
+    digest: bytes  # the envelope hash (spec §10.4): what delivery receipts and drops name
+    blob: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -61,14 +67,45 @@ class CaseRecord:
 
 @dataclass(frozen=True)
 class DeliveryRecord:
-    """One envelope waiting for one recipient."""
+    """One envelope waiting for one recipient: a notice of it, never its bytes."""
 
     seq: int
     message_id: bytes
     recipient_id: str
     accepted_at: int
     leaf_index: int
-    blob: bytes
+    size: int
+    digest: bytes  # the envelope hash
+
+
+@dataclass(frozen=True)
+class StoredEnvelope:
+    """A queued envelope's bytes, read piece by piece (never whole) from ``start``."""
+
+    size: int
+    chunks: Callable[[int], AsyncIterator[bytes]]
+
+
+class EnvelopeSink(Protocol):
+    """Where a streamed envelope's bytes go as they arrive, before it is accepted.
+
+    Nothing written is visible (no row, no delivery) until ``commit``, which makes the bytes
+    durable together with the batch that accepts the envelope; ``discard`` (idempotent, a
+    no-op after a commit) removes whatever was written, so a refused or broken upload leaves
+    nothing behind, nor does a crash (the store clears leftovers when it opens).
+    """
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def commit(self, batch: WriteBatch) -> CommitResult:
+        """Commit ``batch`` (whose one envelope is this sink's) with the bytes written.
+
+        Raises:
+            DuplicateEnvelope: the envelope was accepted before; nothing is kept.
+        """
+        ...
+
+    async def discard(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -170,6 +207,15 @@ class HubStore(Protocol):
         ...
 
     async def delivery(self, recipient_id: str, message_id: bytes) -> DeliveryRecord | None: ...
+
+    async def stored_envelope(self, recipient_id: str, message_id: bytes) -> StoredEnvelope | None:
+        """The bytes of the envelope queued for ``recipient_id`` under ``message_id``; None
+        when no such delivery waits."""
+        ...
+
+    async def envelope_sink(self, message_id: bytes) -> EnvelopeSink:
+        """Storage for the bytes of a streamed envelope (see ``EnvelopeSink``)."""
+        ...
 
     async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
         """The message ids of the case's envelopes still waiting for ``recipient_id``."""

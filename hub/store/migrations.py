@@ -233,6 +233,39 @@ _CONSOLE: tuple[Statement, ...] = (
         removed BIGINT NOT NULL)""",
 )
 
+_OUT_OF_LINE: tuple[Statement, ...] = (
+    # Envelopes up to 256 MiB are streamed to storage out of line, never held whole: a file
+    # per envelope beside a SQLite store, chunk rows in PostgreSQL (spec §11.2). Their
+    # row keeps an empty ``blob``, their size and their envelope hash (what receipts and drops
+    # name). Rows from before this migration keep their bytes in ``blob`` and are served from
+    # it (they were at most one request's size); their size and digest are NULL.
+    "ALTER TABLE envelopes ADD COLUMN size BIGINT",
+    "ALTER TABLE envelopes ADD COLUMN digest {blob}",
+    # PostgreSQL: one row per MiB, written in the transaction that accepts the envelope (so one
+    # commit makes them durable and a crash leaves none) and deleted with the envelope's row.
+    # The foreign key is checked at commit: the chunks are written before the row.
+    (
+        "postgresql",
+        """CREATE TABLE IF NOT EXISTS envelope_chunks (
+        message_id BYTEA NOT NULL REFERENCES envelopes (message_id)
+            ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
+        seq INTEGER NOT NULL,
+        data BYTEA NOT NULL,
+        PRIMARY KEY (message_id, seq))""",
+    ),
+    ("postgresql", "ALTER TABLE envelope_chunks ALTER COLUMN data SET STORAGE EXTERNAL"),
+    # SQLite: an out-of-line envelope's row deleted (delivered, expired, purged, dropped) names
+    # its file here, in the same transaction; the store unlinks the file once it committed.
+    ("sqlite", "CREATE TABLE IF NOT EXISTS envelope_files_gone (message_id BLOB PRIMARY KEY)"),
+    (
+        "sqlite",
+        """CREATE TRIGGER IF NOT EXISTS envelope_file_gone AFTER DELETE ON envelopes
+        WHEN length(OLD.blob) = 0 BEGIN
+            INSERT OR IGNORE INTO envelope_files_gone (message_id) VALUES (OLD.message_id);
+        END""",
+    ),
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline", _BASELINE),
     Migration(2, "scale-out: shared request nonces, purge queue, queue indexes", _SCALE_OUT),
@@ -240,6 +273,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "console: queue ages per recipient, refusals and purges by time", _CONSOLE),
     # No statement: the tables stay, their bytes change meaning (salted leaves, spec §12).
     Migration(5, "protocol v2", ()),
+    Migration(6, "envelopes stored out of line: files or chunk rows", _OUT_OF_LINE),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 FIRST_V2_SCHEMA = 5  # a store below this was written by a protocol-v1 hub

@@ -51,13 +51,23 @@ from .base import (
     DeliveryNotice,
     DeliveryRecord,
     DuplicateEnvelope,
+    EnvelopeSink,
     NewEnvelope,
+    StoredEnvelope,
     StoreError,
     WriteBatch,
 )
+from .chunks import ChunkSink, chunk_rows
 from .group_commit import GroupCommitter
 from .migrations import SCHEMA_VERSION, MigrationReport, migrate_postgres, postgres_version
-from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
+from .rows import (
+    DELIVERY_COLUMNS,
+    acceptance_from_row,
+    case_from_row,
+    case_to_row,
+    delivery_from_row,
+    inline_chunks,
+)
 
 log = structlog.get_logger("livcr.hub.store")
 
@@ -88,10 +98,11 @@ HEAD = """SELECT (SELECT COALESCE(MAX(idx) + 1, 0) FROM leaves),
 # All sub-statements see the snapshot taken when the statement starts (they cannot see each
 # other's rows): an acknowledged envelope goes when no delivery is left but the ones acked now.
 WRITE_GROUP = """WITH
-  envelopes_in AS (INSERT INTO envelopes
-    (message_id, sender_id, purpose, case_ref, accepted_at, expires_at, leaf_index, blob)
+  envelopes_in AS (INSERT INTO envelopes (message_id, sender_id, purpose, case_ref,
+    accepted_at, expires_at, leaf_index, blob, size, digest)
     SELECT * FROM unnest($1::bytea[], $2::text[], $3::text[], $4::text[],
-                         $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[])),
+                         $5::bigint[], $6::bigint[], $7::bigint[], $8::bytea[],
+                         $40::bigint[], $41::bytea[])),
   seen_in AS (INSERT INTO seen (sender_id, message_id, expires_at, leaf_index)
     SELECT * FROM unnest($2::text[], $1::bytea[], $6::bigint[], $7::bigint[])),
   deliveries_in AS (INSERT INTO deliveries (recipient_id, message_id, accepted_at, size)
@@ -147,8 +158,12 @@ CASE_COLUMNS = (
     "case_ref, state, owner, referrer, members, meetings, opened_at, closed_at, purge_after"
 )
 DELIVERY_SELECT = (
-    "SELECT d.seq, d.message_id, d.recipient_id, e.accepted_at, e.leaf_index, e.blob "
-    "FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
+    f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
+)
+STORED_SELECT = (
+    "SELECT d.size, CASE WHEN length(e.blob) > 0 THEN e.blob END FROM deliveries d"
+    " JOIN envelopes e ON e.message_id = d.message_id"
+    " WHERE d.recipient_id = $1 AND d.message_id = $2"
 )
 ACCEPTANCE_SELECT = (
     "SELECT s.leaf_index, l.data FROM seen s LEFT JOIN leaves l ON l.idx = s.leaf_index "
@@ -166,6 +181,7 @@ class PostgresStore:
         self._pool: Any = None
         self._nonce_pool: Any = None
         self._group = GroupCommitter(self._apply_group)
+        self._upload_pool: Any = None  # a connection per envelope streamed in (ChunkSink)
 
     # Lifecycle.
     async def open(self) -> None:
@@ -206,6 +222,13 @@ class PostgresStore:
                 server_settings={"synchronous_commit": "off"},
                 reset=_keep_session,
             )
+            self._upload_pool = await asyncpg.create_pool(
+                self.dsn,
+                min_size=0,
+                max_size=max(2, self.pool_size // 2),
+                command_timeout=COMMAND_TIMEOUT,
+                server_settings={"idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION},
+            )
         except (*DB_ERRORS, ValueError) as exc:
             await self.close()
             raise StoreError(f"postgresql: cannot connect: {exc}") from exc
@@ -227,10 +250,10 @@ class PostgresStore:
 
     async def close(self) -> None:
         await self._group.stop()  # before the pools close
-        for pool in (self._pool, self._nonce_pool):
+        for pool in (self._pool, self._nonce_pool, self._upload_pool):
             if pool is not None:
                 await pool.close()
-        self._pool = self._nonce_pool = None
+        self._pool = self._nonce_pool = self._upload_pool = None
 
     def _require(self) -> Any:
         if self._pool is None:
@@ -246,18 +269,7 @@ class PostgresStore:
         async with pool.acquire() as connection:
             try:
                 await connection.execute(BEGIN_GROUP)
-                keys = [(e.sender_id, e.message_id) for b in batches for e in b.envelopes]
-                size, in_seen, in_queue = await connection.fetchrow(
-                    HEAD, [k for k, _ in keys], [m for _, m in keys]
-                )
-                refused = _replays(batches, keys, in_seen, in_queue)
-                indexes: dict[int, tuple[int, ...]] = {}
-                for i, batch in enumerate(batches):
-                    if i not in refused:
-                        indexes[i] = tuple(range(size, size + len(batch.leaves)))
-                        size += len(batch.leaves)
-                live = [(batches[i], indexes[i]) for i in sorted(indexes)]
-                await connection.execute(WRITE_GROUP, *_group_arguments(live, self.origin))
+                results = await write_group(connection, batches, self.origin)
                 await connection.execute("COMMIT")
             except asyncio.CancelledError:
                 connection.terminate()  # the server rolls back; the pool replaces it
@@ -267,10 +279,38 @@ class PostgresStore:
                     with contextlib.suppress(*DB_ERRORS):
                         await connection.execute("ROLLBACK")
                 raise
-        return [
-            refused[i] if i in refused else CommitResult(indexes[i], size)
-            for i in range(len(batches))
-        ]
+        return results
+
+    # Envelopes streamed in and out.
+    async def envelope_sink(self, message_id: bytes) -> EnvelopeSink:
+        if self._upload_pool is None:
+            raise StoreError("store is not open")
+        try:
+            connection = await self._upload_pool.acquire()
+        except DB_ERRORS as exc:
+            raise StoreError(f"postgresql: {exc}") from exc
+        sink = ChunkSink(connection, self._upload_pool, message_id, self._commit_streamed)
+        await sink.begin()
+        return sink
+
+    async def _commit_streamed(self, connection: Any, batch: WriteBatch) -> CommitResult:
+        """The group commit's writes for one batch, in the sink's own transaction."""
+        await connection.execute(LOCK, LOG_LOCK)
+        (result,) = await write_group(connection, [batch], self.origin)
+        if isinstance(result, BaseException):
+            raise result
+        await connection.execute("COMMIT")
+        return result
+
+    async def stored_envelope(self, recipient_id: str, message_id: bytes) -> StoredEnvelope | None:
+        rows = await self._fetch(STORED_SELECT, recipient_id, message_id)
+        if not rows:
+            return None
+        size, inline = int(rows[0][0]), rows[0][1]
+        if inline is not None:
+            return StoredEnvelope(size, inline_chunks(bytes(inline)))
+        pool = self._require()
+        return StoredEnvelope(size, lambda start: chunk_rows(pool, message_id, start, DB_ERRORS))
 
     # Reads.
     async def _fetch(self, sql: str, *args: Any) -> list[Any]:
@@ -569,8 +609,30 @@ def _replays(
     return refused
 
 
+async def write_group(
+    connection: Any, batches: list[WriteBatch], origin: str
+) -> list[CommitResult | BaseException]:
+    """Inside a transaction holding the log lock: decide the replays, number the leaves and
+    write every accepted batch in one statement (WRITE_GROUP)."""
+    keys = [(e.sender_id, e.message_id) for b in batches for e in b.envelopes]
+    size, in_seen, in_queue = await connection.fetchrow(
+        HEAD, [k for k, _ in keys], [m for _, m in keys]
+    )
+    refused = _replays(batches, keys, in_seen, in_queue)
+    indexes: dict[int, tuple[int, ...]] = {}
+    for i, batch in enumerate(batches):
+        if i not in refused:
+            indexes[i] = tuple(range(size, size + len(batch.leaves)))
+            size += len(batch.leaves)
+    live = [(batches[i], indexes[i]) for i in sorted(indexes)]
+    await connection.execute(WRITE_GROUP, *_group_arguments(live, origin))
+    return [
+        refused[i] if i in refused else CommitResult(indexes[i], size) for i in range(len(batches))
+    ]
+
+
 def _group_arguments(live: list[tuple[WriteBatch, tuple[int, ...]]], origin: str) -> list[Any]:
-    """The 39 arrays WRITE_GROUP takes, from the accepted batches in queue order."""
+    """The 41 arrays WRITE_GROUP takes, from the accepted batches in queue order."""
     envelopes: list[tuple[NewEnvelope, int]] = []
     leaves: list[tuple[Any, ...]] = []
     for batch, indexes in live:
@@ -593,8 +655,9 @@ def _group_arguments(live: list[tuple[WriteBatch, tuple[int, ...]]], origin: str
         *_columns(leaves, 4),
         CHANNEL,
         [p for e, _ in envelopes for p in _notice_payloads(origin, e)],
-        *_columns([(e.accepted_at, len(e.blob)) for e, _ in envelopes for _ in e.recipients], 2),
+        *_columns([(e.accepted_at, e.size) for e, _ in envelopes for _ in e.recipients], 2),
         *_columns([r for batch in batches for r in batch.refusals], 2),
+        *_columns([(e.size, e.digest) for e, _ in envelopes], 2),
     ]
 
 

@@ -6,8 +6,10 @@ Members and meetings are JSON text, sorted, so a record is stored the same whoev
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
+
+from livcr_exchange.audit.leaves import envelope_hash
 
 from .base import Acceptance, CaseRecord, DeliveryRecord
 
@@ -42,10 +44,26 @@ def case_from_row(row: Sequence[Any]) -> CaseRecord:
     )
 
 
+INLINE_PIECE = 256 * 1024
+
+# A delivery's row and its envelope's digest. An envelope stored before schema 6 has no digest
+# column yet: its bytes are still in its row (small, as requests were), and hashed when read.
+DELIVERY_COLUMNS = (
+    "d.seq, d.message_id, d.recipient_id, e.accepted_at, e.leaf_index, d.size, e.digest,"
+    " CASE WHEN e.digest IS NULL THEN e.blob END"
+)
+
+
 def delivery_from_row(row: Sequence[Any]) -> DeliveryRecord:
-    seq, message_id, recipient_id, accepted_at, leaf_index, blob = row
+    seq, message_id, recipient_id, accepted_at, leaf_index, size, digest, blob = row
     return DeliveryRecord(
-        int(seq), bytes(message_id), recipient_id, int(accepted_at), int(leaf_index), bytes(blob)
+        int(seq),
+        bytes(message_id),
+        recipient_id,
+        int(accepted_at),
+        int(leaf_index),
+        int(size),
+        envelope_hash(bytes(blob)) if digest is None else bytes(digest),
     )
 
 
@@ -55,3 +73,13 @@ def acceptance_from_row(row: Sequence[Any]) -> Acceptance:
         None if leaf_index is None else int(leaf_index),
         None if leaf_data is None else bytes(leaf_data),
     )
+
+
+def inline_chunks(blob: bytes) -> Callable[[int], AsyncIterator[bytes]]:
+    """Pieces of an envelope kept in its row (a small one, or one stored before schema 6)."""
+
+    async def chunks(start: int) -> AsyncIterator[bytes]:
+        for offset in range(start, len(blob), INLINE_PIECE):
+            yield blob[offset : offset + INLINE_PIECE]
+
+    return chunks

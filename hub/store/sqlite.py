@@ -35,13 +35,23 @@ from .base import (
     DeliveryNotice,
     DeliveryRecord,
     DuplicateEnvelope,
+    EnvelopeSink,
     NewEnvelope,
+    StoredEnvelope,
     StoreError,
     WriteBatch,
 )
+from .files import EnvelopeFiles, FileSink
 from .group_commit import MAX_GROUP, GroupCommitter
 from .migrations import MigrationReport, migrate_sqlite
-from .rows import acceptance_from_row, case_from_row, case_to_row, delivery_from_row
+from .rows import (
+    DELIVERY_COLUMNS,
+    acceptance_from_row,
+    case_from_row,
+    case_to_row,
+    delivery_from_row,
+    inline_chunks,
+)
 
 T = TypeVar("T")
 PROBE_WRITE = """INSERT INTO meta (key, value) VALUES ('ready_probe', ?)
@@ -55,6 +65,11 @@ WRITER_LOCK_SUFFIX = "-writer-lock"  # the lock file: "<database>-writer-lock"
 # Polling the writer lock: the first retry after 0.1 ms, doubling up to 1 ms.
 WRITER_LOCK_FIRST_PAUSE = 0.0001
 WRITER_LOCK_MAX_PAUSE = 0.001
+ENVELOPES_SUFFIX = ".envelopes"  # the folder of envelope files: "<database>.envelopes"
+# The files of deleted rows, once their deletion committed; a row of the same message id
+# inserted since (a new envelope under a freed id) keeps its file.
+FILES_GONE = """SELECT g.message_id FROM envelope_files_gone g WHERE NOT EXISTS
+    (SELECT 1 FROM envelopes e WHERE e.message_id = g.message_id AND length(e.blob) = 0)"""
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -124,6 +139,7 @@ class SQLiteStore:
         self._writer_lock: _WriterLock | None = None
         self._group = GroupCommitter(self._apply_in_writer)
         self.migration: MigrationReport | None = None  # what opening applied
+        self.files = EnvelopeFiles(path.with_name(path.name + ENVELOPES_SUFFIX))
 
     # Lifecycle.
     async def open(self) -> None:
@@ -146,7 +162,25 @@ class SQLiteStore:
         self._writer_lock = _WriterLock(self.path)
         with _Transaction(connection, self._writer_lock):
             self.migration = migrate_sqlite(connection)  # the embedded store migrates itself
+        alone = self.files.hold()
+        self._unlink_gone(connection)
+        if alone:  # a crash's leftovers: no row names them
+            with _Transaction(connection, self._writer_lock):
+                kept = connection.execute("SELECT message_id FROM envelopes WHERE length(blob) = 0")
+                self.files.sweep({bytes(r[0]) for r in kept})
+            self.files.share()
         return connection
+
+    def _unlink_gone(self, connection: sqlite3.Connection) -> None:
+        """Unlink the files of envelope rows whose deletion committed (on the writer thread)."""
+        gone = [bytes(r[0]) for r in connection.execute(FILES_GONE).fetchall()]
+        if not gone:
+            return
+        self.files.unlink(gone)
+        with _Transaction(connection, self._writer_lock):
+            connection.executemany(
+                "DELETE FROM envelope_files_gone WHERE message_id = ?", [(m,) for m in gone]
+            )
 
     async def close(self) -> None:
         await self._group.stop()  # before the writer's connection closes
@@ -163,6 +197,7 @@ class SQLiteStore:
         if self._writer_lock is not None:
             self._writer_lock.close()
             self._writer_lock = None
+        self.files.release()
         self._writer_thread.shutdown(wait=True)
         self._reader_thread.shutdown(wait=True)
 
@@ -193,6 +228,7 @@ class SQLiteStore:
                 connection.execute("RELEASE batch")
                 size += len(indexes)
                 results.append(CommitResult(indexes, size))
+        self._unlink_gone(connection)
         return [
             r if isinstance(r, BaseException) else CommitResult(r.leaf_indexes, size)
             for r in results
@@ -231,7 +267,9 @@ class SQLiteStore:
         def run(conn: sqlite3.Connection) -> T:
             if synchronous == "FULL":
                 with _Transaction(conn, self._writer_lock):
-                    return fn(conn)
+                    result = fn(conn)
+                self._unlink_gone(conn)
+                return result
             conn.execute(f"PRAGMA synchronous={synchronous}")
             try:
                 with _Transaction(conn, self._writer_lock):
@@ -311,6 +349,20 @@ class SQLiteStore:
             ).fetchone()
         )
         return None if row is None else delivery_from_row(row)
+
+    async def stored_envelope(self, recipient_id: str, message_id: bytes) -> StoredEnvelope | None:
+        row = await self._read_with(
+            lambda c: c.execute(_STORED_SELECT, (recipient_id, message_id)).fetchone()
+        )
+        if row is None:
+            return None
+        size, inline = int(row[0]), row[1]
+        if inline is not None:
+            return StoredEnvelope(size, inline_chunks(bytes(inline)))
+        return StoredEnvelope(size, lambda start: self.files.chunks(message_id, start))
+
+    async def envelope_sink(self, message_id: bytes) -> EnvelopeSink:
+        return FileSink(self.files, message_id, self.commit)
 
     async def pending_in_case(self, recipient_id: str, case_ref: str) -> list[bytes]:
         rows = await self._read_with(
@@ -615,7 +667,7 @@ def _insert_envelope(c: sqlite3.Connection, env: NewEnvelope, leaf_index: int) -
         ) from exc
     c.execute(
         "INSERT INTO envelopes (message_id, sender_id, purpose, case_ref, accepted_at,"
-        " expires_at, leaf_index, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " expires_at, leaf_index, blob, size, digest) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             env.message_id,
             env.sender_id,
@@ -625,11 +677,13 @@ def _insert_envelope(c: sqlite3.Connection, env: NewEnvelope, leaf_index: int) -
             env.expires_at,
             leaf_index,
             env.blob,
+            env.size,
+            env.digest,
         ),
     )
     c.executemany(
         "INSERT INTO deliveries (recipient_id, message_id, accepted_at, size) VALUES (?, ?, ?, ?)",
-        [(r, env.message_id, env.accepted_at, len(env.blob)) for r in env.recipients],
+        [(r, env.message_id, env.accepted_at, env.size) for r in env.recipients],
     )
 
 
@@ -652,8 +706,12 @@ _CASE_COLUMNS = (
     "case_ref, state, owner, referrer, members, meetings, opened_at, closed_at, purge_after"
 )
 _DELIVERY_SELECT = (
-    "SELECT d.seq, d.message_id, d.recipient_id, e.accepted_at, e.leaf_index, e.blob "
-    "FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
+    f"SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN envelopes e ON e.message_id = d.message_id"
+)
+_STORED_SELECT = (
+    "SELECT d.size, CASE WHEN length(e.blob) > 0 THEN e.blob END FROM deliveries d"
+    " JOIN envelopes e ON e.message_id = d.message_id"
+    " WHERE d.recipient_id = ? AND d.message_id = ?"
 )
 _ACCEPTANCE_SELECT = (
     "SELECT s.leaf_index, l.data FROM seen s LEFT JOIN leaves l ON l.idx = s.leaf_index "

@@ -9,10 +9,13 @@ hub that did not answer.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import io
 import os
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote, urlencode
 
@@ -38,10 +41,11 @@ from ..hub_answers import (
     StoredCount,
 )
 from ..keys import IdentityKey
-from ..request_auth import HubBinding, RequestTarget, sign_request
+from ..request_auth import HubBinding, RequestTarget, digest_field, sign_request
 from .problems import Problem
 
 LARGE_BODY_BYTES = 1024 * 1024  # aiohttp's threshold for its large-body warning
+FILE_PIECE = 256 * 1024  # bytes per read or write of an envelope streamed from or to a file
 A = TypeVar("A", bound=Answer)
 OK = frozenset({200})
 
@@ -112,9 +116,12 @@ class HubClient:
         self._clock = clock
         self._random = random
 
-    def signed_headers(self, method: str, path: str, query: str, body: bytes) -> dict[str, str]:
+    def signed_headers(
+        self, method: str, path: str, query: str, body: bytes, *, digest: str | None = None
+    ) -> dict[str, str]:
         """Headers signing a request for this client's hub; ``path`` and ``query`` exactly as
-        sent, percent-encoding included (spec §11.1)."""
+        sent, percent-encoding included (spec §11.1). ``digest``: the Content-Digest of a body
+        streamed from a file (``body`` is then empty)."""
         target = RequestTarget(method, path, query, body)
         return sign_request(
             target,
@@ -123,6 +130,7 @@ class HubClient:
             hub=self.hub,
             now=self._clock(),
             random=self._random,
+            digest=digest,
         )
 
     async def request(
@@ -187,6 +195,68 @@ class HubClient:
             expect=(200, 201),
         )
         return ReceiptAnswered(decode_answer(ReceiptAnswer, payload), status == 200)
+
+    async def submit_file(self, path: Path) -> ReceiptAnswered:
+        """Submit the envelope in the file at ``path`` as a streamed body: a first pass over the
+        file computes its Content-Digest, the second sends it, neither holds it whole.
+
+        Raises:
+            HubRefused, HubAnswerInvalid: as ``request``; OSError: the file cannot be read.
+        """
+        digest = digest_field(await asyncio.to_thread(_file_sha256, path))
+        headers = self.signed_headers("POST", "/v1/envelopes", "", b"", digest=digest)
+        headers["Content-Type"] = "application/octet-stream"
+        headers["Content-Length"] = str(path.stat().st_size)
+        url = URL(self.base_url + "/v1/envelopes", encoded=True)
+        async with self._session.post(
+            url, data=_file_pieces(path), headers=headers, allow_redirects=False
+        ) as response:
+            payload = await response.read()
+            if response.status >= 400:
+                raise _refusal(response.status, payload)
+            if response.status not in (200, 201):
+                raise HubAnswerInvalid(f"unexpected status {response.status} for /v1/envelopes")
+        return ReceiptAnswered(decode_answer(ReceiptAnswer, payload), response.status == 200)
+
+    async def fetch_envelope(self, message_id: str) -> bytes:
+        """The envelope of delivery ``message_id``, whole in memory (a small one; a gateway
+        spools with ``download``). Raises HubRefused (404: no such delivery waits)."""
+        return (await self.request("GET", f"/v1/deliveries/{message_id}"))[1]
+
+    async def download(self, message_id: str, target: Path, size: int) -> None:
+        """Fetch the envelope of delivery ``message_id`` (``size`` bytes, as its notice says)
+        into ``target``, resuming after what ``target`` holds already (``Range``).
+
+        Raises:
+            HubRefused: the hub refused (404 ``not_found``: no such delivery waits).
+            HubAnswerInvalid: more bytes than announced, or an unexpected status.
+            aiohttp.ClientError, TimeoutError, OSError: the transfer broke off; call again to
+                resume.
+        """
+        have = target.stat().st_size if target.exists() else 0
+        if have >= size:
+            if have == size:
+                return
+            target.unlink()
+            have = 0
+        path = f"/v1/deliveries/{message_id}"
+        headers = self.signed_headers("GET", path, "", b"")
+        if have:
+            headers["Range"] = f"bytes={have}-"
+        url = URL(self.base_url + path, encoded=True)
+        async with self._session.get(url, headers=headers, allow_redirects=False) as response:
+            if response.status >= 400:
+                raise _refusal(response.status, await response.read())
+            if response.status != (206 if have else 200):
+                raise HubAnswerInvalid(f"unexpected status {response.status} for {path}")
+            with target.open("ab") as out:
+                async for piece in response.content.iter_chunked(FILE_PIECE):
+                    have += len(piece)
+                    if have > size:
+                        raise HubAnswerInvalid(f"{path} sent more than its {size} bytes")
+                    await asyncio.to_thread(out.write, piece)
+        if have != size:
+            raise aiohttp.ClientPayloadError(f"{path} ended after {have} of {size} bytes")
 
     async def submit_batch(self, envelopes: Sequence[bytes]) -> BatchResult:
         body = msgspec.json.encode({"envelopes": list(envelopes)})
@@ -298,6 +368,20 @@ class HubClient:
 
 
 _PROBLEM = msgspec.json.Decoder(ProblemAnswer)
+
+
+def _file_sha256(path: Path) -> bytes:
+    digest = hashlib.sha256()  # PyNaCl offers no incremental SHA-256
+    with path.open("rb") as source:
+        while piece := source.read(FILE_PIECE):
+            digest.update(piece)
+    return digest.digest()
+
+
+async def _file_pieces(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as source:
+        while piece := await asyncio.to_thread(source.read, FILE_PIECE):
+            yield piece
 
 
 def _refusal(status: int, payload: bytes) -> HubRefused:

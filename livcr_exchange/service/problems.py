@@ -37,6 +37,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "conflict": 409,
     "unauthenticated": 401,
     "store_unavailable": 503,
+    "range_not_satisfiable": 416,
 }
 
 

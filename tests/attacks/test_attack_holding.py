@@ -84,7 +84,7 @@ async def test_another_participants_inbox_cannot_be_read(harness: HubHarness) ->
     headers = harness.signed_headers("clb", "GET", INBOX)
     headers["Livcr-Participant"] = "caw"  # clb's key claiming caw
     await refused_unchanged(harness, 403, "unknown_sender", "clb", "GET", INBOX, headers=headers)
-    assert (await harness.client("clb").inbox())["envelopes"] == []
+    assert (await harness.client("clb").inbox())["deliveries"] == []
 
 
 async def test_another_participants_stream_cannot_be_opened(harness: HubHarness) -> None:

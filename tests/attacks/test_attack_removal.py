@@ -31,7 +31,7 @@ async def test_removal_withdraws_what_is_queued_for_the_removed_member(
     await coord.change_members(case_ref, remove=["clb"])
 
     def ids(inbox: dict[str, object]) -> list[str]:
-        return [item["message_id"] for item in inbox["envelopes"]]  # type: ignore[attr-defined]
+        return [item["message_id"] for item in inbox["deliveries"]]  # type: ignore[attr-defined]
 
     queued_id = UnverifiedEnvelope.parse(queued).message_id
     elsewhere_id = UnverifiedEnvelope.parse(elsewhere).message_id

@@ -4,6 +4,7 @@ use, stops `livcr hub serve` with one line naming the cause: no traceback."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -67,6 +68,9 @@ def test_a_store_that_cannot_be_written_is_one_line(cell: HubProcess) -> None:
         assert_one_line(serve(cell), "readonly database")
         database.chmod(0o600)
     for companion in database.parent.glob(database.name + "*"):
-        companion.unlink()
+        if companion.is_dir():  # the folder of envelope files
+            shutil.rmtree(companion)
+        else:
+            companion.unlink()
     database.write_bytes(b"not a database, and not empty either" * 100)
     assert_one_line(serve(cell), "file is not a database")

@@ -20,7 +20,7 @@ from hub.console.app import create_console_app
 from hub.console.operators import add_operator, remove_operator
 from hub.store.base import NewEnvelope, WriteBatch
 from hub.store.sqlite import SQLiteStore
-from livcr_exchange.audit.leaves import DeliveryDropped, decode_leaf
+from livcr_exchange.audit.leaves import DeliveryDropped, decode_leaf, envelope_hash
 from livcr_exchange.keys import IdentityKey
 
 ROOT = IdentityKey.from_seed(bytes(32))
@@ -39,7 +39,9 @@ async def console(tmp_path: Path) -> AsyncIterator[str]:
     async with TestServer(hub_app) as hub_server:
         hub = hub_server.app[HUB]
         message_id = bytes(range(16))
-        envelope = NewEnvelope(message_id, "caw", "aanmelding", "c-1", ("coord",), 1, FAR, b"x")
+        envelope = NewEnvelope(
+            message_id, "caw", "aanmelding", "c-1", ("coord",), 1, FAR, 1, envelope_hash(b"x"), b"x"
+        )
         await hub.store.commit(WriteBatch(envelopes=[envelope]))
         async with TestServer(create_console_app(hub, ConsoleConfig(), tls=False)) as server:
             yield str(server.make_url(""))

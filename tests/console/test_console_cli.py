@@ -15,7 +15,12 @@ from hub.operations import pending_leaf
 from hub.operator import opened
 from hub.store.base import NewEnvelope, WriteBatch
 from livcr_cli import main
-from livcr_exchange.audit.leaves import DeliveryDropped, EnvelopeAccepted, decode_leaf
+from livcr_exchange.audit.leaves import (
+    DeliveryDropped,
+    EnvelopeAccepted,
+    decode_leaf,
+    envelope_hash,
+)
 
 ENV = {"LIVCR_ROOT_PASSPHRASE": "a root passphrase", "LIVCR_OPERATOR_PASSWORD": "first operator pw"}
 
@@ -77,7 +82,16 @@ def test_deliveries_list_and_drop(tmp_path: Path) -> None:
                 1, bytes(16), message_id, "caw", "aanmelding", "case-a", ("coord",), bytes(32), 7
             )
             envelope = NewEnvelope(
-                message_id, "caw", "aanmelding", "case-a", ("coord",), 1, 10**10, b"sealed!"
+                message_id,
+                "caw",
+                "aanmelding",
+                "case-a",
+                ("coord",),
+                1,
+                10**10,
+                7,
+                envelope_hash(b"sealed!"),
+                b"sealed!",
             )
             await store.commit(
                 WriteBatch(envelopes=[envelope], leaves=[pending_leaf(leaf, "case-a")])

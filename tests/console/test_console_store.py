@@ -45,7 +45,16 @@ def envelope(n: int, recipients: tuple[str, ...], accepted_at: int, size: int) -
     return WriteBatch(
         envelopes=[
             NewEnvelope(
-                message_id, "caw", "aanmelding", "case-a", recipients, accepted_at, FAR, blob
+                message_id,
+                "caw",
+                "aanmelding",
+                "case-a",
+                recipients,
+                accepted_at,
+                FAR,
+                len(blob),
+                envelope_hash(blob),
+                blob,
             )
         ],
         leaves=[pending_leaf(leaf, "case-a")],

@@ -97,7 +97,7 @@ def forged_headers(
 
 async def test_a_signed_request_is_answered(harness: HubHarness) -> None:
     status, answer = await send(harness, "GET", INBOX, harness.signed_headers("caw", "GET", INBOX))
-    assert (status, answer) == (200, {"envelopes": [], "next_after": 0})
+    assert (status, answer) == (200, {"deliveries": [], "next_after": 0})
 
 
 async def test_key_of_another_participant_is_an_unknown_sender(harness: HubHarness) -> None:

@@ -143,6 +143,16 @@ async def submit_refused(
     assert (refusal["participant"], refusal["action"], refusal["code"]) == (sender, "submit", code)
 
 
+async def fetched_inbox(harness: HubHarness, recipient: str) -> list[dict[str, Any]]:
+    """The recipient's inbox items, each with its envelope fetched (``GET /v1/deliveries``)
+    under ``envelope``, standard base64."""
+    client = harness.client(recipient)
+    items = (await client.inbox())["deliveries"]
+    for item in items:
+        item["envelope"] = base64.b64encode(await client.fetch_envelope(item["message_id"]))
+    return list(items)
+
+
 def receipt_for(
     harness: HubHarness, recipient: str, item: dict[str, Any]
 ) -> tuple[bytes, int, bytes]:
@@ -266,8 +276,10 @@ async def test_inbox_ack_removes_the_envelope_once_every_recipient_acked(
     items: dict[str, dict[str, Any]] = {}
     for pid in ("caw", "io-politie"):
         page = await harness.client(pid).inbox()
-        (item,) = page["envelopes"]
-        assert page["next_after"] == item["seq"]
+        (notice,) = page["deliveries"]
+        assert page["next_after"] == notice["seq"]
+        assert notice["size"] == len(envelope)
+        (item,) = await fetched_inbox(harness, pid)
         assert base64.b64decode(item["envelope"]) == envelope
         assert (item["message_id"], item["leaf_index"]) == (message_id.hex(), receipt["leaf_index"])
         assert item["logged_at"] == receipt["logged_at"]
@@ -324,7 +336,7 @@ async def test_ack_for_another_recipients_delivery_is_unknown(harness: HubHarnes
     await harness.case_in(CASE, "in_screening", ["caw", "io-politie"])
     envelope = harness.seal("coord", ["io-politie"], case_ref=CASE)
     await harness.client("coord").submit(envelope)
-    (item,) = (await harness.client("io-politie").inbox())["envelopes"]
+    (item,) = await fetched_inbox(harness, "io-politie")
     before = await harness.snapshot()
     answer = await harness.client("caw").ack([receipt_for(harness, "caw", item)])
     assert answer["unknown"] == [item["message_id"]]
@@ -337,7 +349,7 @@ async def test_ack_with_a_receipt_the_recipient_did_not_sign_is_refused(
 ) -> None:
     await harness.case_in(CASE, "in_screening", ["caw"])
     await harness.client("coord").submit(harness.seal("coord", ["caw"], case_ref=CASE))
-    (item,) = (await harness.client("caw").inbox())["envelopes"]
+    (item,) = await fetched_inbox(harness, "caw")
     message_id, received_at, signature = receipt_for(harness, "caw", item)
     if defect == "other_signer":
         _, _, signature = receipt_for(harness, "clb", item)
@@ -360,7 +372,7 @@ async def test_inbox_pages_with_after_and_limit(harness: HubHarness) -> None:
     first = await caw.inbox(limit=2)
     second = await caw.inbox(after=first["next_after"], limit=2)
     last = await caw.inbox(after=second["next_after"])
-    pages = [first["envelopes"], second["envelopes"], last["envelopes"]]
+    pages = [first["deliveries"], second["deliveries"], last["deliveries"]]
     assert [len(p) for p in pages] == [2, 1, 0]
     assert [e["message_id"] for e in pages[0] + pages[1]] == [message_id_of(e).hex() for e in sent]
     assert last["next_after"] == second["next_after"]
@@ -380,15 +392,17 @@ async def test_stream_pushes_pending_then_live_envelopes(harness: HubHarness) ->
     socket = await harness.client("caw").stream()
     try:
         first = await socket.receive_json(timeout=5)
-        assert (first["type"], first["message_id"]) == ("envelope", message_id_of(waiting).hex())
-        assert base64.b64decode(first["envelope"]) == waiting
+        assert (first["type"], first["message_id"]) == ("delivery", message_id_of(waiting).hex())
+        assert first["size"] == len(waiting)
+        assert "envelope" not in first  # a notice: the bytes are fetched
         assert await socket.receive_json(timeout=5) == {"type": "caught_up"}
         live = harness.seal("coord", ["caw", "io-politie"], case_ref=CASE)
         receipt = await coord.submit(live)
         pushed = await socket.receive_json(timeout=5)
-        assert (pushed["type"], pushed["message_id"]) == ("envelope", receipt["message_id"])
+        assert (pushed["type"], pushed["message_id"]) == ("delivery", receipt["message_id"])
         assert pushed["leaf_index"] == receipt["leaf_index"]
-        assert base64.b64decode(pushed["envelope"]) == live
+        assert pushed["size"] == len(live)
+        assert await harness.client("caw").fetch_envelope(pushed["message_id"]) == live
         # Push is not delivery: the envelope stays queued until caw acks it.
         assert (await harness.snapshot()).pending["caw"] == (
             message_id_of(waiting).hex(),
@@ -659,7 +673,7 @@ async def test_the_same_bytes_after_delivery_and_ack_still_get_their_receipt(
     envelope = harness.seal("coord", ["caw"], case_ref=CASE)
     first = await harness.client("coord").submit(envelope)
     harness.clock.advance(60)
-    (item,) = (await harness.client("caw").inbox())["envelopes"]
+    (item,) = await fetched_inbox(harness, "caw")
     await harness.client("caw").ack([receipt_for(harness, "caw", item)])
     assert (await harness.snapshot()).counts["envelopes"] == 0  # the hub holds it no more
     again = await resubmitted(harness, envelope, first)
@@ -802,7 +816,7 @@ async def test_fiche_on_a_case_whose_meeting_is_not_recorded_is_refused(
 async def test_the_same_receipt_twice_in_one_ack_is_recorded_once(harness: HubHarness) -> None:
     await harness.case_in(CASE, "in_screening", ["caw"])
     await harness.client("coord").submit(harness.seal("coord", ["caw"], case_ref=CASE))
-    (item,) = (await harness.client("caw").inbox())["envelopes"]
+    (item,) = await fetched_inbox(harness, "caw")
     receipt = receipt_for(harness, "caw", item)
     before = await harness.snapshot()
     answer = await harness.client("caw").ack([receipt, receipt])

@@ -244,4 +244,4 @@ async def test_background_round_drops_expired_envelopes(
             await asyncio.sleep(0.01)
         counts = await harness.store.counts()
         assert (counts["envelopes"], counts["deliveries_pending"]) == (0, 0)
-        assert (await harness.client("caw").inbox())["envelopes"] == []
+        assert (await harness.client("caw").inbox())["deliveries"] == []

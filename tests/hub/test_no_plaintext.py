@@ -144,15 +144,15 @@ async def exchange(harness: HubHarness) -> list[bytes]:
     await coord.submit(fiche)
     try:
         pushed = [await socket.receive_json(timeout=5) for _ in range(3)]  # caught_up, 2 live
-        assert [p["type"] for p in pushed] == ["caught_up", "envelope", "envelope"]
+        assert [p["type"] for p in pushed] == ["caught_up", "delivery", "delivery"]
     finally:
         await socket.close()
     # caw fetches and acknowledges two of its three; one stays queued in the store.
-    items = (await caw.inbox())["envelopes"]
+    items = (await caw.inbox())["deliveries"]
     receipts = []
     for item in items[:2]:
         message_id = bytes.fromhex(item["message_id"])
-        digest = envelope_hash(base64.b64decode(item["envelope"]))
+        digest = envelope_hash(await caw.fetch_envelope(item["message_id"]))
         message = delivery_receipt_message(message_id, digest, "caw", harness.clock())
         receipts.append((message_id, harness.clock(), harness.identity("caw").sign(message)))
     assert (await caw.ack(receipts))["acknowledged"] == 2

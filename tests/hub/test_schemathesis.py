@@ -306,13 +306,19 @@ def test_success_shapes_conform(hub: RunningHub) -> None:
         hub.session.get(f"{hub.url}/v1/inbox", auth=hub.auth, timeout=10),
         200,
     )
-    delivered = {item["message_id"]: item for item in page["envelopes"]}
+    delivered = {item["message_id"]: item for item in page["deliveries"]}
     item = delivered[receipt["message_id"]]
+    fetched = hub.session.get(
+        f"{hub.url}/v1/deliveries/{item['message_id']}", auth=hub.auth, timeout=10
+    )
+    assert fetched.status_code == 200, fetched.text
+    schema["/v1/deliveries/{message_id}"]["GET"].validate_response(fetched)
+    envelope = fetched.content
     received_at = now + 1
     signature = cell.identity("coord").sign(
         delivery_receipt_message(
             bytes.fromhex(item["message_id"]),
-            envelope_hash(base64.b64decode(item["envelope"])),
+            envelope_hash(envelope),
             "coord",
             received_at,
         )

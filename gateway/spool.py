@@ -1,0 +1,89 @@
+"""Where delivered envelopes land before they are opened: a spool folder beside the database.
+
+The hub's push and inbox carry notices, never envelopes. For each, the envelope is fetched
+with the streaming ``GET /v1/deliveries/{id}`` into ``<database>.spool/<message id>``; a
+transfer that breaks off resumes where the file ends (``Range``), a few times, and then gives
+up for now (the hub keeps the delivery; it is tried again when the stream reconnects). An
+envelope too large for the gateway to open in memory is moved to ``<database>.quarantine/``,
+kept as it came.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from pathlib import Path
+
+from livcr_exchange.constants import LABEL_ENVELOPE_HASH
+from livcr_exchange.hashing import Blake2bStream
+from livcr_exchange.hub_answers import DeliveryItem
+from livcr_exchange.service.hub_client import HubClient, HubRefused
+
+from .errors import NO_ANSWER
+
+FETCH_ATTEMPTS = 3  # tries of one download (each resumes the last) before giving up for now
+# The largest envelope opened in memory. Larger ones are kept in quarantine (code
+# ENVELOPE_TOO_LARGE) until the gateway opens envelopes as streams.
+MAX_OPEN_BYTES = 16 * 1024 * 1024
+ENVELOPE_TOO_LARGE = "envelope_too_large"
+PIECE = 256 * 1024
+
+
+class FetchFailed(Exception):
+    """The envelope could not be fetched now (the hub did not answer, or broke off)."""
+
+
+class Spool:
+    """The spool and quarantine folders of one gateway (module doc)."""
+
+    def __init__(self, database: Path, client: HubClient) -> None:
+        self.folder = database.with_name(database.name + ".spool")
+        self.quarantine_folder = database.with_name(database.name + ".quarantine")
+        self._client = client
+
+    def path(self, item: DeliveryItem) -> Path:
+        return self.folder / item.message_id
+
+    async def fetch(self, item: DeliveryItem, pause: float) -> Path:
+        """The envelope of ``item`` in its spool file, resuming a partial one.
+
+        Raises:
+            HubRefused: the hub refused (no such delivery: acknowledged or dropped meanwhile).
+            FetchFailed: FETCH_ATTEMPTS transfers broke off.
+        """
+        self.folder.mkdir(mode=0o700, exist_ok=True)
+        target = self.path(item)
+        for attempt in range(FETCH_ATTEMPTS):
+            try:
+                await self._client.download(item.message_id, target, item.size)
+            except HubRefused as exc:
+                if exc.status < 500:
+                    raise
+            except NO_ANSWER:
+                pass
+            else:
+                return target
+            if attempt + 1 < FETCH_ATTEMPTS:
+                await asyncio.sleep(pause * (attempt + 1))
+        raise FetchFailed(f"delivery {item.message_id}: {FETCH_ATTEMPTS} transfers broke off")
+
+    def keep(self, path: Path) -> Path:
+        """Move a spooled envelope to quarantine, as it came."""
+        self.quarantine_folder.mkdir(mode=0o700, exist_ok=True)
+        kept = self.quarantine_folder / path.name
+        path.replace(kept)
+        return kept
+
+    @staticmethod
+    def remove(path: Path) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+    @staticmethod
+    def envelope_hash(path: Path) -> bytes:
+        """The envelope hash (spec §10.4) of a file, read piece by piece."""
+        hasher = Blake2bStream(LABEL_ENVELOPE_HASH)
+        with path.open("rb") as source:
+            while piece := source.read(PIECE):
+                hasher.update(piece)
+        return hasher.digest()
