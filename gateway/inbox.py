@@ -17,24 +17,23 @@ import aiohttp
 import msgspec
 
 from livcr_exchange.audit.leaves import delivery_receipt_message, envelope_hash
-from livcr_exchange.documents import check_opened
-from livcr_exchange.envelope import HeaderCore, open_envelope
-from livcr_exchange.envelope.open import OpenedMessage, UnverifiedEnvelope
-from livcr_exchange.errors import LivcrError, UnknownSender
+from livcr_exchange.envelope import HeaderCore
+from livcr_exchange.envelope.open import UnverifiedEnvelope
+from livcr_exchange.errors import LivcrError
 from livcr_exchange.hub_answers import DeliveryItem, EnvelopeFrame, PushFrame
 from livcr_exchange.policy import MessageFacts
 from livcr_exchange.service.hub_client import HubAnswerInvalid, HubRefused
 
 from .context import Context
+from .docfiles import DocumentFiles
 from .errors import NO_ANSWER, GatewayHalted
+from .incoming import open_delivered
 from .prekeys import OwnPrekeys
 from .trust import TrustFailure
 
 Stored = Callable[[HeaderCore, bytes], None]
 _FRAME = msgspec.json.Decoder(PushFrame)
 UNEXPECTED = "unexpected"  # the quarantine code of a failure that is no library error
-# The quarantine code of a checked message with documents, which the dossier cannot keep yet.
-DOCUMENTS_HELD = "attachments_held"
 
 
 class Inbox:
@@ -53,6 +52,7 @@ class Inbox:
         self._refresh = refresh
         self._on_stored = on_stored
         self._on_connected = on_connected
+        self._files = DocumentFiles(ctx)
         self.stream: aiohttp.ClientWebSocketResponse | None = None
         self.arrived = asyncio.Event()  # set on each newly stored message (``messages``)
         self.arrival = asyncio.Event()  # set, then replaced, on each newly stored message
@@ -150,17 +150,17 @@ class Inbox:
             LivcrError: a check failed.
         """
         ctx = self._ctx
-        opened = await self._open(item.envelope, item.logged_at)
+        opened = await open_delivered(
+            ctx, self._prekeys, self._refresh, lambda: (item.envelope,), item.logged_at
+        )
         core = opened.header.core
         if core.message_id.hex() != item.message_id:
             # The signed header decides; the hub's label is only where it files the delivery.
             self._ctx.log.warning("the hub delivered an envelope under another message id")
-        await self._check(core, opened.body, item.logged_at)
-        if check_opened(opened):
-            # The dossier keeps no documents yet: the checked envelope is kept whole instead,
-            # under its own code, so nothing is lost and the next message still arrives.
-            return await self._quarantine(item, DOCUMENTS_HELD)
-        sealed = ctx.box.seal(_aad(core), opened.body)
+        await self._check(core, opened.body_json, item.logged_at)
+        # Every document checked and sealed at rest; this also ends the envelope's checks.
+        documents = await self._files.keep_received(opened)
+        sealed = ctx.box.seal(_aad(core), opened.body_json)
         row = (
             core.message_id,
             "received",
@@ -174,32 +174,15 @@ class Inbox:
             sealed,
         )
         ctx.check_running()
-        if await ctx.store.store_received(row):
-            self._ctx.log.info("received", purpose=core.purpose)
+        if await ctx.store.store_received(row, documents):
+            self._ctx.log.info("received", purpose=core.purpose, documents=len(documents))
             self.arrived.set()
             self.arrival.set()
             self.arrival = asyncio.Event()
-            self._on_stored(core, opened.body)
+            self._on_stored(core, opened.body_json)
+        else:
+            self._files.remove_now([d.file_id for d in documents])  # a redelivery
         return core.message_id
-
-    async def _open(self, envelope: bytes, logged_at: int) -> OpenedMessage:
-        ctx = self._ctx
-
-        def attempt() -> OpenedMessage:
-            return open_envelope(
-                envelope,
-                recipient_id=ctx.participant_id,
-                prekeys=self._prekeys.secrets,
-                directory=ctx.directory,
-                now=ctx.clock(),
-                judged_at=logged_at,
-            )
-
-        try:
-            return attempt()
-        except UnknownSender:
-            await self._refresh()  # a participant enrolled since our last refresh
-            return attempt()
 
     async def _check(self, core: HeaderCore, body: bytes, logged_at: int) -> None:
         """What the directory can judge of the message and its body (spec §7.3, §6.6 step 16),

@@ -38,6 +38,7 @@ from livcr_exchange.service.hub_client import HubRefused, ReceiptAnswered
 
 from .context import DAY, Context, Receipt, body_aad
 from .errors import NO_ANSWER, SendRefused, SendTimeout
+from .outgoing import seal_documents, spooled
 from .prekeys import PeerPrekeys
 from .store import OutboxRow
 from .submission import Draft
@@ -125,8 +126,12 @@ class Outbox:
             ctx.directory, draft.recipients, ctx.clock(), hub_away_ok=hub_away_ok
         )
         now = ctx.clock()
-        envelope = self._seal(draft, prekeys, now)
-        message_id = UnverifiedEnvelope.parse(envelope).message_id
+        envelope, spool = b"", None
+        if draft.documents:  # sealed into a spool file, in constant memory
+            message_id, spool = await seal_documents(ctx, self._spec(draft, prekeys), draft, now)
+        else:
+            envelope = self._seal(draft, prekeys, now)
+            message_id = UnverifiedEnvelope.parse(envelope).message_id
         sealed = ctx.box.seal(
             body_aad(message_id, "sent", draft.case_ref, draft.purpose), draft.raw
         )
@@ -148,13 +153,18 @@ class Outbox:
         row = OutboxRow(
             message_id, draft.case_ref, draft.purpose, envelope, OutboxState.PENDING, 0, None, None
         )
-        await ctx.store.enqueue(row, dossier, now, idempotency)
+        row = dataclasses.replace(row, envelope_file=spool)
+        await ctx.store.enqueue(row, dossier, now, idempotency, draft.documents)
         self._ctx.log.info("queued", purpose=draft.purpose, recipients=len(draft.recipients))
         self.wake.set()
         return message_id, waiter
 
     def _seal(self, draft: Draft, prekeys: dict[str, PrekeyPublic], now: int) -> bytes:
         """The envelope of ``draft``. Raises Malformed, Oversized (from ``seal``)."""
+        spec, ttl = self._spec(draft, prekeys), self._ctx.config.gateway.message_ttl_days * DAY
+        return seal(self._ctx.identity, spec, draft.raw, now=now, ttl=ttl, random=self._ctx.random)
+
+    def _spec(self, draft: Draft, prekeys: dict[str, PrekeyPublic]) -> MessageSpec:
         ctx = self._ctx
         block = None
         if draft.cosignatures:
@@ -163,7 +173,7 @@ class Outbox:
             block = build_block(
                 content_digest(draft.raw), draft.cosign_deadline, draft.cosignatures
             )
-        spec = MessageSpec(
+        return MessageSpec(
             ctx.config.gateway.cell_id,
             ctx.participant_id,
             draft.purpose,
@@ -173,8 +183,6 @@ class Outbox:
             block,
             draft.meeting_ref,
         )
-        ttl = ctx.config.gateway.message_ttl_days * DAY
-        return seal(ctx.identity, spec, draft.raw, now=now, ttl=ttl, random=ctx.random)
 
     async def wait(
         self, message_id: bytes, waiter: asyncio.Future[Receipt], timeout: float
@@ -214,6 +222,7 @@ class Outbox:
         """One delivery attempt of ``row``; its outcome as the sender's rules say."""
         if self._ctx.halted is not None:
             return
+        row = await spooled(self._ctx, row)
         fresh = await self._fresh(row)
         if fresh is None:
             return
@@ -268,6 +277,8 @@ class Outbox:
         core = UnverifiedEnvelope.parse(row.envelope).header.core
         sealed = await ctx.store.sent_body(row.message_id)
         if not needs_reseal(core.timestamp, core.expires_at, now) or sealed is None:
+            return row
+        if row.envelope_file is not None:  # one with documents goes as first sealed
             return row
         raw = ctx.box.open(body_aad(row.message_id, "sent", row.case_ref, row.purpose), sealed)
         recipients = list(core.recipient_ids())
