@@ -27,6 +27,7 @@ from livcr_exchange.errors import Malformed
 from livcr_exchange.purposes import decode_body
 from livcr_exchange.service.problems import Problem, problem_middleware
 
+from .api_documents import document_routes, uploads_named
 from .api_guards import (
     GUARD,
     Guard,
@@ -167,6 +168,7 @@ async def _send(request: web.Request, gateway: Gateway, idempotency: Idempotency
             wait=message.wait,
             timeout=request.app[SETTINGS].send_timeout,
             idempotency=idempotency,
+            attachments=await uploads_named(gateway, message.attachments),
         )
     except SendTimeout as exc:
         return reply(
@@ -188,6 +190,7 @@ def message_json(record: dict[str, object]) -> dict[str, object]:
         "meeting_ref": record["meeting_ref"],
         "logged_at": record["logged_at"],
         "body": record["body"],
+        "attachments": record["attachments"],
         "deleted_at": record["deleted_at"],
     }
 
@@ -359,6 +362,7 @@ def create_api(
     app[GUARD] = Guard(secret)
     app[SETTINGS] = APISettings(long_poll_cap, send_timeout)
     outbox_routes(app, gateway)
+    document_routes(app, gateway)
     app[STOPPING] = asyncio.Event()
     app.on_shutdown.append(_wake_long_polls)
     app.router.add_routes(ROUTES)

@@ -15,7 +15,12 @@ import aiohttp
 import structlog
 from aiohttp import web
 
-from livcr_exchange.errors import BodySchemaViolation, LivcrError
+from livcr_exchange.errors import (
+    AttachmentError,
+    AttachmentTooLarge,
+    BodySchemaViolation,
+    LivcrError,
+)
 from livcr_exchange.service.access_log import access_middleware as shared_access_middleware
 from livcr_exchange.service.access_log import route_of
 from livcr_exchange.service.hub_client import HubAnswerInvalid
@@ -102,6 +107,10 @@ async def gateway_errors_middleware(request: web.Request, handler: Handler) -> w
     except BodySchemaViolation as exc:
         raise Problem(exc.code, exc.wire_reason, 422) from exc
     except PurposeTagMismatch as exc:
+        raise Problem(exc.code, str(exc), 422) from exc
+    except AttachmentTooLarge as exc:
+        raise Problem(exc.code, str(exc), 413) from exc
+    except AttachmentError as exc:  # a document the purpose or its content refuses
         raise Problem(exc.code, str(exc), 422) from exc
     except RecursionError as exc:
         raise Problem("malformed", "the request nests too deeply", 400) from exc

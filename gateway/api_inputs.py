@@ -32,6 +32,11 @@ class CosignatureIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     deadline: Instant  # the last log time the co-signer agreed to (spec §7.4)
 
 
+# An upload's id (``POST /v1/attachments``), and the most any purpose carries.
+AttachmentId = Annotated[str, msgspec.Meta(pattern=r"\A[0-9a-f]{32}\Z")]
+MAX_ATTACHMENTS = 20
+
+
 class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     purpose: Ident
     to: Recipients
@@ -41,6 +46,7 @@ class SendIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     meeting_ref: Ident | None = None
     cosignatures: Annotated[tuple[CosignatureIn, ...], msgspec.Meta(max_length=MAX_COSIGNERS)] = ()
     wait: bool = True
+    attachments: Annotated[tuple[AttachmentId, ...], msgspec.Meta(max_length=MAX_ATTACHMENTS)] = ()
 
 
 class CaseOpenIn(msgspec.Struct, forbid_unknown_fields=True, frozen=True):

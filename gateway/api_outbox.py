@@ -118,7 +118,7 @@ def _row_json(row: OutboxRow) -> dict[str, object]:
     }
 
 
-def _message_id(request: web.Request) -> bytes:
+def message_id_of(request: web.Request) -> bytes:
     text = request.match_info["message_id"]
     if len(text) != 32 or not all(c in "0123456789abcdef" for c in text):
         raise Problem("malformed", "message_id must be 32 lowercase hex digits")
@@ -136,13 +136,13 @@ async def list_outbox(request: web.Request) -> web.Response:
 
 
 async def retry(request: web.Request) -> web.Response:
-    if not await request.app[GATEWAY_KEY].outbox.retry_failed(_message_id(request)):
+    if not await request.app[GATEWAY_KEY].outbox.retry_failed(message_id_of(request)):
         raise Problem("not_found", "no failed message with that id")
     return reply({"state": "pending"})
 
 
 async def discard(request: web.Request) -> web.Response:
-    if not await request.app[GATEWAY_KEY].outbox.discard(_message_id(request)):
+    if not await request.app[GATEWAY_KEY].outbox.discard(message_id_of(request)):
         raise Problem("not_found", "no failed message with that id")
     return reply({"state": "discarded"})
 

@@ -40,6 +40,7 @@ from .cli_client import (
     read_token,
     when,
 )
+from .cli_documents import attachment_group, upload_files
 from .cli_files import config_group, directory_group
 from .cli_ops import case_group, migrate, outbox_group, wait_until_ready
 from .config import ConfigError, GatewayConfig
@@ -222,6 +223,14 @@ async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
     default=None,
     help="A JSON list of co-signatures (as POST /v1/cosignatures returns them).",
 )
+@click.option(
+    "--attach",
+    "attach",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A document to send with the message (repeatable).",
+)
+@click.option("--attach-type", "attach_types", multiple=True, help="Its media type, in order.")
 @click.option("--no-wait", is_flag=True, help="Return once queued, before the hub's receipt.")
 def send(
     config_path: Path,
@@ -231,6 +240,8 @@ def send(
     body_file: BinaryIO,
     meeting_ref: str | None,
     cosignatures_file: BinaryIO | None,
+    attach: tuple[Path, ...],
+    attach_types: tuple[str, ...],
     no_wait: bool,  # noqa: FBT001  (click flag)
 ) -> None:
     """Send a message through the running gateway; print the hub's receipt."""
@@ -246,6 +257,8 @@ def send(
         request["meeting_ref"] = meeting_ref
     if cosignatures_file is not None:
         request["cosignatures"] = read_json_file(cosignatures_file, "--cosignatures")
+    if attach:
+        request["attachments"] = upload_files(config, list(attach), list(attach_types))
     status, answer = call_api(config, "POST", "/v1/messages", body=request)
     click.echo(sent_line(status, answer))
 
@@ -360,6 +373,7 @@ def status(config_path: Path, as_json: bool, wait_ready: float | None) -> None: 
 
 
 gateway_group.add_command(outbox_group)
+gateway_group.add_command(attachment_group)
 gateway_group.add_command(case_group)
 gateway_group.add_command(migrate)
 gateway_group.add_command(witness_key)

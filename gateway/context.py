@@ -24,6 +24,7 @@ from livcr_exchange.policy import (
 from livcr_exchange.service.hub_client import HubClient
 
 from .config import GatewayConfig
+from .document import Document
 from .errors import GatewayHalted
 from .eventlog import EventLogger
 from .localbox import LocalBox
@@ -72,6 +73,7 @@ class Message:
     logged_at: int
     body: Body = field(repr=False)
     raw_body: bytes = field(repr=False)
+    attachments: tuple[Document, ...] = ()  # the documents the body names, in its order
 
 
 def body_aad(message_id: bytes, direction: str, case_ref: str, purpose: str) -> bytes:

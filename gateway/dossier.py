@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 
+import msgspec
 import structlog
 
-from livcr_exchange.purposes import decode_body
+from livcr_exchange.purposes import attachments_of, decode_body
 
 from .context import Context, Message, body_aad
+from .docfiles import DocumentFiles
 from .store import DossierRow
 from .trust import TrustFailure
 
@@ -19,6 +22,14 @@ log = structlog.get_logger("livcr.gateway.dossier")
 Record = dict[str, object]
 # Queue a message without waiting (the outbox's ``send(..., wait=False)``).
 SendLater = Callable[[str, str, list[str], dict[str, object]], Awaitable[object]]
+
+
+def _attachments(purpose: str, raw: bytes | None) -> list[dict[str, object]]:
+    """The documents a body names, numbered as downloads number them (none once erased)."""
+    if raw is None:
+        return []
+    refs = attachments_of(decode_body(purpose, raw))
+    return [{"n": n, **msgspec.to_builtins(ref)} for n, ref in enumerate(refs)]
 
 
 class Dossier:
@@ -48,6 +59,7 @@ class Dossier:
             "leaf_index": row.leaf_index,
             "witnessed": self._ctx.witnesses.is_witnessed(row.leaf_index),
             "body": None if raw is None else json.loads(raw),
+            "attachments": _attachments(row.purpose, raw),
             "deleted_at": row.deleted_at,
         }
 
@@ -85,7 +97,10 @@ class Dossier:
             arrived.clear()
             rows = await self._ctx.store.dossier(unconsumed=True, limit=100)
             for row in rows:
-                yield self.message(row)
+                files = DocumentFiles(self._ctx)
+                documents = await self._ctx.store.documents_of(row.seq)
+                attached = tuple(files.document(d) for d in documents)
+                yield dataclasses.replace(self.message(row), attachments=attached)
                 await self._ctx.store.mark_consumed(row.seq)
             if not rows:
                 if not follow:
@@ -121,8 +136,11 @@ class Dossier:
         }
 
     async def erase_case(self, case_ref: str) -> list[bytes]:
-        """Delete this service's content about a case (metadata stays as evidence)."""
-        return await self._ctx.store.erase_case(case_ref, self._ctx.clock())
+        """Delete this service's content about a case, documents included (metadata stays as
+        evidence)."""
+        erased = await self._ctx.store.erase_case(case_ref, self._ctx.clock())
+        await DocumentFiles(self._ctx).drop_erased()
+        return erased
 
     async def confirm_deletion(
         self, case_ref: str, coordinator: str, request: bytes, send_later: SendLater
@@ -131,6 +149,7 @@ class Dossier:
         nothing about the person) stays readable, so the service's software learns of it."""
         ctx = self._ctx
         erased = await ctx.store.erase_case(case_ref, ctx.clock(), keep=request)
+        await DocumentFiles(ctx).drop_erased()
         body: dict[str, object] = {
             "purpose": "wissingsbevestiging",
             "legal_ground": ["decreet_2021"],

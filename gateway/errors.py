@@ -39,3 +39,14 @@ class SendTimeout(TimeoutError):
 def hub_not_serving(exc: BaseException) -> bool:
     """Whether ``exc`` means the hub did not answer (rather than that it refused)."""
     return isinstance(exc, NO_ANSWER) or (isinstance(exc, HubRefused) and exc.status >= 500)
+
+
+class UploadGone(Problem):
+    """A send names an upload this gateway does not hold: never made, expired, or sent."""
+
+    def __init__(self, attachment_id: str) -> None:
+        super().__init__(
+            "attachment_unknown",
+            f"no upload {attachment_id[:40]!r}: upload it (POST /v1/attachments) and send it once",
+            422,
+        )

@@ -15,7 +15,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 
 import aiohttp
@@ -45,6 +45,7 @@ from .eventlog import EventLogger, event_logger
 from .inbox import Inbox
 from .localbox import LocalBox, read_local_key
 from .outbox import Outbox
+from .outgoing import Attachable, with_documents
 from .prekeys import OwnPrekeys, PeerPrekeys
 from .store import GatewayStore
 from .submission import BodyInput, Draft, body_bytes
@@ -186,17 +187,20 @@ class Gateway:
         wait: bool = True,
         timeout: float = 60.0,
         idempotency: tuple[str, bytes] | None = None,
+        attachments: Sequence[Attachable] = (),
     ) -> Receipt | bytes:
         """Check, seal and queue a message; with ``wait``, return the hub's checked receipt.
 
         Without ``wait`` it returns the message id once the outbox holds the message durably
         (sealed to cached prekeys while the hub does not answer). ``idempotency``: the
-        request's key and hash, stored with the message.
+        request's key and hash, stored with the message. ``attachments``: documents (paths,
+        binary files, uploads) that fill the body's ``attachments`` list; sealed as streams.
 
         Raises:
             GatewayHalted: the gateway stopped trusting the hub.
             PurposeNotAllowed, RecipientNotAllowed: refused before sealing (checked first).
             PurposeTagMismatch, BodySchemaViolation: the body is refused before sealing.
+            AttachmentError (its code says which), UploadGone: a document is refused.
             KeyNotValid: a recipient has no valid prekey at the hub.
             HubUnavailable: the hub did not answer and the message could not be queued.
             SendRefused: the hub refused the message (its code says why; it is kept as failed).
@@ -207,9 +211,10 @@ class Gateway:
         # Who may send what to whom first: a sender that may not use the purpose learns that,
         # not which field its body lacks.
         self.check_sendable(purpose, case_ref, recipients, meeting_ref)
-        raw = body_bytes(purpose, body)
+        raw, docs = await with_documents(self.ctx, purpose, body_bytes(purpose, body), attachments)
+        signed = list(cosignatures)
         draft = Draft(
-            case_ref, purpose, recipients, raw, meeting_ref, list(cosignatures), cosign_deadline
+            case_ref, purpose, recipients, raw, meeting_ref, signed, cosign_deadline, docs
         )
         self.outbox.check(draft)
         message_id, waiter = await self.outbox.queue(

@@ -22,26 +22,24 @@ from pathlib import Path
 import aiohttp
 import msgspec
 
-from livcr_exchange.audit.leaves import delivery_receipt_message, envelope_hash
-from livcr_exchange.documents import check_opened
-from livcr_exchange.envelope import HeaderCore, open_envelope
-from livcr_exchange.envelope.open import OpenedMessage, UnverifiedEnvelope
-from livcr_exchange.errors import LivcrError, UnknownSender
+from livcr_exchange.audit.leaves import delivery_receipt_message
+from livcr_exchange.envelope import HeaderCore
+from livcr_exchange.errors import LivcrError
 from livcr_exchange.hub_answers import DeliveryFrame, DeliveryItem, PushFrame
 from livcr_exchange.policy import MessageFacts
 from livcr_exchange.service.hub_client import HubAnswerInvalid, HubRefused
 
 from .context import Context
+from .docfiles import DocumentFiles
 from .errors import NO_ANSWER, GatewayHalted
+from .incoming import open_delivered
 from .prekeys import OwnPrekeys
-from .spool import ENVELOPE_TOO_LARGE, MAX_OPEN_BYTES, FetchFailed, Spool
+from .spool import KEPT_IN_STORE_BYTES, FetchFailed, Spool, message_id_of, read_pieces
 from .trust import TrustFailure
 
 Stored = Callable[[HeaderCore, bytes], None]
 _FRAME = msgspec.json.Decoder(PushFrame)
 UNEXPECTED = "unexpected"  # the quarantine code of a failure that is no library error
-# The quarantine code of a checked message with documents, which the dossier cannot keep yet.
-DOCUMENTS_HELD = "attachments_held"
 # A delivery larger than this is fetched beside the stream (``_dispatch``).
 BESIDE_STREAM_BYTES = 1024 * 1024
 
@@ -62,6 +60,7 @@ class Inbox:
         self._refresh = refresh
         self._on_stored = on_stored
         self._on_connected = on_connected
+        self._files = DocumentFiles(ctx)
         self.stream: aiohttp.ClientWebSocketResponse | None = None
         self.arrived = asyncio.Event()  # set on each newly stored message (``messages``)
         self.arrival = asyncio.Event()  # set, then replaced, on each newly stored message
@@ -169,59 +168,45 @@ class Inbox:
             ctx.log.warning("delivery not fetched; left with the hub", error=str(exc))
             return
         try:
-            if item.size > MAX_OPEN_BYTES:
-                await self._keep_too_large(item, path)
-                return
-            envelope = await asyncio.to_thread(path.read_bytes)
-            message_id = await self._handle(item, envelope)
+            # Hashed first: a quarantined envelope's file moves away.
+            digest = await asyncio.to_thread(self.spool.envelope_hash, path)
+            message_id = await self._handle(item, path)
             ctx.check_running()  # halted while accepting (the directory or log failed)
-            await self._acknowledge(message_id, envelope_hash(envelope))
+            await self._acknowledge(message_id, digest)
         finally:
             self.spool.remove(path)
 
-    async def _handle(self, item: DeliveryItem, envelope: bytes) -> bytes:
-        """Accept ``envelope`` or quarantine it; the message id to acknowledge."""
+    async def _handle(self, item: DeliveryItem, path: Path) -> bytes:
+        """Accept the envelope spooled at ``path`` or quarantine it; the message id to
+        acknowledge."""
         try:
-            return await self._accept(item, envelope)
+            return await self._accept(item, path)
         except (GatewayHalted, TrustFailure, *NO_ANSWER, HubRefused):
             raise
         except LivcrError as exc:
-            return await self._quarantine(item, envelope, exc.code)
+            return await self._quarantine(item, path, exc.code)
         except Exception:
             self._ctx.log.exception("received envelope broke its handling; quarantined")
-            return await self._quarantine(item, envelope, UNEXPECTED)
+            return await self._quarantine(item, path, UNEXPECTED)
 
-    async def _keep_too_large(self, item: DeliveryItem, path: Path) -> None:
-        """Quarantine an envelope too large to open in memory, kept in its file, and
-        acknowledge it (the receipt names its hash, computed from the file)."""
-        digest = await asyncio.to_thread(self.spool.envelope_hash, path)
-        kept = await asyncio.to_thread(self.spool.keep, path)
-        message_id = bytes.fromhex(item.message_id)
-        await self._ctx.store.quarantine(message_id, ENVELOPE_TOO_LARGE, self._ctx.clock(), None)
-        self._ctx.log.warning(
-            "received envelope quarantined", code=ENVELOPE_TOO_LARGE, file=kept.name
-        )
-        self._ctx.check_running()
-        await self._acknowledge(message_id, digest)
-
-    async def _accept(self, item: DeliveryItem, envelope: bytes) -> bytes:
+    async def _accept(self, item: DeliveryItem, path: Path) -> bytes:
         """Open and check ``item``'s envelope and store it once; its verified message id.
 
         Raises:
             LivcrError: a check failed.
         """
         ctx = self._ctx
-        opened = await self._open(envelope, item.logged_at)
+        opened = await open_delivered(
+            ctx, self._prekeys, self._refresh, lambda: read_pieces(path), item.logged_at
+        )
         core = opened.header.core
         if core.message_id.hex() != item.message_id:
             # The signed header decides; the hub's label is only where it files the delivery.
             self._ctx.log.warning("the hub delivered an envelope under another message id")
-        await self._check(core, opened.body, item.logged_at)
-        if check_opened(opened):
-            # The dossier keeps no documents yet: the checked envelope is kept whole instead,
-            # under its own code, so nothing is lost and the next message still arrives.
-            return await self._quarantine(item, envelope, DOCUMENTS_HELD)
-        sealed = ctx.box.seal(_aad(core), opened.body)
+        await self._check(core, opened.body_json, item.logged_at)
+        # Every document checked and sealed at rest; this also ends the envelope's checks.
+        documents = await self._files.keep_received(opened)
+        sealed = ctx.box.seal(_aad(core), opened.body_json)
         row = (
             core.message_id,
             "received",
@@ -235,32 +220,15 @@ class Inbox:
             sealed,
         )
         ctx.check_running()
-        if await ctx.store.store_received(row):
-            self._ctx.log.info("received", purpose=core.purpose)
+        if await ctx.store.store_received(row, documents):
+            self._ctx.log.info("received", purpose=core.purpose, documents=len(documents))
             self.arrived.set()
             self.arrival.set()
             self.arrival = asyncio.Event()
-            self._on_stored(core, opened.body)
+            self._on_stored(core, opened.body_json)
+        else:
+            self._files.remove_now([d.file_id for d in documents])  # a redelivery
         return core.message_id
-
-    async def _open(self, envelope: bytes, logged_at: int) -> OpenedMessage:
-        ctx = self._ctx
-
-        def attempt() -> OpenedMessage:
-            return open_envelope(
-                envelope,
-                recipient_id=ctx.participant_id,
-                prekeys=self._prekeys.secrets,
-                directory=ctx.directory,
-                now=ctx.clock(),
-                judged_at=logged_at,
-            )
-
-        try:
-            return attempt()
-        except UnknownSender:
-            await self._refresh()  # a participant enrolled since our last refresh
-            return attempt()
 
     async def _check(self, core: HeaderCore, body: bytes, logged_at: int) -> None:
         """What the directory can judge of the message and its body (spec §7.3, §6.6 step 16),
@@ -280,12 +248,19 @@ class Inbox:
             decision = ctx.decide(facts, body, logged_at)
         decision.raise_for_denial()
 
-    async def _quarantine(self, item: DeliveryItem, envelope: bytes, code: str) -> bytes:
-        """Keep the envelope as it came, with ``code``; the message id to acknowledge."""
+    async def _quarantine(self, item: DeliveryItem, path: Path, code: str) -> bytes:
+        """Keep the envelope as it came, with ``code``: in the store when it is small, else
+        in its file in the quarantine folder; the message id to acknowledge."""
+        envelope = None
+        if item.size <= KEPT_IN_STORE_BYTES:
+            envelope = await asyncio.to_thread(path.read_bytes)
         try:
-            message_id = UnverifiedEnvelope.parse(envelope).message_id
+            message_id = await asyncio.to_thread(message_id_of, path)
         except LivcrError:
             message_id = bytes.fromhex(item.message_id)
+        if envelope is None:
+            kept = await asyncio.to_thread(self.spool.keep, path)
+            self._ctx.log.info("quarantined envelope kept in a file", file=kept.name)
         await self._ctx.store.quarantine(message_id, code, self._ctx.clock(), envelope)
         self._ctx.log.warning("received envelope quarantined", code=code)
         return message_id

@@ -6,7 +6,9 @@ import os
 from pathlib import Path
 
 import nacl.bindings
+import nacl.encoding
 import nacl.exceptions
+import nacl.hash
 
 from livcr_exchange.hashing import RandomSource
 
@@ -43,6 +45,18 @@ class LocalBox:
         except nacl.exceptions.CryptoError as exc:
             raise LocalKeyError("a record does not open with the local key") from exc
         return plain
+
+    def files_key(self) -> bytes:
+        """The key of documents sealed at rest (``sealed_files``): derived from the local key
+        for that use alone, so no key serves two constructions."""
+        derived: bytes = nacl.hash.blake2b(
+            b"",
+            digest_size=KEY_BYTES,
+            key=self._key,
+            person=b"livcr-gw-files00",
+            encoder=nacl.encoding.RawEncoder,
+        )
+        return derived
 
     def __repr__(self) -> str:
         return "LocalBox(key=<hidden>)"

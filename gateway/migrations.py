@@ -117,9 +117,27 @@ _KEEP_WHAT_FAILS = (
         created_at INTEGER NOT NULL)""",
 )
 
+# Documents: each one sealed in its own file in the gateway folder (``docfiles``), named here.
+# An upload not yet sent has no dossier row; a sent or received one is the n-th of its row's.
+# An outbox entry with documents refers to its envelope's spool file instead of holding it.
+_DOCUMENTS = (
+    """CREATE TABLE documents (
+        file_id TEXT PRIMARY KEY,
+        dossier_seq INTEGER,
+        n INTEGER,
+        name TEXT NOT NULL,
+        media_type TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        digest TEXT NOT NULL,
+        created_at INTEGER NOT NULL)""",
+    "CREATE INDEX documents_dossier ON documents (dossier_seq, n)",
+    "ALTER TABLE outbox ADD COLUMN envelope_file TEXT",
+)
+
 MIGRATIONS = (
     Migration(1, "baseline", _BASELINE),
     Migration(2, "keep what fails: quarantine, kept failures, idempotency keys", _KEEP_WHAT_FAILS),
+    Migration(3, "documents sealed in files, outbox envelopes in spool files", _DOCUMENTS),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -32,12 +32,13 @@ from livcr_exchange.envelope.open import UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, Malformed
 from livcr_exchange.keys import PrekeyPublic
 from livcr_exchange.policy import MessageFacts
-from livcr_exchange.receipts import verify_receipt
+from livcr_exchange.receipts import verify_receipt_of
 from livcr_exchange.sending import HubAnswer, OutboxState, Step, classify, needs_reseal, next_step
-from livcr_exchange.service.hub_client import HubRefused, ReceiptAnswered
+from livcr_exchange.service.hub_client import HubRefused
 
 from .context import DAY, Context, Receipt, body_aad
 from .errors import NO_ANSWER, SendRefused, SendTimeout
+from .outgoing import Submitted, seal_documents, submit_row
 from .prekeys import PeerPrekeys
 from .store import OutboxRow
 from .submission import Draft
@@ -125,8 +126,12 @@ class Outbox:
             ctx.directory, draft.recipients, ctx.clock(), hub_away_ok=hub_away_ok
         )
         now = ctx.clock()
-        envelope = self._seal(draft, prekeys, now)
-        message_id = UnverifiedEnvelope.parse(envelope).message_id
+        envelope, spool = b"", None
+        if draft.documents:  # sealed into a spool file, in constant memory
+            message_id, spool = await seal_documents(ctx, self._spec(draft, prekeys), draft, now)
+        else:
+            envelope = self._seal(draft, prekeys, now)
+            message_id = UnverifiedEnvelope.parse(envelope).message_id
         sealed = ctx.box.seal(
             body_aad(message_id, "sent", draft.case_ref, draft.purpose), draft.raw
         )
@@ -148,13 +153,18 @@ class Outbox:
         row = OutboxRow(
             message_id, draft.case_ref, draft.purpose, envelope, OutboxState.PENDING, 0, None, None
         )
-        await ctx.store.enqueue(row, dossier, now, idempotency)
+        row = dataclasses.replace(row, envelope_file=spool)
+        await ctx.store.enqueue(row, dossier, now, idempotency, draft.documents)
         self._ctx.log.info("queued", purpose=draft.purpose, recipients=len(draft.recipients))
         self.wake.set()
         return message_id, waiter
 
     def _seal(self, draft: Draft, prekeys: dict[str, PrekeyPublic], now: int) -> bytes:
         """The envelope of ``draft``. Raises Malformed, Oversized (from ``seal``)."""
+        spec, ttl = self._spec(draft, prekeys), self._ctx.config.gateway.message_ttl_days * DAY
+        return seal(self._ctx.identity, spec, draft.raw, now=now, ttl=ttl, random=self._ctx.random)
+
+    def _spec(self, draft: Draft, prekeys: dict[str, PrekeyPublic]) -> MessageSpec:
         ctx = self._ctx
         block = None
         if draft.cosignatures:
@@ -163,7 +173,7 @@ class Outbox:
             block = build_block(
                 content_digest(draft.raw), draft.cosign_deadline, draft.cosignatures
             )
-        spec = MessageSpec(
+        return MessageSpec(
             ctx.config.gateway.cell_id,
             ctx.participant_id,
             draft.purpose,
@@ -173,8 +183,6 @@ class Outbox:
             block,
             draft.meeting_ref,
         )
-        ttl = ctx.config.gateway.message_ttl_days * DAY
-        return seal(ctx.identity, spec, draft.raw, now=now, ttl=ttl, random=ctx.random)
 
     async def wait(
         self, message_id: bytes, waiter: asyncio.Future[Receipt], timeout: float
@@ -220,14 +228,14 @@ class Outbox:
         row = fresh
         await self._ctx.store.begin_attempt(row.message_id)  # row.attempts: those begun before
         try:
-            answer = await self._ctx.client.submit(row.envelope)
+            submitted = await submit_row(self._ctx, row)
         except HubRefused as exc:
             await self._refused(row, exc)
             return
         except NO_ANSWER as exc:
             await self._retry(row, type(exc).__name__)
             return
-        await self._receipt_answered(row, answer)
+        await self._receipt_answered(row, submitted)
 
     async def _fresh(self, row: OutboxRow) -> OutboxRow | None:
         """``row`` sealed again when its timestamp is too far from the clock. Only before its
@@ -265,6 +273,8 @@ class Outbox:
         """
         ctx = self._ctx
         now = ctx.clock()
+        if row.envelope_file is not None:  # one with documents goes as first sealed
+            return row
         core = UnverifiedEnvelope.parse(row.envelope).header.core
         sealed = await ctx.store.sent_body(row.message_id)
         if not needs_reseal(core.timestamp, core.expires_at, now) or sealed is None:
@@ -326,13 +336,13 @@ class Outbox:
         self._settle(row.message_id, outcome)
         self._ctx.log.warning("message refused; kept as failed", code=code, purpose=row.purpose)
 
-    async def _receipt_answered(self, row: OutboxRow, answered: ReceiptAnswered) -> None:
+    async def _receipt_answered(self, row: OutboxRow, submitted: Submitted) -> None:
         """Check the hub's receipt like any (a resubmission's too) and mark the message sent."""
         ctx = self._ctx
-        answer = answered.receipt
+        answer = submitted.answered.receipt
         try:
             checkpoint = ctx.trust.open(answer.checkpoint.encode("utf-8"))
-            verify_receipt(row.envelope, answer, checkpoint)
+            verify_receipt_of(submitted.envelope, answer, checkpoint)
             await ctx.trust.observe(answer.checkpoint.encode("utf-8"))
         except (TrustFailure, LivcrError) as exc:
             ctx.halt(f"the hub's receipt does not prove inclusion: {exc}")

@@ -3,18 +3,20 @@
 The hub's push and inbox carry notices, never envelopes. For each, the envelope is fetched
 with the streaming ``GET /v1/deliveries/{id}`` into ``<database>.spool/<message id>``; a
 transfer that breaks off resumes where the file ends (``Range``), a few times, and then gives
-up for now (the hub keeps the delivery; it is tried again when the stream reconnects). An
-envelope too large for the gateway to open in memory is moved to ``<database>.quarantine/``,
-kept as it came.
+up for now (the hub keeps the delivery; it is tried again when the stream reconnects).
+Envelopes are opened from their spool file, piece by piece (never whole in memory). A large
+envelope that fails its checks is moved to ``<database>.quarantine/``, kept as it came.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from livcr_exchange.constants import LABEL_ENVELOPE_HASH
+from livcr_exchange.envelope.incoming import IncomingEnvelope
 from livcr_exchange.hashing import Blake2bStream
 from livcr_exchange.hub_answers import DeliveryItem
 from livcr_exchange.service.hub_client import HubClient, HubRefused
@@ -22,10 +24,9 @@ from livcr_exchange.service.hub_client import HubClient, HubRefused
 from .errors import NO_ANSWER
 
 FETCH_ATTEMPTS = 3  # tries of one download (each resumes the last) before giving up for now
-# The largest envelope opened in memory. Larger ones are kept in quarantine (code
-# ENVELOPE_TOO_LARGE) until the gateway opens envelopes as streams.
-MAX_OPEN_BYTES = 16 * 1024 * 1024
-ENVELOPE_TOO_LARGE = "envelope_too_large"
+# A quarantined envelope up to this size is kept in the store; a larger one in its file, in
+# the quarantine folder.
+KEPT_IN_STORE_BYTES = 16 * 1024 * 1024
 PIECE = 256 * 1024
 
 
@@ -87,3 +88,24 @@ class Spool:
             while piece := source.read(PIECE):
                 hasher.update(piece)
         return hasher.digest()
+
+
+def read_pieces(path: Path) -> Iterator[bytes]:
+    """The file at ``path`` piece by piece: a re-readable source (``open_documents``)."""
+    with path.open("rb") as source:
+        while piece := source.read(PIECE):
+            yield piece
+
+
+def message_id_of(path: Path) -> bytes:
+    """The message id in the header of the envelope at ``path`` (read from its first bytes).
+
+    Raises:
+        Malformed, Oversized: the frame or header does not parse.
+    """
+    incoming = IncomingEnvelope()
+    for piece in read_pieces(path):
+        incoming.feed(piece)
+        if incoming.header is not None:
+            return incoming.header.core.message_id
+    return incoming.finish().envelope.message_id

@@ -14,12 +14,14 @@ import sqlite3
 
 from .migrations import StoreTooNew
 from .store_base import StoreLocked
+from .store_documents import DocumentRow, DocumentRows
 from .store_dossier import DossierRow, DossierRows, QuarantineRow
 from .store_keys import KeyRows
 from .store_outbox import DossierValues, OutboxRow, OutboxRows
 from .store_protocol import StoreRefused
 
 __all__ = [
+    "DocumentRow",
     "DossierRow",
     "DossierValues",
     "GatewayStore",
@@ -31,7 +33,7 @@ __all__ = [
 ]
 
 
-class GatewayStore(OutboxRows, DossierRows, KeyRows):
+class GatewayStore(OutboxRows, DossierRows, DocumentRows, KeyRows):
     """The store: the connection (``store_base``) and every table's calls."""
 
     async def checkpoints(self) -> list[tuple[int, bytes]]:

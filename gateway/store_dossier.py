@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .store_base import StoreBase
+from .store_documents import DocumentRow, insert_documents
 from .store_outbox import DOSSIER_INSERT, DossierValues
 
 
@@ -73,13 +75,18 @@ def _row(r: Any) -> DossierRow:
 
 
 class DossierRows(StoreBase):
-    async def store_received(self, dossier: DossierValues) -> bool:
-        """Insert a received message once per verified (sender, message id); False if it was
-        already there (a redelivery)."""
+    async def store_received(
+        self, dossier: DossierValues, documents: Sequence[DocumentRow] = ()
+    ) -> bool:
+        """Insert a received message, and its documents' rows, once per verified (sender,
+        message id); False if it was already there (a redelivery)."""
 
         def run(c: sqlite3.Connection) -> bool:
             cursor = c.execute(DOSSIER_INSERT.replace("INSERT", "INSERT OR IGNORE", 1), dossier)
-            return cursor.rowcount == 1
+            if cursor.rowcount != 1 or cursor.lastrowid is None:
+                return False
+            insert_documents(c, cursor.lastrowid, documents)
+            return True
 
         return await self.run(run)
 

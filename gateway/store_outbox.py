@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from livcr_exchange.sending import OutboxState
 
+from .errors import UploadGone
 from .store_base import StoreBase
+from .store_documents import DocumentRow
 
 PENDING, SENT, FAILED, DISCARDED = (
     OutboxState.PENDING.value,
@@ -29,10 +32,12 @@ class OutboxRow:
     receipt: str | None
     last_error: str | None
     detail: str | None = None  # the hub's reason, for a failed message
+    # A message with documents: its envelope's spool file (``docfiles``), ``envelope`` empty.
+    envelope_file: str | None = None
 
     @classmethod
     def of(cls, row: Any) -> OutboxRow:
-        mid, case_ref, purpose, envelope, state, attempts, receipt, error, detail = row
+        mid, case_ref, purpose, envelope, state, attempts, receipt, error, detail, spool = row
         return cls(
             bytes(mid),
             str(case_ref),
@@ -43,11 +48,13 @@ class OutboxRow:
             None if receipt is None else str(receipt),
             None if error is None else str(error),
             None if detail is None else str(detail),
+            None if spool is None else str(spool),
         )
 
 
 COLUMNS = (
-    "message_id, case_ref, purpose, envelope, state, attempts, receipt, last_error, failed_detail"
+    "message_id, case_ref, purpose, envelope, state, attempts, receipt, last_error, failed_detail,"
+    " envelope_file"
 )
 DOSSIER_INSERT = (
     "INSERT INTO dossier (message_id, direction, case_ref, purpose, sender_id, recipients,"
@@ -63,16 +70,34 @@ class OutboxRows(StoreBase):
         dossier: DossierValues,
         now: int,
         idempotency: tuple[str, bytes] | None = None,
+        documents: Sequence[DocumentRow] = (),
     ) -> None:
-        """Outbox row, the sender's dossier copy and the request's idempotency key, at once."""
+        """Outbox row, the sender's dossier copy and the request's idempotency key, at once;
+        the uploads ``documents`` (in order) become that copy's documents."""
 
         def run(c: sqlite3.Connection) -> None:
             c.execute(
-                "INSERT INTO outbox (message_id, case_ref, purpose, envelope, state, created_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (row.message_id, row.case_ref, row.purpose, row.envelope, PENDING, now),
+                "INSERT INTO outbox (message_id, case_ref, purpose, envelope, state, created_at,"
+                " envelope_file) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    row.message_id,
+                    row.case_ref,
+                    row.purpose,
+                    row.envelope,
+                    PENDING,
+                    now,
+                    row.envelope_file,
+                ),
             )
-            c.execute(DOSSIER_INSERT, dossier)
+            seq = c.execute(DOSSIER_INSERT, dossier).lastrowid
+            for n, file_id in enumerate(d.file_id for d in documents):
+                taken = c.execute(
+                    "UPDATE documents SET dossier_seq = ?, n = ? WHERE file_id = ?"
+                    " AND dossier_seq IS NULL",
+                    (seq, n, file_id),
+                ).rowcount
+                if taken != 1:
+                    raise UploadGone(file_id)
             if idempotency is not None:
                 c.execute(
                     "INSERT INTO idempotency (key, request_hash, message_id, created_at)"

@@ -17,6 +17,8 @@ from livcr_exchange.bodies import Body
 from livcr_exchange.envelope import Cosignature
 from livcr_exchange.purposes import encode_body
 
+from .store_documents import DocumentRow
+
 PURPOSE_FIELD = "purpose"
 
 
@@ -82,3 +84,4 @@ class Draft:
     meeting_ref: str | None
     cosignatures: list[Cosignature]
     cosign_deadline: int | None = None  # the co-signers' deadline (spec §7.4)
+    documents: tuple[DocumentRow, ...] = ()  # uploads the body names, in its order

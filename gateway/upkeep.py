@@ -9,6 +9,7 @@ from livcr_exchange.errors import LivcrError
 from livcr_exchange.service.hub_client import HubRefused
 
 from .context import Context
+from .docfiles import DocumentFiles
 from .errors import NO_ANSWER, HubUnavailable, hub_not_serving
 from .prekeys import OwnPrekeys, PeerPrekeys
 from .trust import TrustFailure, cached_directory, fetch_directory
@@ -84,6 +85,10 @@ class Upkeep:
             raise
         await self._own.rotate()
         await self._peers.refresh(ctx.directory, ctx.participant_id, ctx.clock())
+        try:
+            await DocumentFiles(ctx).sweep()  # uploads never sent, erased documents, strays
+        except OSError as exc:
+            ctx.log.warning("documents folder not swept", error=str(exc))
 
     async def loop(self) -> None:
         """A round every interval; after a failed round (or a start without the hub) the next

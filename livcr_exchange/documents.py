@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 from .attachments import AttachmentRef, MediaType, attachment_hasher, check_refs
 from .bodies import Body
 from .directory import Directory
-from .envelope import MessageSpec, OpenedMessage, open_stream_verified, seal_stream
+from .envelope import (
+    MessageSpec,
+    OpenedMessage,
+    SealParts,
+    open_stream_verified,
+    seal_from_parts_stream,
+    seal_stream,
+)
 from .envelope.framing import BODY_JSON_LENGTH_BYTES, PlaintextReader
 from .envelope.header import Header
 from .envelope.open import Source
@@ -41,8 +48,13 @@ def seal_message_stream(
     now: int,
     ttl: int,
     random: RandomSource,
+    parts: SealParts | None = None,
 ) -> Iterator[bytes]:
     """Seal a body JSON and the attachments it names, in constant memory.
+
+    ``parts`` seals under a message id, times and keys drawn before (a sender that must know
+    the message id first, or seals a queued message again); ``now``, ``ttl`` and ``random``
+    then go unused.
 
     The body is checked against its purpose before anything is sealed; each attachment's
     bytes are checked against its size, digest and media type as they pass, so a file changed
@@ -59,6 +71,8 @@ def seal_message_stream(
     if tuple(ref for ref, _ in attachments) != named:
         raise AttachmentSizeMismatch("the attachments given are not the ones the body names")
     pieces = [(ref.size, _checked_attachment(ref, data)) for ref, data in attachments]
+    if parts is not None:
+        return seal_from_parts_stream(sender, spec, parts, body, pieces)[1]
     return seal_stream(sender, spec, body, pieces, now=now, ttl=ttl, random=random)
 
 

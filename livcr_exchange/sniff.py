@@ -218,3 +218,40 @@ def sniffer_for(media_type: MediaType) -> Sniffer:
     if media_type is MediaType.JPEG:
         return JpegSniffer()
     return OdfSniffer(media_type)
+
+
+_STARTS: Final = {
+    MediaType.PDF: b"%PDF-",
+    MediaType.PNG: _PNG_SIGNATURE,
+    MediaType.JPEG: _JPEG_START,
+    MediaType.ODT: _ZIP_LOCAL,
+    MediaType.ODS: _ZIP_LOCAL,
+}
+START_BYTES: Final = max(len(start) for start in _STARTS.values())
+_ODF_MIMETYPE_AT: Final = 30 + len(_ODF_FIRST_NAME)  # a stored mimetype entry's content
+
+
+def check_start(media_type: MediaType, head: bytes) -> None:
+    """Refuse a document as soon as its first bytes (any number) cannot start its type, so an
+    uploader learns it before the whole file streamed; ``finish`` still judges the rest.
+
+    Raises:
+        AttachmentTypeMismatch: the first bytes are not those its type starts with.
+    """
+    start = _STARTS[media_type]
+    if head[: len(start)] != start[: len(head)]:
+        raise AttachmentTypeMismatch(f"not a {media_type.value} document: it starts otherwise")
+
+
+def media_type_of(head: bytes) -> MediaType | None:
+    """The type a document's first bytes (a KiB is plenty) announce, or None: for choosing a
+    declared type; the sniffer of that type still judges the whole."""
+    for media_type in (MediaType.PDF, MediaType.PNG, MediaType.JPEG):
+        if head.startswith(_STARTS[media_type]):
+            return media_type
+    if head.startswith(_ZIP_LOCAL) and head[30:_ODF_MIMETYPE_AT] == _ODF_FIRST_NAME:
+        for media_type in (MediaType.ODT, MediaType.ODS):
+            value = media_type.value.encode("ascii")
+            if head[_ODF_MIMETYPE_AT : _ODF_MIMETYPE_AT + len(value)] == value:
+                return media_type
+    return None

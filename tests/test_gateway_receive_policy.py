@@ -146,9 +146,18 @@ def test_received_documents_are_checked_by_content_and_refused_with_their_code(
     assert stored(gws, "caw", "dossier", after.message_id) == [("screening_vraag",)]
 
 
-def test_valid_received_documents_are_kept_whole_until_the_dossier_holds_them(
+def test_valid_received_documents_are_kept_in_the_dossier_sealed_at_rest(
     gws: RunningGateways,
 ) -> None:
-    item = documents_delivery(gws, "actieplan", [("plan.pdf", "application/pdf", pdf())], [pdf()])
+    document = pdf()
+    item = documents_delivery(
+        gws, "actieplan", [("plan.pdf", "application/pdf", document)], [document]
+    )
     gws.loop.run(gws["caw"].gateway.receive(item))
-    assert stored(gws, "caw", "quarantine", item.message_id) == [("attachments_held",)]
+    assert stored(gws, "caw", "quarantine", item.message_id) == []
+    assert stored(gws, "caw", "dossier", item.message_id) == [("actieplan",)]
+    folder = gws["caw"].gateway.config.path("documents")
+    files = list(folder.iterdir())
+    assert len(files) == 1
+    assert document not in files[0].read_bytes()
+    assert b"%PDF" not in files[0].read_bytes()

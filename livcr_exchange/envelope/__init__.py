@@ -18,9 +18,11 @@ from .seal import (
     MessageSpec,
     SealParts,
     SealTrace,
+    draw_parts,
     prekeys_valid_at,
     seal,
     seal_from_parts,
+    seal_from_parts_stream,
     seal_stream,
 )
 
@@ -43,6 +45,7 @@ __all__ = [
     "build_block",
     "content_digest",
     "cosign",
+    "draw_parts",
     "open_envelope",
     "open_stream",
     "open_stream_verified",
@@ -50,6 +53,7 @@ __all__ = [
     "prekeys_valid_at",
     "seal",
     "seal_from_parts",
+    "seal_from_parts_stream",
     "seal_stream",
     "verify_cosignatures",
 ]
