@@ -19,27 +19,26 @@ from collections.abc import Iterable
 
 import msgspec
 
-from livcr_exchange.constants import CONTENT_KEY_BYTES, PAYLOAD_NONCE_PREFIX_BYTES
 from livcr_exchange.envelope import (
     MessageSpec,
-    SealParts,
     build_block,
     content_digest,
+    draw_parts,
     seal,
-    seal_from_parts,
 )
 from livcr_exchange.envelope.open import UnverifiedEnvelope
 from livcr_exchange.errors import LivcrError, Malformed
 from livcr_exchange.keys import PrekeyPublic
 from livcr_exchange.policy import MessageFacts
 from livcr_exchange.receipts import verify_receipt_of
-from livcr_exchange.sending import HubAnswer, OutboxState, Step, classify, needs_reseal, next_step
+from livcr_exchange.sending import HubAnswer, OutboxState, Step, classify, next_step
 from livcr_exchange.service.hub_client import HubRefused
 
 from .context import DAY, Context, Receipt, body_aad
 from .errors import NO_ANSWER, SendRefused, SendTimeout
 from .outgoing import Submitted, seal_documents, submit_row
 from .prekeys import PeerPrekeys
+from .reseal import reseal
 from .store import OutboxRow
 from .submission import Draft
 from .trust import TrustFailure
@@ -128,7 +127,9 @@ class Outbox:
         now = ctx.clock()
         envelope, spool = b"", None
         if draft.documents:  # sealed into a spool file, in constant memory
-            message_id, spool = await seal_documents(ctx, self._spec(draft, prekeys), draft, now)
+            parts = draw_parts(ctx.random, now, ctx.config.gateway.message_ttl_days * DAY)
+            spool = await seal_documents(ctx, self._spec(draft, prekeys), draft, parts)
+            message_id = parts.message_id
         else:
             envelope = self._seal(draft, prekeys, now)
             message_id = UnverifiedEnvelope.parse(envelope).message_id
@@ -263,47 +264,8 @@ class Outbox:
         return None
 
     async def _reseal(self, row: OutboxRow) -> OutboxRow:
-        """The row's message sealed again with a fresh timestamp, under the same message id and
-        expiry, to the recipients' current prekeys; stored before it is sent. The same row when
-        its timestamp is near the clock, it expired, or its content was erased meanwhile.
-
-        Raises:
-            PurposeNotAllowed, RecipientNotAllowed, KeyNotValid, ...: refused before sealing.
-            aiohttp.ClientError, TimeoutError, OSError, HubRefused: the hub did not answer.
-        """
-        ctx = self._ctx
-        now = ctx.clock()
-        if row.envelope_file is not None:  # one with documents goes as first sealed
-            return row
-        core = UnverifiedEnvelope.parse(row.envelope).header.core
-        sealed = await ctx.store.sent_body(row.message_id)
-        if not needs_reseal(core.timestamp, core.expires_at, now) or sealed is None:
-            return row
-        raw = ctx.box.open(body_aad(row.message_id, "sent", row.case_ref, row.purpose), sealed)
-        recipients = list(core.recipient_ids())
-        self.check(Draft(core.case_ref, core.purpose, recipients, raw, core.meeting_ref, []))
-        prekeys = await self.peers.current(ctx.directory, recipients, now, hub_away_ok=False)
-        spec = MessageSpec(
-            core.cell_id,
-            core.sender_id,
-            core.purpose,
-            core.case_ref,
-            prekeys,
-            core.suite,
-            core.cosign,
-            core.meeting_ref,
-        )
-        parts = SealParts(
-            core.message_id,
-            now,
-            core.expires_at,
-            ctx.random(CONTENT_KEY_BYTES),
-            ctx.random(PAYLOAD_NONCE_PREFIX_BYTES),
-        )
-        envelope = seal_from_parts(ctx.identity, spec, parts, raw)[1]
-        await ctx.store.replace_envelope(row.message_id, envelope)
-        self._ctx.log.info("envelope sealed again", off_by_seconds=now - core.timestamp)
-        return dataclasses.replace(row, envelope=envelope)
+        """The row's message sealed again with a fresh timestamp (``reseal``)."""
+        return await reseal(self._ctx, self.peers, self.check, row)
 
     async def _refused(self, row: OutboxRow, exc: HubRefused) -> None:
         step = next_step(classify(exc.status, exc.code), attempted_before=row.attempts > 0)

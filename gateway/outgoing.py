@@ -15,14 +15,14 @@ import msgspec
 
 from livcr_exchange.attachments import AttachmentRef, check_refs
 from livcr_exchange.documents import seal_message_stream
-from livcr_exchange.envelope import MessageSpec, draw_parts
+from livcr_exchange.envelope import MessageSpec, SealParts
 from livcr_exchange.envelope.incoming import IncomingEnvelope, ReceivedEnvelope
 from livcr_exchange.errors import AttachmentNotAllowed, AttachmentTypeNotAllowed, Malformed
 from livcr_exchange.purposes import get_purpose
 from livcr_exchange.service.hub_client import ReceiptAnswered
 from livcr_exchange.sniff import media_type_of
 
-from .context import DAY, Context
+from .context import Context
 from .docfiles import DocumentFiles, write_spool
 from .errors import UploadGone
 from .sealed_files import CHUNK_BYTES
@@ -114,27 +114,29 @@ async def _upload_file(files: DocumentFiles, name: str, handle: BinaryIO) -> Doc
     return await files.upload(name, media_type.value, pieces())
 
 
-async def seal_documents(
-    ctx: Context, spec: MessageSpec, draft: Draft, now: int
-) -> tuple[bytes, str]:
+async def seal_documents(ctx: Context, spec: MessageSpec, draft: Draft, parts: SealParts) -> str:
     """Seal the draft's body and documents, read from their sealed files, into a spool file,
-    off the event loop; the message id and the spool file's name.
+    off the event loop, under ``parts`` (message id, times, keys); the spool file's name.
 
     Raises:
         As ``seal_message_stream`` (its pieces' errors included); LocalKeyError for a document
             file that does not open.
     """
-    raw, documents = draft.raw, draft.documents
-    ttl = ctx.config.gateway.message_ttl_days * DAY
     files = DocumentFiles(ctx)
-    parts = draw_parts(ctx.random, now, ttl)
-    attachments = [(ref_of(row), files.read(row.file_id)) for row in documents]
+    attachments = [(ref_of(row), files.read(row.file_id)) for row in draft.documents]
     pieces = seal_message_stream(
-        ctx.identity, spec, raw, attachments, now=now, ttl=ttl, random=ctx.random, parts=parts
+        ctx.identity,
+        spec,
+        draft.raw,
+        attachments,
+        now=parts.timestamp,
+        ttl=parts.expires_at - parts.timestamp,
+        random=ctx.random,
+        parts=parts,
     )
     name, path = files.spool_path()
     await asyncio.to_thread(write_spool, path, pieces)
-    return parts.message_id, name
+    return name
 
 
 class Submitted(NamedTuple):

@@ -75,6 +75,18 @@ class DocumentRows(StoreBase):
         )
         return [DocumentRow.of(r) for r in rows]
 
+    async def sent_documents(self, message_id: bytes) -> tuple[DocumentRow, ...]:
+        """The documents of a message this gateway sent, in the body's order."""
+        columns = ", ".join("d." + c for c in COLUMNS.split(", "))
+        rows = await self.run(
+            lambda c: c.execute(
+                f"SELECT {columns} FROM documents d JOIN dossier ON dossier.seq = d.dossier_seq"
+                " WHERE dossier.message_id = ? AND dossier.direction = 'sent' ORDER BY d.n",
+                (message_id,),
+            ).fetchall()
+        )
+        return tuple(DocumentRow.of(r) for r in rows)
+
     async def document(self, message_id: bytes, n: int) -> DocumentRow | None:
         """The ``n``-th document of a message in the dossier (received before sent), unless
         its content was erased."""

@@ -232,6 +232,15 @@ class OutboxRows(StoreBase):
             )
         )
 
+    async def replace_envelope_file(self, message_id: bytes, name: str) -> None:
+        """The message with documents sealed again into the spool file ``name``."""
+        await self.run(
+            lambda c: c.execute(
+                "UPDATE outbox SET envelope_file = ? WHERE message_id = ? AND state = ?",
+                (name, message_id, PENDING),
+            )
+        )
+
     async def retry_now(self) -> int:
         """Make every pending message due at once (the hub is back); return how many."""
         return await self.run(

@@ -21,6 +21,7 @@ import pytest
 from factories import case_ref
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways
 
+from livcr_exchange.document_examples import pdf
 from livcr_exchange.envelope import MessageSpec, draw_parts, seal
 from livcr_exchange.envelope.incoming import IncomingEnvelope
 from livcr_exchange.envelope.open import UnverifiedEnvelope
@@ -94,9 +95,9 @@ def wait_for(what: str, condition: Callable[[], bool], timeout: float = 30) -> N
         time.sleep(0.05)
 
 
-def send(gw: RunningGateway, case_ref: str, *, wait: bool = True) -> dict[str, Any]:
+def send(gw: RunningGateway, case_ref: str, *, wait: bool = True, **more: Any) -> dict[str, Any]:
     request = {"case_ref": case_ref, "purpose": "aanmelding", "to": ["coord"], "body": REFERRAL}
-    response = gw.request("POST", "/v1/messages", json={**request, "wait": wait})
+    response = gw.request("POST", "/v1/messages", json={**request, "wait": wait, **more})
     assert response.status_code in {201, 202}, response.text
     answer: dict[str, Any] = response.json()
     return answer
@@ -146,6 +147,42 @@ def test_a_clock_step_delays_queued_messages_and_loses_none(
     wait_for("all five sent", lambda: {s for s, _ in outbox_rows(caw, ids)} == {"sent"})
     status = status_of(caw)
     assert (status["outbox_pending"], status["outbox_failed"]) == (0, 0)
+
+
+def test_a_clock_step_seals_a_message_with_documents_again(
+    cell: GatewayCell, gws: RunningGateways, caw_clock: Clock
+) -> None:
+    """A referral with a scanned letter, queued while caw's clock is 400 s ahead: its envelope
+    (sealed into a spool file) carries the wrong time, so after the clock is corrected it is
+    sealed again from its kept documents, and arrives with the letter intact."""
+    caw, coord = gws["caw"], gws["coord"]
+    letter = pdf("Brief van de school")
+    cell.hub.stop()
+    wait_for("caw sees the hub gone", lambda: not status_of(caw)["connected"])
+    try:
+        caw_clock.offset = 400
+        uploaded = caw.request(
+            "POST",
+            "/v1/attachments",
+            params={"name": "brief.pdf"},
+            data=letter,
+            headers={"Content-Type": "application/pdf"},
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        attachment = uploaded.json()["attachment_id"]
+        sent = send(caw, case_ref("clock-documents"), wait=False, attachments=[attachment])
+        cell.hub.start()
+        wait_for(
+            "refused for its time",
+            lambda: outbox_rows(caw, [sent["message_id"]])[0][1] == "timestamp_out_of_window",
+        )
+    finally:
+        caw_clock.offset = 0
+    message_id = sent["message_id"]
+    wait_for("delivered", lambda: message_id in received_ids(coord), timeout=60)
+    document = coord.request("GET", f"/v1/messages/{message_id}/attachments/0")
+    assert document.status_code == 200
+    assert document.content == letter
 
 
 # 2. A poison envelope.
