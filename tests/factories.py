@@ -32,7 +32,12 @@ from livcr_exchange.envelope import (
     open_envelope,
     seal,
 )
-from livcr_exchange.envelope.seal import body_hasher, draw_parts, signature_message
+from livcr_exchange.envelope.seal import (
+    body_hasher,
+    draw_parts,
+    seal_from_parts_stream,
+    signature_message,
+)
 from livcr_exchange.errors import LivcrError, error_codes
 from livcr_exchange.keys import IdentityKey, PrekeyPublic, PrekeySecret, Suite
 from livcr_exchange.replay import ReplayCache
@@ -413,3 +418,16 @@ def expect_error(cls: type[LivcrError]) -> Iterator[pytest.ExceptionInfo[LivcrEr
     assert type(caught.value) is cls, f"{type(caught.value).__name__}: {caught.value}"
     assert caught.value.code == cls.code
     assert error_codes()[cls.code] is cls
+
+
+def seal_opaque(
+    sender: IdentityKey, spec: MessageSpec, size: int, *, now: int, ttl: int, random: Any
+) -> bytes:
+    """A really sealed and signed envelope whose plaintext is about ``size`` bytes: a small
+    body followed by ``size`` bytes as if they were one document (a hub never reads either;
+    its tests need big envelopes, and a body JSON alone is capped at MAX_BODY_JSON_BYTES)."""
+    piece = b"x" * (64 * 1024)
+    filler = (piece[: min(len(piece), size - offset)] for offset in range(0, size, len(piece)))
+    parts = draw_parts(random, now, ttl)
+    _, pieces = seal_from_parts_stream(sender, spec, parts, b"{}", [(size, filler)])
+    return b"".join(pieces)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
+from factories import seal_opaque
 from json_client import JsonClient
 
 from hub import operator
@@ -183,8 +184,15 @@ class HubProcess:
         )
 
     def seal(
-        self, sender: str, recipients: list[str], body: bytes, purpose: str, case_ref: str
+        self,
+        sender: str,
+        recipients: list[str],
+        body: bytes,
+        purpose: str,
+        case_ref: str,
+        opaque_size: int = 0,
     ) -> bytes:
+        """An envelope of ``body``; or, with ``opaque_size``, of that many opaque bytes."""
         spec = MessageSpec(
             "testcell",
             sender,
@@ -193,6 +201,15 @@ class HubProcess:
             {r: self.members[r].prekey.public for r in recipients},
             Suite.X25519,
         )
+        if opaque_size:
+            return seal_opaque(
+                self.members[sender].identity,
+                spec,
+                opaque_size,
+                now=int(time.time()),
+                ttl=DAY,
+                random=os.urandom,
+            )
         return seal(
             self.members[sender].identity,
             spec,

@@ -118,7 +118,7 @@ def test_sigkill_halfway_through_a_64_mib_envelope_leaves_nothing(
     tmp_path: Path, store_target: StoreTarget
 ) -> None:
     hub = HubProcess.create(tmp_path / "cell", ROLES, dsn=store_target.dsn)
-    envelope = hub.seal("caw", ["coord"], b"x" * BODY, "aanmelding", CASE)
+    envelope = hub.seal("caw", ["coord"], b"", "aanmelding", CASE, opaque_size=BODY)
     source = tmp_path / "big.envelope"
     source.write_bytes(envelope)
     store = Store(hub, store_target)

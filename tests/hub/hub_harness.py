@@ -84,6 +84,7 @@ from factories import (
     Participant,
     det_bytes,
     make_participant,
+    seal_opaque,
 )
 
 MAX_REQUEST_BYTES = 64 * 1024  # small, so the oversized-body refusal is cheap to provoke
@@ -264,7 +265,9 @@ class HubHarness:
         cosign_block: CosignBlock | None = None,
         meeting_ref: str | None = None,
         suite: Suite = Suite.X25519,
+        opaque_size: int = 0,
     ) -> bytes:
+        """An envelope of ``body``; or, with ``opaque_size``, of that many opaque bytes."""
         spec = MessageSpec(
             self.cell.cell_id,
             sender,
@@ -276,6 +279,10 @@ class HubHarness:
             meeting_ref,
         )
         now = self.clock() if timestamp is None else timestamp
+        if opaque_size:
+            return seal_opaque(
+                self.identity(sender), spec, opaque_size, now=now, ttl=ttl, random=self.random
+            )
         return seal(self.identity(sender), spec, body, now=now, ttl=ttl, random=self.random)
 
     def seal_again(self, envelope: bytes, body: bytes = b'{"question":"known?"}') -> bytes:

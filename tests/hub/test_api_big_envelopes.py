@@ -48,7 +48,7 @@ async def out_of_line(harness: HubHarness) -> int:
 
 
 async def send_big(harness: HubHarness, tmp_path: Path, sender: str = "coord") -> bytes:
-    envelope = harness.seal(sender, ["caw"], b"x" * BIG_BODY, case_ref=CASE)
+    envelope = harness.seal(sender, ["caw"], case_ref=CASE, opaque_size=BIG_BODY)
     source = tmp_path / "big.envelope"
     source.write_bytes(envelope)
     answered = await harness.typed_client(sender).submit_file(source)
@@ -123,7 +123,7 @@ async def test_a_refused_streamed_envelope_leaves_nothing(
     """A tampered body fails the envelope signature after it was stored: it is deleted, and
     the refusal is audited with its message id."""
     await harness.case_in(CASE, "in_screening", ["caw"])
-    envelope = bytearray(harness.seal("coord", ["caw"], b"x" * BIG_BODY, case_ref=CASE))
+    envelope = bytearray(harness.seal("coord", ["caw"], case_ref=CASE, opaque_size=BIG_BODY))
     envelope[len(envelope) // 2] ^= 1
     source = tmp_path / "tampered"
     source.write_bytes(bytes(envelope))
@@ -145,7 +145,7 @@ async def test_a_request_whose_digest_does_not_match_its_streamed_body_is_refuse
 ) -> None:
     """The request signature is checked over the digest computed while streaming."""
     await harness.case_in(CASE, "in_screening", ["caw"])
-    envelope = harness.seal("coord", ["caw"], b"x" * BIG_BODY, case_ref=CASE)
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE, opaque_size=BIG_BODY)
     headers = harness.signed_headers("coord", "POST", "/v1/envelopes")
     headers["Content-Digest"] = digest_field(b"\x00" * 32)
     async with harness.session.post(
@@ -161,7 +161,7 @@ async def test_a_header_of_another_sender_is_refused_before_the_body_is_stored(
     harness: HubHarness,
 ) -> None:
     await harness.case_in(CASE, "in_screening", ["caw"])
-    envelope = harness.seal("coord", ["caw"], b"x" * BIG_BODY, case_ref=CASE)
+    envelope = harness.seal("coord", ["caw"], case_ref=CASE, opaque_size=BIG_BODY)
     headers = harness.signed_headers("caw", "POST", "/v1/envelopes")  # caw posts coord's
     try:
         async with harness.session.post(
