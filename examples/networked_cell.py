@@ -537,8 +537,8 @@ class Scenario:
         saved.write_bytes(data)
         self.opened.append(data)
         line(
-            f"    {pid:<10} opens {document['name']} ({len(data)} bytes,"
-            f" {headers['Content-Type']}): its digest matches the signed body's"
+            f"    {pid:<10} opens {document['name']}: {len(data)} bytes,"
+            f" {headers['Content-Type']}, digest matched the signed body"
         )
         line(f"    {'':<10} saved as {saved.relative_to(self.cell.folder)}")
 
@@ -747,8 +747,8 @@ class Scenario:
         self.deliveries(sent)
 
     def hub_holds_ciphertext(self, message_id: str, document: bytes, text: bytes) -> None:
-        """The envelope the hub holds for clb, and every file of the hub's store, carry neither
-        the PDF's bytes nor its text."""
+        """The envelope the hub holds for clb, and every file of the hub, carry neither the PDF's
+        bytes nor its text."""
         hub = self.cell.hub_dir
         database = hub / HUB_DATABASE
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
@@ -761,16 +761,20 @@ class Scenario:
         blob, size = row
         # A small envelope stays in its row; a larger one is streamed to a file beside the store.
         envelope = blob or (hub / f"{HUB_DATABASE}.envelopes" / message_id).read_bytes()
-        where = "in its row" if blob else f"in {HUB_DATABASE}.envelopes/{message_id[:12]}..."
+        where = (
+            f"in its row of {HUB_DATABASE}"
+            if blob
+            else f"in {HUB_DATABASE}.envelopes/{message_id[:12]}..."
+        )
         check(len(envelope) == size, "the hub holds the whole envelope")
-        store = [p for p in sorted(hub.rglob(f"{HUB_DATABASE}*")) if p.is_file()]
-        for name, data in [("envelope", envelope), *((p.name, p.read_bytes()) for p in store)]:
+        files = [p for p in sorted(hub.rglob("*")) if p.is_file()]  # database, envelopes, logs
+        for name, data in [("envelope", envelope), *((p.name, p.read_bytes()) for p in files)]:
             check(document not in data, f"the PDF's bytes are in the hub's {name}")
             check(text not in data, f"the PDF's text is in the hub's {name}")
         line(f"    the hub holds it for clb, {size} bytes sealed {where}")
         line(
-            f"    the PDF's bytes and its text: in neither that envelope nor the {len(store)}"
-            f" file(s) of the hub's store"
+            f"    the PDF's bytes and its text: in neither that envelope nor any of the hub's"
+            f" {len(files)} files (its database, envelope files and logs)"
         )
 
     def progress_report(self) -> None:
