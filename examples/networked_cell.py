@@ -28,10 +28,12 @@ import tempfile
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.client import HTTPMessage
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +44,9 @@ from gateway.setup import init_gateway
 from hub import operator
 from hub.config import load_config as load_hub_config
 from hub.keyfiles import read_log_key, read_root_key
+from livcr_exchange.attachments import attachment_digest
 from livcr_exchange.cases import mint_case_ref
+from livcr_exchange.document_examples import pdf
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import decode_body
 from livcr_exchange.roles import Role
@@ -71,6 +75,8 @@ SUPERVISOR = "toezichtcommissie"
 DAY = 86_400
 START_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 20.0
+HUB_DATABASE = "hub.sqlite3"
+MINUTES_NAME = "verslag-overleg.pdf"
 
 
 class DemoFailed(Exception):
@@ -116,15 +122,31 @@ class GatewayApi:
     def call(self, method: str, path: str, body: object = None, *, timeout: float = 30.0) -> Any:
         """Raises ApiError for a problem answer, OSError when the gateway is not reachable."""
         data = None if body is None else json.dumps(body).encode("utf-8")
+        payload, _headers = self.exchange(method, path, data, "application/json", timeout)
+        return json.loads(payload) if payload else None
+
+    def upload(self, name: str, media_type: str, data: bytes) -> Any:
+        """A document's raw bytes to `POST /v1/attachments`; its upload, named by a send."""
+        query = urllib.parse.urlencode({"name": name})
+        payload, _headers = self.exchange("POST", f"/v1/attachments?{query}", data, media_type)
+        return json.loads(payload)
+
+    def download(self, path: str) -> tuple[bytes, HTTPMessage]:
+        """A document's bytes and the answer's headers (media type, filename)."""
+        return self.exchange("GET", path, None, "application/json")
+
+    def exchange(
+        self, method: str, path: str, data: bytes | None, content_type: str, timeout: float = 30.0
+    ) -> tuple[bytes, HTTPMessage]:
         request = urllib.request.Request(  # noqa: S310  (our own loopback gateway)
             self.base_url + path,
             data=data,
             method=method,
-            headers={"Authorization": f"Bearer {self._token}", "Content-Type": "application/json"},
+            headers={"Authorization": f"Bearer {self._token}", "Content-Type": content_type},
         )
         try:
             with self._opener.open(request, timeout=timeout) as response:
-                payload = response.read()
+                return response.read(), response.headers
         except urllib.error.HTTPError as exc:
             payload = exc.read()
             exc.close()
@@ -134,7 +156,6 @@ class GatewayApi:
             except (ValueError, AttributeError):
                 code, detail = "http_error", payload[:200].decode("utf-8", "replace")
             raise ApiError(exc.code, code, detail) from None
-        return json.loads(payload) if payload else None
 
     def get(self, path: str, *, timeout: float = 30.0) -> Any:
         return self.call("GET", path, timeout=timeout)
@@ -284,20 +305,34 @@ class Cell:
         wait_listening(self.hub_process, self.hub_port, "the hub")
         done("the hub serves")
         for service in self.services.values():
-            service.process = self._spawn(
-                ["gateway", "serve", "--config", str(service.folder / "gateway.toml")],
-                service.folder / "serve.log",
-            )
+            self.spawn_gateway(service)
         for service in self.services.values():
-            assert service.process is not None
-            wait_listening(service.process, service.api_port, f"gateway {service.participant_id}")
-            token = (service.folder / "api.token").read_text().strip()
-            service.api = GatewayApi(f"http://127.0.0.1:{service.api_port}", token)
-            deadline = time.monotonic() + START_TIMEOUT
-            while not service.http.get("/v1/status").get("connected"):
-                check(time.monotonic() < deadline, f"{service.participant_id} never connected")
-                time.sleep(0.05)
+            self.wait_connected(service)
             done(f"gateway {service.participant_id} connected")
+
+    def spawn_gateway(self, service: Service) -> None:
+        service.process = self._spawn(
+            ["gateway", "serve", "--config", str(service.folder / "gateway.toml")],
+            service.folder / "serve.log",
+        )
+
+    def wait_connected(self, service: Service) -> None:
+        """Until the gateway serves its API and holds its push stream from the hub."""
+        assert service.process is not None
+        wait_listening(service.process, service.api_port, f"gateway {service.participant_id}")
+        token = (service.folder / "api.token").read_text().strip()
+        service.api = GatewayApi(f"http://127.0.0.1:{service.api_port}", token)
+        deadline = time.monotonic() + START_TIMEOUT
+        while not service.http.get("/v1/status").get("connected"):
+            check(time.monotonic() < deadline, f"{service.participant_id} never connected")
+            time.sleep(0.05)
+
+    def stop_gateway(self, service: Service) -> None:
+        """Stop one gateway as its operator would (SIGTERM), and wait until it is gone."""
+        assert service.process is not None
+        service.process.send_signal(signal.SIGTERM)
+        service.process.wait(timeout=START_TIMEOUT)
+        service.api = None
 
     def stop(self) -> None:
         processes = [s.process for s in self.services.values()] + [self.hub_process]
@@ -380,7 +415,10 @@ SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
         f"{len(d['notes'])} note(s) on {', '.join(n['domain'] for n in d['notes'])},"
         f" to delete by {d['expires_on']}"
     ),
-    "verslag_besluit": lambda d: f"{len(d['decisions'])} decision(s), next {d['next_review']}",
+    "verslag_besluit": lambda d: (
+        f"{len(d['decisions'])} decision(s), next {d['next_review']},"
+        f" {len(d['attachments'])} document(s) attached"
+    ),
     "actieplan": lambda d: f"{len(d['goals'])} goal(s), case owner {d['case_owner']}",
     "opvolgingsrapport": lambda d: f"status {d['status']}",
     "terugkoppelingsfiche": lambda d: f"discussed: {d['discussed']}, follow-up {d['follow_up']}",
@@ -413,6 +451,7 @@ class Scenario:
         self.ocmw_before: set[str] = set()
         self.person: dict[str, Any] = {}
         self.confirmations = 0  # sent by the holders' gateways themselves, not by this script
+        self.opened: list[bytes] = []  # the documents the recipients' software opened
 
     def step(self, title: str) -> None:
         self.steps += 1
@@ -428,6 +467,7 @@ class Scenario:
         *,
         meeting_ref: str | None = None,
         cosignatures: list[dict[str, str]] | None = None,
+        attachments: list[str] | None = None,
         quiet: bool = False,
     ) -> Sent:
         request: dict[str, Any] = {
@@ -440,6 +480,8 @@ class Scenario:
             request["meeting_ref"] = meeting_ref
         if cosignatures is not None:
             request["cosignatures"] = cosignatures
+        if attachments is not None:
+            request["attachments"] = attachments
         receipt = self.s[sender].http.post("/v1/messages", request)
         sent = Sent(receipt["message_id"], sender, purpose, sorted(to), receipt["leaf_index"])
         self.sent.append(sent)
@@ -449,16 +491,26 @@ class Scenario:
 
     def show(self, sent: Sent) -> None:
         """Who sent what to whom; what each recipient read; that nobody else holds a copy."""
+        self.announce(sent)
+        self.deliveries(sent)
+
+    def announce(self, sent: Sent) -> None:
         line(
             f"{sent.sender:<10} -> {', '.join(sent.recipients):<30} {sent.purpose:<22}"
             f" log leaf {sent.leaf_index}"
         )
+
+    def deliveries(self, sent: Sent) -> None:
+        documents = 0
         for recipient in sent.recipients:
             self.s[recipient].wait_for({sent.message_id})
             message = self.s[recipient].inbox[sent.message_id]
             check(message["sender_id"] == sent.sender, "the sender is the one that signed")
             check(message["purpose"] == sent.purpose, "the purpose is the one that was sealed")
             line(f"    {recipient:<10} reads: {summary(sent.purpose, message['body'])}")
+            for document in message["attachments"]:
+                self.open_document(recipient, sent.message_id, document)
+            documents = len(message["attachments"])
         others = [pid for pid in self.s if pid not in {sent.sender, *sent.recipients}]
         for pid in others:
             check(
@@ -467,6 +519,38 @@ class Scenario:
             )
         if others:
             line(f"    {'others':<10} hold nothing of it: {', '.join(others)}")
+        for pid in others if documents else ():
+            self.no_document(pid, sent.message_id)
+
+    def open_document(self, pid: str, message_id: str, document: dict[str, Any]) -> None:
+        """The recipient's software downloads a document, checks it against the digest that
+        the sender sealed and signed in the body, and saves it in its own folder."""
+        data, headers = self.s[pid].http.download(
+            f"/v1/messages/{message_id}/attachments/{document['n']}"
+        )
+        matched = attachment_digest(data).hex() == document["digest"]
+        check(matched, f"{pid}'s copy of {document['name']} matches its sealed digest")
+        check(len(data) == document["size"], f"{pid} got {document['name']} whole")
+        check(headers["Content-Type"] == document["media_type"], "the type checked on receipt")
+        saved = self.cell.folder / "received" / pid / Path(document["name"]).name
+        saved.parent.mkdir(parents=True, exist_ok=True)
+        saved.write_bytes(data)
+        self.opened.append(data)
+        line(
+            f"    {pid:<10} opens {document['name']}: {len(data)} bytes,"
+            f" {headers['Content-Type']}, digest matched the signed body"
+        )
+        line(f"    {'':<10} saved as {saved.relative_to(self.cell.folder)}")
+
+    def no_document(self, pid: str, message_id: str) -> None:
+        """A participant the message was not addressed to has no document of it to serve."""
+        try:
+            self.s[pid].http.download(f"/v1/messages/{message_id}/attachments/0")
+        except ApiError as exc:
+            check(exc.status == 404, f"{pid} has no document of {message_id}: {exc}")
+            line(f"    {pid:<10} asks its gateway for the document: {exc.status} {exc.code}")
+        else:
+            raise DemoFailed(f"{pid} must not be able to open a document not addressed to it")
 
     def refused(
         self,
@@ -585,7 +669,7 @@ class Scenario:
 
     def meeting_minutes_and_plan(self) -> None:
         coord = self.s["coord"].http
-        self.step("The meeting; minutes to those present; action plan to the case owner")
+        self.step("The meeting; minutes with their PDF to those present; action plan to the owner")
         present = ["coord", "io-politie", "caw", "clb"]
         coord.post(
             f"/v1/cases/{self.case}/meetings", {"meeting_ref": self.meeting, "present": present}
@@ -611,13 +695,7 @@ class Scenario:
             "recipient_not_allowed",
             meeting_ref=self.meeting,
         )
-        self.send(
-            "coord",
-            "verslag_besluit",
-            ["io-politie", "caw", "clb"],
-            minutes,
-            meeting_ref=self.meeting,
-        )
+        self.minutes_with_document(minutes)
         coord.post(f"/v1/cases/{self.case}/members", {"owner": "caw"})
         line("coord appoints caw as case owner (casusverantwoordelijke)")
         plan = body(
@@ -636,6 +714,68 @@ class Scenario:
         self.send("coord", "actieplan", ["caw"], plan)
         coord.post(f"/v1/cases/{self.case}/transition", {"to": "traject_lopend"})
         line("state traject_lopend")
+
+    def minutes_with_document(self, minutes: dict[str, Any]) -> None:
+        """The minutes carry their PDF. clb's gateway is offline as they go, so the hub holds
+        the sealed envelope for it until it returns: what the hub keeps can be looked at
+        without a race against the deliveries."""
+        clb = self.s["clb"]
+        self.cell.stop_gateway(clb)
+        line("clb's gateway is offline for now (its operator stopped it)")
+        text = self.marker("Verslag van het casusoverleg: traject met het CAW afgesproken.")
+        document = pdf(text)
+        upload = self.s["coord"].http.upload(MINUTES_NAME, "application/pdf", document)
+        check(upload["digest"] == attachment_digest(document).hex(), "the upload is the PDF")
+        line(
+            f"coord uploads {upload['name']} to its gateway: {upload['size']} bytes,"
+            f" {upload['media_type']}, checked by content"
+        )
+        sent = self.send(
+            "coord",
+            "verslag_besluit",
+            ["io-politie", "caw", "clb"],
+            minutes,
+            meeting_ref=self.meeting,
+            attachments=[upload["attachment_id"]],
+            quiet=True,
+        )
+        self.announce(sent)
+        self.hub_holds_ciphertext(sent.message_id, document, text.encode("latin-1"))
+        self.cell.spawn_gateway(clb)
+        self.cell.wait_connected(clb)
+        line("clb's gateway is back and fetches what waited for it")
+        self.deliveries(sent)
+
+    def hub_holds_ciphertext(self, message_id: str, document: bytes, text: bytes) -> None:
+        """The envelope the hub holds for clb, and every file of the hub, carry neither the PDF's
+        bytes nor its text."""
+        hub = self.cell.hub_dir
+        database = hub / HUB_DATABASE
+        with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
+            row = connection.execute(
+                "SELECT blob, size FROM envelopes WHERE message_id = ?",
+                (bytes.fromhex(message_id),),
+            ).fetchone()
+        connection.close()
+        check(row is not None, "the hub holds the sealed minutes for the offline clb")
+        blob, size = row
+        # A small envelope stays in its row; a larger one is streamed to a file beside the store.
+        envelope = blob or (hub / f"{HUB_DATABASE}.envelopes" / message_id).read_bytes()
+        where = (
+            f"in its row of {HUB_DATABASE}"
+            if blob
+            else f"in {HUB_DATABASE}.envelopes/{message_id[:12]}..."
+        )
+        check(len(envelope) == size, "the hub holds the whole envelope")
+        files = [p for p in sorted(hub.rglob("*")) if p.is_file()]  # database, envelopes, logs
+        for name, data in [("envelope", envelope), *((p.name, p.read_bytes()) for p in files)]:
+            check(document not in data, f"the PDF's bytes are in the hub's {name}")
+            check(text not in data, f"the PDF's text is in the hub's {name}")
+        line(f"    the hub holds it for clb, {size} bytes sealed {where}")
+        line(
+            f"    the PDF's bytes and its text: in neither that envelope nor any of the hub's"
+            f" {len(files)} files (its database, envelope files and logs)"
+        )
 
     def progress_report(self) -> None:
         self.step("Progress report from the case owner (opvolgingsrapport)")
@@ -831,7 +971,7 @@ class Scenario:
             sorted(r["code"] for r in refusals) == audited,
             "every refusal of an authenticated submission is in the log",
         )
-        database = self.cell.hub_dir / "hub.sqlite3"
+        database = self.cell.hub_dir / HUB_DATABASE
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
             columns = [c[1] for c in connection.execute("PRAGMA table_info(envelopes)")]
             pending = connection.execute("SELECT COUNT(*) FROM envelopes").fetchone()[0]
@@ -865,22 +1005,26 @@ class Scenario:
             f"{len(markers)} markers, one per free-text field sent; none in the hub's"
             f" {len(hub_files)} files ({', '.join(p.name for p in hub_files)})"
         )
-        found = set()
+        found: set[str] = set()
         for inbox in (s.inbox for s in self.s.values()):
             for message in inbox.values():
                 text = json.dumps(message["body"], ensure_ascii=False)
                 found.update(m for m in self.marker.issued if m in text)
+        for document in self.opened:
+            found.update(m for m in self.marker.issued if m.encode() in document)
         check(len(found) == len(markers), "every marker was read by a recipient")
         line("every marker was read by a recipient; the hub never held one")
         gateway_files = [
-            p for s in self.s.values() for p in sorted(s.folder.glob("*")) if p.is_file()
+            p for s in self.s.values() for p in sorted(s.folder.rglob("*")) if p.is_file()
         ]
         for path in gateway_files:
             data = path.read_bytes()
             leaked = [m.decode() for m in markers if m in data]
             check(not leaked, f"plaintext {leaked} in {path}: dossiers are encrypted at rest")
+        documents = sum(p.parent.name == "documents" for p in gateway_files)
         line(
-            f"none in the gateways' {len(gateway_files)} files either: dossiers and logs are sealed"
+            f"none in the gateways' {len(gateway_files)} files either: dossiers, logs and the"
+            f" {documents} document files are sealed"
         )
 
     # The supervisor's view: counts only, from the log it verified itself.

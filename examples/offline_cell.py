@@ -1,7 +1,8 @@
 """A small LIVC-R cell exchanging sealed messages without a network: the protocol on its own.
 
-Run with `make demo` (or `python examples/offline_cell.py`). It prints a short transcript and
-exits non-zero if any step does not behave as the protocol says.
+Run with `make demo-offline` (or `python examples/offline_cell.py`). It prints a short transcript,
+the last step minutes that carry a PDF, and exits non-zero if any step does not behave as the
+protocol says.
 """
 
 from __future__ import annotations
@@ -11,8 +12,13 @@ import sys
 import time
 from dataclasses import dataclass
 
+import msgspec
+
+from livcr_exchange.attachments import AttachmentRef, attachment_digest
 from livcr_exchange.cases import CaseState
 from livcr_exchange.directory import Directory
+from livcr_exchange.document_examples import pdf
+from livcr_exchange.documents import open_documents, seal_message_stream
 from livcr_exchange.envelope import MessageSpec, UnverifiedEnvelope, open_envelope, seal
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityKey, PrekeySecret, Suite
@@ -172,8 +178,62 @@ def main() -> int:
     else:
         fail("a non-recipient must not open the envelope")
 
+    minutes_with_document(members, directory, now)
     print("\nAll steps behaved as specified.")
     return 0
+
+
+def minutes_with_document(members: dict[str, Member], directory: Directory, now: int) -> None:
+    print("\n5. The coordinator sends the minutes with their PDF to the CAW (verslag_besluit)")
+    coord, caw, clb = members["coord"], members["caw"], members["clb"]
+    text = b"Verslag van het casusoverleg: traject met het CAW afgesproken."
+    document = pdf(text.decode("latin-1"))
+    ref = AttachmentRef(
+        name="verslag-overleg.pdf",
+        media_type="application/pdf",
+        size=len(document),
+        digest=attachment_digest(document).hex(),
+    )
+    minutes = msgspec.structs.replace(example_body("verslag_besluit"), attachments=(ref,))
+    spec = MessageSpec(CELL, "coord", "verslag_besluit", CASE, {"caw": caw.prekey.public})
+    envelope = b"".join(
+        seal_message_stream(
+            coord.identity,
+            spec,
+            encode_body(minutes),
+            [(ref, [document])],
+            now=now,
+            ttl=7 * 86_400,
+            random=os.urandom,
+        )
+    )
+    check(document not in envelope and text not in envelope, "no plaintext in the envelope")
+    say("sealed", f"{len(envelope)} bytes: the body, then the PDF, as one sealed stream")
+    say("PDF in envelope?", f"no (searched for its {len(document)} bytes and its text)")
+    opened = open_documents(
+        lambda: [envelope],
+        recipient_id="caw",
+        prekeys={caw.prekey.key_id: caw.prekey},
+        directory=directory,
+        now=now + 60,
+        judged_at=now,
+    )
+    [(got, data)] = opened.read_all()  # each document checked by size, digest and content
+    check(data == document and attachment_digest(data).hex() == got.digest, "the PDF, whole")
+    say("CAW opens the PDF", f"{got.name}: {len(data)} bytes, {got.media_type}, digest matched")
+    try:
+        open_documents(
+            lambda: [envelope],
+            recipient_id="clb",
+            prekeys={clb.prekey.key_id: clb.prekey},
+            directory=directory,
+            now=now + 60,
+            judged_at=now,
+        )
+    except LivcrError as exc:
+        say("CLB, not a recipient", f"rejected {exc.code}: it cannot open the PDF")
+    else:
+        fail("a non-recipient must not open the minutes' PDF")
 
 
 if __name__ == "__main__":

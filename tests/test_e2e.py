@@ -149,6 +149,8 @@ def test_whole_case_over_http(tmp_path: Path) -> None:
         received = {r["message_id"] for r in records if r["direction"] == "received"}
         for sent in scenario.sent:
             assert (sent.message_id in received) == (pid in sent.recipients), (pid, sent)
+    # The minutes' PDF: opened by the three members present, by nobody else.
+    assert len(scenario.opened) == 3
     confirmations = [r for r in dossiers["coord"] if r["purpose"] == "wissingsbevestiging"]
     assert sorted(r["sender"] for r in confirmations) == ["caw", "clb", "io-politie"]
     # The hub logged every accepted envelope of the case (the demo's own plus the three

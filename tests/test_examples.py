@@ -34,6 +34,9 @@ def test_offline_cell_demo_runs_every_step() -> None:
     assert "refused                      purpose_not_allowed" in out
     assert "rejected                     bad_signature" in out
     assert "rejected                     not_a_recipient" in out
+    assert re.search(r"PDF in envelope\? +no \(searched for its \d+ bytes and its text\)", out)
+    assert re.search(r"CAW opens the PDF +verslag-overleg\.pdf: \d+ bytes, application/pdf", out)
+    assert "CLB, not a recipient         rejected not_a_recipient" in out
     assert out.rstrip().endswith("All steps behaved as specified.")
 
 
@@ -84,10 +87,30 @@ def test_networked_demo(tmp_path: Path) -> None:
         assert expected in out, expected
     for holder in ("io-politie", "caw", "clb"):
         assert f"{holder:<10} -> coord{'':<25} wissingsbevestiging" in out
+    check_minutes_document(out)
     assert "FAILED" not in out
     assert not re.search(r"\b1[789]\d{8}\b", out)  # no Unix seconds for a person to decode
     assert "All 8 steps behaved as specified" in out.splitlines()[-1]
     check_oversight_report(audit_dir, tmp_path / "exact")
+
+
+def check_minutes_document(out: str) -> None:
+    """The minutes carry a PDF: the hub, holding them for the offline clb, has only ciphertext;
+    each member present opens the document and its digest matches; the others have none."""
+    assert "coord uploads verslag-overleg.pdf to its gateway: " in out
+    assert "coord      -> caw, clb, io-politie           verslag_besluit" in out
+    assert re.search(r"the hub holds it for clb, \d+ bytes sealed in", out)
+    assert "the PDF's bytes and its text: in neither that envelope nor any of the hub's" in out
+    assert "clb's gateway is back and fetches what waited for it" in out
+    for member in ("io-politie", "caw", "clb"):
+        read = rf"{member:<10} reads: 1 decision\(s\), next [\d-]+, 1 document\(s\) attached"
+        assert re.search(read, out), member
+        opened = rf"{member:<10} opens verslag-overleg\.pdf: \d+ bytes, application/pdf,"
+        assert re.search(opened + r" digest matched the signed body", out), member
+        assert f"saved as received/{member}/verslag-overleg.pdf" in out
+    for other in ("ocmw", "school"):
+        assert f"{other:<10} asks its gateway for the document: 404 not_found" in out
+    assert re.search(r"dossiers, logs and the [1-9]\d* document files are sealed", out)
 
 
 def check_oversight_report(audit_dir: Path, exact_dir: Path) -> None:
