@@ -20,6 +20,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from gateway_harness import CHEAP_KEYS, PASSPHRASE, GatewayCell
+from waiting import gauge, wait_until
 
 from gateway.config import load_config
 from livcr_cli import main
@@ -261,9 +262,17 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
             )
             answer.update(status=response.status_code, page=response.json())
 
+        def parked() -> bool:
+            metrics = requests.get(
+                f"http://127.0.0.1:{caw_api.port}/metrics",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            ).text
+            return gauge(metrics, "livcr_gateway_long_polls") == 1
+
         poller = threading.Thread(target=long_poll)
         poller.start()
-        time.sleep(0.5)
+        wait_until(parked, "the long poll to be parked")
         started = time.monotonic()
         assert caw.stop(signal.SIGTERM) == 0
         assert time.monotonic() - started < 10
