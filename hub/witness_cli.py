@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from pathlib import Path
 
@@ -12,6 +11,7 @@ import click
 from livcr_exchange.audit.cosignature import WitnessKey
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityKey
+from livcr_exchange.service.cli_env import passphrase_from
 from livcr_exchange.witness_policy import WitnessPolicy, empty_policy
 
 from . import operator
@@ -42,11 +42,9 @@ def load(config_path: Path) -> HubConfig:
 
 
 def root_key(config: HubConfig, root_file: Path | None) -> IdentityKey:
-    passphrase = os.environ.get(ROOT_PASSPHRASE_ENV)
-    if passphrase is None:
-        passphrase = click.prompt("Root key passphrase", hide_input=True)
+    passphrase = passphrase_from(ROOT_PASSPHRASE_ENV, "Root key passphrase")
     try:
-        return read_root_key(root_file or config.path("root.secret"), passphrase.encode("utf-8"))
+        return read_root_key(root_file or config.path("root.secret"), passphrase)
     except (KeyFileError, LivcrError) as exc:
         raise click.ClickException(str(exc)) from exc
 

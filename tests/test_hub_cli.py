@@ -249,6 +249,8 @@ def test_init_refuses_a_short_root_passphrase(tmp_path: Path) -> None:
         ("LIVCR_ROOT_PASSPHRASE", ("hub", "init", "{tmp}/c", "--cell-id", "gent")),
         ("LIVCR_ROOT_PASSPHRASE", ("hub", "revoke", "--config", "{cell}", "caw")),
         ("LIVCR_PASSPHRASE", ("keys", "new", "caw", "--out", "{tmp}/k")),
+        ("LIVCR_ROOT_PASSPHRASE", ("hub", "witness", "quorum", "--config", "{cell}", "0")),
+        ("LIVCR_OPERATOR_PASSWORD", ("hub", "operator", "add", "--config", "{cell}", "anna")),
     ],
 )
 def test_without_a_terminal_a_missing_passphrase_names_its_variable(
