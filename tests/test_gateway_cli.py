@@ -89,6 +89,31 @@ def test_init_creates_keys_config_token_and_bundle(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("cheap_keyfiles")
+def test_config_check_names_what_is_wrong(tmp_path: Path) -> None:
+    folder = tmp_path / "caw"
+    code, output = run(*init_args(folder), "--api-port", "8812")
+    assert code == 0, output
+    config = folder / "gateway.toml"
+    code, output = run("gateway", "config", "check", env={**ENV, "LIVCR_CONFIG": str(config)})
+    assert code == 0, output
+    assert output == (
+        f"{config}: valid\n  caw in cell gent, hub http://127.0.0.1:8700,"
+        " local API http://127.0.0.1:8812\n"
+    )
+    (folder / "api.token").chmod(0o644)
+    code, output = run("gateway", "config", "check", "--config", str(config))
+    assert code == 1
+    assert output == (
+        f"Error: {folder / 'api.token'}: the API token is readable by others (chmod 600)\n"
+    )
+    (folder / "api.token").chmod(0o600)
+    (folder / "local.key").unlink()
+    code, output = run("gateway", "config", "check", "--config", str(config))
+    assert code == 1
+    assert output == f"Error: {config}: {folder / 'local.key'} is missing\n"
+
+
+@pytest.mark.usefixtures("cheap_keyfiles")
 @pytest.mark.parametrize(
     ("option", "value"),
     [
@@ -282,8 +307,11 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         assert not socket_path.exists()
         for served in (coord, caw):
             log = served.log.read_text()
-            events = [json.loads(line)["event"] for line in log.splitlines()]  # JSON only
+            lines = [json.loads(line) for line in log.splitlines()]  # JSON only: no banner
+            events = [line["event"] for line in lines]
             assert events[0] == "gateway started"
+            assert set(lines[0]) >= {"version", "cell", "participant", "store", "listen"}
+            assert lines[0]["cell"] == lines[-1]["cell"] == "testcell"
             assert "gateway stopping" in events
             assert events[-1] == "gateway stopped"
             assert "Traceback" not in log
