@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -142,7 +143,7 @@ def test_init_refuses_an_empty_passphrase(tmp_path: Path) -> None:
 class Served:
     """`livcr gateway serve` in its own process."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.log = config.parent / "serve.log"
         with self.log.open("ab") as log:
@@ -150,7 +151,7 @@ class Served:
                 [sys.executable, "-m", "livcr_cli", "gateway", "serve", "--config", str(config)],
                 stdout=log,
                 stderr=log,
-                env={**os.environ, **ENV},
+                env={**os.environ, **ENV, **(env or {})},
             )
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -198,10 +199,17 @@ def write_body(path: Path, purpose: str, **changes: Any) -> Path:
 def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> None:
     coord_config, caw_config = str(cell.configs["coord"]), str(cell.configs["caw"])
     use_unix_socket(cell.configs["coord"])  # the coordinator listens on a Unix socket
-    coord, caw = Served(cell.configs["coord"]), Served(cell.configs["caw"])
+    # caw runs as systemd's Type=notify would run it: a datagram socket named in $NOTIFY_SOCKET.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(30)  # a deadline, not a pause: recv returns as soon as the datagram comes
+    coord = Served(cell.configs["coord"])
+    caw = Served(cell.configs["caw"], env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
     try:
         coord.wait_ready()
         caw.wait_ready()
+        caw_port = load_config(cell.configs["caw"]).api.port
+        assert notify.recv(4096) == f"READY=1\nSTATUS=serving http://127.0.0.1:{caw_port}".encode()
         socket_path = cell.directory / "coord" / "api.sock"
         assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
 
@@ -331,6 +339,7 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
     finally:
         coord.stop()
         caw.stop()
+        notify.close()
 
 
 def test_serve_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
