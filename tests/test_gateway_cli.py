@@ -90,6 +90,25 @@ def test_init_creates_keys_config_token_and_bundle(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("cheap_keyfiles")
+def test_without_a_terminal_a_missing_passphrase_names_its_variable(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, init_args(tmp_path / "gw"), env={"LIVCR_PASSPHRASE": None})
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: no key file passphrase: set LIVCR_PASSPHRASE (there is no terminal to ask on)\n"
+    )
+    assert not (tmp_path / "gw").exists()
+    code, output = run(*init_args(tmp_path / "gw"))
+    assert code == 0, output
+    config = str(tmp_path / "gw" / "gateway.toml")
+    result = CliRunner().invoke(
+        main, ["gateway", "serve", "--config", config], env={"LIVCR_PASSPHRASE": None}
+    )
+    assert result.exit_code == 1
+    assert "set LIVCR_PASSPHRASE (there is no terminal to ask on)" in result.output
+    assert "Aborted" not in result.output
+
+
+@pytest.mark.usefixtures("cheap_keyfiles")
 def test_config_check_names_what_is_wrong(tmp_path: Path) -> None:
     folder = tmp_path / "caw"
     code, output = run(*init_args(folder), "--api-port", "8812")
