@@ -6,7 +6,6 @@ until retried or discarded."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ import pytest
 from factories import case_ref
 from gateway_harness import GatewayCell, RunningGateway, RunningGateways, load_spec
 from structlog.testing import capture_logs
+from waiting import wait_until
 
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
@@ -57,10 +57,7 @@ def call(gw: RunningGateway, method: str, route: str, status: int, **kwargs: Any
 
 
 def wait_for(what: str, condition: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"still not: {what}"
-        time.sleep(0.05)
+    wait_until(condition, what, timeout)
 
 
 def referral(case_ref: str) -> dict[str, Any]:
