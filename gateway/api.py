@@ -10,7 +10,6 @@ hub's own status. ``POST /v1/messages`` honours an ``Idempotency-Key`` header.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import contextlib
@@ -53,6 +52,7 @@ from .api_inputs import (
     read_json,
     reply,
 )
+from .api_long_polls import LONG_POLLS, long_polls, wait_for_arrival
 from .api_outbox import (
     IDEMPOTENCY,
     IdempotencyIn,
@@ -86,7 +86,6 @@ class APISettings:
 
 GATEWAY = web.AppKey("gateway", Gateway)
 SETTINGS = web.AppKey("settings", APISettings)
-STOPPING = web.AppKey("stopping", asyncio.Event)  # set on shutdown: long polls return at once
 
 
 def not_halted(gateway: Gateway) -> None:
@@ -114,7 +113,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     gateway = request.app[GATEWAY]
     restarts = {name: health.restarts for name, health in gateway.supervisor.health.items()}
-    text = exposition(await gateway.status(), restarts)
+    text = exposition(await gateway.status(), restarts, request.app[LONG_POLLS].waiting)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")
 
 
@@ -207,7 +206,7 @@ async def messages(request: web.Request) -> web.Response:
     arrival = gateway.arrival()  # taken before reading: nothing stored in between is missed
     records = await gateway.received(after=after, limit=limit)
     if not records and wait > 0:
-        await first_of(arrival, request.app[STOPPING], wait)
+        await wait_for_arrival(request.app, arrival, wait)
         records = await gateway.received(after=after, limit=limit)
     return reply(
         {
@@ -215,17 +214,6 @@ async def messages(request: web.Request) -> web.Response:
             "next_after": records[-1]["seq"] if records else after,
         }
     )
-
-
-async def first_of(one: asyncio.Event, other: asyncio.Event, timeout: float) -> None:
-    """Wait until either event is set, or ``timeout`` seconds."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in (one, other)]
-    try:
-        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()
-        await asyncio.gather(*waiters, return_exceptions=True)
 
 
 async def dossier(request: web.Request) -> web.Response:
@@ -308,10 +296,6 @@ async def cosign(request: web.Request) -> web.Response:
     )
 
 
-async def _wake_long_polls(app: web.Application) -> None:
-    app[STOPPING].set()
-
-
 ROUTES = [
     web.get("/healthz", healthz),
     web.get("/readyz", readyz),
@@ -363,8 +347,7 @@ def create_api(
     app[SETTINGS] = APISettings(long_poll_cap, send_timeout)
     outbox_routes(app, gateway)
     document_routes(app, gateway)
-    app[STOPPING] = asyncio.Event()
-    app.on_shutdown.append(_wake_long_polls)
+    long_polls(app)
     app.router.add_routes(ROUTES)
     return app
 

@@ -13,8 +13,11 @@ GAUGES = {
 }
 
 
-def exposition(status: Mapping[str, object], restarts: Mapping[str, int]) -> str:
-    """The text exposition of ``status`` (``Gateway.status``) and the tasks' restart counts."""
+def exposition(
+    status: Mapping[str, object], restarts: Mapping[str, int], long_polls: int = 0
+) -> str:
+    """The text exposition of ``status`` (``Gateway.status``), the tasks' restart counts and
+    the number of long polls waiting on ``GET /v1/messages``."""
     lines = []
     for key, text in GAUGES.items():
         lines += [f"# HELP livcr_gateway_{key} {text}", f"# TYPE livcr_gateway_{key} gauge"]
@@ -27,6 +30,11 @@ def exposition(status: Mapping[str, object], restarts: Mapping[str, int]) -> str
     for key, (text, value) in flags.items():
         lines += [f"# HELP livcr_gateway_{key} {text}", f"# TYPE livcr_gateway_{key} gauge"]
         lines.append(f"livcr_gateway_{key} {int(value)}")
+    lines += [
+        "# HELP livcr_gateway_long_polls Long polls waiting for a message",
+        "# TYPE livcr_gateway_long_polls gauge",
+        f"livcr_gateway_long_polls {long_polls}",
+    ]
     lines += [
         "# HELP livcr_gateway_task_restarts_total Background task restarts after a crash",
         "# TYPE livcr_gateway_task_restarts_total counter",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import socket
 import ssl
@@ -33,11 +34,24 @@ KBO = "0207437468"
 DAY = 86_400
 
 
+# Listening ports for test processes come from below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768-60999 by default). A port from bind(0) lies inside it,
+# and on a busy machine some outgoing connection may take it between the moment it is released
+# here and the moment the process under test binds it ("address already in use").
+LISTEN_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port on 127.0.0.1 that nothing holds now, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(LISTEN_PORTS)  # noqa: S311  (a port, not a secret)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # held, or in TIME_WAIT: another one
+            return port
+    raise RuntimeError(f"no free port in {LISTEN_PORTS}")
 
 
 @dataclass

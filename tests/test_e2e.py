@@ -40,6 +40,7 @@ from cellproc import (
     wait_listening,
 )
 from hubproc import free_port
+from waiting import wait_until
 
 from gateway.setup import init_gateway
 from livcr_exchange.audit.checkpoint import default_origin
@@ -522,12 +523,16 @@ def test_gateway_halts_on_a_log_that_forks(tmp_path: Path) -> None:
         with pytest.raises(ApiError) as refused:
             coord.api.send(new_case(), "screening_vraag", ["caw"], body("screening_vraag"))
         assert (refused.value.status, refused.value.code) == (503, "halted")
-        # Nor does it take anything more from that hub: what the hub holds for it stays queued
-        # there, unacknowledged, and its push stream is closed for good.
+        # Nor does it take anything more from that hub: its push stream is closed for good (the
+        # loop that follows and reopens it has ended), and what the hub holds for it stays
+        # queued there, unacknowledged.
+        wait_until(
+            lambda: "push stream closed: the gateway is halted" in coord.log(),
+            "the halted gateway to end its push stream",
+        )
         waiting = asyncio.run(
             submit_around_the_gateway(forked, "caw", "coord", new_case(), body("aanmelding"))
         )
-        time.sleep(3)  # many times what a push and its acknowledgement take
         assert forked.hub_query(
             "SELECT COUNT(*) FROM deliveries WHERE message_id = ?", waiting
         ) == [(1,)]

@@ -27,6 +27,7 @@ from gateway_harness import (
     RunningGateways,
     load_spec,
 )
+from waiting import gauge, wait_until
 
 from gateway.api import MAX_API_REQUEST_BYTES, create_api, serving
 from livcr_exchange.cases import check_case_ref
@@ -260,11 +261,17 @@ def test_long_poll_wakes_when_a_message_arrives(gws: RunningGateways) -> None:
 
     poller = threading.Thread(target=poll)
     poller.start()
-    time.sleep(0.3)
+    wait_until(lambda: long_polls(coord) == 1, "the long poll to be parked")
     send(caw, "case-tpbcrjmekuqpk6hwc4dqhnuuvq", "aanmelding", ["coord"])
     poller.join(timeout=30)
     assert answer["elapsed"] < 10
     assert [m["case_ref"] for m in answer["messages"]] == ["case-tpbcrjmekuqpk6hwc4dqhnuuvq"]
+    assert long_polls(coord) == 0  # the gauge counts polls still waiting
+
+
+def long_polls(gw: RunningGateway) -> float | None:
+    """How many long polls ``gw`` holds, as its metrics say."""
+    return gauge(gw.request("GET", "/metrics").text, "livcr_gateway_long_polls")
 
 
 def test_long_poll_times_out_empty(gws: RunningGateways) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from gateway_harness import CHEAP_KEYS, PASSPHRASE, GatewayCell
+from waiting import gauge, wait_until
 
 from gateway.config import load_config
 from livcr_cli import main
@@ -88,6 +90,50 @@ def test_init_creates_keys_config_token_and_bundle(tmp_path: Path) -> None:
 
 
 @pytest.mark.usefixtures("cheap_keyfiles")
+def test_without_a_terminal_a_missing_passphrase_names_its_variable(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, init_args(tmp_path / "gw"), env={"LIVCR_PASSPHRASE": None})
+    assert result.exit_code == 1
+    assert result.output == (
+        "Error: no key file passphrase: set LIVCR_PASSPHRASE (there is no terminal to ask on)\n"
+    )
+    assert not (tmp_path / "gw").exists()
+    code, output = run(*init_args(tmp_path / "gw"))
+    assert code == 0, output
+    config = str(tmp_path / "gw" / "gateway.toml")
+    result = CliRunner().invoke(
+        main, ["gateway", "serve", "--config", config], env={"LIVCR_PASSPHRASE": None}
+    )
+    assert result.exit_code == 1
+    assert "set LIVCR_PASSPHRASE (there is no terminal to ask on)" in result.output
+    assert "Aborted" not in result.output
+
+
+@pytest.mark.usefixtures("cheap_keyfiles")
+def test_config_check_names_what_is_wrong(tmp_path: Path) -> None:
+    folder = tmp_path / "caw"
+    code, output = run(*init_args(folder), "--api-port", "8812")
+    assert code == 0, output
+    config = folder / "gateway.toml"
+    code, output = run("gateway", "config", "check", env={**ENV, "LIVCR_CONFIG": str(config)})
+    assert code == 0, output
+    assert output == (
+        f"{config}: valid\n  caw in cell gent, hub http://127.0.0.1:8700,"
+        " local API http://127.0.0.1:8812\n"
+    )
+    (folder / "api.token").chmod(0o644)
+    code, output = run("gateway", "config", "check", "--config", str(config))
+    assert code == 1
+    assert output == (
+        f"Error: {folder / 'api.token'}: the API token is readable by others (chmod 600)\n"
+    )
+    (folder / "api.token").chmod(0o600)
+    (folder / "local.key").unlink()
+    code, output = run("gateway", "config", "check", "--config", str(config))
+    assert code == 1
+    assert output == f"Error: {config}: {folder / 'local.key'} is missing\n"
+
+
+@pytest.mark.usefixtures("cheap_keyfiles")
 @pytest.mark.parametrize(
     ("option", "value"),
     [
@@ -116,7 +162,7 @@ def test_init_refuses_an_empty_passphrase(tmp_path: Path) -> None:
 class Served:
     """`livcr gateway serve` in its own process."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
         self.config = config
         self.log = config.parent / "serve.log"
         with self.log.open("ab") as log:
@@ -124,7 +170,7 @@ class Served:
                 [sys.executable, "-m", "livcr_cli", "gateway", "serve", "--config", str(config)],
                 stdout=log,
                 stderr=log,
-                env={**os.environ, **ENV},
+                env={**os.environ, **ENV, **(env or {})},
             )
 
     def wait_ready(self, timeout: float = 30) -> None:
@@ -172,10 +218,17 @@ def write_body(path: Path, purpose: str, **changes: Any) -> Path:
 def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> None:
     coord_config, caw_config = str(cell.configs["coord"]), str(cell.configs["caw"])
     use_unix_socket(cell.configs["coord"])  # the coordinator listens on a Unix socket
-    coord, caw = Served(cell.configs["coord"]), Served(cell.configs["caw"])
+    # caw runs as systemd's Type=notify would run it: a datagram socket named in $NOTIFY_SOCKET.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(30)  # a deadline, not a pause: recv returns as soon as the datagram comes
+    coord = Served(cell.configs["coord"])
+    caw = Served(cell.configs["caw"], env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
     try:
         coord.wait_ready()
         caw.wait_ready()
+        caw_port = load_config(cell.configs["caw"]).api.port
+        assert notify.recv(4096) == f"READY=1\nSTATUS=serving http://127.0.0.1:{caw_port}".encode()
         socket_path = cell.directory / "coord" / "api.sock"
         assert stat.S_IMODE(socket_path.stat().st_mode) == 0o600
 
@@ -261,9 +314,17 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
             )
             answer.update(status=response.status_code, page=response.json())
 
+        def parked() -> bool:
+            metrics = requests.get(
+                f"http://127.0.0.1:{caw_api.port}/metrics",
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            ).text
+            return gauge(metrics, "livcr_gateway_long_polls") == 1
+
         poller = threading.Thread(target=long_poll)
         poller.start()
-        time.sleep(0.5)
+        wait_until(parked, "the long poll to be parked")
         started = time.monotonic()
         assert caw.stop(signal.SIGTERM) == 0
         assert time.monotonic() - started < 10
@@ -273,8 +334,11 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
         assert not socket_path.exists()
         for served in (coord, caw):
             log = served.log.read_text()
-            events = [json.loads(line)["event"] for line in log.splitlines()]  # JSON only
+            lines = [json.loads(line) for line in log.splitlines()]  # JSON only: no banner
+            events = [line["event"] for line in lines]
             assert events[0] == "gateway started"
+            assert set(lines[0]) >= {"version", "cell", "participant", "store", "listen"}
+            assert lines[0]["cell"] == lines[-1]["cell"] == "testcell"
             assert "gateway stopping" in events
             assert events[-1] == "gateway stopped"
             assert "Traceback" not in log
@@ -294,6 +358,7 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
     finally:
         coord.stop()
         caw.stop()
+        notify.close()
 
 
 def test_serve_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -20,6 +20,7 @@ import msgspec
 import pytest
 from factories import case_ref
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways
+from waiting import wait_until
 
 from livcr_exchange.document_examples import pdf
 from livcr_exchange.envelope import MessageSpec, draw_parts, seal
@@ -89,10 +90,7 @@ def status_of(gw: RunningGateway) -> dict[str, Any]:
 
 
 def wait_for(what: str, condition: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"still not: {what}"
-        time.sleep(0.05)
+    wait_until(condition, what, timeout)
 
 
 def send(gw: RunningGateway, case_ref: str, *, wait: bool = True, **more: Any) -> dict[str, Any]:

@@ -6,7 +6,6 @@ until retried or discarded."""
 from __future__ import annotations
 
 import socket
-import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,6 +15,7 @@ import pytest
 from factories import case_ref
 from gateway_harness import GatewayCell, RunningGateway, RunningGateways, load_spec
 from structlog.testing import capture_logs
+from waiting import wait_until
 
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import encode_body
@@ -57,10 +57,7 @@ def call(gw: RunningGateway, method: str, route: str, status: int, **kwargs: Any
 
 
 def wait_for(what: str, condition: Any, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"still not: {what}"
-        time.sleep(0.05)
+    wait_until(condition, what, timeout)
 
 
 def referral(case_ref: str) -> dict[str, Any]:
@@ -110,15 +107,18 @@ def test_a_client_that_goes_away_is_not_blamed_on_the_hub(gws: RunningGateways) 
     caw = gws["caw"]
     address = urlsplit(caw.url)
     with capture_logs() as events:
-        with socket.create_connection((address.hostname, address.port)) as client:
+        with socket.create_connection((address.hostname, address.port), timeout=20) as client:
             client.sendall(
                 (
                     f"POST /v1/messages HTTP/1.1\r\nHost: {address.netloc}\r\n"
                     f"Authorization: Bearer {caw.token}\r\nContent-Type: application/json\r\n"
-                    "Content-Length: 100000\r\n\r\n{"
+                    "Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n"
                 ).encode()
             )
-            time.sleep(0.2)  # the handler is reading the body when the client leaves
+            # The server answers 100 Continue once it has routed the request to its handler:
+            # from then on the handler is reading the body when the client leaves.
+            assert client.recv(64).startswith(b"HTTP/1.1 100 Continue"), "no 100 Continue"
+            client.sendall(b"{")
         wait_for("the request's log line", lambda: any(e["event"] == "request" for e in events))
     assert not [e for e in events if e.get("code") == "hub_unavailable"], events
     assert any(e["event"] == "the client went away" for e in events), events

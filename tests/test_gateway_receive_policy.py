@@ -62,9 +62,14 @@ def delivery_from(gws: RunningGateways, sender: str, recipient: str, purpose: st
     )
     body = encode_body(example_body(purpose))
     envelope = seal(identity, spec, body, now=now, ttl=DAY, random=os.urandom)
+    return spooled(gws, recipient, envelope, now)
+
+
+def spooled(gws: RunningGateways, recipient: str, envelope: bytes, now: int) -> DeliveryItem:
+    """The notice of ``envelope``, as the hub would deliver it: its bytes already fetched into
+    the recipient's spool."""
     message_id = UnverifiedEnvelope.parse(envelope).message_id.hex()
     item = DeliveryItem(0, message_id, now, None, len(envelope))
-    # As the hub would deliver it: the envelope fetched into the recipient's spool.
     spool = gws[recipient].gateway.inbox.spool
     spool.folder.mkdir(mode=0o700, exist_ok=True)
     spool.path(item).write_bytes(envelope)
@@ -128,9 +133,7 @@ def documents_delivery(
     pieces = seal_stream(
         identity, spec, body, [(len(d), [d]) for d in sent], now=now, ttl=DAY, random=os.urandom
     )
-    envelope = b"".join(pieces)
-    message_id = UnverifiedEnvelope.parse(envelope).message_id.hex()
-    return DeliveryItem(0, message_id, now, None, envelope)
+    return spooled(gws, "caw", b"".join(pieces), now)
 
 
 def test_received_documents_are_checked_by_content_and_refused_with_their_code(

@@ -18,6 +18,7 @@ import pytest
 import requests
 import schemathesis
 from gateway_harness import SPEC_PATH, GatewayCell, RunningGateways
+from hypothesis import strategies as st
 from requests.auth import AuthBase
 from schemathesis.checks import (
     content_type_conformance,
@@ -29,6 +30,8 @@ from schemathesis.checks import (
 )
 from schemathesis.config import SchemathesisConfig
 
+from livcr_exchange.attachments import MediaType
+from livcr_exchange.document_examples import jpeg, odf, pdf, png
 from livcr_exchange.purpose_examples import example_body
 from livcr_exchange.purposes import CATALOGUE, encode_body
 
@@ -41,6 +44,20 @@ CHECKS = [
     response_schema_conformance,
     ignored_auth,
 ]
+# The upload route takes raw documents: schemathesis cannot make them from a schema, so it
+# is given real samples of each type (the gateway checks their content), and arbitrary bytes.
+SAMPLES = {
+    MediaType.PDF: [pdf(), pdf("Verslag van het overleg")],
+    MediaType.ODT: [odf(MediaType.ODT)],
+    MediaType.ODS: [odf(MediaType.ODS)],
+    MediaType.PNG: [png()],
+    MediaType.JPEG: [jpeg()],
+}
+for media_type, samples in SAMPLES.items():
+    schemathesis.openapi.media_type(
+        media_type.value, st.one_of(st.sampled_from(samples), st.binary(max_size=64))
+    )
+
 CONFIG = SchemathesisConfig.from_dict(
     {
         "seed": 20_302,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import stat
@@ -13,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 from conftest import StoreTarget
 
+from hub import operator
+from hub.config import load_config
 from hub.operator import default_purposes
 from livcr_cli import main
 from livcr_exchange.roles import Role
@@ -126,6 +129,25 @@ def test_enrol_status_revoke_and_export(cell: Path, cell_config: str) -> None:
     assert {r["statement_type"] for r in records} == {1, 2, 3}
     code, output = run("hub", "log", "verify", "--config", config)
     assert code == 0, output
+
+
+def test_status_names_the_last_checkpoint_and_when_its_last_leaf_was_logged(
+    cell: Path, cell_config: str
+) -> None:
+    code, output = run(*enrol_args(cell_config, cell / "keys", "caw", "deelnemer"))
+    assert code == 0, output
+
+    async def sign_one() -> int:
+        async with operator.opened(load_config(Path(cell_config))) as store:
+            size = await store.tree_size()
+            await store.save_checkpoint(size, b"a note the status does not read\n")
+            return size
+
+    size = asyncio.run(sign_one())
+    code, output = run("hub", "status", "--config", cell_config)
+    assert code == 0, output
+    iso = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+    assert re.search(rf"^log size {size}, last checkpoint at size {size} \({iso}\);", output, re.M)
 
 
 def test_status_waits_for_readiness_with_a_deadline(cell: Path) -> None:
@@ -252,6 +274,7 @@ def test_init_refuses_a_short_root_passphrase(tmp_path: Path) -> None:
         ("LIVCR_ROOT_PASSPHRASE", ("hub", "revoke", "--config", "{cell}", "caw")),
         ("LIVCR_ROOT_PASSPHRASE", ("hub", "witness", "quorum", "--config", "{cell}", "0")),
         ("LIVCR_PASSPHRASE", ("keys", "new", "caw", "--out", "{tmp}/k")),
+        ("LIVCR_OPERATOR_PASSWORD", ("hub", "operator", "add", "--config", "{cell}", "anna")),
     ],
 )
 def test_without_a_terminal_a_missing_passphrase_names_its_variable(

@@ -107,18 +107,22 @@ async def drain(
 
 
 async def listen(socket: aiohttp.ClientWebSocketResponse, want: int, into: list[bytes]) -> None:
-    """Collect pushed message ids until ``want`` distinct ones came, then a little longer, so a
-    duplicate push would show."""
+    """Collect pushed message ids until ``want`` distinct ones came."""
     while len(set(into)) < want:
         frame = await socket.receive_json()
         if frame.get("type") == "delivery":
             into.append(bytes.fromhex(frame["message_id"]))
-    await asyncio.sleep(0.5)
-    while True:
-        try:
-            frame = await asyncio.wait_for(socket.receive_json(), 0.05)
-        except TimeoutError:
-            return
+
+
+async def listen_past(
+    socket: aiohttp.ClientWebSocketResponse, marker: bytes, into: list[bytes]
+) -> None:
+    """Collect pushed message ids until ``marker`` came. The marker is committed after every
+    other envelope, and its notice follows theirs on the one channel the process listens on, so
+    a duplicate push of an earlier envelope comes before it: this is the window in which a
+    duplicate would show, bounded by an event rather than by a pause."""
+    while marker not in into:
+        frame = await socket.receive_json()
         if frame.get("type") == "delivery":
             into.append(bytes.fromhex(frame["message_id"]))
 
@@ -150,6 +154,11 @@ def test_every_envelope_reaches_each_inbox_exactly_once(cluster: list[HubProcess
 
             await asyncio.gather(*(worker() for _ in range(WORKERS)))
             await asyncio.wait_for(listener, 30)
+            marker = await hubs[2].client("caw", session).submit(sealed(hubs[0], "caw", -1))
+            receipts.append(marker)
+            await asyncio.wait_for(
+                listen_past(socket, bytes.fromhex(marker["message_id"]), pushed), 30
+            )
             await socket.close()
             inboxes = {c: await drain(hubs, c, session) for c in COORDINATORS}
             left = [await h.client(c, session).inbox() for h in hubs for c in COORDINATORS]
@@ -163,7 +172,7 @@ def test_every_envelope_reaches_each_inbox_exactly_once(cluster: list[HubProcess
 
     outcome = asyncio.run(scenario())
     submitted = {bytes.fromhex(r["message_id"]) for r in outcome["receipts"]}
-    assert len(submitted) == len(work)
+    assert len(submitted) == len(work) + 1  # and the marker
     indexes = [r["leaf_index"] for r in outcome["receipts"]]
     assert len(set(indexes)) == len(indexes), "two envelopes share a log index"
     assert Counter(outcome["pushed"]) == Counter(submitted), "a push was lost or duplicated"

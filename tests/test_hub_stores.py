@@ -10,10 +10,12 @@ from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 from click.testing import CliRunner
 from conftest import StoreTarget
 from pgdb import fresh_database
+from waiting import until
 
 from hub.config import parse_config
 from hub.log import TransparencyLog
@@ -224,6 +226,19 @@ async def test_request_nonces(store_target: StoreTarget) -> None:
         await first.close()
 
 
+async def listeners(dsn: str) -> int:
+    """Connections of this (fresh, test-owned) database whose last statement was a LISTEN."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        count: int = await connection.fetchval(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND query LIKE 'LISTEN %'"
+        )
+    finally:
+        await connection.close()
+    return count
+
+
 async def test_two_postgres_stores_share_one_order(pg_dsn: str) -> None:
     """Two store objects are two hub processes: appends interleave into one gapless order and
     a replay sent to both is accepted once."""
@@ -235,7 +250,7 @@ async def test_two_postgres_stores_share_one_order(pg_dsn: str) -> None:
         notices = stores[1].delivery_notices()
         assert notices is not None
         listening = asyncio.ensure_future(anext(notices))
-        await asyncio.sleep(0.3)  # let the listener connect before anything commits
+        await until(lambda: listeners(pg_dsn), "the listener to LISTEN before anything commits")
         results = await asyncio.gather(
             *(stores[i % 2].commit(envelope_batch(i)) for i in range(200)),
             stores[0].commit(envelope_batch(1000)),

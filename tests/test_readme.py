@@ -18,7 +18,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from hubproc import free_port
+
+from livcr_cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 GATEWAY_SECTION = "## For a service: running a gateway"
@@ -52,6 +55,22 @@ def test_no_block_waits_by_sleeping() -> None:
     blocks = all_blocks()
     assert len(blocks) >= 6
     assert [b for b in blocks if re.search(r"\bsleep\b", b)] == []
+
+
+def test_how_to_attack_this_names_the_threat_model_tools_and_where_to_report() -> None:
+    """The security tester's section: spec §15 (which is the threat model), commands that
+    exist, and a SECURITY.md that says where a finding goes."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### How to attack this") : text.index("## For a hub operator")]
+    assert "spec §15" in section
+    assert "### 15.1 Threat model" in (ROOT / "specs" / "livcr-exchange.md").read_text()
+    assert "[`SECURITY.md`](SECURITY.md)" in section
+    assert "Reporting a vulnerability" in (ROOT / "SECURITY.md").read_text()
+    commands = set(re.findall(r"`livcr ((?:[a-z]+ )*[a-z]+)", section))
+    assert {"inspect", "vectors verify", "vectors extract", "purposes schema"} <= commands
+    for command in sorted(commands):
+        result = CliRunner().invoke(main, [*command.split(), "--help"])
+        assert result.exit_code == 0, (command, result.output)
 
 
 def test_the_embedding_example_is_the_script_in_examples() -> None:

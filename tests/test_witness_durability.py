@@ -49,7 +49,7 @@ async def test_kill_9_then_only_consistent_extensions(
             acknowledged = size
         # Kill it while one more request is in flight: that one may or may not have landed.
         in_flight = asyncio.ensure_future(post(session, witness.url, log.request(40, 41)))
-        await asyncio.sleep(0)
+        await asyncio.sleep(0)  # one turn of the loop puts the request on the wire: no wait
         witness.kill()
         try:
             status, _ = await in_flight

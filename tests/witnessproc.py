@@ -12,19 +12,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hubproc import free_port
+
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
 from livcr_exchange.audit.cosignature import WitnessKey
 from livcr_exchange.audit.merkle import LeafHashList, consistency_proof, leaf_hash, root_hash
 from livcr_exchange.audit.witness import AddCheckpoint, LogKey
 from livcr_exchange.keys import IdentityKey
 from witness.files import WitnessConfig, init_folder, read_config, write_config
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

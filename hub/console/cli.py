@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from livcr_exchange.audit.leaves import DropReason
+from livcr_exchange.service.cli_env import passphrase_from
 
 from .. import operator as hub_operator
 from ..cli_common import config_option, load
@@ -53,9 +54,7 @@ def operator_group() -> None:
 def add(config_path: Path, name: str) -> None:
     """Add NAME (or set its password): $LIVCR_OPERATOR_PASSWORD, or a prompt."""
     path = operators_path(load(config_path))
-    password = os.environ.get(OPERATOR_PASSWORD_ENV) or click.prompt(
-        "Password", hide_input=True, confirmation_prompt=True
-    )
+    password = passphrase_from(OPERATOR_PASSWORD_ENV, "Password", confirm=True).decode("utf-8")
     try:
         add_operator(path, name, password)
     except OperatorError as exc:

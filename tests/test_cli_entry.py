@@ -1,0 +1,51 @@
+"""The `livcr` entry point: every group is there, and a command imports only its own group."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from livcr_cli import COMMAND_MODULES, main
+
+SEEN = (
+    "import sys\n"
+    "from livcr_cli import main\n"
+    "try:\n"
+    "    main(sys.argv[1:])\n"
+    "except SystemExit:\n"
+    "    pass\n"
+    "heavy = ('hub', 'gateway', 'witness', 'livcr_exchange.oversight', 'aiohttp')\n"
+    "print(sorted({m.split('.')[0] if not m.startswith('livcr_exchange') else m\n"
+    "              for m in sys.modules if m.startswith(heavy)}), file=sys.stderr)\n"
+)
+
+
+def imported_by(*args: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-c", SEEN, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_the_table_names_each_groups_commands_and_nothing_else() -> None:
+    for module_name in set(COMMAND_MODULES.values()):
+        names = {c.name for c in importlib.import_module(module_name).COMMANDS}
+        assert names == {n for n, m in COMMAND_MODULES.items() if m == module_name}, module_name
+    listed = CliRunner().invoke(main, ["--help"]).output
+    for name in COMMAND_MODULES:
+        assert f"\n  {name} " in listed
+
+
+def test_a_command_imports_only_its_own_group() -> None:
+    assert imported_by("--version") == "[]"
+    assert imported_by("purposes", "list") == "[]"
+    assert imported_by("hub", "--help").startswith("['aiohttp', 'hub'")
+    assert "gateway" not in imported_by("hub", "--help")
+    assert "hub" not in imported_by("gateway", "--help")
