@@ -240,7 +240,7 @@ class Row:
         )
         verdict = "yes" if self.within() else "NO"
         return (
-            f"{self.store:<10} {self.size_mib:>4} {self.documents / MIB:>7.1f} {self.seconds:>7.1f}"
+            f"{self.store:<10} {self.size_mib:>4} {self.documents / MIB:>7.2f} {self.seconds:>7.1f}"
             f"{cells} {verdict:>7}"
         )
 
