@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo demo-offline report-screenshot test test-slow lint typecheck vectors bench clean \
+.PHONY: demo demo-offline report-screenshot test test-slow lint typecheck vectors bench bench-documents clean \
 	browser console-screenshots
 
 $(STAMP): pyproject.toml
@@ -58,6 +58,11 @@ vectors: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_envelope.py
+
+# Documents of 1, 64 and 256 MiB gateway to gateway through the hub, on SQLite and PostgreSQL
+# (127.0.0.1:5432, or LIVCR_TEST_PG_DSN): end-to-end time and each process's peak memory.
+bench-documents: $(STAMP)
+	$(BIN)/python bench/bench_documents.py
 
 # The operator's console, page by page, in docs/console/ (linked from the README).
 console-screenshots: $(STAMP) browser

@@ -240,11 +240,21 @@ def gateway_overrides(folder: Path, settings: Mapping[str, object]) -> None:
 class Cell:
     """A hub and gateways in processes; ``hub`` is a `HubProcess` (kill, start, stop)."""
 
-    def __init__(self, directory: Path, roles: Mapping[str, Role], **settings: object) -> None:
-        """``settings`` go into every gateway's [gateway] section."""
+    def __init__(
+        self,
+        directory: Path,
+        roles: Mapping[str, Role],
+        *,
+        dsn: str | None = None,
+        **settings: object,
+    ) -> None:
+        """``settings`` go into every gateway's [gateway] section. With ``dsn`` the hub's store
+        is that PostgreSQL database (migrated here, as `livcr hub migrate` does)."""
         self.directory = directory
         port = free_port()
-        made = operator.init_cell(directory / "hub", CELL, ROOT_PASSPHRASE, port=port)
+        made = operator.init_cell(directory / "hub", CELL, ROOT_PASSPHRASE, port=port, dsn=dsn)
+        if dsn is not None:
+            asyncio.run(operator.migrate(load_hub_config(directory / "hub" / operator.CONFIG_NAME)))
         self.root_key = str(made["root_key"])
         self.log_key = read_log_key(directory / "hub" / "log.key").public.to_text()
         self.hub = HubProcess(directory / "hub", {}, port)
