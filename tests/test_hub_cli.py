@@ -307,7 +307,11 @@ def test_config_from_the_environment_and_of_the_wrong_kind(cell: Path, tmp_path:
 
 
 def every_command(group: click.Group, path: str = "livcr") -> Iterator[tuple[str, click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    """Every command under ``group``, found as click finds them (lazy groups included)."""
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         yield f"{path} {name}", command
         if isinstance(command, click.Group):
             yield from every_command(command, f"{path} {name}")
