@@ -46,8 +46,10 @@ browser:
 		$$(command -v sudo) apt-get update -q && \
 		$$(command -v sudo) apt-get install -y -q chromium chromium-driver; }
 
+# Two workers, one per core of the reference machine; a test module stays on one worker
+# (--dist loadfile), so its module-scoped hubs and gateways start once.
 test: lint typecheck browser
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n 2 --dist loadfile
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow
