@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 from pgdb import fresh_database, migrated, pg_dsn, run_sync
 
 from hub.store.base import HubStore
@@ -46,6 +48,24 @@ class StoreTarget:
 
         assert self.path is not None
         return SQLiteStore(self.path)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _loggers_never_cached() -> Iterator[None]:
+    """Tests share a process (one per worker) and run in any order. A test that configures
+    logging as a service does would let each logger cache its configuration on first use, and a
+    logger cached so is invisible to a later test's ``structlog.testing.capture_logs``; so in
+    the test process no logger caches."""
+    real = structlog.configure
+
+    def configure(**settings: Any) -> None:
+        real(**{**settings, "cache_logger_on_first_use": False})
+
+    structlog.configure = configure
+    try:
+        yield
+    finally:
+        structlog.configure = real
 
 
 @pytest.fixture(params=STORE_KINDS)
