@@ -34,7 +34,7 @@ from .docfiles import DocumentFiles
 from .errors import NO_ANSWER, GatewayHalted
 from .incoming import open_delivered
 from .prekeys import OwnPrekeys
-from .spool import KEPT_IN_STORE_BYTES, FetchFailed, Spool, message_id_of, read_pieces
+from .spool import KEPT_IN_STORE_BYTES, FetchFailed, Spool, header_core_of, read_pieces
 from .trust import TrustFailure
 
 Stored = Callable[[HeaderCore, bytes], None]
@@ -255,7 +255,7 @@ class Inbox:
         if item.size <= KEPT_IN_STORE_BYTES:
             envelope = await asyncio.to_thread(path.read_bytes)
         try:
-            message_id = await asyncio.to_thread(message_id_of, path)
+            message_id = (await asyncio.to_thread(header_core_of, path)).message_id
         except LivcrError:
             message_id = bytes.fromhex(item.message_id)
         if envelope is None:

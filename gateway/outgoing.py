@@ -16,7 +16,7 @@ import msgspec
 from livcr_exchange.attachments import AttachmentRef, check_refs
 from livcr_exchange.documents import seal_message_stream
 from livcr_exchange.envelope import MessageSpec, SealParts
-from livcr_exchange.envelope.incoming import IncomingEnvelope, ReceivedEnvelope
+from livcr_exchange.envelope.incoming import ReceivedEnvelope
 from livcr_exchange.errors import AttachmentNotAllowed, AttachmentTypeNotAllowed, Malformed
 from livcr_exchange.purposes import get_purpose
 from livcr_exchange.service.hub_client import ReceiptAnswered
@@ -26,6 +26,7 @@ from .context import Context
 from .docfiles import DocumentFiles, write_spool
 from .errors import UploadGone
 from .sealed_files import CHUNK_BYTES
+from .spool import envelope_of
 from .store import DocumentRow, OutboxRow
 from .submission import Draft
 
@@ -160,14 +161,5 @@ async def submit_row(ctx: Context, row: OutboxRow) -> Submitted:
             ReceivedEnvelope.whole(row.envelope), await ctx.client.submit(row.envelope)
         )
     path = DocumentFiles(ctx).path(row.envelope_file)
-    received = await asyncio.to_thread(_digests, path)
+    received = await asyncio.to_thread(envelope_of, path)
     return Submitted(received, await ctx.client.submit_file(path))
-
-
-def _digests(path: Path) -> ReceivedEnvelope:
-    """The envelope in the file at ``path``, by its header and digests."""
-    incoming = IncomingEnvelope()
-    with path.open("rb") as source:
-        while piece := source.read(CHUNK_BYTES):
-            incoming.feed(piece)
-    return incoming.finish()

@@ -9,20 +9,17 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
-from pathlib import Path
 
 from livcr_exchange.constants import CONTENT_KEY_BYTES, PAYLOAD_NONCE_PREFIX_BYTES
 from livcr_exchange.envelope import HeaderCore, MessageSpec, SealParts, seal_from_parts
-from livcr_exchange.envelope.incoming import IncomingEnvelope
 from livcr_exchange.envelope.open import UnverifiedEnvelope
-from livcr_exchange.errors import Malformed
 from livcr_exchange.sending import needs_reseal
 
 from .context import Context, body_aad
 from .docfiles import DocumentFiles
 from .outgoing import seal_documents
 from .prekeys import PeerPrekeys
-from .spool import read_pieces
+from .spool import header_core_of
 from .store import OutboxRow
 from .submission import Draft
 
@@ -82,13 +79,4 @@ async def _core_of(ctx: Context, row: OutboxRow) -> HeaderCore:
     """The header core of the row's envelope, from memory or its spool file's first bytes."""
     if row.envelope_file is None:
         return UnverifiedEnvelope.parse(row.envelope).header.core
-    return await asyncio.to_thread(_header_core, DocumentFiles(ctx).path(row.envelope_file))
-
-
-def _header_core(path: Path) -> HeaderCore:
-    incoming = IncomingEnvelope()
-    for piece in read_pieces(path):
-        incoming.feed(piece)
-        if incoming.header is not None:
-            return incoming.header.core
-    raise Malformed("a spooled envelope ends before its header")
+    return await asyncio.to_thread(header_core_of, DocumentFiles(ctx).path(row.envelope_file))

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from livcr_exchange.constants import LABEL_ENVELOPE_HASH
-from livcr_exchange.envelope.incoming import IncomingEnvelope
+from livcr_exchange.envelope import HeaderCore
+from livcr_exchange.envelope.incoming import IncomingEnvelope, ReceivedEnvelope
 from livcr_exchange.hashing import Blake2bStream
 from livcr_exchange.hub_answers import DeliveryItem
 from livcr_exchange.service.hub_client import HubClient, HubRefused
@@ -84,9 +85,8 @@ class Spool:
     def envelope_hash(path: Path) -> bytes:
         """The envelope hash (spec §10.4) of a file, read piece by piece."""
         hasher = Blake2bStream(LABEL_ENVELOPE_HASH)
-        with path.open("rb") as source:
-            while piece := source.read(PIECE):
-                hasher.update(piece)
+        for piece in read_pieces(path):
+            hasher.update(piece)
         return hasher.digest()
 
 
@@ -97,15 +97,27 @@ def read_pieces(path: Path) -> Iterator[bytes]:
             yield piece
 
 
-def message_id_of(path: Path) -> bytes:
-    """The message id in the header of the envelope at ``path`` (read from its first bytes).
+def header_core_of(path: Path) -> HeaderCore:
+    """The header core of the envelope at ``path``, read from its first bytes.
 
     Raises:
-        Malformed, Oversized: the frame or header does not parse.
+        Malformed, Oversized: the frame or header does not parse, or the file ends first.
     """
     incoming = IncomingEnvelope()
     for piece in read_pieces(path):
         incoming.feed(piece)
         if incoming.header is not None:
-            return incoming.header.core.message_id
-    return incoming.finish().envelope.message_id
+            return incoming.header.core
+    return incoming.finish().envelope.header.core
+
+
+def envelope_of(path: Path) -> ReceivedEnvelope:
+    """The envelope at ``path`` by its header and digests, read piece by piece.
+
+    Raises:
+        Malformed, Oversized: the frame or header does not parse, or the length is wrong.
+    """
+    incoming = IncomingEnvelope()
+    for piece in read_pieces(path):
+        incoming.feed(piece)
+    return incoming.finish()
