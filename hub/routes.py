@@ -189,6 +189,11 @@ async def ack(request: web.Request) -> web.Response:
     return json(AckResult(len(indexes), indexes, unknown))
 
 
+# CLOSE: the gateway closed; CLOSING: the hub is closing it; LOST: the connection just ended.
+LOST = frozenset({WSMsgType.CLOSED, WSMsgType.ERROR})
+STREAM_ENDINGS = LOST | {WSMsgType.CLOSE, WSMsgType.CLOSING}
+
+
 async def stream(request: web.Request) -> web.WebSocketResponse:
     """Push delivery notices to an online gateway: first what is pending, then as envelopes
     arrive. A notice is small whatever the envelope's size; the gateway fetches the bytes."""
@@ -211,9 +216,13 @@ async def stream(request: web.Request) -> web.WebSocketResponse:
         if not hub.push.holds(caller.participant_id, socket):
             return socket
         await socket.send_str('{"type":"caught_up"}')
-        async for message in socket:
-            if message.type in {WSMsgType.ERROR, WSMsgType.CLOSE}:
-                break
+        while (message := await socket.receive()).type not in STREAM_ENDINGS:
+            pass  # a gateway has nothing to say on its stream; pings are answered by aiohttp
+        if message.type in LOST and hub.push.holds(caller.participant_id, socket):
+            # No closing handshake, and the hub did not drop the socket itself: the gateway went
+            # away (or missed its heartbeat). The access log counts that as a client gone, as it
+            # does when the hang-up comes while the hub is still writing.
+            raise ConnectionResetError("push stream ended without a close frame")
     finally:
         hub.push.remove(caller.participant_id, socket)
     return socket

@@ -127,8 +127,7 @@ class PushRegistry:
             try:
                 await socket.send_str(data)
             except (ConnectionError, RuntimeError):
-                self.remove(participant_id, socket)
-                return
+                return  # the connection is gone: the stream's handler sees it and removes it
 
     async def close_all(self) -> None:
         for participant_id, sockets in list(self.sockets.items()):

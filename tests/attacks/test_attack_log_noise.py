@@ -96,7 +96,9 @@ async def test_malformed_requests_and_hang_ups_are_one_line_each(hub_process: Hu
     )
     await send_raw(port, partial + b"0123456789", reset=True)
     await queue_for_caw(hub_process, 16)
-    for _ in range(3):  # the stream catches up on 16 envelopes that nobody reads
+    # Three streams hang up: whether while the hub still writes the 16 pending notices or once
+    # it waits for more, each is one line with status 499.
+    for _ in range(3):
         await send_raw(port, stream_request(hub_process), reset=True, read_status=True)
     deadline = time.monotonic() + 15
     log = hub_process.directory / hub_process.log_name
