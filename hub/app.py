@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -139,22 +139,27 @@ async def purge_due_cases(hub: Hub) -> int:
     return removed
 
 
-async def push_notices(hub: Hub, notices: AsyncIterator[DeliveryNotice]) -> None:
+async def push_notices(hub: Hub, notices: AsyncGenerator[DeliveryNotice, None]) -> None:
     """Push envelopes other hub processes accepted to the recipients connected here.
 
     Only the process that holds a recipient's WebSocket pushes; it reads the delivery from the
     store, so an envelope acknowledged meanwhile is not pushed at all.
     """
-    async for notice in notices:
-        for recipient in notice.recipients:
-            if not hub.push.sockets.get(recipient):
-                continue
-            try:
-                record = await hub.store.delivery(recipient, notice.message_id)
-                if record is not None:
-                    hub.push.push(recipient, delivery_frame(record))
-            except Exception as exc:  # noqa: BLE001  (one failed push must not stop the others)
-                access_log.warning("push from another process failed", error=str(exc))
+    async with contextlib.aclosing(notices):  # its LISTEN connection closes with the task
+        async for notice in notices:
+            await push_notice(hub, notice)
+
+
+async def push_notice(hub: Hub, notice: DeliveryNotice) -> None:
+    for recipient in notice.recipients:
+        if not hub.push.sockets.get(recipient):
+            continue
+        try:
+            record = await hub.store.delivery(recipient, notice.message_id)
+            if record is not None:
+                hub.push.push(recipient, delivery_frame(record))
+        except Exception as exc:  # noqa: BLE001  (one failed push must not stop the others)
+            access_log.warning("push from another process failed", error=str(exc))
 
 
 def create_app(

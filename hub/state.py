@@ -62,9 +62,7 @@ class PushRegistry:
         self._key_ids[socket] = key_id
         queue: asyncio.Queue[str] = asyncio.Queue(PUSH_QUEUE_LIMIT)
         self._queues[socket] = queue
-        self._senders[socket] = asyncio.create_task(
-            self._send_loop(participant_id, socket, queue), name="hub-push"
-        )
+        self._senders[socket] = asyncio.create_task(self._send_loop(socket, queue), name="hub-push")
 
     def remove(self, participant_id: str, socket: web.WebSocketResponse) -> None:
         self.sockets.get(participant_id, set()).discard(socket)
@@ -119,9 +117,7 @@ class PushRegistry:
                 self.remove(participant_id, socket)
                 self._close_later(socket, WSCloseCode.TRY_AGAIN_LATER, CLOSE_TOO_SLOW)
 
-    async def _send_loop(
-        self, participant_id: str, socket: web.WebSocketResponse, queue: asyncio.Queue[str]
-    ) -> None:
+    async def _send_loop(self, socket: web.WebSocketResponse, queue: asyncio.Queue[str]) -> None:
         while True:
             data = await queue.get()
             try:

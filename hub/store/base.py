@@ -9,7 +9,7 @@ hub processes share a database.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -281,7 +281,7 @@ class HubStore(Protocol):
         """
         ...
 
-    def delivery_notices(self) -> AsyncIterator[DeliveryNotice] | None:
+    def delivery_notices(self) -> AsyncGenerator[DeliveryNotice, None] | None:
         """Envelopes other hub processes accepted, as they commit; None for a one-process store."""
         ...
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from typing import Any
 
 import asyncpg
@@ -531,10 +531,10 @@ class PostgresStore:
         return await self._locked(work)
 
     # Cross-process push.
-    def delivery_notices(self) -> AsyncIterator[DeliveryNotice]:
+    def delivery_notices(self) -> AsyncGenerator[DeliveryNotice, None]:
         return self._listen()
 
-    async def _listen(self) -> AsyncIterator[DeliveryNotice]:
+    async def _listen(self) -> AsyncGenerator[DeliveryNotice, None]:
         """LISTEN on a connection of its own; reconnect when it drops (notices in between are
         lost: the envelopes stay queued, and a gateway fetches its inbox when it reconnects)."""
         queue: asyncio.Queue[DeliveryNotice | None] = asyncio.Queue()  # None: connection lost
@@ -545,21 +545,22 @@ class PostgresStore:
                 queue.put_nowait(notice)
 
         while True:
+            # One try for the whole life of the connection: a cancellation while LISTEN is on
+            # its way (a hub stopping just after it started) must not leave the connection open.
+            connection = None
             try:
                 connection = await asyncpg.connect(self.dsn)
                 connection.add_termination_listener(lambda _c: queue.put_nowait(None))
                 await connection.add_listener(CHANNEL, received)
-            except DB_ERRORS as exc:
-                log.warning("push listener cannot connect", error=str(exc))
-                await asyncio.sleep(RECONNECT_SECONDS)
-                continue
-            try:
                 while (notice := await queue.get()) is not None:
                     yield notice
                 log.warning("push listener lost its connection; reconnecting")
+            except DB_ERRORS as exc:
+                log.warning("push listener cannot connect", error=str(exc))
             finally:
-                if not connection.is_closed():
+                if connection is not None and not connection.is_closed():
                     connection.terminate()
+            await asyncio.sleep(RECONNECT_SECONDS)
 
     def _parse_notice(self, payload: str) -> DeliveryNotice | None:
         origin, _, rest = payload.partition("|")

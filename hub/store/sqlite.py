@@ -18,7 +18,7 @@ import fcntl
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -542,7 +542,7 @@ class SQLiteStore:
         if not await self._write_with(run, synchronous="NORMAL"):
             raise Replayed(f"request nonce of {participant_id} was used before")
 
-    def delivery_notices(self) -> AsyncIterator[DeliveryNotice] | None:
+    def delivery_notices(self) -> AsyncGenerator[DeliveryNotice, None] | None:
         return None  # one process: operations push to its own sockets
 
 
