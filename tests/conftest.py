@@ -1,7 +1,7 @@
 """Fixtures every test folder may use: the hub's store, parametrised over both backends.
 
 A test (or fixture) that asks for ``store_target`` runs twice: on SQLite in its tmp_path, and on
-a PostgreSQL database of its own (a copy of a migrated template, dropped after; see pgdb.py).
+a PostgreSQL database of its own (migrated, and empty when the test starts; see pgdb.py).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import structlog
-from pgdb import fresh_database, migrated_template, pg_dsn
+from pgdb import MIGRATED, pg_dsn
 
 from hub.store.base import HubStore
 
@@ -80,7 +80,7 @@ def new_store_target(kind: str, folder: Path) -> Iterator[StoreTarget]:
     if kind == "sqlite":
         yield StoreTarget("sqlite", path=folder / "hub.sqlite3")
         return
-    with fresh_database(template=migrated_template()) as dsn:
+    with MIGRATED.database() as dsn:
         yield StoreTarget("postgresql", dsn=dsn)
 
 

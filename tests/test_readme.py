@@ -2,8 +2,8 @@
 
 Only folders, ports and the PostgreSQL database name are changed, so that a run cannot collide
 with anything else on the machine; the commands are the README's own. Servers a block leaves
-running in the background are stopped when the block's shell exits. Every block runs while
-CPU burners keep each core busy: a block that waits by sleeping a fixed time instead of on
+running in the background are stopped when the block's shell exits. Every block runs while a
+CPU burner keeps each core busy: a block that waits by sleeping a fixed time instead of on
 readiness fails here as it would on a loaded machine.
 """
 
@@ -32,17 +32,10 @@ STOP_JOBS = "trap 'kill $(jobs -p) 2>/dev/null || true; wait' EXIT\n"
 BURN = "while True: pass"
 
 
-def burners_needed() -> int:
-    """One per core, less one per other pytest worker: those keep a core busy already, and a
-    burner more would slow their own tests to no purpose."""
-    other_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")) - 1
-    return max(1, (os.cpu_count() or 2) - other_workers)
-
-
 @pytest.fixture(autouse=True)
 def loaded_machine() -> Iterator[None]:
-    """Every core busy for the duration of each test."""
-    burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(burners_needed())]
+    """One busy process per core for the duration of each test."""
+    burners = [subprocess.Popen([sys.executable, "-c", BURN]) for _ in range(os.cpu_count() or 2)]
     try:
         yield
     finally:
