@@ -17,7 +17,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "hub"))
 from hubproc import HubProcess
-from pgdb import fresh_database
+from pgdb import MIGRATED
 
 from livcr_exchange.roles import Role
 
@@ -46,7 +46,7 @@ def _database(kind: str) -> Iterator[str | None]:
     if kind == "sqlite":
         yield None
         return
-    with fresh_database() as dsn:  # HubProcess.create migrates it
+    with MIGRATED.database() as dsn:
         yield dsn
 
 
