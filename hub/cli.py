@@ -7,38 +7,45 @@ import json
 import ssl
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import structlog
-from aiohttp import web
 
 from livcr_exchange.audit.checkpoint import default_origin
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.roles import DIRECTORY_ROLES, Role
 from livcr_exchange.service.cli_env import root_passphrase
-from livcr_exchange.service.logs import configure_logging
-from livcr_exchange.service.private import serve_privately
-from livcr_exchange.service.progress import CommandProgress
-from livcr_exchange.service.sdnotify import sd_notify
+from livcr_exchange.service.lazy_commands import LazyGroup
 from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
-from . import enrolment, operator, reports
-from .app import create_app
 from .cli_common import config_option, load, root_key, root_key_option
-from .cli_records import RECORD_COMMANDS
 from .config import HubConfig
-from .console import cli as console_cli
-from .console.app import console_listener
 from .keyfiles import KeyFileError, read_log_key
 from .store.base import StoreError
-from .witness_cli import witness_group
+
+if TYPE_CHECKING:
+    from .operator import PublicBundle
+
+# The server, the store drivers and the console are imported by the commands that use them, and
+# these groups' modules when they are asked for: `livcr hub keys` prints a key in a fraction of
+# the time it would take to import them all.
+LAZY_COMMANDS = {
+    "status": "hub.cli_records",
+    "log": "hub.cli_records",
+    "audit": "hub.cli_records",
+    "directory": "hub.cli_records",
+    "config": "hub.cli_records",
+    "purge": "hub.cli_records",
+    "witness": "hub.witness_cli",
+    "operator": "hub.console.cli",
+    "deliveries": "hub.console.cli",
+}
 
 MIN_ROOT_PASSPHRASE_CHARS = 12  # a few words; the key file's Argon2id cost does the rest
 
 
-class _HubGroup(click.Group):
+class _HubGroup(LazyGroup):
     """Answers a store failure (database unreachable, schema not migrated) in one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
@@ -48,7 +55,7 @@ class _HubGroup(click.Group):
             raise click.ClickException(f"store: {exc}") from exc
 
 
-@click.group("hub", cls=_HubGroup)
+@click.group("hub", cls=_HubGroup, lazy=LAZY_COMMANDS)
 def hub_group() -> None:
     """Run and operate a municipal hub."""
 
@@ -87,6 +94,9 @@ def init(
         not dsn.startswith(("postgresql://", "postgres://")) or any(c in dsn for c in "\r\n")
     ):
         raise click.BadParameter("a postgresql:// URL on one line", param_hint="--dsn")
+    from . import operator  # noqa: PLC0415  (see LAZY_COMMANDS)
+    from .console import cli as console_cli  # noqa: PLC0415
+
     passphrase = root_passphrase(confirm=True)
     if len(passphrase.decode("utf-8")) < MIN_ROOT_PASSPHRASE_CHARS:
         raise click.ClickException(
@@ -129,6 +139,16 @@ def serve(config_path: Path, port: int | None) -> None:
     Several processes may serve one PostgreSQL store: each on its own port, behind a load
     balancer; they share the queue, the log and pushes.
     """
+    import structlog  # noqa: PLC0415  (see LAZY_COMMANDS)
+    from aiohttp import web  # noqa: PLC0415
+
+    from livcr_exchange.service.logs import configure_logging  # noqa: PLC0415
+    from livcr_exchange.service.private import serve_privately  # noqa: PLC0415
+
+    from . import operator, reports  # noqa: PLC0415
+    from .app import create_app  # noqa: PLC0415
+    from .console.app import console_listener  # noqa: PLC0415
+
     config = load(config_path)
     configure_logging(config.logging.format, config.logging.level)
     sqlite = config.path(config.store.path) if config.store.kind == "sqlite" else None
@@ -181,6 +201,8 @@ def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
 
 
 def started(log: Any, facts: dict[str, str]) -> None:
+    from livcr_exchange.service.sdnotify import sd_notify  # noqa: PLC0415
+
     log.info("hub started", **facts)
     sd_notify("READY=1", f"STATUS=serving {facts['listen']}")
 
@@ -200,6 +222,10 @@ def migrate(config_path: Path) -> None:
     PostgreSQL stores need this before the first `serve` and after an upgrade; concurrent runs
     wait for each other. A SQLite store also migrates itself when it opens.
     """
+    from livcr_exchange.service.progress import CommandProgress  # noqa: PLC0415
+
+    from . import operator  # noqa: PLC0415  (see LAZY_COMMANDS)
+
     config = load(config_path)
     with CommandProgress(f"migrating the {config.store.kind} store", None):
         report = asyncio.run(operator.migrate(config))
@@ -244,6 +270,8 @@ def enrol(
     A participant enrolled already is replaced only with --replace (which shows what changes),
     a revoked one enrolled again only with --reenrol.
     """
+    from . import enrolment, operator  # noqa: PLC0415  (see LAZY_COMMANDS)
+
     config = load(config_path)
     public = read_bundle(bundle)
     root = root_key(config, root_file)
@@ -276,10 +304,10 @@ def enrol(
     _report_enrolment(previous, entry, public, shown=replace and not reenrol)
 
 
-def _report_enrolment(
-    previous: Any, entry: Any, public: operator.PublicBundle, *, shown: bool
-) -> None:
+def _report_enrolment(previous: Any, entry: Any, public: PublicBundle, *, shown: bool) -> None:
     """Say what was enrolled; with ``shown``, what changed from ``previous`` first."""
+    from . import enrolment  # noqa: PLC0415  (see LAZY_COMMANDS)
+
     if previous is not None and shown:
         for change in enrolment.enrolment_changes(previous, entry):
             click.echo(f"  {change}")
@@ -289,8 +317,10 @@ def _report_enrolment(
     )
 
 
-def read_bundle(path: Path) -> operator.PublicBundle:
+def read_bundle(path: Path) -> PublicBundle:
     """A participant's public bundle. Raises click.ClickException when it is not one."""
+    from . import operator  # noqa: PLC0415  (see LAZY_COMMANDS)
+
     try:
         return operator.PublicBundle.from_json(json.loads(path.read_text()))
     except (LivcrError, KeyError, TypeError, ValueError) as exc:
@@ -304,6 +334,8 @@ def read_bundle(path: Path) -> operator.PublicBundle:
 @root_key_option
 def revoke(config_path: Path, participant_id: str, reason: str, root_file: Path | None) -> None:
     """Revoke a participant's keys from now on: it receives nothing sent afterwards."""
+    from . import operator  # noqa: PLC0415  (see LAZY_COMMANDS)
+
     config = load(config_path)
     root = root_key(config, root_file)
 
@@ -349,12 +381,5 @@ def keys(config_path: Path, which: str | None) -> None:
         return
     click.echo(f"root key: {found['root']}\nlog key:  {found['log']}\norigin:   {found['origin']}")
 
-
-for command in RECORD_COMMANDS:
-    hub_group.add_command(command)
-
-hub_group.add_command(witness_group)
-for _command in console_cli.COMMANDS:
-    hub_group.add_command(_command)
 
 COMMANDS = (hub_group,)

@@ -290,4 +290,4 @@ def purge(config_path: Path, dry_run: bool) -> None:  # noqa: FBT001  (click fla
         click.echo(f"purged {len(due)} case(s): {removed} rows deleted; the log still verifies")
 
 
-RECORD_COMMANDS = (status, log_group, audit_group, directory_group, config_group, purge)
+COMMANDS = (status, log_group, audit_group, directory_group, config_group, purge)

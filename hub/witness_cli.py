@@ -124,3 +124,6 @@ def list_witnesses(config_path: Path) -> None:
     click.echo(_describe(policy))
     for witness in policy.witnesses:
         click.echo(f"  {witness.vkey()}  {urls.get(witness.name, '(no URL)')}")
+
+
+COMMANDS = (witness_group,)

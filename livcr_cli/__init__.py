@@ -8,10 +8,11 @@ groups when installed; the core never imports them.
 
 from __future__ import annotations
 
-import importlib
 import importlib.util
 
 import click
+
+from livcr_exchange.service.lazy_commands import LazyGroup
 
 # Each command and the module whose COMMANDS defines it.
 COMMAND_MODULES = {
@@ -31,31 +32,23 @@ def _installed(module_name: str) -> bool:
     return importlib.util.find_spec(module_name.split(".", maxsplit=1)[0]) is not None
 
 
-class LazyGroup(click.Group):
-    """A group that imports a subcommand's module only when that subcommand is asked for."""
+class _InstalledGroup(LazyGroup):
+    """Offers a service package's commands only where that package is installed."""
 
-    def list_commands(self, ctx: click.Context) -> list[str]:  # noqa: ARG002  (click's signature)
-        return sorted(name for name, module in COMMAND_MODULES.items() if _installed(module))
+    def available(self, module_name: str) -> bool:
+        return _installed(module_name)
 
-    def get_command(
-        self,
-        ctx: click.Context,  # noqa: ARG002  (click's signature)
-        cmd_name: str,
-    ) -> click.Command | None:
-        module_name = COMMAND_MODULES.get(cmd_name)
-        if module_name is None or not _installed(module_name):
-            return None
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         try:
-            module = importlib.import_module(module_name)
+            return super().get_command(ctx, cmd_name)
         except ModuleNotFoundError as exc:
+            module_name = COMMAND_MODULES.get(cmd_name, "")
             if exc.name not in {module_name, module_name.split(".")[0]}:
                 raise
             return None  # a service package that is not installed has no command
-        command: click.Command = next(c for c in module.COMMANDS if c.name == cmd_name)
-        return command
 
 
-@click.group(cls=LazyGroup)
+@click.group(cls=_InstalledGroup, lazy=COMMAND_MODULES)
 @click.version_option(package_name="livcr-exchange")
 def main() -> None:
     """livcr-exchange: purpose-bound, end-to-end encrypted case messages for a LIVC-R."""

@@ -1,4 +1,5 @@
-"""The `livcr` entry point: every group is there, and a command imports only its own group."""
+"""The `livcr` entry point: every group is there, and a command imports only its own group;
+within the hub's group, a command that only reads files imports no server."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 
 from click.testing import CliRunner
 
+from hub.cli import LAZY_COMMANDS, hub_group
 from livcr_cli import COMMAND_MODULES, main
 
 SEEN = (
@@ -49,3 +51,18 @@ def test_a_command_imports_only_its_own_group() -> None:
     assert imported_by("hub", "--help").startswith("['aiohttp', 'hub'")
     assert "gateway" not in imported_by("hub", "--help")
     assert "hub" not in imported_by("gateway", "--help")
+
+
+def test_the_hubs_table_names_each_modules_commands_and_nothing_else() -> None:
+    for module_name in set(LAZY_COMMANDS.values()):
+        names = {c.name for c in importlib.import_module(module_name).COMMANDS}
+        assert names == {n for n, m in LAZY_COMMANDS.items() if m == module_name}, module_name
+    listed = CliRunner().invoke(main, ["hub", "--help"]).output
+    for name in [*LAZY_COMMANDS, *hub_group.commands]:
+        assert f"\n  {name} " in listed
+
+
+def test_printing_the_cells_keys_imports_no_http_stack() -> None:
+    seen = imported_by("hub", "keys", "--help")
+    assert seen.startswith("['hub'"), seen
+    assert "aiohttp" not in seen
