@@ -50,6 +50,28 @@ class StoreTarget:
         return SQLiteStore(self.path)
 
 
+# The modules that keep one worker busiest (whole-system scenarios, the README's blocks under
+# load, a fresh virtual environment), longest first. They run first, so that the workers of
+# `make test` (one module each at a time) end together, not one idling while the other still
+# runs a long module it picked up last.
+LONG_MODULES = (
+    "test_readme.py",
+    "test_e2e.py",
+    "test_schemathesis.py",
+    "test_attack_memory.py",
+    "test_hub_postgres.py",
+    "test_wheel.py",
+    "test_gateway_offline.py",
+    "test_examples.py",
+    "test_hub_durability.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONG_MODULES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(LONG_MODULES)))
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _loggers_never_cached() -> Iterator[None]:
     """Tests share a process (one per worker) and run in any order. A test that configures
