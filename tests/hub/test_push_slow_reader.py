@@ -12,8 +12,12 @@ import time
 from pathlib import Path
 
 import hub_harness
+from aiohttp import WSCloseCode, WSMsgType
 from conftest import StoreTarget
 from hub_harness import Clock, HubHarness, make_config, running_hub
+
+from hub.state import CLOSE_TOO_SLOW, PUSH_QUEUE_LIMIT
+from livcr_exchange.hub_answers import DeliveryFrame
 
 # The fixture `clock` (see hub_harness on why there is no conftest here).
 clock_fixture = hub_harness.clock_fixture
@@ -56,3 +60,27 @@ async def stall_and_flood(harness: HubHarness) -> None:
         assert (notice["type"], notice["message_id"]) == ("delivery", receipt["message_id"])
         assert len(str(notice)) < 400
     await stalled.close()
+
+
+async def test_a_stream_whose_queue_overflows_is_dropped_and_told_why(
+    tmp_path: Path, clock: Clock, store_target: StoreTarget
+) -> None:
+    """Notices arriving faster than a socket takes them fill its queue at the hub; one more
+    and the hub forgets the stream and closes it with code 1013 and what to do next."""
+    async with running_hub(tmp_path, clock, target=store_target) as harness:
+        stalled = await harness.client("caw").stream()
+        assert await stalled.receive_json(timeout=5) == {"type": "caught_up"}
+        notice = DeliveryFrame(
+            seq=1, message_id="ab" * 16, logged_at=clock.now, leaf_index=None, size=1
+        )
+        # All in one go: the stream's sending task gets no turn to empty the queue meanwhile.
+        for _ in range(PUSH_QUEUE_LIMIT + 1):
+            harness.hub.push.push("caw", notice)
+        assert not harness.hub.push.online("caw")
+        while (message := await stalled.receive(timeout=10)).type is WSMsgType.TEXT:
+            pass  # whatever was written before the drop
+        assert message.type is WSMsgType.CLOSE
+        assert (message.data, message.extra) == (
+            WSCloseCode.TRY_AGAIN_LATER,
+            CLOSE_TOO_SLOW.decode(),
+        )
