@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import ssl
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +19,6 @@ from livcr_exchange.times import iso8601
 from livcr_exchange.wire import check_ident
 
 from .cli_common import config_option, load, root_key, root_key_option
-from .config import HubConfig
 from .keyfiles import KeyFileError, read_log_key
 from .store.base import StoreError
 
@@ -139,79 +137,9 @@ def serve(config_path: Path, port: int | None) -> None:
     Several processes may serve one PostgreSQL store: each on its own port, behind a load
     balancer; they share the queue, the log and pushes.
     """
-    import structlog  # noqa: PLC0415  (see LAZY_COMMANDS)
-    from aiohttp import web  # noqa: PLC0415
+    from .serving import serve_until_stopped  # noqa: PLC0415  (see LAZY_COMMANDS)
 
-    from livcr_exchange.service.logs import configure_logging  # noqa: PLC0415
-    from livcr_exchange.service.private import serve_privately  # noqa: PLC0415
-
-    from . import operator, reports  # noqa: PLC0415
-    from .app import create_app  # noqa: PLC0415
-    from .console.app import console_listener  # noqa: PLC0415
-
-    config = load(config_path)
-    configure_logging(config.logging.format, config.logging.level)
-    sqlite = config.path(config.store.path) if config.store.kind == "sqlite" else None
-    try:
-        serve_privately(config.path("."), sqlite)
-    except OSError as exc:
-        raise click.ClickException(f"cannot make the hub's files private: {exc}") from exc
-    try:
-        log_key = read_log_key(config.path(config.hub.log_key_file))
-    except KeyFileError as exc:
-        raise click.ClickException(str(exc)) from exc
-    app = create_app(config, store=operator.open_store(config), log_key=log_key)
-    host, port = config.hub.host, config.hub.port if port is None else port
-    ssl_context = _tls_context(config)
-    if config.console is not None:
-        app.cleanup_ctx.append(console_listener(config.console, ssl_context))
-    facts = {
-        "version": reports.package_version(),
-        "cell": config.hub.cell_id,
-        "store": store_description(config),
-        "listen": f"{'https' if ssl_context else 'http'}://{host}:{port}",
-    }
-    log = structlog.get_logger("livcr.hub")
-    try:
-        web.run_app(
-            app,
-            host=host,
-            port=port,
-            ssl_context=ssl_context,
-            access_log=None,
-            # aiohttp announces here once it listens: a JSON line instead of its text banner,
-            # and readiness for systemd (Type=notify).
-            print=lambda _banner: started(log, facts),
-        )
-    except OSError as exc:  # the port is taken, the address is not ours, ...
-        reason = exc.strerror or str(exc)
-        raise click.ClickException(f"cannot listen on {host}:{port}: {reason}") from exc
-    log.info("hub stopped", **facts)
-
-
-def _tls_context(config: HubConfig) -> ssl.SSLContext | None:
-    if config.tls is None:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    try:
-        context.load_cert_chain(config.path(config.tls.cert_file), config.path(config.tls.key_file))
-    except (OSError, ssl.SSLError) as exc:
-        raise click.ClickException(f"tls: cannot load the certificate or key: {exc}") from exc
-    return context
-
-
-def started(log: Any, facts: dict[str, str]) -> None:
-    from livcr_exchange.service.sdnotify import sd_notify  # noqa: PLC0415
-
-    log.info("hub started", **facts)
-    sd_notify("READY=1", f"STATUS=serving {facts['listen']}")
-
-
-def store_description(config: HubConfig) -> str:
-    """Which store, for a log line: a SQLite file's path; never a DSN (it may hold a password)."""
-    if config.store.kind == "sqlite":
-        return f"sqlite:{config.path(config.store.path).resolve()}"
-    return "postgresql"
+    serve_until_stopped(load(config_path), port)
 
 
 @hub_group.command("migrate")
