@@ -67,6 +67,12 @@ class HubSection(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     body_memory_budget_bytes: Annotated[int, msgspec.Meta(ge=4096, le=64 * 1024**3)] = (
         256 * 1024 * 1024
     )
+    # Envelope bytes streamed to storage whose request is not yet authenticated, at once,
+    # across the process: a submission is checked by its signature only once its body is in, so
+    # this bounds the disk that requests from nobody can take (hub/intake.py).
+    streamed_body_budget_bytes: Annotated[int, msgspec.Meta(ge=1024, le=1024**4)] = (
+        1024 * 1024 * 1024
+    )
     # A connection that has not sent a whole request line and headers by then is closed (also
     # how long an idle keep-alive connection stays open).
     header_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 20.0
@@ -117,6 +123,11 @@ MEANINGS: dict[str, str] = {
         "Request bodies held in memory at once, across the process (streamed envelopes do"
         " not count); over it, 503 `busy`."
     ),
+    "hub.streamed_body_budget_bytes": (
+        "Envelope bytes being streamed to storage at once, across the process, before their"
+        " signature is checked (a submission counts its declared length); over it, 503 `busy`."
+        " At least max_request_bytes."
+    ),
     "hub.header_timeout_seconds": (
         "A connection that has not sent its request line and headers by then is closed."
     ),
@@ -158,6 +169,12 @@ def parse_config(text: str, base_dir: Path, source: str = "config") -> HubConfig
             f"{source}: hub.body_memory_budget_bytes must be at least twice the largest body"
             " read whole (a body counts twice while it is read)"
             " - at `$.hub.body_memory_budget_bytes`"
+        )
+    if config.hub.streamed_body_budget_bytes < config.hub.max_request_bytes:
+        raise ConfigError(
+            f"{source}: hub.streamed_body_budget_bytes must be at least hub.max_request_bytes"
+            " (else the largest envelope could never be received)"
+            " - at `$.hub.streamed_body_budget_bytes`"
         )
     return config
 

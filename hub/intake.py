@@ -90,17 +90,23 @@ async def submit_streamed(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     section = hub.config.hub
     cap = section.max_request_bytes
-    length = request.content_length
+    declared = cap if request.content_length is None else request.content_length
+    # Until its signature is checked, a submission is from nobody: the bytes it may put on disk
+    # meanwhile come out of one budget, reserved before any is read.
+    if not hub.streamed_budget.try_reserve(declared):
+        raise Problem("busy", "the hub is receiving too many large envelopes; retry shortly", 503)
     upload = Upload(hub.store, request.headers.get("Livcr-Participant", ""), cap)
     try:
         try:
-            async with asyncio.timeout(read_deadline(section, cap if length is None else length)):
+            async with asyncio.timeout(read_deadline(section, declared)):
                 await upload.read(request.content)
         except TimeoutError as exc:
             raise Problem("body_timeout", "the request body did not arrive in time", 408) from exc
         received = upload.incoming.finish()
         digest = digest_field(upload.request_hash.digest())
         caller = await verify_caller(hub, request, b"", digest=digest)
+        hub.streamed_budget.release(declared)  # authenticated: its bytes are a participant's now
+        declared = 0
         request[CALLER] = caller
         request[AUDITED] = True  # accept_submission audits every refusal, with the message id
 
@@ -111,6 +117,7 @@ async def submit_streamed(request: web.Request) -> web.Response:
             hub, caller, submission, note_purpose=lambda p: request.__setitem__(PURPOSE, p)
         )
     finally:
+        hub.streamed_budget.release(declared)
         await upload.discard()  # a no-op once the sink committed
     body = msgspec.json.encode(receipt.answer())
     if receipt.accepted_before:  # 200: the original receipt of a resubmission (spec §9.3)

@@ -391,6 +391,8 @@ async def metrics(request: web.Request) -> web.Response:
     counts = await hub.store.counts()
     counts["cases_purged"] = await hub.store.purged_cases(now)
     counts["connected_gateways"] = sum(len(s) for s in hub.push.sockets.values())
+    counts["body_memory_bytes"] = hub.body_budget.held
+    counts["streamed_body_bytes"] = hub.streamed_budget.held
     ages = {"deliveries_pending_by_age__age": await hub.store.pending_by_age(now)}
     text = generate_latest(request.app[METRICS].registry).decode()
     gauges = gauge_lines(counts, ages)

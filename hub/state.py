@@ -150,10 +150,12 @@ class Hub:
     # Serialises read-modify-write of case records in this process; see ``case_registry``.
     case_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     body_budget: BodyBudget = field(init=False)
+    streamed_budget: BodyBudget = field(init=False)
     readiness: Readiness = field(default_factory=Readiness)
 
     def __post_init__(self) -> None:
         self.body_budget = BodyBudget(self.config.hub.body_memory_budget_bytes)
+        self.streamed_budget = BodyBudget(self.config.hub.streamed_body_budget_bytes)
 
     @contextlib.asynccontextmanager
     async def case_registry(self) -> AsyncIterator[None]:

@@ -189,6 +189,23 @@ def test_a_broken_config_names_the_bad_key(cell: Path) -> None:
     assert "$.hub" in output
 
 
+@pytest.mark.parametrize(
+    ("budgets", "named"),
+    [
+        ("body_memory_budget_bytes = 4096", "hub.body_memory_budget_bytes must be at least twice"),
+        ("streamed_body_budget_bytes = 1024", "hub.streamed_body_budget_bytes must be at least"),
+    ],
+)
+def test_a_budget_too_small_for_the_largest_body_is_refused(
+    cell: Path, budgets: str, named: str
+) -> None:
+    config = cell / "cell" / "hub.toml"
+    config.write_text(config.read_text().replace("[store]", budgets + "\n[store]", 1))
+    code, output = run("hub", "config", "check", "--config", str(config))
+    assert code == 1
+    assert named in output
+
+
 def test_serve_refuses_a_log_key_others_can_read(cell: Path) -> None:
     (cell / "cell" / "log.key").chmod(0o644)
     code, output = run("hub", "serve", "--config", str(cell / "cell" / "hub.toml"))
