@@ -34,7 +34,8 @@ READ_CHUNK = 64 * 1024
 
 @dataclass
 class BodyBudget:
-    """Bytes of request bodies held in memory at once, across every request of this process."""
+    """Bytes of request bodies held at once across every request of this process: in memory
+    (bodies read whole), or in storage before their signature is checked (streamed ones)."""
 
     limit: int
     held: int = 0
