@@ -156,7 +156,8 @@ async def quarantine(request: web.Request) -> web.Response:
             "message_id": r.message_id.hex(),
             "code": r.code,
             "at": r.at,
-            "kept": r.envelope is not None,
+            "kept": r.kept,
+            "erased": r.erased_at is not None,
         }
         for r in rows
     ]

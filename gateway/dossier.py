@@ -15,6 +15,7 @@ from livcr_exchange.purposes import attachments_of, decode_body
 
 from .context import Context, Message, body_aad
 from .docfiles import DocumentFiles
+from .spool import erase_quarantine_files
 from .store import DossierRow
 from .trust import TrustFailure
 
@@ -139,8 +140,16 @@ class Dossier:
         """Delete this service's content about a case, documents included (metadata stays as
         evidence)."""
         erased = await self._ctx.store.erase_case(case_ref, self._ctx.clock())
-        await DocumentFiles(self._ctx).drop_erased()
+        await self._erase_around_the_dossier(case_ref)
         return erased
+
+    async def _erase_around_the_dossier(self, case_ref: str) -> None:
+        """The case's documents, and the envelopes of it that were quarantined."""
+        ctx = self._ctx
+        await DocumentFiles(ctx).drop_erased()
+        files = await ctx.store.erase_quarantined(case_ref, ctx.clock())
+        database = ctx.config.path(ctx.config.gateway.database)
+        await asyncio.to_thread(erase_quarantine_files, database, files)
 
     async def confirm_deletion(
         self, case_ref: str, coordinator: str, request: bytes, send_later: SendLater
@@ -149,7 +158,7 @@ class Dossier:
         nothing about the person) stays readable, so the service's software learns of it."""
         ctx = self._ctx
         erased = await ctx.store.erase_case(case_ref, ctx.clock(), keep=request)
-        await DocumentFiles(ctx).drop_erased()
+        await self._erase_around_the_dossier(case_ref)
         body: dict[str, object] = {
             "purpose": "wissingsbevestiging",
             "legal_ground": ["decreet_2021"],

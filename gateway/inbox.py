@@ -35,6 +35,7 @@ from .errors import NO_ANSWER, GatewayHalted
 from .incoming import open_delivered
 from .prekeys import OwnPrekeys
 from .spool import KEPT_IN_STORE_BYTES, FetchFailed, Spool, header_core_of, read_pieces
+from .store import Quarantined
 from .trust import TrustFailure
 
 Stored = Callable[[HeaderCore, bytes], None]
@@ -251,17 +252,19 @@ class Inbox:
     async def _quarantine(self, item: DeliveryItem, path: Path, code: str) -> bytes:
         """Keep the envelope as it came, with ``code``: in the store when it is small, else
         in its file in the quarantine folder; the message id to acknowledge."""
-        envelope = None
+        envelope = file = None
         if item.size <= KEPT_IN_STORE_BYTES:
             envelope = await asyncio.to_thread(path.read_bytes)
         try:
-            message_id = (await asyncio.to_thread(header_core_of, path)).message_id
+            core = await asyncio.to_thread(header_core_of, path)
+            message_id, case_ref = core.message_id, core.case_ref
         except LivcrError:
-            message_id = bytes.fromhex(item.message_id)
+            message_id, case_ref = bytes.fromhex(item.message_id), None
         if envelope is None:
-            kept = await asyncio.to_thread(self.spool.keep, path)
-            self._ctx.log.info("quarantined envelope kept in a file", file=kept.name)
-        await self._ctx.store.quarantine(message_id, code, self._ctx.clock(), envelope)
+            file = (await asyncio.to_thread(self.spool.keep, path)).name
+            self._ctx.log.info("quarantined envelope kept in a file", file=file)
+        kept = Quarantined(message_id, code, case_ref, envelope, file)
+        await self._ctx.store.quarantine(kept, self._ctx.clock())
         self._ctx.log.warning("received envelope quarantined", code=code)
         return message_id
 

@@ -134,10 +134,20 @@ _DOCUMENTS = (
     "ALTER TABLE outbox ADD COLUMN envelope_file TEXT",
 )
 
+# A quarantined envelope names its case (when its header could be read) and the file it is kept
+# in (when too large for its row), so that erasing the case erases it too.
+_QUARANTINE_ERASURE = (
+    "ALTER TABLE quarantine ADD COLUMN case_ref TEXT",
+    "ALTER TABLE quarantine ADD COLUMN file TEXT",
+    "ALTER TABLE quarantine ADD COLUMN erased_at INTEGER",
+    "CREATE INDEX quarantine_case ON quarantine (case_ref)",
+)
+
 MIGRATIONS = (
     Migration(1, "baseline", _BASELINE),
     Migration(2, "keep what fails: quarantine, kept failures, idempotency keys", _KEEP_WHAT_FAILS),
     Migration(3, "documents sealed in files, outbox envelopes in spool files", _DOCUMENTS),
+    Migration(4, "quarantined envelopes are erased with their case", _QUARANTINE_ERASURE),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

@@ -31,6 +31,16 @@ KEPT_IN_STORE_BYTES = 16 * 1024 * 1024
 PIECE = 256 * 1024
 
 
+def quarantine_folder(database: Path) -> Path:
+    return database.with_name(database.name + ".quarantine")
+
+
+def erase_quarantine_files(database: Path, names: list[str]) -> None:
+    """Delete files of the quarantine folder (those whose rows say they were erased)."""
+    for name in names:
+        Spool.remove(quarantine_folder(database) / name)
+
+
 class FetchFailed(Exception):
     """The envelope could not be fetched now (the hub did not answer, or broke off)."""
 
@@ -40,7 +50,7 @@ class Spool:
 
     def __init__(self, database: Path, client: HubClient) -> None:
         self.folder = database.with_name(database.name + ".spool")
-        self.quarantine_folder = database.with_name(database.name + ".quarantine")
+        self.quarantine_folder = quarantine_folder(database)
         self._client = client
 
     def path(self, item: DeliveryItem) -> Path:

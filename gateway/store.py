@@ -15,7 +15,7 @@ import sqlite3
 from .migrations import StoreTooNew
 from .store_base import StoreLocked
 from .store_documents import DocumentRow, DocumentRows
-from .store_dossier import DossierRow, DossierRows, QuarantineRow
+from .store_dossier import DossierRow, DossierRows, Quarantined, QuarantineRow
 from .store_keys import KeyRows
 from .store_outbox import DossierValues, OutboxRow, OutboxRows
 from .store_protocol import StoreRefused
@@ -27,6 +27,7 @@ __all__ = [
     "GatewayStore",
     "OutboxRow",
     "QuarantineRow",
+    "Quarantined",
     "StoreLocked",
     "StoreRefused",
     "StoreTooNew",

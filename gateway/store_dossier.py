@@ -37,7 +37,27 @@ class QuarantineRow:
     message_id: bytes
     code: str
     at: int
-    envelope: bytes | None  # None for a refusal recorded before envelopes were kept
+    envelope: bytes | None  # None: kept in a file, erased, or recorded before envelopes were kept
+    file: str | None = None  # its file in the quarantine folder, when too large for the row
+    erased_at: int | None = None  # when its case was erased (and the envelope with it)
+
+    @property
+    def kept(self) -> bool:
+        """Whether the envelope is still kept, in its row or its file."""
+        return self.erased_at is None and (self.envelope is not None or self.file is not None)
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """What the gateway keeps of an envelope that failed a check: the envelope in the row when
+    it is small, else the name of its file in the quarantine folder; its case when its header
+    could be read (an envelope whose case is unknown cannot be erased with a case)."""
+
+    message_id: bytes
+    code: str
+    case_ref: str | None
+    envelope: bytes | None
+    file: str | None
 
 
 COLUMNS = (
@@ -169,26 +189,43 @@ class DossierRows(StoreBase):
         await self.forget_old_pages()
         return erased
 
-    async def quarantine(
-        self, message_id: bytes, code: str, now: int, envelope: bytes | None
-    ) -> None:
-        """Keep an envelope that failed a check, sealed as it came, with the check's code
-        (None: too large for a row, kept in the quarantine folder instead)."""
+    async def quarantine(self, kept: Quarantined, now: int) -> None:
+        """Keep an envelope that failed a check, sealed as it came, with the check's code."""
         await self.run(
             lambda c: c.execute(
-                "INSERT INTO quarantine (message_id, code, at, envelope) VALUES (?, ?, ?, ?)",
-                (message_id, code, now, envelope),
+                "INSERT INTO quarantine (message_id, code, at, envelope, case_ref, file)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (kept.message_id, kept.code, now, kept.envelope, kept.case_ref, kept.file),
             )
         )
+
+    async def erase_quarantined(self, case_ref: str, now: int) -> list[str]:
+        """Drop the envelopes quarantined for a case (their code and time stay as evidence);
+        the names of the quarantine files that held any, for the caller to delete (every one
+        of the case's, so that erasing again finishes what a crash interrupted)."""
+
+        def run(c: sqlite3.Connection) -> list[str]:
+            c.execute(
+                "UPDATE quarantine SET envelope = NULL, erased_at = ?"
+                " WHERE case_ref = ? AND erased_at IS NULL",
+                (now, case_ref),
+            )
+            rows = c.execute(
+                "SELECT file FROM quarantine WHERE case_ref = ? AND file IS NOT NULL", (case_ref,)
+            ).fetchall()
+            return [str(r[0]) for r in rows]
+
+        return await self.run(run)
 
     async def quarantined(self, limit: int = 1000) -> list[QuarantineRow]:
         rows = await self.run(
             lambda c: c.execute(
-                "SELECT seq, message_id, code, at, envelope FROM quarantine ORDER BY seq LIMIT ?",
+                "SELECT seq, message_id, code, at, envelope, file, erased_at FROM quarantine"
+                " ORDER BY seq LIMIT ?",
                 (limit,),
             ).fetchall()
         )
         return [
-            QuarantineRow(s, bytes(m), c, a, None if e is None else bytes(e))
-            for s, m, c, a, e in rows
+            QuarantineRow(s, bytes(m), c, a, None if e is None else bytes(e), f, x)
+            for s, m, c, a, e, f, x in rows
         ]

@@ -22,6 +22,7 @@ from factories import case_ref
 from gateway_harness import PASSPHRASE, GatewayCell, RunningGateway, RunningGateways
 from waiting import wait_until
 
+from gateway.spool import KEPT_IN_STORE_BYTES
 from livcr_exchange.document_examples import pdf
 from livcr_exchange.envelope import MessageSpec, draw_parts, seal
 from livcr_exchange.envelope.incoming import IncomingEnvelope
@@ -252,7 +253,8 @@ def test_a_big_envelope_never_blocks_the_next_message(
     follows it no declared document: it is quarantined with its code (kept in the store up to
     16 MiB, in a file beyond) and acknowledged, so it blocks nothing, now or after a restart."""
     caw, coord = gws["caw"], gws["coord"]
-    big = sealed_by(gws, "caw", "coord", b"not a body", case_ref(f"big {size}"), trailing=size)
+    case = case_ref(f"big {size}")
+    big = sealed_by(gws, "caw", "coord", b"not a body", case, trailing=size)
     source = tmp_path / "big.envelope"
     source.write_bytes(big)
     gws.loop.run(caw.gateway.client.submit_file(source), timeout=120)
@@ -269,6 +271,28 @@ def test_a_big_envelope_never_blocks_the_next_message(
     assert big_id not in received_ids(coord)
     pending = gws.loop.run(coord.gateway.client.inbox())
     assert big_id not in {d.message_id for d in pending.deliveries}  # acknowledged
+
+    # Erasing the case erases the quarantined envelope too, row or file; its code stays.
+    config = coord.gateway.ctx.config
+    database = config.path(config.gateway.database)
+    kept_file = database.with_name(database.name + ".quarantine") / big_id
+    assert kept_file.exists() == (size > KEPT_IN_STORE_BYTES)
+    assert quarantine_entry(coord, big_id)[1:] == (code, True, False)
+    assert coord.request("POST", f"/v1/cases/{case}/erase").status_code == 200
+    assert quarantine_entry(coord, big_id)[1:] == (code, False, True)
+    assert not kept_file.exists()
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        (left,) = db.execute(
+            "SELECT envelope FROM quarantine WHERE message_id = ?", (bytes.fromhex(big_id),)
+        ).fetchone()
+    assert left is None
+
+
+def quarantine_entry(gw: RunningGateway, message_id: str) -> tuple[str, str, bool, bool]:
+    """(message id, code, kept, erased) of a quarantined envelope, as the local API lists it."""
+    listing = gw.request("GET", "/v1/quarantine").json()["envelopes"]
+    (entry,) = [e for e in listing if e["message_id"] == message_id]
+    return entry["message_id"], entry["code"], entry["kept"], entry["erased"]
 
 
 def _message_id(source: Path) -> str:
