@@ -12,6 +12,8 @@ from factories import det_bytes, expect_error, kbo
 from oversight_checks import assert_nothing_derivable
 
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint, sign_note
+from livcr_exchange.audit.cosignature import WitnessKey
+from livcr_exchange.audit.cosignature import cosign as witness_cosign
 from livcr_exchange.audit.leaves import (
     CaseMembership,
     CaseTransition,
@@ -51,6 +53,7 @@ from livcr_exchange.oversight.tally import month_of
 from livcr_exchange.oversight.witnessing import checkpoint_seen
 from livcr_exchange.roles import Role
 from livcr_exchange.statements import DirectoryEntry, Revocation, StatementType
+from livcr_exchange.witness_policy import WitnessPolicy
 
 CELL = "cell-audit"
 ORIGIN = f"livcr-exchange/{CELL}"
@@ -347,6 +350,55 @@ def test_cosignature_lines_are_counted_by_key_name() -> None:
         1,
         ["witness.example/dpo"],
     )
+
+
+WITNESSES = {
+    name: IdentityKey.from_seed(det_bytes(name, 32))
+    for name in ("witness.example/a", "witness.example/b")
+}
+
+
+def policy_of(quorum: int, signer: IdentityKey = ROOT) -> str:
+    keys = tuple(WitnessKey(name, key.public.raw) for name, key in WITNESSES.items())
+    signed = WitnessPolicy(CELL, 1, quorum, keys).sign(signer)
+    return base64.b64encode(signed).decode()
+
+
+def test_cosignatures_of_the_policy_witnesses_are_verified_against_their_keys() -> None:
+    """With the cell's witness policy in the evidence, a policy witness's line counts only when
+    it verifies under its key: a line in its name by another key is named as not verifying,
+    and the quorum is judged on the lines that verify."""
+    entries, revocations, leaves = scenario()
+    evidence = evidence_of(leaves, entries, revocations)
+    note = evidence.checkpoints[-1].encode()
+    body = note[: note.rindex(b"\n\n") + 1]
+    genuine = cosign_line(body, "witness.example/a", WITNESSES["witness.example/a"])
+    forged = cosign_line(body, "witness.example/b", AUDITOR)  # b's name, another key
+    evidence.checkpoints[-1] = (note + genuine + forged).decode()
+
+    evidence.witness_policy = policy_of(quorum=1)
+    (seen,) = verify_evidence(evidence).checkpoints
+    assert (seen.cosignatures, seen.witnessed_by, seen.quorum) == (2, ["witness.example/a"], 1)
+    assert seen.invalid_cosigners == []  # b's key id does not match: not b's line at all
+    forged_id = cosign_line(body, "witness.example/b", WITNESSES["witness.example/b"])
+    tampered = forged_id[:-10] + (b"A" if forged_id[-10:-9] != b"A" else b"B") + forged_id[-9:]
+    evidence.checkpoints[-1] = (note + genuine + tampered).decode()
+    (seen,) = verify_evidence(evidence).checkpoints
+    assert (seen.witnessed_by, seen.invalid_cosigners) == (
+        ["witness.example/a"],
+        ["witness.example/b"],
+    )
+
+    evidence.witness_policy = policy_of(quorum=2)
+    (seen,) = verify_evidence(evidence).checkpoints
+    assert (len(seen.witnessed_by), seen.quorum) == (1, 2)  # the quorum is not met
+    evidence.witness_policy = policy_of(quorum=1, signer=AUDITOR)
+    with expect_error(BadSignature):
+        verify_evidence(evidence)
+
+
+def cosign_line(body: bytes, name: str, key: IdentityKey) -> bytes:
+    return witness_cosign(body, name, key, T0 + 39 * DAY)
 
 
 def test_regional_sum_keeps_hidden_parts_hidden() -> None:

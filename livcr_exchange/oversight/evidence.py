@@ -26,6 +26,7 @@ from ..directory import Directory
 from ..errors import CheckpointInvalid, Malformed, ProofInvalid
 from ..keys import IdentityPublicKey
 from ..statements import DirectoryEntry, Revocation
+from ..witness_policy import WitnessPolicy
 from .model import CheckpointSeen
 from .witnessing import checkpoint_seen
 
@@ -57,6 +58,7 @@ class Evidence(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     directory_revocations: list[str]
     checkpoints: list[str]  # signed notes by size, the current one last (spec §16.1)
     previous_audit_size: int | None = None  # the size of the last checkpoint an earlier audit saw
+    witness_policy: str | None = None  # the root-signed witness policy (standard base64), if any
     consistency: list[ConsistencyRecord]
     leaves: list[LeafRecord]
 
@@ -106,8 +108,8 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
     """Check everything the evidence claims, offline.
 
     Raises:
-        BadSignature, Malformed, NonCanonical: a directory statement that does not verify
-            against the root key or does not decode.
+        BadSignature, Malformed, NonCanonical: a directory statement or the witness policy
+            that does not verify against the root key or does not decode.
         CheckpointInvalid: a checkpoint not signed by the log key, or of another log.
         ProofInvalid: a consistency proof that fails; checkpoints out of order (a rollback);
             leaves missing or out of order; a leaf whose data does not match its hash; a tree
@@ -118,7 +120,17 @@ def verify_evidence(evidence: Evidence) -> VerifiedLog:
     entries = [_unb64(s, "directory entry") for s in evidence.directory_entries]
     revocations = [_unb64(s, "revocation") for s in evidence.directory_revocations]
     directory = Directory.from_signed(evidence.cell_id, root, entries, revocations)
-    seen = [checkpoint_seen(_utf8(note), evidence.origin, log_key) for note in evidence.checkpoints]
+    policy = (
+        None
+        if evidence.witness_policy is None
+        else WitnessPolicy.open(
+            _unb64(evidence.witness_policy, "witness policy"), root, evidence.cell_id
+        )
+    )
+    seen = [
+        checkpoint_seen(_utf8(note), evidence.origin, log_key, policy, now=evidence.fetched_at)
+        for note in evidence.checkpoints
+    ]
     if not seen:
         raise CheckpointInvalid("the evidence holds no checkpoint")
     if evidence.previous_audit_size is not None and evidence.previous_audit_size not in {

@@ -57,6 +57,11 @@ class CheckpointSeen(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     log_signatures: int  # lines by the log's own key (verified)
     cosignatures: int  # lines by any other key
     cosigners: list[str]  # the key names of those lines, sorted, each once
+    # Against the cell's root-signed witness policy, when the evidence holds one: the policy's
+    # witnesses whose cosignature verifies, those whose line does not, and the quorum.
+    witnessed_by: list[str] = []
+    invalid_cosigners: list[str] = []
+    quorum: int | None = None  # None: no witness policy in the evidence
 
 
 class LogSummary(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

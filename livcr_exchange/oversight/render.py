@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Final
 
-from .model import SECONDARY_MARK, Count, LogSummary, Report, Table
+from .model import SECONDARY_MARK, CheckpointSeen, Count, LogSummary, Report, Table
 from .tally import date_of
 
 BAR_WIDTH: Final = 240
@@ -191,14 +191,34 @@ def _witness_section(report: Report) -> str:
     rows = "".join(
         f"<tr><td><code>{escape(seen.origin)}</code></td><td>{seen.size}</td>"
         f"<td>{seen.log_signatures}</td><td>{seen.cosignatures}</td>"
-        f"<td>{escape(', '.join(seen.cosigners)) or '-'}</td></tr>"
+        f"<td>{escape(', '.join(seen.cosigners)) or '-'}</td><td>{_against_policy(seen)}</td></tr>"
         for seen in report.witness
     )
     cosigned = sum(1 for seen in report.witness if seen.cosignatures)
     return (
         "<h2>Witness coverage</h2>"
         f"<p>{len(report.witness)} signed checkpoint(s) verified against the log key;"
-        f" {cosigned} carry cosignatures by other keys (counted by key name, C2SP signed-note"
-        " lines).</p><table><thead><tr><th>log</th><th>tree size</th><th>log signatures</th>"
-        f"<th>cosignatures</th><th>cosigners</th></tr></thead><tbody>{rows}</tbody></table>"
+        f" {cosigned} carry cosignatures by other keys (C2SP signed-note lines). Those of the"
+        " witnesses in the cell's root-signed witness policy are verified against their keys;"
+        " other lines are counted by key name only.</p><table><thead><tr><th>log</th>"
+        "<th>tree size</th><th>log signatures</th><th>cosignatures</th><th>cosigners</th>"
+        f"<th>verified against the witness policy</th></tr></thead><tbody>{rows}</tbody></table>"
     )
+
+
+def _against_policy(seen: CheckpointSeen) -> str:
+    """Which policy witnesses' cosignatures verified, whether they reach the quorum, and which
+    lines claiming to be a policy witness's did not verify."""
+    if seen.quorum is None:
+        return "no witness policy"
+    verified = ", ".join(seen.witnessed_by) or "none"
+    if seen.quorum == 0:
+        reached = "quorum 0: never witnessed"
+    elif len(seen.witnessed_by) >= seen.quorum:
+        reached = f"quorum {seen.quorum} met"
+    else:
+        reached = f"quorum {seen.quorum} not met"
+    text = f"{escape(verified)}; {reached}"
+    if seen.invalid_cosigners:
+        text += f"; <strong>did not verify: {escape(', '.join(seen.invalid_cosigners))}</strong>"
+    return text

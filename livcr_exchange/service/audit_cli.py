@@ -115,6 +115,7 @@ async def fetch_evidence(
         directory_revocations=[base64.b64encode(r).decode() for r in directory.revocations],
         checkpoints=notes,
         previous_audit_size=_size_of(earlier[-1]) if earlier else None,
+        witness_policy=directory.witness_policy,
         consistency=consistency,
         leaves=leaves,
     )

@@ -4,15 +4,19 @@ the log extends the earlier one, and a log that went back is caught."""
 from __future__ import annotations
 
 import hub_harness
-from factories import CELL_ID, NOW, expect_error
+from factories import CELL_ID, NOW, det_bytes, expect_error
 from hub_harness import LOG_KEY, ORIGIN, HubHarness
 from test_api_log import activity
 
+from hub.witnessing import publish_policy
 from livcr_exchange.audit.checkpoint import Checkpoint, sign_checkpoint
+from livcr_exchange.audit.cosignature import WitnessKey
 from livcr_exchange.errors import ProofInvalid
+from livcr_exchange.keys import IdentityKey
 from livcr_exchange.oversight import verify_evidence
 from livcr_exchange.oversight.evidence import Evidence
 from livcr_exchange.service.audit_cli import fetch_evidence
+from livcr_exchange.witness_policy import WitnessPolicy
 
 clock_fixture = hub_harness.clock_fixture
 harness_fixture = hub_harness.harness_fixture
@@ -60,3 +64,15 @@ async def test_a_log_shorter_than_an_earlier_audit_is_a_rollback(harness: HubHar
     evidence = await fetch(harness, "coord", [earlier.decode()])
     with expect_error(ProofInvalid):
         verify_evidence(evidence)
+
+
+async def test_the_evidence_carries_the_cells_witness_policy(harness: HubHarness) -> None:
+    """The report judges cosignatures by the root-signed policy the directory serves."""
+    await activity(harness)
+    witness = IdentityKey.from_seed(det_bytes("audit fetch witness", 32))
+    policy = WitnessPolicy(CELL_ID, 1, 1, (WitnessKey("witness.example/w", witness.public.raw),))
+    await publish_policy(harness.store, harness.config, harness.cell.root, policy, NOW)
+    evidence = await fetch(harness, "coord", [])
+    assert evidence.witness_policy is not None
+    current = verify_evidence(evidence).checkpoints[-1]
+    assert (current.quorum, current.witnessed_by) == (1, [])  # nobody cosigned it here
