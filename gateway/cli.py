@@ -7,52 +7,47 @@
 
 from __future__ import annotations
 
-import asyncio
-import importlib.metadata
 import json
-import signal
 import sys
 import time
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import aiohttp
 import click
-import structlog
 
 from livcr_exchange.errors import LivcrError
 from livcr_exchange.keys import IdentityPublicKey, Suite
 from livcr_exchange.service.cli_env import key_passphrase
 from livcr_exchange.service.files import open_private
-from livcr_exchange.service.hub_client import HubRefused
-from livcr_exchange.service.logs import configure_logging
-from livcr_exchange.service.private import serve_privately
+from livcr_exchange.service.lazy_commands import LazyGroup
 from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
-from livcr_exchange.service.sdnotify import sd_notify
 from livcr_exchange.wire import check_ident
 
-from .api import create_api, serving
 from .cli_client import (
     call_api,
     config_option,
     load,
     read_json_file,
-    read_token,
     when,
 )
-from .cli_documents import attachment_group, upload_files
-from .cli_files import config_group, directory_group
-from .cli_ops import case_group, migrate, outbox_group, wait_until_ready
-from .config import ConfigError, GatewayConfig
-from .facade import Gateway
-from .localbox import LocalKeyError
-from .setup import init_gateway
-from .store import StoreLocked, StoreRefused, StoreTooNew
-from .trust import TrustFailure
-from .witness_cli import witness_key
+from .cli_documents import upload_files
+from .config import ConfigError
+
+# The gateway itself (hub client, store, crypto, server) is imported by `init` and `serve`
+# only, and these groups' modules when asked for: the commands that call a running gateway's
+# local API start without it.
+LAZY_COMMANDS = {
+    "migrate": "gateway.cli_ops",
+    "outbox": "gateway.cli_ops",
+    "case": "gateway.cli_ops",
+    "attachment": "gateway.cli_documents",
+    "config": "gateway.cli_files",
+    "directory": "gateway.cli_files",
+    "witness-key": "gateway.witness_cli",
+}
 
 
-@click.group("gateway")
+@click.group("gateway", cls=LazyGroup, lazy=LAZY_COMMANDS)
 def gateway_group() -> None:
     """Run a participant gateway and use its local API."""
 
@@ -89,6 +84,8 @@ def init(
     The identity key is encrypted under a passphrase ($LIVCR_PASSPHRASE or a prompt). Hand the
     public bundle (ID.public.json) to the hub operator for `livcr hub enrol`.
     """
+    from .setup import init_gateway  # noqa: PLC0415  (see LAZY_COMMANDS)
+
     check_init_options(participant_id, cell_id, root_key, hub_url, hub_log_key)
     passphrase = key_passphrase(confirm=True)
     if not passphrase:
@@ -145,57 +142,9 @@ def check_init_options(
 @config_option
 def serve(config_path: Path) -> None:
     """Run the gateway and its local API until interrupted (SIGINT/SIGTERM stop it cleanly)."""
-    config = load(config_path)
-    configure_logging(config.logging.format, config.logging.level)
-    try:
-        serve_privately(config.path("."), config.path(config.gateway.database))
-    except OSError as exc:
-        raise click.ClickException(f"cannot make the gateway's files private: {exc}") from exc
-    token = read_token(config)
-    passphrase = key_passphrase()
-    try:
-        asyncio.run(_serve(config, token, passphrase))
-    except (LivcrError, LocalKeyError, TrustFailure, HubRefused, StoreRefused, ValueError) as exc:
-        raise click.ClickException(f"the gateway did not start: {exc}") from exc
-    except (StoreLocked, StoreTooNew) as exc:
-        raise click.ClickException(f"the gateway did not start: {exc}") from exc
-    except aiohttp.ClientError as exc:
-        raise click.ClickException(
-            f"the gateway did not start: the hub at {config.gateway.hub_url} did not answer: {exc}"
-        ) from exc
-    except OSError as exc:
-        raise click.ClickException(f"the gateway did not start: {exc}") from exc
+    from .serving import serve_until_stopped  # noqa: PLC0415  (see LAZY_COMMANDS)
 
-
-async def _serve(config: GatewayConfig, token: str, passphrase: bytes) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    log = structlog.get_logger("livcr.gateway")
-    facts = {
-        "version": importlib.metadata.version("livcr-exchange"),
-        "cell": config.gateway.cell_id,
-        "participant": config.participant_id,
-        "store": f"sqlite:{config.path(config.gateway.database).resolve()}",
-        "hub": config.gateway.hub_url,
-    }
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
-    try:
-        async with Gateway.open(config, passphrase=passphrase) as gateway:
-            api = config.api
-            socket_path = str(config.path(api.unix_socket)) if api.unix_socket else ""
-            app = create_api(gateway, token)
-            async with serving(app, host=api.host, port=api.port, unix_socket=socket_path) as at:
-                facts["listen"] = at
-                log.info("gateway started", **facts)
-                sd_notify("READY=1", f"STATUS=serving {at}")  # systemd's Type=notify
-                await stop.wait()
-                sd_notify("STOPPING=1")
-                log.info("gateway stopping", **facts)
-        log.info("gateway stopped", **facts)
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+    serve_until_stopped(load(config_path))
 
 
 @gateway_group.command("send")
@@ -351,6 +300,8 @@ def export(config_path: Path, case_ref: str, out: Path | None) -> None:
 )
 def status(config_path: Path, as_json: bool, wait_ready: float | None) -> None:  # noqa: FBT001
     """The running gateway's state: hub connection, outbox, quarantine, dossier."""
+    from .cli_ops import wait_until_ready  # noqa: PLC0415  (see LAZY_COMMANDS)
+
     config = load(config_path)
     if wait_ready is not None:
         wait_until_ready(config, wait_ready)
@@ -371,13 +322,5 @@ def status(config_path: Path, as_json: bool, wait_ready: float | None) -> None: 
     if report["halted"]:
         sys.exit(2)
 
-
-gateway_group.add_command(outbox_group)
-gateway_group.add_command(attachment_group)
-gateway_group.add_command(case_group)
-gateway_group.add_command(migrate)
-gateway_group.add_command(witness_key)
-gateway_group.add_command(config_group)
-gateway_group.add_command(directory_group)
 
 COMMANDS = (gateway_group,)

@@ -106,3 +106,6 @@ def get(config_path: Path, message_id: str, n: int, out: Path) -> None:
     """Save the N-th document of message MESSAGE_ID to --out."""
     size = save_document(load(config_path), message_id, n, out)
     click.echo(f"saved {out} ({size} bytes)")
+
+
+COMMANDS = (attachment_group,)

@@ -84,3 +84,6 @@ def directory_export(config_path: Path, out: Path | None) -> None:
     else:
         out.write_text(text)
         click.echo(f"wrote the directory of cell {config.gateway.cell_id} to {out}", err=True)
+
+
+COMMANDS = (config_group, directory_group)

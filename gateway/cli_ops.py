@@ -224,3 +224,6 @@ def case_erase(config_path: Path, case_ref: str) -> None:
     """Erase this service's content about a case (metadata stays as evidence)."""
     _, answer = call_api(load(config_path), "POST", f"/v1/cases/{_case(case_ref)}/erase")
     click.echo(f"erased {answer['erased']} records of {case_ref}")
+
+
+COMMANDS = (migrate, outbox_group, case_group)

@@ -25,3 +25,6 @@ def witness_key(config_path: Path, name: str) -> None:
     except (FileExistsError, LivcrError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(witness.public.vkey())
+
+
+COMMANDS = (witness_key,)

@@ -66,3 +66,28 @@ def test_printing_the_cells_keys_imports_no_http_stack() -> None:
     seen = imported_by("hub", "keys", "--help")
     assert seen.startswith("['hub'"), seen
     assert "aiohttp" not in seen
+
+
+def test_a_client_command_of_the_gateway_imports_no_gateway() -> None:
+    """`gateway status` and the like only call the local API: neither the gateway itself (its
+    hub client, store and crypto) nor its server is imported."""
+    script = (
+        "import sys\n"
+        "from livcr_cli import main\n"
+        "try:\n"
+        "    main(sys.argv[1:])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('gateway.facade', 'gateway.api', 'gateway.store',\n"
+        "         'livcr_exchange.service.hub_client')\n"
+        "print(sorted(m for m in sys.modules if m in heavy), file=sys.stderr)\n"
+    )
+    for command in (["gateway", "status", "--help"], ["gateway", "send", "--help"]):
+        result = subprocess.run(
+            [sys.executable, "-c", script, *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.stderr.strip().splitlines()[-1] == "[]", (command, result.stderr)

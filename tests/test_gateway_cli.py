@@ -363,7 +363,7 @@ def test_serve_send_inbox_export_and_stop(cell: GatewayCell, tmp_path: Path) -> 
 
 def test_serve_refuses_to_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cell = GatewayCell.create(tmp_path, {"caw": Role.DEELNEMER}, start=False)
-    monkeypatch.setattr("gateway.cli.configure_logging", lambda *_: None)
+    monkeypatch.setattr("gateway.serving.configure_logging", lambda *_: None)
     config = str(cell.configs["caw"])
     code, output = run("gateway", "serve", "--config", config, env={"LIVCR_PASSPHRASE": "wrong"})
     assert code == 1
