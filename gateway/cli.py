@@ -23,13 +23,7 @@ from livcr_exchange.service.lazy_commands import LazyGroup
 from livcr_exchange.service.purposes_cli import PURPOSE_CHOICE
 from livcr_exchange.wire import check_ident
 
-from .cli_client import (
-    call_api,
-    config_option,
-    load,
-    read_json_file,
-    when,
-)
+from .cli_client import call_api, config_option, load, read_json_file, when
 from .cli_documents import upload_files
 from .config import ConfigError
 
